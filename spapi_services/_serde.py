@@ -1,0 +1,333 @@
+"""The one converter between the models and the API's JSON, and the body decoders.
+
+Built once at import and never changed afterwards (cattrs captures hooks when it first
+generates a class's code).  Wire names are camelCase; unknown keys are ignored; ``None``
+fields are left out of what we send; datetimes are read tolerantly and written in UTC
+with a ``Z``.  Scalars are checked by type, so a body of the wrong shape fails with the
+JSON path of the mismatch instead of being coerced into nonsense.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import types
+import typing
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from decimal import Decimal, InvalidOperation
+from typing import Any, TypeVar
+
+import attrs
+import cattrs
+from cattrs.errors import IterableValidationError, IterableValidationNote
+from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, override
+
+from .errors import ResponseDecodeError
+from .models._base import ApiEnum
+from .models.common import Error, Warning
+
+__all__ = [
+    "converter",
+    "dumps",
+    "format_datetime",
+    "loads",
+    "make_converter",
+    "parse_datetime",
+    "structure",
+    "to_camel",
+]
+
+T = TypeVar("T")
+
+# Wire names that the camelCase rule does not produce.
+_WIRE_NAMES = {"content_md5": "contentMD5"}
+
+
+def to_camel(name: str) -> str:
+    """``service_job_id`` -> ``serviceJobId`` (``address_line1`` -> ``addressLine1``)."""
+    wire = _WIRE_NAMES.get(name)
+    if wire is not None:
+        return wire
+    head, *rest = name.split("_")
+    return head + "".join(part[:1].upper() + part[1:] for part in rest)
+
+
+# --- datetimes -------------------------------------------------------------------------
+
+
+def parse_datetime(text: str) -> datetime:
+    """Read an API timestamp into an aware datetime.
+
+    Accepts what the API and its sandbox actually send: ``Z``, fractional seconds of any
+    length, ``+05:30`` and the hour-only ``-07``.  A timestamp without an offset is taken
+    as UTC, which is what the API documents for every time it returns.
+    """
+    value = datetime.fromisoformat(text)
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value
+
+
+def format_datetime(value: datetime) -> str:
+    """Write an aware datetime as UTC with a ``Z``; a naive one is a ValueError."""
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise ValueError(
+            f"naive datetime {value.isoformat()} has no time zone; "
+            "pass an aware datetime (for example with tzinfo=timezone.utc)"
+        )
+    utc = value.astimezone(UTC)
+    if utc.microsecond:
+        return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}Z"
+    return utc.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+# --- strict, fast scalar hooks --------------------------------------------------------
+
+
+def _expected(value: Any, kind: str) -> ValueError:
+    return ValueError(f"expected {kind}, got {type(value).__name__} {_short(value)}")
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _structure_str(value: Any, _: Any) -> str:
+    if type(value) is str:
+        return value
+    if isinstance(value, int | float | Decimal) and not isinstance(value, bool):
+        return str(value)  # an id sent as a number is still the id
+    raise _expected(value, "a string")
+
+
+def _structure_int(value: Any, _: Any) -> int:
+    if type(value) is int:
+        return value
+    if isinstance(value, float | Decimal) and not isinstance(value, bool) and value == int(value):
+        return int(value)
+    raise _expected(value, "an integer")
+
+
+def _structure_bool(value: Any, _: Any) -> bool:
+    if type(value) is bool:
+        return value
+    raise _expected(value, "a boolean")
+
+
+def _structure_decimal(value: Any, _: Any) -> Decimal:
+    if isinstance(value, Decimal):
+        return value
+    if isinstance(value, int | float | str) and not isinstance(value, bool):
+        try:
+            return Decimal(str(value))
+        except InvalidOperation:
+            pass
+    raise _expected(value, "a number")
+
+
+def _structure_datetime(value: Any, _: Any) -> datetime:
+    if type(value) is str:
+        return parse_datetime(value)
+    raise _expected(value, "an ISO 8601 timestamp")
+
+
+def _structure_enum(value: Any, cls: type[ApiEnum]) -> ApiEnum:
+    if isinstance(value, str):
+        return cls(value)
+    raise _expected(value, f"a {cls.__name__} string")
+
+
+def _unstructure_decimal(value: Decimal) -> int | float:
+    # JSON has one number type; an integral amount stays an integer on the wire.
+    return int(value) if value == value.to_integral_value() else float(value)
+
+
+# --- container hooks that resolve their inner hook once ------------------------------
+
+
+def _is_optional(tp: Any) -> bool:
+    origin = typing.get_origin(tp)
+    if origin is typing.Union or origin is types.UnionType:
+        args = typing.get_args(tp)
+        return len(args) == 2 and type(None) in args
+    return False
+
+
+def _optional_factory(tp: Any, conv: cattrs.Converter) -> Callable[[Any, Any], Any]:
+    inner = next(a for a in typing.get_args(tp) if a is not type(None))
+    hook = conv.get_structure_hook(inner)
+
+    def structure_optional(value: Any, _: Any) -> Any:
+        return None if value is None else hook(value, inner)
+
+    return structure_optional
+
+
+def _is_sequence(tp: Any) -> bool:
+    origin = typing.get_origin(tp)
+    if origin is tuple:
+        args = typing.get_args(tp)
+        return len(args) == 2 and args[1] is Ellipsis
+    return origin is Sequence
+
+
+def _sequence_factory(tp: Any, conv: cattrs.Converter) -> Callable[[Any, Any], Any]:
+    inner = typing.get_args(tp)[0]
+    hook = conv.get_structure_hook(inner)
+
+    def structure_sequence(value: Any, _: Any) -> tuple[Any, ...]:
+        if type(value) is not list:
+            raise _expected(value, "an array")
+        try:
+            return tuple([hook(item, inner) for item in value])
+        except Exception:
+            pass
+        # Slow path, only on failure: find every bad item and name its index.
+        items: list[Any] = []
+        problems: list[Exception] = []
+        for index, item in enumerate(value):
+            try:
+                items.append(hook(item, inner))
+            except Exception as exc:
+                note = IterableValidationNote(f"Structuring {tp} @ index {index}", index, inner)
+                exc.__notes__ = [*getattr(exc, "__notes__", []), note]
+                problems.append(exc)
+        raise IterableValidationError(f"While structuring {tp!r}", problems, tp)
+
+    return structure_sequence
+
+
+def _is_str_dict(tp: Any) -> bool:
+    return typing.get_origin(tp) is dict and typing.get_args(tp) == (str, str)
+
+
+def _structure_str_dict(value: Any, _: Any) -> dict[str, str]:
+    if type(value) is not dict:
+        raise _expected(value, "an object")
+    return {str(k): _structure_str(v, str) for k, v in value.items()}
+
+
+# --- the converter -------------------------------------------------------------------
+
+
+def _renames(cls: type) -> dict[str, Any]:
+    return {a.name: override(rename=to_camel(a.name)) for a in attrs.fields(cls)}
+
+
+def make_converter(*, forbid_extra_keys: bool = False) -> cattrs.Converter:
+    """Build a converter for the models.
+
+    The SDK uses one built with the defaults.  ``forbid_extra_keys=True`` gives a strict
+    twin for tests that prove the models cover every field a recorded body uses.
+    """
+    conv = cattrs.Converter(detailed_validation=True, forbid_extra_keys=forbid_extra_keys)
+    conv.register_structure_hook(str, _structure_str)
+    conv.register_structure_hook(int, _structure_int)
+    conv.register_structure_hook(bool, _structure_bool)
+    conv.register_structure_hook(Decimal, _structure_decimal)
+    conv.register_structure_hook(datetime, _structure_datetime)
+    conv.register_structure_hook(ApiEnum, _structure_enum)
+    conv.register_structure_hook_func(_is_str_dict, _structure_str_dict)
+    conv.register_structure_hook_factory(_is_optional, _optional_factory)
+    conv.register_structure_hook_factory(_is_sequence, _sequence_factory)
+    conv.register_structure_hook_factory(
+        attrs.has,
+        lambda cls, c: make_dict_structure_fn(
+            cls, c, _cattrs_forbid_extra_keys=forbid_extra_keys, **_renames(cls)
+        ),
+    )
+
+    conv.register_unstructure_hook(datetime, format_datetime)
+    conv.register_unstructure_hook(ApiEnum, str)
+    conv.register_unstructure_hook(Decimal, _unstructure_decimal)
+    conv.register_unstructure_hook_factory(
+        attrs.has,
+        lambda cls, c: make_dict_unstructure_fn(
+            cls, c, _cattrs_omit_if_default=True, **_renames(cls)
+        ),
+    )
+    return conv
+
+
+converter = make_converter()
+
+
+def structure(data: Any, cls: type[T], *, operation: str | None = None) -> T:
+    """Structure JSON data into ``cls``; a mismatch is a :class:`ResponseDecodeError`."""
+    try:
+        return converter.structure(data, cls)
+    except (cattrs.BaseValidationError, ValueError, TypeError, KeyError) as exc:
+        problems = [_wire_path(p) for p in cattrs.transform_error(exc, path="$")]
+        raise ResponseDecodeError(
+            f"response does not fit {cls.__name__}", problems=problems, operation=operation
+        ) from exc
+
+
+_PATH_SEGMENT = re.compile(r"\.([a-z0-9_]+)")
+
+
+def _wire_path(problem: str) -> str:
+    # cattrs names fields by their Python names; users compare against the JSON they got.
+    message, sep, path = problem.rpartition(" @ ")
+    if not sep:
+        return problem
+    return f"{message} @ " + _PATH_SEGMENT.sub(lambda m: "." + to_camel(m.group(1)), path)
+
+
+def unstructure(obj: Any) -> Any:
+    """A model as JSON-ready data (camelCase keys, ``None`` fields left out)."""
+    return converter.unstructure(obj)
+
+
+def loads(body: str | bytes) -> Any:
+    """Parse JSON, keeping every number with a fraction exact as a :class:`Decimal`."""
+    return json.loads(body, parse_float=Decimal)
+
+
+def dumps(data: Any) -> str:
+    """Serialise JSON-ready data compactly."""
+    return json.dumps(data, separators=(",", ":"), ensure_ascii=False)
+
+
+# --- bodies to results -------------------------------------------------------------
+
+
+def parse_errors(body: Any) -> tuple[Error, ...]:
+    """The errors in a body, whether bare (``[...]``) or wrapped (``{"errors": [...]}``).
+
+    Never raises: a body that holds no recognisable errors gives an empty tuple, and an
+    entry missing its code or message is kept with what it has.
+    """
+    if isinstance(body, dict):
+        body = body.get("errors")
+    if not isinstance(body, list):
+        return ()
+    errors: list[Error] = []
+    for entry in body:
+        if not isinstance(entry, dict):
+            continue
+        try:
+            errors.append(converter.structure(entry, Error))
+        except Exception:
+            errors.append(
+                Error(code=str(entry.get("code", "")), message=str(entry.get("message", "")))
+            )
+    return tuple(errors)
+
+
+def parse_warnings(body: Any) -> tuple[Warning, ...]:
+    """The warnings of a body or of its payload, tolerant like :func:`parse_errors`."""
+    if not isinstance(body, dict):
+        return ()
+    found = body.get("warnings")
+    if found is None and isinstance(body.get("payload"), dict):
+        found = body["payload"].get("warnings")
+    if not isinstance(found, list):
+        return ()
+    return tuple(
+        converter.structure(w, Warning)
+        for w in found
+        if isinstance(w, dict) and "code" in w and "message" in w
+    )

@@ -1,0 +1,260 @@
+"""Every exception the SDK raises on purpose.
+
+::
+
+    SpApiError
+    ├── ApiConnectionError          the request did not get an HTTP answer
+    │   └── ApiTimeoutError         ... because it took too long
+    ├── AuthenticationError         the Login with Amazon token exchange failed
+    ├── ApiStatusError              the API answered with a 4xx or 5xx status
+    │   ├── BadRequestError             400
+    │   ├── ForbiddenError              403
+    │   ├── NotFoundError               404
+    │   ├── PayloadTooLargeError        413
+    │   ├── UnsupportedMediaTypeError   415
+    │   ├── UnprocessableEntityError    422
+    │   ├── RateLimitError              429
+    │   └── ServerError                 5xx
+    │       ├── InternalServerError     500
+    │       └── ServiceUnavailableError 503
+    ├── OperationFailedError        a 2xx answer whose body reports errors
+    ├── ResponseDecodeError         a body that does not fit the API model
+    └── UploadError                 the document storage refused an upload
+
+Bad arguments are not among them: they raise :class:`ValueError` or :class:`TypeError`
+before anything is sent.  :class:`asyncio.CancelledError` is never wrapped.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+from .models.common import Error
+
+__all__ = [
+    "ApiConnectionError",
+    "ApiStatusError",
+    "ApiTimeoutError",
+    "AuthenticationError",
+    "BadRequestError",
+    "ForbiddenError",
+    "InternalServerError",
+    "NotFoundError",
+    "OperationFailedError",
+    "PayloadTooLargeError",
+    "RateLimitError",
+    "ResponseDecodeError",
+    "ServerError",
+    "ServiceUnavailableError",
+    "SpApiError",
+    "UnprocessableEntityError",
+    "UnsupportedMediaTypeError",
+    "UploadError",
+]
+
+_BODY_EXCERPT = 500
+
+
+class SpApiError(Exception):
+    """Base of every error the SDK raises about a call."""
+
+
+class ApiConnectionError(SpApiError):
+    """No HTTP answer: the connection failed, was reset, or the answer was cut short."""
+
+
+class ApiTimeoutError(ApiConnectionError):
+    """No answer within the client's timeout."""
+
+
+class AuthenticationError(SpApiError):
+    """The Login with Amazon token exchange was refused or could not be made.
+
+    ``error`` and ``error_description`` are Amazon's own (for example ``invalid_grant``);
+    ``status_code`` is the token endpoint's status, or ``None`` when it never answered.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        error: str | None = None,
+        error_description: str | None = None,
+        status_code: int | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.error = error
+        self.error_description = error_description
+        self.status_code = status_code
+
+
+class _ErrorsMixin:
+    errors: tuple[Error, ...]
+
+    @property
+    def codes(self) -> tuple[str, ...]:
+        """The ``code`` of every error in the body, in order."""
+        return tuple(e.code for e in self.errors)
+
+
+def _summary(errors: Sequence[Error]) -> str:
+    return "; ".join(f"{e.code}: {e.message}" for e in errors)
+
+
+class ApiStatusError(_ErrorsMixin, SpApiError):
+    """The API answered with an error status.
+
+    Carries everything needed to act on it or to open a support case: the status, the
+    parsed ``errors``, Amazon's ``request_id``, the ``rate_limit`` it reported, the
+    response ``headers`` and the raw ``body`` text.
+    """
+
+    def __init__(
+        self,
+        *,
+        status_code: int,
+        errors: Sequence[Error] = (),
+        request_id: str | None = None,
+        rate_limit: float | None = None,
+        headers: Mapping[str, str] | None = None,
+        body: str = "",
+        operation: str | None = None,
+    ) -> None:
+        self.status_code = status_code
+        self.errors = tuple(errors)
+        self.request_id = request_id
+        self.rate_limit = rate_limit
+        self.headers: Mapping[str, str] = dict(headers or {})
+        self.body = body
+        self.operation = operation
+        super().__init__(self._message())
+
+    def _message(self) -> str:
+        where = f"{self.operation}: " if self.operation else ""
+        if self.errors:
+            detail = _summary(self.errors)
+        else:
+            text = " ".join(self.body.split())
+            detail = text[:_BODY_EXCERPT] or "(empty body)"
+        rid = f" (request id {self.request_id})" if self.request_id else ""
+        return f"{where}HTTP {self.status_code}: {detail}{rid}"
+
+
+class BadRequestError(ApiStatusError):
+    """400: the request was malformed or a parameter is invalid."""
+
+
+class ForbiddenError(ApiStatusError):
+    """403: the token is missing, expired or not allowed to touch this resource."""
+
+
+class NotFoundError(ApiStatusError):
+    """404: the resource does not exist."""
+
+
+class PayloadTooLargeError(ApiStatusError):
+    """413: the request body is too large."""
+
+
+class UnsupportedMediaTypeError(ApiStatusError):
+    """415: the request's content type was refused."""
+
+
+class UnprocessableEntityError(ApiStatusError):
+    """422: the request is well formed but the job or appointment cannot take it."""
+
+
+class RateLimitError(ApiStatusError):
+    """429: the usage plan's bucket was empty, and retries did not get through."""
+
+
+class ServerError(ApiStatusError):
+    """5xx: Amazon failed to handle the request."""
+
+
+class InternalServerError(ServerError):
+    """500."""
+
+
+class ServiceUnavailableError(ServerError):
+    """503: the service is down or overloaded."""
+
+
+_STATUS_CLASSES: dict[int, type[ApiStatusError]] = {
+    400: BadRequestError,
+    403: ForbiddenError,
+    404: NotFoundError,
+    413: PayloadTooLargeError,
+    415: UnsupportedMediaTypeError,
+    422: UnprocessableEntityError,
+    429: RateLimitError,
+    500: InternalServerError,
+    503: ServiceUnavailableError,
+}
+
+
+def status_error_class(status_code: int) -> type[ApiStatusError]:
+    """The exception class for an error status."""
+    cls = _STATUS_CLASSES.get(status_code)
+    if cls is not None:
+        return cls
+    return ServerError if status_code >= 500 else ApiStatusError
+
+
+class OperationFailedError(_ErrorsMixin, SpApiError):
+    """A 2xx answer that nonetheless reports errors for the whole request.
+
+    The sandbox does this for an unknown resource id on schedules and reservations.
+    """
+
+    def __init__(
+        self,
+        *,
+        status_code: int,
+        errors: Sequence[Error],
+        request_id: str | None = None,
+        operation: str | None = None,
+    ) -> None:
+        self.status_code = status_code
+        self.errors = tuple(errors)
+        self.request_id = request_id
+        self.operation = operation
+        where = f"{operation}: " if operation else ""
+        rid = f" (request id {request_id})" if request_id else ""
+        super().__init__(f"{where}HTTP {status_code} with errors: {_summary(self.errors)}{rid}")
+
+
+class ResponseDecodeError(SpApiError):
+    """A response body that is not JSON, or does not fit the API model.
+
+    ``problems`` lists each mismatch with its JSON path, such as
+    ``invalid value for type, expected int @ $.payload.jobs[3].scopeOfWork.quantity``.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        problems: Sequence[str] = (),
+        request_id: str | None = None,
+        operation: str | None = None,
+    ) -> None:
+        self.problems = tuple(problems)
+        self.request_id = request_id
+        self.operation = operation
+        where = f"{operation}: " if operation else ""
+        listed = "; ".join(self.problems[:5])
+        more = f" (+{len(self.problems) - 5} more)" if len(self.problems) > 5 else ""
+        detail = f": {listed}{more}" if listed else ""
+        super().__init__(f"{where}{message}{detail}")
+
+
+class UploadError(SpApiError):
+    """The document store refused or failed an upload (S3-style ``Code`` and ``Message``)."""
+
+    def __init__(
+        self, message: str, *, status_code: int | None = None, code: str | None = None
+    ) -> None:
+        super().__init__(message)
+        self.status_code = status_code
+        self.code = code

@@ -1,0 +1,47 @@
+"""Shapes used across the API: errors, warnings, money and the generic time range."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+
+import attrs
+
+from .enums import ErrorLevel
+
+__all__ = ["DateTimeRange", "Error", "MoneyAmount", "Warning"]
+
+
+@attrs.frozen(kw_only=True)
+class Error:
+    """One problem the API reports, in an error response or beside a result."""
+
+    code: str
+    message: str
+    details: str | None = None
+    error_level: ErrorLevel | None = None
+
+
+@attrs.frozen(kw_only=True)
+class Warning:
+    """A note the API attaches to a successful change (for example an overbooked resource)."""
+
+    code: str
+    message: str
+    details: str | None = None
+
+
+@attrs.frozen(kw_only=True)
+class MoneyAmount:
+    """An amount of money; ``value`` is a :class:`~decimal.Decimal`, never a float."""
+
+    value: Decimal
+    currency: str
+
+
+@attrs.frozen(kw_only=True)
+class DateTimeRange:
+    """A window of time with both ends given, in UTC."""
+
+    start_time: datetime
+    end_time: datetime

@@ -1,0 +1,149 @@
+"""A resource's working hours, reservations of its time, and the capacity that results."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+import attrs
+
+from ._base import bounded
+from .common import Error, Warning
+from .enums import CapacityType, DayOfWeek, ReservationType
+
+__all__ = [
+    "AvailabilityRecord",
+    "CreateReservationRecord",
+    "FixedSlot",
+    "FixedSlotCapacity",
+    "FixedSlotCapacityQuery",
+    "RangeCapacity",
+    "RangeSlot",
+    "RangeSlotCapacity",
+    "RangeSlotCapacityQuery",
+    "Recurrence",
+    "Reservation",
+    "UpdateReservationRecord",
+    "UpdateScheduleRecord",
+]
+
+
+@attrs.frozen(kw_only=True)
+class Recurrence:
+    """How an availability repeats, and until when."""
+
+    end_time: datetime
+    days_of_week: Sequence[DayOfWeek] | None = None
+    days_of_month: Sequence[int] | None = bounded(item_minimum=1, item_maximum=31)
+
+
+@attrs.frozen(kw_only=True)
+class AvailabilityRecord:
+    """A window of time in which a resource can take ``capacity`` jobs at once."""
+
+    start_time: datetime
+    end_time: datetime
+    recurrence: Recurrence | None = None
+    capacity: int | None = bounded(minimum=1)
+
+
+@attrs.frozen(kw_only=True)
+class Reservation:
+    """Time taken out of a resource's schedule (an appointment, travel, a break...)."""
+
+    type: ReservationType
+    availability: AvailabilityRecord
+    reservation_id: str | None = None
+
+
+@attrs.frozen(kw_only=True)
+class UpdateScheduleRecord:
+    """A schedule entry the API had something to say about."""
+
+    availability: AvailabilityRecord | None = None
+    warnings: tuple[Warning, ...] | None = None
+    errors: tuple[Error, ...] | None = None
+
+
+@attrs.frozen(kw_only=True)
+class CreateReservationRecord:
+    """The reservation as created, with any warnings or per-record errors."""
+
+    reservation: Reservation | None = None
+    warnings: tuple[Warning, ...] | None = None
+    errors: tuple[Error, ...] | None = None
+
+
+@attrs.frozen(kw_only=True)
+class UpdateReservationRecord:
+    """The reservation as updated, with any warnings or per-record errors."""
+
+    reservation: Reservation | None = None
+    warnings: tuple[Warning, ...] | None = None
+    errors: tuple[Error, ...] | None = None
+
+
+@attrs.frozen(kw_only=True)
+class RangeSlotCapacityQuery:
+    """Body of a capacity query that merges equal neighbouring slots into ranges."""
+
+    start_date_time: datetime
+    end_date_time: datetime
+    capacity_types: Sequence[CapacityType] | None = None
+
+
+@attrs.frozen(kw_only=True)
+class FixedSlotCapacityQuery:
+    """Body of a capacity query in slots of a fixed number of minutes."""
+
+    start_date_time: datetime
+    end_date_time: datetime
+    capacity_types: Sequence[CapacityType] | None = None
+    slot_duration: int | None = bounded(minimum=5, maximum=360, multiple_of=5)
+
+
+@attrs.frozen(kw_only=True)
+class RangeSlot:
+    """A stretch of time with one capacity figure."""
+
+    start_date_time: datetime | None = None
+    end_date_time: datetime | None = None
+    capacity: int | None = None
+
+
+@attrs.frozen(kw_only=True)
+class RangeCapacity:
+    """The ranges of one capacity type."""
+
+    capacity_type: CapacityType | None = None
+    slots: tuple[RangeSlot, ...] | None = None
+
+
+@attrs.frozen(kw_only=True)
+class RangeSlotCapacity:
+    """One page of range capacity for a resource."""
+
+    resource_id: str | None = None
+    capacities: tuple[RangeCapacity, ...] | None = None
+    next_page_token: str | None = None
+
+
+@attrs.frozen(kw_only=True)
+class FixedSlot:
+    """Capacity figures for one fixed-length slot; only the requested types are set."""
+
+    start_date_time: datetime | None = None
+    scheduled_capacity: int | None = None
+    available_capacity: int | None = None
+    encumbered_capacity: int | None = None
+    reserved_capacity: int | None = None
+
+
+@attrs.frozen(kw_only=True)
+class FixedSlotCapacity:
+    """One page of fixed-slot capacity for a resource."""
+
+    resource_id: str | None = None
+    slot_duration: int | None = None
+    capacities: tuple[FixedSlot, ...] | None = None
+    next_page_token: str | None = None
