@@ -1,3 +1,67 @@
-"""Async client for Amazon's Selling Partner API, Services API v1."""
+"""Async client for Amazon's Selling Partner API, Services API v1.
+
+::
+
+    async with ServicesClient(LwaCredentials.from_env(), marketplace_id="ATVPDKIKX0DER") as client:
+        async for job in client.service_jobs.list(created_after=since):
+            ...
+"""
 
 __version__ = "0.1.0"
+
+from ._auth import AccessTokenProvider, LwaCredentials
+from ._client import Region, ServicesClient
+from ._pagination import JobPaginator, PageIterator, PaginationError
+from ._ratelimit import RateLimits
+from ._retry import RetryPolicy
+from .errors import (
+    ApiConnectionError,
+    ApiStatusError,
+    ApiTimeoutError,
+    AuthenticationError,
+    BadRequestError,
+    ForbiddenError,
+    InternalServerError,
+    NotFoundError,
+    OperationFailedError,
+    PayloadTooLargeError,
+    RateLimitError,
+    ResponseDecodeError,
+    ServerError,
+    ServiceUnavailableError,
+    SpApiError,
+    UnprocessableEntityError,
+    UnsupportedMediaTypeError,
+    UploadError,
+)
+
+__all__ = [
+    "AccessTokenProvider",
+    "ApiConnectionError",
+    "ApiStatusError",
+    "ApiTimeoutError",
+    "AuthenticationError",
+    "BadRequestError",
+    "ForbiddenError",
+    "InternalServerError",
+    "JobPaginator",
+    "LwaCredentials",
+    "NotFoundError",
+    "OperationFailedError",
+    "PageIterator",
+    "PaginationError",
+    "PayloadTooLargeError",
+    "RateLimitError",
+    "RateLimits",
+    "Region",
+    "ResponseDecodeError",
+    "RetryPolicy",
+    "ServerError",
+    "ServiceUnavailableError",
+    "ServicesClient",
+    "SpApiError",
+    "UnprocessableEntityError",
+    "UnsupportedMediaTypeError",
+    "UploadError",
+    "__version__",
+]

@@ -1,0 +1,98 @@
+"""Client-side usage plans: one token bucket per operation.
+
+Amazon meters each operation with a token bucket per application and selling partner:
+``rate`` tokens a second, at most ``burst`` saved up.  Holding our own bucket of the same
+size means bulk work runs at the plan's bound without drawing 429s.  The buckets are
+aiolimiter leaky buckets (``AsyncLimiter(burst, burst / rate)``), acquired before every
+attempt, retries included.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from aiolimiter import AsyncLimiter
+
+from ._routes import ROUTES
+
+__all__ = ["Bucket", "RateLimits"]
+
+
+class Bucket:
+    """The bucket of one operation: a published burst, and a rate the API may adjust."""
+
+    def __init__(self, operation_id: str, rate: float, burst: int) -> None:
+        if rate <= 0:
+            raise ValueError(f"rate_limits[{operation_id!r}]: rate must be positive, got {rate}")
+        if burst < 1:
+            raise ValueError(f"rate_limits[{operation_id!r}]: burst must be >= 1, got {burst}")
+        self.operation_id = operation_id
+        self.burst = burst
+        self._limiter = AsyncLimiter(burst, burst / rate)
+
+    def __repr__(self) -> str:
+        return f"Bucket({self.operation_id!r}, rate={self.rate:g}, burst={self.burst})"
+
+    @property
+    def rate(self) -> float:
+        """Tokens added per second."""
+        return self._limiter.max_rate / self._limiter.time_period
+
+    async def acquire(self) -> None:
+        """Wait for a token and take it."""
+        await self._limiter.acquire()
+
+    def follow_header(self, rate: float) -> None:
+        """Refill at the rate the API reported in ``x-amzn-RateLimit-Limit``.
+
+        The header carries no burst, so the published one is kept.
+        """
+        if rate <= 0 or abs(rate - self.rate) < 1e-9:
+            return
+        limiter = self._limiter
+        # Settle what has leaked at the old rate before changing it.  aiolimiter has no
+        # public setter for the rate; these attributes are stable across its 1.x releases.
+        limiter.has_capacity()
+        limiter.time_period = self.burst / rate
+        limiter._rate_per_sec = rate
+
+    def drain(self) -> None:
+        """Empty the bucket after a 429, so the next attempt waits a full refill interval."""
+        limiter = self._limiter
+        limiter.has_capacity()  # brings the level up to date
+        limiter._level = float(limiter.max_rate)
+
+
+class RateLimits:
+    """Rate and burst per operation, and the buckets that enforce them.
+
+    With no arguments it holds Amazon's published usage plans.  ``overrides`` maps an
+    operationId to ``(rate, burst)`` for a seller whose plan is larger (or for a shared
+    budget).  Pass one instance to several clients of the same selling partner, in the
+    same event loop, and they share the buckets, as Amazon's meter does.
+    """
+
+    def __init__(self, overrides: Mapping[str, tuple[float, int]] | None = None) -> None:
+        plans = {op: (r.rate, r.burst) for op, r in ROUTES.items()}
+        for operation_id, plan in (overrides or {}).items():
+            if operation_id not in plans:
+                raise ValueError(f"rate_limits: unknown operationId {operation_id!r}")
+            rate, burst = plan
+            plans[operation_id] = (float(rate), int(burst))
+        self._plans = plans
+        self._buckets: dict[str, Bucket] = {}
+
+    def __repr__(self) -> str:
+        return f"RateLimits({len(self._buckets)} buckets in use)"
+
+    def plan(self, operation_id: str) -> tuple[float, int]:
+        """``(rate, burst)`` configured for an operation."""
+        return self._plans[operation_id]
+
+    def bucket(self, operation_id: str) -> Bucket:
+        """The bucket of an operation, made on first use (inside the running loop)."""
+        bucket = self._buckets.get(operation_id)
+        if bucket is None:
+            rate, burst = self._plans[operation_id]
+            bucket = self._buckets[operation_id] = Bucket(operation_id, rate, burst)
+        return bucket

@@ -1,0 +1,363 @@
+"""The one request function: limiter, token, send, retry decision, error mapping.
+
+Every call of every resource goes through :meth:`Transport.send`.  It knows routes and
+HTTP, never the models: it hands back the parsed JSON and the response's metadata, or
+raises one of :mod:`spapi_services.errors`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from datetime import datetime
+from typing import Any
+from urllib.parse import quote
+
+import aiohttp
+import attrs
+from yarl import URL
+
+from . import _serde
+from ._auth import TokenSource
+from ._ratelimit import Bucket, RateLimits
+from ._retry import Failure, RetryPolicy, classify, parse_retry_after, retry_delay, should_retry
+from ._routes import Route
+from .errors import (
+    ApiConnectionError,
+    ApiTimeoutError,
+    OperationFailedError,
+    ResponseDecodeError,
+    status_error_class,
+)
+from .models.common import Error
+
+__all__ = ["ApiResponse", "CallOptions", "Transport", "encode_query"]
+
+_log = logging.getLogger("spapi_services")
+
+#: Bodies larger than this are refused rather than read into memory.
+MAX_BODY_BYTES = 16 * 1024 * 1024
+
+_TOKEN_PROBLEM_WORDS = ("token", "expired", "signature")
+
+
+@attrs.frozen(kw_only=True)
+class CallOptions:
+    """Per-call settings that :meth:`ServicesClient.with_options` can change."""
+
+    retry: RetryPolicy
+    timeout: float
+
+
+@attrs.frozen(kw_only=True)
+class ApiResponse:
+    """A successful answer: its parsed JSON (``None`` when empty) and metadata."""
+
+    status: int
+    data: Any
+    headers: Mapping[str, str] = attrs.field(repr=False)
+    request_id: str | None
+    rate_limit: float | None
+
+
+def encode_query(params: Mapping[str, Any]) -> dict[str, str]:
+    """Query parameters as the API expects them.
+
+    ``None`` is left out; lists are comma-joined (the model's default ``csv`` format);
+    booleans are ``true``/``false``; datetimes are UTC with ``Z``; everything else,
+    page tokens included, is passed as its string and left to aiohttp to percent-encode
+    exactly once.
+    """
+    query: dict[str, str] = {}
+    for name, value in params.items():
+        if value is None:
+            continue
+        if isinstance(value, list | tuple):
+            query[name] = ",".join(_scalar(v) for v in value)
+        else:
+            query[name] = _scalar(value)
+    return query
+
+
+def _scalar(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, datetime):
+        return _serde.format_datetime(value)
+    return str(value)
+
+
+class Transport:
+    """Sends requests for one client (and its ``with_options`` copies)."""
+
+    def __init__(
+        self,
+        *,
+        base_url: str,
+        tokens: TokenSource,
+        limits: RateLimits | None,
+        user_agent: str,
+        session: Callable[[], Awaitable[aiohttp.ClientSession]],
+    ) -> None:
+        self._base_url = base_url.rstrip("/")
+        self._tokens = tokens
+        self._limits = limits
+        self._user_agent = user_agent
+        self._session = session
+
+    @property
+    def tokens(self) -> TokenSource:
+        """The token source (shared with the document upload)."""
+        return self._tokens
+
+    def url(self, route: Route, path_params: Mapping[str, str]) -> URL:
+        """The URL of a route, each path parameter percent-encoded as one segment."""
+        path = route.path
+        for name in route.path_params():
+            path = path.replace("{" + name + "}", quote(path_params[name], safe=""))
+        return URL(self._base_url + path, encoded=True)
+
+    async def send(
+        self,
+        route: Route,
+        options: CallOptions,
+        *,
+        path_params: Mapping[str, str] | None = None,
+        query: Mapping[str, str] | None = None,
+        json_body: Any = None,
+    ) -> ApiResponse:
+        """Send one operation, retrying as the policy allows; raise on failure."""
+        url = self.url(route, path_params or {})
+        data = None if json_body is None else _serde.dumps(json_body).encode()
+        bucket = self._limits.bucket(route.operation_id) if self._limits is not None else None
+        policy = options.retry
+        retries = 0
+        refreshed = False
+        while True:
+            waited = await _acquire(bucket)
+            session = await self._session()
+            token = await self._tokens.get(session)
+            started = time.monotonic()
+            try:
+                status, headers, raw = await self._attempt(
+                    session, route, url, query, data, token, options.timeout
+                )
+            except (aiohttp.ClientError, TimeoutError) as exc:
+                failure, error = _connection_failure(exc, route)
+                _log.debug(
+                    "%s %s -> %s elapsed=%.3fs attempt=%d waited=%.3fs",
+                    route.method,
+                    route.path,
+                    type(exc).__name__,
+                    time.monotonic() - started,
+                    retries + 1,
+                    waited,
+                )
+                if not should_retry(
+                    policy, failure, retries_done=retries, idempotent=route.idempotent
+                ):
+                    raise error from exc
+                await asyncio.sleep(retry_delay(policy, failure, retries_done=retries))
+                retries += 1
+                continue
+
+            request_id = headers.get("x-amzn-RequestId")
+            rate_limit = _rate_limit(headers)
+            if rate_limit is not None and bucket is not None:
+                bucket.follow_header(rate_limit)
+            _log.debug(
+                "%s %s -> %d request_id=%s elapsed=%.3fs attempt=%d waited=%.3fs",
+                route.method,
+                route.path,
+                status,
+                request_id,
+                time.monotonic() - started,
+                retries + 1,
+                waited,
+            )
+            if 200 <= status < 300:
+                return _success(route, status, headers, raw, request_id, rate_limit)
+
+            text = raw.decode("utf-8", errors="replace")
+            errors = _serde.parse_errors(_try_json(text))
+            if status == 403 and not refreshed and _token_rejected(errors):
+                # The token may have been revoked or expired early: get a fresh one, once.
+                self._tokens.invalidate(token)
+                refreshed = True
+                continue
+            failure = classify(status)
+            retry_after = parse_retry_after(headers.get("Retry-After"))
+            if failure is Failure.THROTTLED and bucket is not None:
+                bucket.drain()
+            if not should_retry(
+                policy,
+                failure,
+                retries_done=retries,
+                idempotent=route.idempotent,
+                retry_after=retry_after,
+            ):
+                raise status_error_class(status)(
+                    status_code=status,
+                    errors=errors,
+                    request_id=request_id,
+                    rate_limit=rate_limit,
+                    headers=headers,
+                    body=text,
+                    operation=route.operation_id,
+                )
+            delay = retry_delay(
+                policy,
+                failure,
+                retries_done=retries,
+                retry_after=retry_after,
+                paced=bucket is not None,
+            )
+            if delay:
+                await asyncio.sleep(delay)
+            retries += 1
+
+    async def _attempt(
+        self,
+        session: aiohttp.ClientSession,
+        route: Route,
+        url: URL,
+        query: Mapping[str, str] | None,
+        data: bytes | None,
+        token: str,
+        seconds: float,
+    ) -> tuple[int, dict[str, str], bytes]:
+        headers = {
+            "x-amz-access-token": token,
+            "User-Agent": self._user_agent,
+            "Accept": "application/json",
+        }
+        if data is not None:
+            headers["Content-Type"] = "application/json"
+        async with session.request(
+            route.method,
+            url,
+            params=dict(query) if query else None,
+            data=data,
+            headers=headers,
+            timeout=aiohttp.ClientTimeout(total=seconds),
+        ) as resp:
+            raw = await _read_body(resp)
+            # A case-insensitive copy that outlives the response.
+            return resp.status, _Headers(resp.headers), raw
+
+
+class _Headers(dict[str, str]):
+    """Response headers, looked up without regard to case."""
+
+    def __init__(self, source: Mapping[str, str]) -> None:
+        super().__init__()
+        for key, value in source.items():
+            self.setdefault(key.lower(), value)
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return super().get(key.lower(), default)
+
+    def __getitem__(self, key: str) -> str:
+        return super().__getitem__(key.lower())
+
+    def __contains__(self, key: object) -> bool:
+        return isinstance(key, str) and super().__contains__(key.lower())
+
+
+async def _acquire(bucket: Bucket | None) -> float:
+    if bucket is None:
+        return 0.0
+    started = time.monotonic()
+    await bucket.acquire()
+    return time.monotonic() - started
+
+
+async def _read_body(resp: aiohttp.ClientResponse) -> bytes:
+    declared = resp.content_length
+    if declared is not None and declared > MAX_BODY_BYTES:
+        raise ResponseDecodeError(
+            f"response body of {declared} bytes exceeds the {MAX_BODY_BYTES}-byte limit"
+        )
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in resp.content.iter_chunked(65536):
+        size += len(chunk)
+        if size > MAX_BODY_BYTES:
+            raise ResponseDecodeError(f"response body exceeds the {MAX_BODY_BYTES}-byte limit")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _success(
+    route: Route,
+    status: int,
+    headers: Mapping[str, str],
+    raw: bytes,
+    request_id: str | None,
+    rate_limit: float | None,
+) -> ApiResponse:
+    data: Any = None
+    if raw.strip():
+        try:
+            data = _serde.loads(raw)
+        except ValueError as exc:
+            raise ResponseDecodeError(
+                f"HTTP {status} body is not JSON",
+                request_id=request_id,
+                operation=route.operation_id,
+            ) from exc
+    if isinstance(data, dict) and data.get("errors"):
+        errors = _serde.parse_errors(data)
+        if errors:
+            raise OperationFailedError(
+                status_code=status,
+                errors=errors,
+                request_id=request_id,
+                operation=route.operation_id,
+            )
+    return ApiResponse(
+        status=status, data=data, headers=headers, request_id=request_id, rate_limit=rate_limit
+    )
+
+
+def _try_json(text: str) -> Any:
+    try:
+        return _serde.loads(text) if text.strip() else None
+    except ValueError:
+        return None
+
+
+def _rate_limit(headers: Mapping[str, str]) -> float | None:
+    value = headers.get("x-amzn-RateLimit-Limit")
+    if not value:
+        return None
+    try:
+        rate = float(value)
+    except ValueError:
+        return None
+    return rate if rate > 0 else None
+
+
+def _token_rejected(errors: tuple[Error, ...]) -> bool:
+    for error in errors:
+        text = f"{error.code} {error.message} {error.details or ''}".lower()
+        if error.code in ("Unauthorized", "InvalidAccessToken", "AccessDenied") and any(
+            word in text for word in _TOKEN_PROBLEM_WORDS
+        ):
+            return True
+    return False
+
+
+def _connection_failure(exc: BaseException, route: Route) -> tuple[Failure, ApiConnectionError]:
+    where = f"{route.operation_id}: "
+    if isinstance(exc, aiohttp.ConnectionTimeoutError):
+        return Failure.NOT_SENT, ApiTimeoutError(f"{where}timed out connecting")
+    if isinstance(exc, TimeoutError):
+        return Failure.AMBIGUOUS, ApiTimeoutError(f"{where}timed out waiting for the answer")
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        return Failure.NOT_SENT, ApiConnectionError(f"{where}could not connect ({exc.os_error})")
+    if isinstance(exc, aiohttp.ClientPayloadError):
+        return Failure.AMBIGUOUS, ApiConnectionError(f"{where}the answer was cut short")
+    return Failure.AMBIGUOUS, ApiConnectionError(f"{where}connection lost ({type(exc).__name__})")

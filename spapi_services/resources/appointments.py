@@ -1,0 +1,265 @@
+"""Appointments of a service job: book, move, staff, record fulfilment, find free slots."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime, timedelta
+
+from .. import _serde
+from .._validation import (
+    check_datetime,
+    check_id,
+    check_int,
+    check_items,
+    check_request,
+    check_string,
+)
+from ..models.appointments import (
+    AddAppointmentRequest,
+    AppointmentResource,
+    AppointmentResult,
+    AppointmentSlotReport,
+    AppointmentTimeInput,
+    AssignAppointmentResourcesRequest,
+    AssignAppointmentResourcesResult,
+    FulfillmentDocument,
+    FulfillmentTime,
+    RescheduleAppointmentRequest,
+    SetAppointmentFulfillmentDataRequest,
+)
+from ..models.common import DateTimeRange, Warning
+from ._base import Resource, decode, decode_payload
+
+__all__ = ["Appointments"]
+
+_ADD = "addAppointmentForServiceJobByServiceJobId"
+_RESCHEDULE = "rescheduleAppointmentForServiceJobByServiceJobId"
+_ASSIGN = "assignAppointmentResources"
+_FULFILL = "setAppointmentFulfillmentData"
+_SLOTS_FOR_JOB = "getAppointmmentSlotsByJobId"
+_SLOTS = "getAppointmentSlots"
+
+#: The widest window a slot search may cover.
+MAX_SLOT_WINDOW = timedelta(days=90)
+
+
+class Appointments(Resource):
+    """Book, reschedule and staff appointments; record fulfilment; find free slots."""
+
+    async def add(
+        self,
+        service_job_id: str,
+        *,
+        start_time: datetime,
+        duration_minutes: int | None = None,
+    ) -> AppointmentResult:
+        """Book an appointment for a job; the result holds the new appointment's id.
+
+        Not retried after an ambiguous failure (a timeout, a 503): it might have been
+        booked already.  Fetch the job to see before trying again.
+        """
+        job_id = check_id("service_job_id", service_job_id)
+        body = AddAppointmentRequest(
+            appointment_time=_appointment_time(start_time, duration_minutes)
+        )
+        response = await self._client._call(
+            _ADD, path={"serviceJobId": job_id}, body=_serde.unstructure(body)
+        )
+        return decode(response, AppointmentResult, _ADD)
+
+    async def reschedule(
+        self,
+        service_job_id: str,
+        appointment_id: str,
+        *,
+        start_time: datetime,
+        reason_code: str,
+        duration_minutes: int | None = None,
+    ) -> AppointmentResult:
+        """Move an appointment.  The API gives the moved appointment a *new* id."""
+        job_id = check_id("service_job_id", service_job_id)
+        appt_id = check_id("appointment_id", appointment_id)
+        check_string("reason_code", reason_code, min_length=1)
+        body = RescheduleAppointmentRequest(
+            appointment_time=_appointment_time(start_time, duration_minutes),
+            reschedule_reason_code=reason_code,
+        )
+        check_request(body, "body")
+        response = await self._client._call(
+            _RESCHEDULE,
+            path={"serviceJobId": job_id, "appointmentId": appt_id},
+            body=_serde.unstructure(body),
+        )
+        return decode(response, AppointmentResult, _RESCHEDULE)
+
+    async def assign_resources(
+        self, service_job_id: str, appointment_id: str, resource_ids: Iterable[str]
+    ) -> list[Warning]:
+        """Put technicians (resources) on an appointment; returns the API's warnings."""
+        job_id = check_id("service_job_id", service_job_id)
+        appt_id = check_id("appointment_id", appointment_id)
+        resources = _resources("resource_ids", resource_ids)
+        body = AssignAppointmentResourcesRequest(resources=resources)
+        response = await self._client._call(
+            _ASSIGN,
+            path={"serviceJobId": job_id, "appointmentId": appt_id},
+            body=_serde.unstructure(body),
+        )
+        result = decode_payload(response, AssignAppointmentResourcesResult, _ASSIGN, required=False)
+        return list(result.warnings or ()) if result is not None else []
+
+    async def set_fulfillment_data(
+        self,
+        service_job_id: str,
+        appointment_id: str,
+        *,
+        fulfillment_time: FulfillmentTime | tuple[datetime, datetime] | None = None,
+        resources: Iterable[str] | None = None,
+        documents: Iterable[FulfillmentDocument] | None = None,
+        estimated_arrival_time: DateTimeRange | tuple[datetime, datetime] | None = None,
+    ) -> None:
+        """Record how an appointment was fulfilled: when, by whom, with which documents.
+
+        Give at least one of the four.  Times are ``(start, end)`` pairs or the models;
+        ``documents`` are what :meth:`Documents.upload` returns.
+        """
+        job_id = check_id("service_job_id", service_job_id)
+        appt_id = check_id("appointment_id", appointment_id)
+        if (
+            fulfillment_time is None
+            and resources is None
+            and documents is None
+            and estimated_arrival_time is None
+        ):
+            raise ValueError(
+                "set_fulfillment_data: give at least one of fulfillment_time, resources, "
+                "documents or estimated_arrival_time"
+            )
+        body = SetAppointmentFulfillmentDataRequest(
+            fulfillment_time=_fulfillment_time(fulfillment_time),
+            estimated_arrival_time=_arrival_time(estimated_arrival_time),
+            appointment_resources=(
+                _resources("resources", resources) if resources is not None else None
+            ),
+            fulfillment_documents=(_documents(documents) if documents is not None else None),
+        )
+        check_request(body, "body")
+        await self._client._call(
+            _FULFILL,
+            path={"serviceJobId": job_id, "appointmentId": appt_id},
+            body=_serde.unstructure(body),
+        )
+
+    async def slots_for_job(
+        self,
+        service_job_id: str,
+        *,
+        start_time: datetime | None = None,
+        end_time: datetime | None = None,
+        marketplace_id: str | None = None,
+    ) -> AppointmentSlotReport:
+        """Free appointment slots for a job, optionally within a window of up to 90 days."""
+        job_id = check_id("service_job_id", service_job_id)
+        query = _slot_window(start_time, end_time)
+        query["marketplaceIds"] = self._client._marketplace(marketplace_id)
+        response = await self._client._call(
+            _SLOTS_FOR_JOB, path={"serviceJobId": job_id}, query=query
+        )
+        report = decode_payload(response, AppointmentSlotReport, _SLOTS_FOR_JOB)
+        assert report is not None
+        return report
+
+    async def slots(
+        self,
+        *,
+        asin: str,
+        store_id: str,
+        start_time: datetime | None = None,
+        end_time: datetime | None = None,
+        marketplace_id: str | None = None,
+    ) -> AppointmentSlotReport:
+        """Free appointment slots for a product at a store."""
+        query = _slot_window(start_time, end_time)
+        query["asin"] = check_string("asin", asin, min_length=1)
+        query["storeId"] = check_id("store_id", store_id)
+        query["marketplaceIds"] = self._client._marketplace(marketplace_id)
+        response = await self._client._call(_SLOTS, query=query)
+        report = decode_payload(response, AppointmentSlotReport, _SLOTS)
+        assert report is not None
+        return report
+
+
+def _appointment_time(start_time: datetime, duration_minutes: int | None) -> AppointmentTimeInput:
+    check_datetime("start_time", start_time)
+    if duration_minutes is not None:
+        check_int("duration_minutes", duration_minutes, minimum=1)
+    return AppointmentTimeInput(start_time=start_time, duration_in_minutes=duration_minutes)
+
+
+def _resources(name: str, resource_ids: Iterable[str]) -> list[AppointmentResource]:
+    ids = check_items(name, resource_ids, min_items=1)
+    seen: set[str] = set()
+    for index, resource_id in enumerate(ids):
+        check_id(f"{name}[{index}]", resource_id)
+        if resource_id in seen:
+            raise ValueError(f"{name}[{index}]: {resource_id!r} is listed twice")
+        seen.add(resource_id)
+    return [AppointmentResource(resource_id=r) for r in ids]
+
+
+def _documents(documents: Iterable[FulfillmentDocument]) -> Sequence[FulfillmentDocument]:
+    items = check_items("documents", documents, min_items=1)
+    for index, document in enumerate(items):
+        if not isinstance(document, FulfillmentDocument):
+            raise TypeError(
+                f"documents[{index}]: expected a FulfillmentDocument, got {type(document).__name__}"
+            )
+    return items
+
+
+def _pair(name: str, value: object) -> tuple[datetime, datetime]:
+    if not (isinstance(value, tuple) and len(value) == 2):
+        raise TypeError(f"{name}: expected a (start, end) pair, got {type(value).__name__}")
+    start = check_datetime(f"{name}[0]", value[0])
+    end = check_datetime(f"{name}[1]", value[1])
+    return start, end
+
+
+def _fulfillment_time(
+    value: FulfillmentTime | tuple[datetime, datetime] | None,
+) -> FulfillmentTime | None:
+    if value is None:
+        return None
+    if not isinstance(value, FulfillmentTime):
+        start, end = _pair("fulfillment_time", value)
+        value = FulfillmentTime(start_time=start, end_time=end)
+    if value.start_time and value.end_time and value.end_time <= value.start_time:
+        raise ValueError("fulfillment_time: the end must be after the start")
+    return value
+
+
+def _arrival_time(
+    value: DateTimeRange | tuple[datetime, datetime] | None,
+) -> DateTimeRange | None:
+    if value is None:
+        return None
+    if not isinstance(value, DateTimeRange):
+        start, end = _pair("estimated_arrival_time", value)
+        value = DateTimeRange(start_time=start, end_time=end)
+    if value.end_time < value.start_time:
+        raise ValueError("estimated_arrival_time: the end must not be before the start")
+    return value
+
+
+def _slot_window(start_time: datetime | None, end_time: datetime | None) -> dict[str, object]:
+    if (start_time is None) != (end_time is None):
+        raise ValueError("start_time / end_time: give both or neither")
+    if start_time is None or end_time is None:
+        return {}
+    check_datetime("start_time", start_time)
+    check_datetime("end_time", end_time)
+    if end_time <= start_time:
+        raise ValueError("end_time: must be after start_time")
+    if end_time - start_time > MAX_SLOT_WINDOW:
+        raise ValueError("end_time: the window may span at most 90 days")
+    return {"startTime": start_time, "endTime": end_time}

@@ -1,0 +1,73 @@
+"""Reservations: blocks of a resource's time taken out of its schedule."""
+
+from __future__ import annotations
+
+from .. import _serde
+from .._validation import check_id, check_request
+from ..models.scheduling import CreateReservationRecord, Reservation, UpdateReservationRecord
+from ._base import Resource, decode_payload
+
+__all__ = ["Reservations"]
+
+_CREATE = "createReservation"
+_UPDATE = "updateReservation"
+_CANCEL = "cancelReservation"
+
+
+class Reservations(Resource):
+    """Create, change and cancel reservations of a resource's time."""
+
+    async def create(
+        self, resource_id: str, reservation: Reservation, *, marketplace_id: str | None = None
+    ) -> CreateReservationRecord:
+        """Reserve a block of a resource's time.
+
+        Not retried after an ambiguous failure: it might have been created already.
+        """
+        body = _body(resource_id, reservation)
+        response = await self._client._call(
+            _CREATE,
+            query={"marketplaceIds": self._client._marketplace(marketplace_id)},
+            body=body,
+        )
+        record = decode_payload(response, CreateReservationRecord, _CREATE)
+        assert record is not None
+        return record
+
+    async def update(
+        self,
+        reservation_id: str,
+        resource_id: str,
+        reservation: Reservation,
+        *,
+        marketplace_id: str | None = None,
+    ) -> UpdateReservationRecord:
+        """Change a reservation's time or type."""
+        res_id = check_id("reservation_id", reservation_id)
+        body = _body(resource_id, reservation)
+        response = await self._client._call(
+            _UPDATE,
+            path={"reservationId": res_id},
+            query={"marketplaceIds": self._client._marketplace(marketplace_id)},
+            body=body,
+        )
+        record = decode_payload(response, UpdateReservationRecord, _UPDATE)
+        assert record is not None
+        return record
+
+    async def cancel(self, reservation_id: str, *, marketplace_id: str | None = None) -> None:
+        """Cancel a reservation, giving its time back to the schedule."""
+        res_id = check_id("reservation_id", reservation_id)
+        await self._client._call(
+            _CANCEL,
+            path={"reservationId": res_id},
+            query={"marketplaceIds": self._client._marketplace(marketplace_id)},
+        )
+
+
+def _body(resource_id: str, reservation: Reservation) -> dict[str, object]:
+    res_id = check_id("resource_id", resource_id)
+    if not isinstance(reservation, Reservation):
+        raise TypeError(f"reservation: expected a Reservation, got {type(reservation).__name__}")
+    check_request(reservation, "reservation")
+    return {"resourceId": res_id, "reservation": _serde.unstructure(reservation)}
