@@ -13,7 +13,7 @@ import json
 import re
 import types
 import typing
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any, TypeVar
@@ -22,6 +22,7 @@ import attrs
 import cattrs
 from cattrs.errors import IterableValidationError, IterableValidationNote
 from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, override
+from cattrs.v import format_exception
 
 from .errors import ResponseDecodeError
 from .models._base import ApiEnum
@@ -29,13 +30,17 @@ from .models.common import Error, Warning
 
 __all__ = [
     "converter",
+    "decode_problems",
     "dumps",
     "format_datetime",
     "loads",
     "make_converter",
     "parse_datetime",
+    "parse_errors",
+    "parse_warnings",
     "structure",
     "to_camel",
+    "unstructure",
 ]
 
 T = TypeVar("T")
@@ -85,13 +90,30 @@ def format_datetime(value: datetime) -> str:
 # --- strict, fast scalar hooks --------------------------------------------------------
 
 
-def _expected(value: Any, kind: str) -> ValueError:
-    return ValueError(f"expected {kind}, got {type(value).__name__} {_short(value)}")
+class _ShapeError(ValueError):
+    """A value of the wrong JSON kind; its message is reported as is, with the path."""
 
 
-def _short(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 40 else text[:37] + "..."
+def _expected(value: Any, kind: str) -> _ShapeError:
+    # Only the JSON kind of the value: bodies hold buyers' names and phones, and these
+    # messages end up in logs.
+    return _ShapeError(f"expected {kind}, got {_json_kind(value)}")
+
+
+def _json_kind(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, int | float | Decimal):
+        return "a number"
+    if isinstance(value, list | tuple):
+        return "an array"
+    if isinstance(value, dict):
+        return "an object"
+    return type(value).__name__
 
 
 def _structure_str(value: Any, _: Any) -> str:
@@ -105,8 +127,13 @@ def _structure_str(value: Any, _: Any) -> str:
 def _structure_int(value: Any, _: Any) -> int:
     if type(value) is int:
         return value
-    if isinstance(value, float | Decimal) and not isinstance(value, bool) and value == int(value):
-        return int(value)
+    if isinstance(value, float | Decimal) and not isinstance(value, bool):
+        try:
+            whole = int(value)
+        except (OverflowError, ValueError):  # infinity, NaN
+            raise _expected(value, "an integer") from None
+        if whole == value:
+            return whole
     raise _expected(value, "an integer")
 
 
@@ -129,7 +156,10 @@ def _structure_decimal(value: Any, _: Any) -> Decimal:
 
 def _structure_datetime(value: Any, _: Any) -> datetime:
     if type(value) is str:
-        return parse_datetime(value)
+        try:
+            return parse_datetime(value)
+        except ValueError:
+            raise _ShapeError(f"expected an ISO 8601 timestamp, got {value[:40]!r}") from None
     raise _expected(value, "an ISO 8601 timestamp")
 
 
@@ -145,6 +175,18 @@ def _unstructure_decimal(value: Decimal) -> int | float:
 
 
 # --- container hooks that resolve their inner hook once ------------------------------
+#
+# cattrs' generic handling of ``X | None`` and ``tuple[X, ...]`` looks the inner hook up
+# on every value.  These factories look it up once, pass values that are already of the
+# exact scalar type straight through, and call an object's generated function directly
+# when the value is a dict, which is most of the work on a page of jobs.
+
+_EXACT_SCALARS: frozenset[Any] = frozenset({str, int, bool})
+
+
+def _raw_object_fn(hook: Any) -> Any:
+    """The generated function behind an object hook, or None for any other hook."""
+    return getattr(hook, "raw", None)
 
 
 def _is_optional(tp: Any) -> bool:
@@ -159,6 +201,27 @@ def _optional_factory(tp: Any, conv: cattrs.Converter) -> Callable[[Any, Any], A
     inner = next(a for a in typing.get_args(tp) if a is not type(None))
     hook = conv.get_structure_hook(inner)
 
+    if inner in _EXACT_SCALARS:
+
+        def structure_optional_scalar(value: Any, _: Any) -> Any:
+            if value is None or type(value) is inner:
+                return value
+            return hook(value, inner)
+
+        return structure_optional_scalar
+
+    raw = _raw_object_fn(hook)
+    if raw is not None:
+
+        def structure_optional_object(value: Any, _: Any) -> Any:
+            if value is None:
+                return None
+            if type(value) is dict:
+                return raw(value, inner)
+            return hook(value, inner)
+
+        return structure_optional_object
+
     def structure_optional(value: Any, _: Any) -> Any:
         return None if value is None else hook(value, inner)
 
@@ -170,26 +233,40 @@ def _is_sequence(tp: Any) -> bool:
     if origin is tuple:
         args = typing.get_args(tp)
         return len(args) == 2 and args[1] is Ellipsis
-    return origin is Sequence
+    return origin in (list, Sequence) and len(typing.get_args(tp)) == 1
 
 
 def _sequence_factory(tp: Any, conv: cattrs.Converter) -> Callable[[Any, Any], Any]:
     inner = typing.get_args(tp)[0]
     hook = conv.get_structure_hook(inner)
+    raw = _raw_object_fn(hook)
+    # ``list[X]`` gives a list; ``tuple[X, ...]`` and ``Sequence[X]`` give a tuple.
+    make: Callable[[Any], Any] = list if typing.get_origin(tp) is list else tuple
+    scalar = inner in _EXACT_SCALARS
 
-    def structure_sequence(value: Any, _: Any) -> tuple[Any, ...]:
-        if type(value) is not list:
+    def convert(value: Sequence[Any]) -> Any:
+        if scalar:
+            for item in value:
+                if type(item) is not inner:
+                    break
+            else:
+                return make(value)
+        if raw is not None:
+            return make([raw(i, inner) if type(i) is dict else hook(i, inner) for i in value])
+        return make([hook(item, inner) for item in value])
+
+    def structure_sequence(value: Any, _: Any) -> Any:
+        if type(value) is not list and type(value) is not tuple:
             raise _expected(value, "an array")
         try:
-            return tuple([hook(item, inner) for item in value])
+            return convert(value)
         except Exception:
             pass
         # Slow path, only on failure: find every bad item and name its index.
-        items: list[Any] = []
         problems: list[Exception] = []
         for index, item in enumerate(value):
             try:
-                items.append(hook(item, inner))
+                hook(item, inner)
             except Exception as exc:
                 note = IterableValidationNote(f"Structuring {tp} @ index {index}", index, inner)
                 exc.__notes__ = [*getattr(exc, "__notes__", []), note]
@@ -207,6 +284,29 @@ def _structure_str_dict(value: Any, _: Any) -> dict[str, str]:
     if type(value) is not dict:
         raise _expected(value, "an object")
     return {str(k): _structure_str(v, str) for k, v in value.items()}
+
+
+def _object_factory(forbid_extra_keys: bool) -> Callable[[Any, cattrs.Converter], Any]:
+    """Hooks for attrs classes: camelCase keys, and anything but a JSON object refused.
+
+    cattrs' generated function alone would take a string for an object (``"key" in
+    "text"`` is a substring test) and return a model of defaults.
+    """
+
+    def factory(cls: Any, conv: cattrs.Converter) -> Callable[[Any, Any], Any]:
+        raw = make_dict_structure_fn(
+            cls, conv, _cattrs_forbid_extra_keys=forbid_extra_keys, **_renames(cls)
+        )
+
+        def structure_object(value: Any, _: Any) -> Any:
+            if isinstance(value, Mapping):
+                return raw(value, cls)
+            raise _expected(value, "an object")
+
+        structure_object.raw = raw  # type: ignore[attr-defined]
+        return structure_object
+
+    return factory
 
 
 # --- the converter -------------------------------------------------------------------
@@ -232,12 +332,7 @@ def make_converter(*, forbid_extra_keys: bool = False) -> cattrs.Converter:
     conv.register_structure_hook_func(_is_str_dict, _structure_str_dict)
     conv.register_structure_hook_factory(_is_optional, _optional_factory)
     conv.register_structure_hook_factory(_is_sequence, _sequence_factory)
-    conv.register_structure_hook_factory(
-        attrs.has,
-        lambda cls, c: make_dict_structure_fn(
-            cls, c, _cattrs_forbid_extra_keys=forbid_extra_keys, **_renames(cls)
-        ),
-    )
+    conv.register_structure_hook_factory(attrs.has, _object_factory(forbid_extra_keys))
 
     conv.register_unstructure_hook(datetime, format_datetime)
     conv.register_unstructure_hook(ApiEnum, str)
@@ -258,11 +353,22 @@ def structure(data: Any, cls: type[T], *, operation: str | None = None) -> T:
     """Structure JSON data into ``cls``; a mismatch is a :class:`ResponseDecodeError`."""
     try:
         return converter.structure(data, cls)
-    except (cattrs.BaseValidationError, ValueError, TypeError, KeyError) as exc:
-        problems = [_wire_path(p) for p in cattrs.transform_error(exc, path="$")]
+    except Exception as exc:  # whatever a hook raised, the caller gets one error type
+        problems = decode_problems(exc)
         raise ResponseDecodeError(
             f"response does not fit {cls.__name__}", problems=problems, operation=operation
         ) from exc
+
+
+def decode_problems(exc: BaseException) -> list[str]:
+    """Each mismatch in a structuring failure as ``"<what> @ <JSON path>"``, camelCase."""
+    return [_wire_path(p) for p in cattrs.transform_error(exc, "$", _format_problem)]
+
+
+def _format_problem(exc: BaseException, tp: Any) -> str:
+    if isinstance(exc, _ShapeError):
+        return str(exc)
+    return format_exception(exc, tp)
 
 
 _PATH_SEGMENT = re.compile(r"\.([a-z0-9_]+)")
@@ -318,7 +424,11 @@ def parse_errors(body: Any) -> tuple[Error, ...]:
 
 
 def parse_warnings(body: Any) -> tuple[Warning, ...]:
-    """The warnings of a body or of its payload, tolerant like :func:`parse_errors`."""
+    """The warnings of a body or of its payload, tolerant like :func:`parse_errors`.
+
+    Never raises: an entry that is not an object with a string ``code`` and ``message``
+    is left out.
+    """
     if not isinstance(body, dict):
         return ()
     found = body.get("warnings")
@@ -326,8 +436,11 @@ def parse_warnings(body: Any) -> tuple[Warning, ...]:
         found = body["payload"].get("warnings")
     if not isinstance(found, list):
         return ()
-    return tuple(
-        converter.structure(w, Warning)
-        for w in found
-        if isinstance(w, dict) and "code" in w and "message" in w
-    )
+    warnings: list[Warning] = []
+    for entry in found:
+        if isinstance(entry, dict) and "code" in entry and "message" in entry:
+            try:
+                warnings.append(converter.structure(entry, Warning))
+            except Exception:
+                continue
+    return tuple(warnings)

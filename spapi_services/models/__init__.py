@@ -72,6 +72,7 @@ from .jobs import (
 from .scheduling import (
     AvailabilityRecord,
     CreateReservationRecord,
+    CreateReservationRequest,
     FixedSlot,
     FixedSlotCapacity,
     FixedSlotCapacityQuery,
@@ -82,7 +83,9 @@ from .scheduling import (
     Recurrence,
     Reservation,
     UpdateReservationRecord,
+    UpdateReservationRequest,
     UpdateScheduleRecord,
+    UpdateScheduleRequest,
 )
 
 __all__ = [
@@ -106,6 +109,7 @@ __all__ = [
     "CapacityType",
     "ContentType",
     "CreateReservationRecord",
+    "CreateReservationRequest",
     "DateTimeRange",
     "DayOfWeek",
     "EncryptionDetails",
@@ -149,6 +153,8 @@ __all__ = [
     "SortOrder",
     "Technician",
     "UpdateReservationRecord",
+    "UpdateReservationRequest",
     "UpdateScheduleRecord",
+    "UpdateScheduleRequest",
     "Warning",
 ]

@@ -14,6 +14,7 @@ from .enums import CapacityType, DayOfWeek, ReservationType
 __all__ = [
     "AvailabilityRecord",
     "CreateReservationRecord",
+    "CreateReservationRequest",
     "FixedSlot",
     "FixedSlotCapacity",
     "FixedSlotCapacityQuery",
@@ -24,7 +25,9 @@ __all__ = [
     "Recurrence",
     "Reservation",
     "UpdateReservationRecord",
+    "UpdateReservationRequest",
     "UpdateScheduleRecord",
+    "UpdateScheduleRequest",
 ]
 
 
@@ -54,6 +57,35 @@ class Reservation:
     type: ReservationType
     availability: AvailabilityRecord
     reservation_id: str | None = None
+
+
+@attrs.frozen(kw_only=True)
+class UpdateScheduleRequest:
+    """Body of a request that replaces a resource's working hours.
+
+    The API refuses an empty list, so at least one record is required.
+    """
+
+    schedules: Sequence[AvailabilityRecord] = bounded(required=True, min_items=1)
+
+
+@attrs.frozen(kw_only=True)
+class CreateReservationRequest:
+    """Body of a request that reserves a block of a resource's time.
+
+    Unlike the schedule and capacity calls, these carry the resource id in the body.
+    """
+
+    resource_id: str = bounded(required=True, min_length=1, max_length=100)
+    reservation: Reservation
+
+
+@attrs.frozen(kw_only=True)
+class UpdateReservationRequest:
+    """Body of a request that changes a reservation (its id goes in the path)."""
+
+    resource_id: str = bounded(required=True, min_length=1, max_length=100)
+    reservation: Reservation
 
 
 @attrs.frozen(kw_only=True)
