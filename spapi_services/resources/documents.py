@@ -1,9 +1,12 @@
-"""Fulfilment documents: upload destinations for proof of appointment."""
+"""Fulfilment documents: upload destinations for proof of appointment, and the upload."""
 
 from __future__ import annotations
 
-from .. import _serde
+from .. import _serde, _upload
+from .._crypto import EncryptionKeyError, digests, encrypt_cbc, key_and_iv
 from .._validation import check_enum, check_int, check_request
+from ..errors import UploadError
+from ..models.appointments import FulfillmentDocument
 from ..models.documents import (
     MAX_DOCUMENT_BYTES,
     ServiceDocumentUploadDestination,
@@ -18,7 +21,7 @@ _CREATE = "createServiceDocumentUploadDestination"
 
 
 class Documents(Resource):
-    """Get somewhere to upload a fulfilment document."""
+    """Get somewhere to upload a fulfilment document, and upload it."""
 
     async def create_upload_destination(
         self,
@@ -44,3 +47,73 @@ class Documents(Resource):
         destination = decode_payload(response, ServiceDocumentUploadDestination, _CREATE)
         assert destination is not None
         return destination
+
+    async def upload(
+        self,
+        source: _upload.DocumentSource,
+        *,
+        content_type: ContentType | str | None = None,
+        encrypt: bool = True,
+    ) -> FulfillmentDocument:
+        """Upload a document and return what ``set_fulfillment_data`` needs to cite it.
+
+        ``source`` is the document's bytes, a path to it, or a file object open in binary
+        mode (read from where it stands).  Its type is ``content_type`` when given, else
+        the file suffix's (``.pdf``, ``.png``, ``.jpg``/``.jpeg``, ``.gif``, ``.tif``/
+        ``.tiff``), else the one its first bytes show.  Everything that can be checked
+        here is checked before any request: 1 byte to 5 MiB, a readable file, a known type
+        (``ValueError``, ``TypeError`` or ``FileNotFoundError`` otherwise).
+
+        The steps: ask for an upload destination (declaring the document's length and
+        base64 MD5), encrypt the document with AES-256-CBC and PKCS#7 padding under the
+        key and IV that came with it, PUT it to the presigned URL with the headers that
+        came with it, and return a :class:`FulfillmentDocument` holding the destination id
+        and the base64 SHA-256 of the document.  The length and both digests are of the
+        document as given, before encryption.  The PUT carries no SP-API token; server
+        errors and lost connections are retried while the URL is valid (about five
+        minutes); a refusal raises :class:`~spapi_services.errors.UploadError` with the
+        store's error code.
+
+        The API model describes the encryption as required, so it is on by default.
+        ``encrypt=False`` sends the bytes as they are: it is there in case the live
+        service turns out not to expect encrypted uploads, not for everyday use.
+
+        Headers a caller-supplied ``aiohttp`` session sends on every request go with
+        the PUT as well.
+        """
+        if not isinstance(encrypt, bool):
+            raise TypeError(f"encrypt: expected True or False, got {type(encrypt).__name__}")
+        document = await _upload.read_document(source, content_type)
+        sums = digests(document.data)
+        # The URL's lifetime counts from before the request: never later than Amazon's.
+        asked_at = _upload._clock()
+        destination = await self.create_upload_destination(
+            content_type=document.content_type,
+            content_length=sums.length,
+            content_md5=sums.md5,
+        )
+        body = document.data
+        if encrypt:
+            try:
+                key, iv = key_and_iv(destination.encryption_details)
+            except EncryptionKeyError as exc:
+                raise UploadError(
+                    f"upload destination {destination.upload_destination_id}: {exc}",
+                    code="InvalidEncryptionDetails",
+                ) from exc
+            body = encrypt_cbc(document.data, key, iv)
+        session = await self._client._core.get_session()
+        await _upload.put_document(
+            session,
+            destination.url,
+            body,
+            _upload.upload_headers(destination.headers, document.content_type),
+            policy=self._client._options.retry,
+            attempt_seconds=self._client._options.timeout,
+            expires_at=asked_at + _upload.url_lifetime(destination.url),
+            destination_id=destination.upload_destination_id,
+        )
+        return FulfillmentDocument(
+            upload_destination_id=destination.upload_destination_id,
+            content_sha256=sums.sha256,
+        )
