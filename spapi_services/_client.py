@@ -102,9 +102,18 @@ def build_user_agent(prefix: str | None = None) -> str:
         f"(Language=Python/{sys.version_info.major}.{sys.version_info.minor}; "
         f"Platform={platform.system() or 'unknown'})"
     )
-    agent = f"{prefix.strip()} {ours}" if prefix and prefix.strip() else ours
-    # Amazon refuses a User-Agent over 500 characters; the application's part gives way.
-    return agent if len(agent) <= _MAX_USER_AGENT else agent[-_MAX_USER_AGENT:].lstrip()
+    if prefix is None:
+        return ours
+    if not isinstance(prefix, str):
+        raise TypeError(f"user_agent: expected a string, got {type(prefix).__name__}")
+    if any(ord(c) < 32 or ord(c) == 127 for c in prefix):
+        raise ValueError("user_agent: must be a single line of printable text")
+    if not prefix.strip():
+        return ours
+    # Amazon refuses a User-Agent over 500 characters; the application's part gives way,
+    # from its end, so its name and version (at the start) survive.
+    room = _MAX_USER_AGENT - len(ours) - 1
+    return f"{prefix.strip()[:room].rstrip()} {ours}"
 
 
 class ServicesClient:

@@ -1,0 +1,126 @@
+"""Fixtures for the client tests: a client factory that always closes, the LWA mock,
+recorded sleeps, a fake loop clock, and a real local HTTP server for wire-level checks."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+from unittest import mock
+
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestServer
+from aioresponses import aioresponses
+
+from spapi_services import LwaCredentials, RetryPolicy, ServicesClient
+
+from ._helpers import (
+    API,
+    CLIENT_SECRET,
+    MARKETPLACE,
+    REFRESH_TOKEN,
+    TOKEN_URL,
+    ClientFactory,
+    lwa_ok,
+)
+
+
+@pytest.fixture
+def creds() -> LwaCredentials:
+    return LwaCredentials(
+        client_id="amzn1.application-oa2-client.test",
+        client_secret=CLIENT_SECRET,
+        refresh_token=REFRESH_TOKEN,
+    )
+
+
+@pytest.fixture
+async def make_client(creds: LwaCredentials) -> AsyncIterator[ClientFactory]:
+    """Build clients with test defaults (no retries, no limiter); all closed afterwards."""
+    made: list[ServicesClient] = []
+
+    def factory(**kwargs: Any) -> ServicesClient:
+        kwargs.setdefault("endpoint", API)
+        kwargs.setdefault("token_url", TOKEN_URL)
+        kwargs.setdefault("marketplace_id", MARKETPLACE)
+        kwargs.setdefault("retry", RetryPolicy(max_retries=0))
+        kwargs.setdefault("rate_limits", False)
+        if "access_token_provider" not in kwargs:
+            kwargs.setdefault("credentials", creds)
+        client = ServicesClient(**kwargs)
+        made.append(client)
+        return client
+
+    yield factory
+    for client in made:
+        await client.aclose()
+
+
+@pytest.fixture
+async def client(mock_api: aioresponses, make_client: ClientFactory) -> ServicesClient:
+    """A client with a working LWA mock."""
+    lwa_ok(mock_api)
+    return make_client()
+
+
+@pytest.fixture
+def sleeps(monkeypatch: pytest.MonkeyPatch) -> list[float]:
+    """Record the retry and LWA back-off sleeps instead of sleeping them."""
+    recorded: list[float] = []
+    real_sleep = asyncio.sleep
+
+    async def fake_sleep(delay: float, result: Any = None) -> Any:
+        recorded.append(delay)
+        await real_sleep(0)
+        return result
+
+    monkeypatch.setattr("spapi_services._transport.asyncio.sleep", fake_sleep)
+    monkeypatch.setattr("spapi_services._auth.asyncio.sleep", fake_sleep)
+    return recorded
+
+
+class LoopClock:
+    """The running loop's clock, moved by hand (as aiolimiter's own MockLoopTime)."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+        self._patch = mock.patch.object(asyncio.get_running_loop(), "time", self.time)
+
+    def time(self) -> float:
+        return self.now
+
+    def __enter__(self) -> LoopClock:
+        self._patch.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._patch.stop()
+
+
+@pytest.fixture
+async def loop_clock() -> AsyncIterator[LoopClock]:
+    """A fake loop clock: timers fire only when the test advances ``now``."""
+    with LoopClock() as clock:
+        yield clock
+
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+@pytest.fixture
+async def local_server() -> AsyncIterator[Callable[[Handler], Awaitable[str]]]:
+    """Start a real aiohttp server on 127.0.0.1 answering every path with ``handler``."""
+    servers: list[TestServer] = []
+
+    async def start(handler: Handler) -> str:
+        app = web.Application()
+        app.router.add_route("*", "/{tail:.*}", handler)
+        server = TestServer(app, host="127.0.0.1")
+        await server.start_server()
+        servers.append(server)
+        return str(server.make_url("")).rstrip("/")
+
+    yield start
+    for server in servers:
+        await server.close()
