@@ -17,6 +17,7 @@ from urllib.parse import quote
 
 import aiohttp
 import attrs
+from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL
 
 from . import _serde
@@ -227,7 +228,7 @@ class Transport:
         data: bytes | None,
         token: str,
         seconds: float,
-    ) -> tuple[int, dict[str, str], bytes]:
+    ) -> tuple[int, CIMultiDictProxy[str], bytes]:
         headers = {
             "x-amz-access-token": token,
             "User-Agent": self._user_agent,
@@ -245,25 +246,7 @@ class Transport:
         ) as resp:
             raw = await _read_body(resp)
             # A case-insensitive copy that outlives the response.
-            return resp.status, _Headers(resp.headers), raw
-
-
-class _Headers(dict[str, str]):
-    """Response headers, looked up without regard to case."""
-
-    def __init__(self, source: Mapping[str, str]) -> None:
-        super().__init__()
-        for key, value in source.items():
-            self.setdefault(key.lower(), value)
-
-    def get(self, key: str, default: Any = None) -> Any:
-        return super().get(key.lower(), default)
-
-    def __getitem__(self, key: str) -> str:
-        return super().__getitem__(key.lower())
-
-    def __contains__(self, key: object) -> bool:
-        return isinstance(key, str) and super().__contains__(key.lower())
+            return resp.status, CIMultiDictProxy(CIMultiDict(resp.headers)), raw
 
 
 async def _acquire(bucket: Bucket | None) -> float:

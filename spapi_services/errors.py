@@ -29,6 +29,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
+from multidict import CIMultiDict, CIMultiDictProxy
+
 from .models.common import Error
 
 __all__ = [
@@ -124,7 +126,8 @@ class ApiStatusError(_ErrorsMixin, SpApiError):
         self.errors = tuple(errors)
         self.request_id = request_id
         self.rate_limit = rate_limit
-        self.headers: Mapping[str, str] = dict(headers or {})
+        # Read-only, and looked up without regard to case, as HTTP headers are.
+        self.headers: Mapping[str, str] = CIMultiDictProxy(CIMultiDict(headers or {}))
         self.body = body
         self.operation = operation
         super().__init__(self._message())
