@@ -103,11 +103,15 @@ def check_enum(name: str, value: Any, enum: type[E]) -> E:
     """
     if isinstance(value, enum):
         return value
-    if isinstance(value, str) and not isinstance(value, ApiEnum) and value in enum.__members__:
-        return enum(value)
     if isinstance(value, str):
+        # Names equal values in every enum of this API.  A member of another enum with a
+        # known value (``ItemStatus.ACTIVE`` for an ``AppointmentStatus``) is the same
+        # string on the wire, so it is taken by value.
+        text = str(value)
+        if text in enum.__members__:
+            return enum(text)
         allowed = ", ".join(enum.__members__)
-        raise ValueError(f"{name}: {value!r} is not one of {allowed}")
+        raise ValueError(f"{name}: {text!r} is not one of {allowed}")
     raise TypeError(f"{name}: expected a {enum.__name__} or string, got {type(value).__name__}")
 
 
