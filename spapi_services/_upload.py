@@ -132,7 +132,7 @@ async def read_document(
     elif isinstance(source, str | os.PathLike):
         path = _as_path(source)
         name = path.name
-        data = await asyncio.to_thread(_read_path, path)
+        data = await asyncio.to_thread(_read_path, path, from_str=isinstance(source, str))
     elif hasattr(source, "read"):
         raw_name = getattr(source, "name", None)
         name = raw_name if isinstance(raw_name, str) else None
@@ -190,8 +190,10 @@ def _as_path(source: str | os.PathLike[str]) -> Path:
     return path
 
 
-def _read_path(path: Path) -> bytes:
+def _read_path(path: Path, *, from_str: bool = False) -> bytes:
     shown = _shown(str(path))
+    # A str is always a path: say so when it plainly was meant as the document itself.
+    hint = "; a str is read as a path, pass bytes to upload content" if from_str else ""
     try:
         with path.open("rb") as file:
             info = os.fstat(file.fileno())
@@ -199,12 +201,16 @@ def _read_path(path: Path) -> bytes:
                 raise ValueError(f"document source: {shown!r} is not a regular file")
             _check_size(info.st_size)
             data = file.read(MAX_DOCUMENT_BYTES + 1)
-    except FileNotFoundError:
-        raise FileNotFoundError(2, "document source: no such file", shown) from None
     except IsADirectoryError:
         raise ValueError(f"document source: {shown!r} is a directory, not a file") from None
-    except PermissionError:
-        raise PermissionError(13, "document source: not allowed to read", shown) from None
+    except FileNotFoundError:
+        raise FileNotFoundError(2, f"document source: no such file{hint}", shown) from None
+    except PermissionError as exc:
+        raise PermissionError(exc.errno, "document source: not allowed to read", shown) from None
+    except OSError as exc:
+        # Rebuilt so that an over-long "path" is not echoed whole.
+        reason = exc.strerror or "cannot be read"
+        raise type(exc)(exc.errno, f"document source: {reason}{hint}", shown) from None
     # The file may have changed since it was measured.
     _check_size(len(data), at_least=len(data) > MAX_DOCUMENT_BYTES)
     return data
