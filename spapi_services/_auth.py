@@ -34,6 +34,8 @@ _log = logging.getLogger("spapi_services")
 
 _ENV = ("SPAPI_CLIENT_ID", "SPAPI_CLIENT_SECRET", "SPAPI_REFRESH_TOKEN")
 _EXPIRY_MARGIN = 60.0
+#: Token-endpoint answers below 500 that are worth another try (throttled, timed out).
+_TRANSIENT_STATUSES = frozenset({408, 429})
 _DEFAULT_EXPIRES_IN = 3600.0
 
 
@@ -90,6 +92,8 @@ class TokenSource:
         self._token: str | None = None
         self._expires_at = 0.0
         self._lock: asyncio.Lock | None = None
+        self._finished = 0  # exchanges ended (each with its retries), well or badly
+        self._failure: AuthenticationError | None = None  # how the last one ended, if badly
         self.exchanges = 0
         """How many token exchanges have been made (for tests and diagnostics)."""
 
@@ -107,11 +111,25 @@ class TokenSource:
             return token
         if self._lock is None:
             self._lock = asyncio.Lock()
+        finished_before = self._finished
         async with self._lock:
             token = self._valid()  # another task may have refreshed while we waited
             if token is not None:
                 return token
-            return await self._exchange(session)
+            failure = self._failure
+            if failure is not None and self._finished != finished_before:
+                # The exchange we queued behind has just failed: share its answer rather
+                # than have every waiting request ask (and be refused) again in turn.
+                raise _shared(failure)
+            try:
+                token = await self._exchange(session)
+            except AuthenticationError as exc:
+                self._failure = exc
+                self._finished += 1
+                raise
+            self._failure = None
+            self._finished += 1
+            return token
 
     def invalidate(self, token: str) -> None:
         """Forget ``token`` if it is still the cached one (the API said it is no good)."""
@@ -143,7 +161,7 @@ class TokenSource:
             else:
                 if status == 200:
                     return self._accept(data)
-                if status < 500:
+                if status < 500 and status not in _TRANSIENT_STATUSES:
                     raise _refusal(status, data)
                 problem = f"token endpoint answered HTTP {status}"
             if attempt >= self._max_retries:
@@ -179,6 +197,18 @@ class TokenSource:
         self._expires_at = self._clock() + max(expires_in - _EXPIRY_MARGIN, 0.0)
         _log.debug("LWA access token obtained, valid for %.0fs", expires_in)
         return token
+
+
+def _shared(failure: AuthenticationError) -> AuthenticationError:
+    """A copy of another request's failure, for a request that waited on the same exchange."""
+    copy = AuthenticationError(
+        str(failure),
+        error=failure.error,
+        error_description=failure.error_description,
+        status_code=failure.status_code,
+    )
+    copy.__cause__ = failure
+    return copy
 
 
 def _refusal(status: int, data: Any) -> AuthenticationError:

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import attrs
@@ -26,17 +27,26 @@ REFRESH_TOKEN = "Atzr|REFRESH-TOKEN-abc"
 def lwa_ok(
     m: aioresponses, token: str = ACCESS_TOKEN, expires_in: int = 3600, repeat: bool = True
 ) -> None:
-    """Mock a successful LWA exchange at TOKEN_URL."""
-    m.post(
-        TOKEN_URL,
-        payload={
-            "access_token": token,
-            "token_type": "bearer",
-            "expires_in": expires_in,
-            "refresh_token": REFRESH_TOKEN,
-        },
-        repeat=repeat,
-    )
+    """Mock a successful LWA exchange at TOKEN_URL (which takes a turn of the loop)."""
+    payload = {
+        "access_token": token,
+        "token_type": "bearer",
+        "expires_in": expires_in,
+        "refresh_token": REFRESH_TOKEN,
+    }
+    m.post(TOKEN_URL, callback=slow(CallbackResult(payload=payload)), repeat=repeat)
+
+
+def slow(result: CallbackResult, turns: int = 3) -> Callable[..., Awaitable[CallbackResult]]:
+    """An aioresponses callback that yields to the loop before answering, as a real
+    exchange would, so that concurrent callers really do overlap."""
+
+    async def callback(url: URL, **kwargs: Any) -> CallbackResult:
+        for _ in range(turns):
+            await asyncio.sleep(0)
+        return result
+
+    return callback
 
 
 def calls(m: aioresponses, method: str, url: str | URL) -> list[Any]:

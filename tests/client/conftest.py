@@ -4,6 +4,7 @@ recorded sleeps, a fake loop clock, and a real local HTTP server for wire-level 
 from __future__ import annotations
 
 import asyncio
+import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 from unittest import mock
@@ -66,11 +67,18 @@ async def client(mock_api: aioresponses, make_client: ClientFactory) -> Services
 
 @pytest.fixture
 def sleeps(monkeypatch: pytest.MonkeyPatch) -> list[float]:
-    """Record the retry and LWA back-off sleeps instead of sleeping them."""
+    """Record the SDK's back-off sleeps instead of sleeping them.
+
+    ``asyncio.sleep`` is one global function, so only the SDK's own calls are recorded
+    (and skipped); anyone else's sleep is passed through.
+    """
     recorded: list[float] = []
     real_sleep = asyncio.sleep
 
     async def fake_sleep(delay: float, result: Any = None) -> Any:
+        caller = sys._getframe(1).f_globals.get("__name__", "")
+        if not caller.startswith("spapi_services."):
+            return await real_sleep(delay, result)
         recorded.append(delay)
         await real_sleep(0)
         return result
