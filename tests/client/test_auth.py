@@ -230,7 +230,7 @@ def test_credentials_from_env_names_every_missing_variable(
 def test_credentials_from_a_mapping() -> None:
     env = {"SPAPI_CLIENT_ID": "a", "SPAPI_CLIENT_SECRET": "b", "SPAPI_REFRESH_TOKEN": "c"}
     assert LwaCredentials.from_env(env).refresh_token == "c"
-    with pytest.raises(ValueError, match="SPAPI_CLIENT_ID$"):
+    with pytest.raises(ValueError, match=r"SPAPI_CLIENT_ID$"):
         LwaCredentials.from_env({**env, "SPAPI_CLIENT_ID": ""})
 
 

@@ -131,9 +131,13 @@ async def test_pages_yields_job_listings(mock_api: aioresponses, client: Service
 async def test_repeated_token_raises(mock_api: aioresponses, client: ServicesClient) -> None:
     seen = paged(mock_api, {None: listing(["j1"], "A"), "A": listing(["j2"], "A")})
     got: list[str | None] = []
-    with pytest.raises(PaginationError, match="'A'"):
+
+    async def collect() -> None:
         async for j in client.service_jobs.list(created_after=T0):
             got.append(j.service_job_id)
+
+    with pytest.raises(PaginationError, match="'A'"):
+        await collect()
     assert got == ["j1", "j2"]
     assert len(seen) == 2  # it did not ask for the same page again
 
