@@ -12,9 +12,11 @@ Two pure functions decide: :func:`should_retry` and :func:`retry_delay`.  The ru
 
 from __future__ import annotations
 
+import email.utils
 import enum
 import random
 from collections.abc import Callable
+from datetime import UTC, datetime
 
 import attrs
 
@@ -125,12 +127,23 @@ def retry_delay(
     return backoff * (1.0 - policy.jitter * rand())
 
 
-def parse_retry_after(value: str | None) -> float | None:
-    """Seconds from a ``Retry-After`` header (delta-seconds form), or ``None``."""
-    if not value:
+def parse_retry_after(value: str | None, *, now: datetime | None = None) -> float | None:
+    """Seconds from a ``Retry-After`` header, or ``None`` when absent or unreadable.
+
+    Both of HTTP's forms are read: delta-seconds (``"3"``; fractions allowed) and an
+    HTTP-date, measured from ``now`` (a date already past means "now": ``0``).
+    """
+    if not value or not value.strip():
         return None
+    text = value.strip()
     try:
-        seconds = float(value.strip())
+        seconds = float(text)
     except ValueError:
-        return None
+        try:
+            when = email.utils.parsedate_to_datetime(text)
+        except (TypeError, ValueError, IndexError):
+            return None
+        if when.tzinfo is None:  # "-0000": UTC by RFC 5322
+            when = when.replace(tzinfo=UTC)
+        seconds = max((when - (now or datetime.now(UTC))).total_seconds(), 0.0)
     return seconds if seconds >= 0 else None
