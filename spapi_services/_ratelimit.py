@@ -9,6 +9,7 @@ attempt, retries included.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 
 from aiolimiter import AsyncLimiter
@@ -18,14 +19,22 @@ from ._routes import ROUTES
 __all__ = ["Bucket", "RateLimits"]
 
 
+def _check_plan(operation_id: str, rate: float, burst: int) -> None:
+    if isinstance(rate, bool) or not isinstance(rate, int | float) or not 0 < rate < math.inf:
+        raise ValueError(
+            f"rate_limits[{operation_id!r}]: rate must be a positive number, got {rate!r}"
+        )
+    if isinstance(burst, bool) or not isinstance(burst, int) or burst < 1:
+        raise ValueError(
+            f"rate_limits[{operation_id!r}]: burst must be an integer >= 1, got {burst!r}"
+        )
+
+
 class Bucket:
     """The bucket of one operation: a published burst, and a rate the API may adjust."""
 
     def __init__(self, operation_id: str, rate: float, burst: int) -> None:
-        if rate <= 0:
-            raise ValueError(f"rate_limits[{operation_id!r}]: rate must be positive, got {rate}")
-        if burst < 1:
-            raise ValueError(f"rate_limits[{operation_id!r}]: burst must be >= 1, got {burst}")
+        _check_plan(operation_id, rate, burst)
         self.operation_id = operation_id
         self.burst = burst
         self._limiter = AsyncLimiter(burst, burst / rate)
@@ -47,7 +56,7 @@ class Bucket:
 
         The header carries no burst, so the published one is kept.
         """
-        if rate <= 0 or abs(rate - self.rate) < 1e-9:
+        if not math.isfinite(rate) or rate <= 0 or abs(rate - self.rate) < 1e-9:
             return
         limiter = self._limiter
         # Settle what has leaked at the old rate before changing it.  aiolimiter has no
@@ -55,6 +64,8 @@ class Bucket:
         limiter.has_capacity()
         limiter.time_period = self.burst / rate
         limiter._rate_per_sec = rate
+        # A task already waiting was timed at the old rate: time it again.
+        limiter._wake_next()
 
     def drain(self) -> None:
         """Empty the bucket after a 429, so the next attempt waits a full refill interval."""
@@ -78,6 +89,7 @@ class RateLimits:
             if operation_id not in plans:
                 raise ValueError(f"rate_limits: unknown operationId {operation_id!r}")
             rate, burst = plan
+            _check_plan(operation_id, rate, burst)
             plans[operation_id] = (float(rate), int(burst))
         self._plans = plans
         self._buckets: dict[str, Bucket] = {}

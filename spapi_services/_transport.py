@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime
@@ -320,7 +321,7 @@ def _rate_limit(headers: Mapping[str, str]) -> float | None:
         rate = float(value)
     except ValueError:
         return None
-    return rate if rate > 0 else None
+    return rate if math.isfinite(rate) and rate > 0 else None
 
 
 def _token_rejected(errors: tuple[Error, ...]) -> bool:
