@@ -1,0 +1,203 @@
+"""Trouble on demand: latency, server errors, dropped connections and slow bodies.
+
+A :class:`Fault` is set per operationId, for ``"*"`` (every Services API operation), or
+for the two non-API endpoints ``"token"`` (LWA) and ``"upload"`` (document PUT).  An
+operation's own fault replaces the ``"*"`` one.  For each request the injector draws a
+:class:`FaultPlan` from a seeded ``random.Random``, so a run with the same seed and the
+same request order fails the same way.  ``count`` limits a fault to the next N requests
+it applies to, which makes "fail twice, then succeed" exact.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Mapping
+from typing import Any
+
+import attrs
+
+from .replies import dump, error_entry
+
+__all__ = ["Fault", "FaultInjector", "FaultPlan", "error_page", "parse_fault_spec"]
+
+ALL = "*"
+
+
+def _rate(_: object, attribute: attrs.Attribute[float], value: float) -> None:
+    if not 0.0 <= value <= 1.0:
+        raise ValueError(f"{attribute.name}: must be between 0 and 1, got {value}")
+
+
+def _non_negative(_: object, attribute: attrs.Attribute[float], value: float) -> None:
+    if value < 0:
+        raise ValueError(f"{attribute.name}: must not be negative, got {value}")
+
+
+def _server_status(_: object, attribute: attrs.Attribute[int], value: int) -> None:
+    if not 500 <= value <= 599:
+        raise ValueError(f"{attribute.name}: must be a 5xx status, got {value}")
+
+
+@attrs.frozen(kw_only=True)
+class Fault:
+    """What can go wrong with one operation's requests.
+
+    :param latency: seconds added before answering.
+    :param jitter: up to this many more seconds, drawn uniformly per request.
+    :param error_rate: share of requests answered with ``error_status`` instead.
+    :param error_status: the 5xx status of those answers (500 or 503 are the usual).
+    :param html: answer errors with an HTML page, as a load balancer would, not JSON.
+    :param drop_rate: share of requests whose connection is closed without an answer.
+    :param slow_body: seconds over which the body of a normal answer trickles out.
+    :param count: apply to this many requests only, then remove itself.
+    """
+
+    latency: float = attrs.field(default=0.0, converter=float, validator=_non_negative)
+    jitter: float = attrs.field(default=0.0, converter=float, validator=_non_negative)
+    error_rate: float = attrs.field(default=0.0, converter=float, validator=_rate)
+    error_status: int = attrs.field(default=503, converter=int, validator=_server_status)
+    html: bool = False
+    drop_rate: float = attrs.field(default=0.0, converter=float, validator=_rate)
+    slow_body: float = attrs.field(default=0.0, converter=float, validator=_non_negative)
+    count: int | None = None
+
+
+@attrs.frozen(slots=True)
+class FaultPlan:
+    """The trouble chosen for one request."""
+
+    delay: float = 0.0
+    drop: bool = False
+    error_status: int | None = None
+    html: bool = False
+    slow_body: float = 0.0
+
+
+class FaultInjector:
+    """The faults in force, and the seeded dice that decide each request's fate."""
+
+    def __init__(self, seed: int = 0) -> None:
+        self._rng = random.Random(seed)
+        self._faults: dict[str, Fault] = {}
+        self._left: dict[str, int] = {}
+
+    def set(self, operation: str = ALL, fault: Fault | None = None, **options: Any) -> Fault:
+        """Set the fault of ``operation`` (an operationId, ``"*"``, ``"token"`` or ``"upload"``).
+
+        Pass a :class:`Fault`, or its fields as keywords:
+        ``faults.set("getServiceJobs", latency=0.25, error_rate=0.05, html=True)``.
+        """
+        if fault is None:
+            fault = Fault(**options)
+        elif options:
+            fault = attrs.evolve(fault, **options)
+        self._faults[operation] = fault
+        if fault.count is not None:
+            self._left[operation] = fault.count
+        else:
+            self._left.pop(operation, None)
+        return fault
+
+    def get(self, operation: str) -> Fault | None:
+        """The fault set for exactly this key, if any."""
+        return self._faults.get(operation)
+
+    @property
+    def active(self) -> Mapping[str, Fault]:
+        """Every fault in force, by key."""
+        return dict(self._faults)
+
+    def clear(self, operation: str | None = None) -> None:
+        """Remove one key's fault, or every fault."""
+        if operation is None:
+            self._faults.clear()
+            self._left.clear()
+        else:
+            self._faults.pop(operation, None)
+            self._left.pop(operation, None)
+
+    def plan(self, operation: str, *, api: bool = True) -> FaultPlan | None:
+        """The trouble for one request of ``operation``; ``None`` (fast) when there is none.
+
+        ``api=False`` keeps the ``"*"`` fault away from the token and upload endpoints.
+        """
+        if not self._faults:
+            return None
+        key = operation
+        fault = self._faults.get(key)
+        if fault is None and api:
+            key = ALL
+            fault = self._faults.get(key)
+        if fault is None:
+            return None
+        self._spend(key)
+        rng = self._rng
+        delay = fault.latency + (rng.uniform(0.0, fault.jitter) if fault.jitter else 0.0)
+        drop = fault.drop_rate > 0 and rng.random() < fault.drop_rate
+        failed = not drop and fault.error_rate > 0 and rng.random() < fault.error_rate
+        return FaultPlan(
+            delay=delay,
+            drop=drop,
+            error_status=fault.error_status if failed else None,
+            html=fault.html,
+            slow_body=fault.slow_body,
+        )
+
+    def _spend(self, key: str) -> None:
+        left = self._left.get(key)
+        if left is None:
+            return
+        if left <= 1:
+            self.clear(key)
+        else:
+            self._left[key] = left - 1
+
+
+_REASONS = {500: "Internal Server Error", 502: "Bad Gateway", 503: "Service Unavailable"}
+_JSON_ERRORS = {
+    500: ("InternalFailure", "We encountered an internal error. Please try again."),
+    503: ("ServiceUnavailable", "Service temporarily unavailable. Please try again later."),
+}
+
+
+def error_page(status: int, *, html: bool) -> tuple[bytes, str]:
+    """The body and content type of an injected server error."""
+    reason = _REASONS.get(status, "Server Error")
+    if html:
+        page = (
+            f"<!DOCTYPE html>\n<html><head><title>{status} {reason}</title></head>\n"
+            f"<body><h1>{status} {reason}</h1><p>The server is unable to handle the request "
+            "right now.</p></body></html>\n"
+        )
+        return page.encode(), "text/html"
+    code, message = _JSON_ERRORS.get(status, ("InternalFailure", reason))
+    return dump({"errors": [error_entry(code, message)]}), "application/json"
+
+
+_FLOATS = {"latency", "jitter", "error_rate", "drop_rate", "slow_body"}
+_TRUE = {"1", "true", "yes", "on"}
+
+
+def parse_fault_spec(spec: str) -> tuple[str, Fault]:
+    """Read ``"OPERATION:key=value,key=value"`` (the CLI's ``--fault``) into a fault.
+
+    ``OPERATION`` may be ``*``; keys are the fields of :class:`Fault`, e.g.
+    ``getServiceJobs:latency=0.25,error_rate=0.05,error_status=503,html=true``.
+    """
+    operation, sep, options = spec.partition(":")
+    if not sep or not operation:
+        raise ValueError(f"fault spec {spec!r}: expected OPERATION:key=value,...")
+    values: dict[str, Any] = {}
+    for item in filter(None, (part.strip() for part in options.split(","))):
+        key, eq, raw = item.partition("=")
+        if not eq:
+            raise ValueError(f"fault spec {spec!r}: {item!r} is not key=value")
+        if key in _FLOATS:
+            values[key] = float(raw)
+        elif key in ("error_status", "count"):
+            values[key] = int(raw)
+        elif key == "html":
+            values[key] = raw.lower() in _TRUE
+        else:
+            raise ValueError(f"fault spec {spec!r}: unknown option {key!r}")
+    return operation, Fault(**values)

@@ -1,0 +1,484 @@
+"""The emulator itself: an aiohttp server on 127.0.0.1 with every piece wired in.
+
+Each Services API request runs one fixed sequence, written out once in
+:meth:`ServicesEmulator._endpoint` rather than as stacked middlewares (it is the hot path
+of every benchmark): injected faults, the access token, the usage plan, the rule check,
+the operation, then the response headers (``x-amzn-RequestId`` always,
+``x-amzn-RateLimit-Limit`` on 2xx, 400 and 404 only) and an entry in the request log.
+The token endpoint and the document upload URL have handlers of their own.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import random
+import uuid
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+from urllib.parse import parse_qsl, urlencode
+
+from aiohttp import web
+from multidict import MultiDict
+
+from .._routes import ROUTES, Route
+from .api_appointments import AppointmentsApi
+from .api_documents import DocumentsApi
+from .api_jobs import JobsApi
+from .api_scheduling import SchedulingApi
+from .auth import AuthFailure, LwaCredentials, TokenAuthority, default_credentials
+from .clock import Clock, SystemClock
+from .context import Handler, ServiceContext
+from .documents import DocumentVault
+from .faults import FaultInjector, FaultPlan, error_page
+from .introspection import DROPPED, REDACTED, TOKEN, UPLOAD, RequestRecord, Traffic, redact_headers
+from .limits import UsagePlans
+from .replies import ApiError, Reply, error_body, error_entry
+from .seed import seed_store
+from .static import StaticSandbox
+from .store import Store
+from .tokens import PageTokens
+from .validation import check_request
+
+__all__ = ["ServicesEmulator"]
+
+_log = logging.getLogger("spapi_services.emulator")
+
+_BARE_ERRORS = frozenset({"setAppointmentFulfillmentData"})
+_QUOTA = [error_entry("QuotaExceeded", "You exceeded your quota for the requested resource.")]
+_MAX_API_BODY = 1 << 20
+_SECRET_FORM_FIELDS = frozenset({"client_secret", "refresh_token"})
+
+Endpoint = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+class ServicesEmulator:
+    """A local, stateful Services API with Login with Amazon and document uploads.
+
+    Use it as ``async with ServicesEmulator(jobs=500, seed=1) as emu:`` and point a client
+    at ``emu.url`` and ``emu.token_url`` with ``emu.credentials``.
+
+    :param jobs: how many service jobs to seed.
+    :param seed: the seed of the world, of the credentials and of the fault dice.
+    :param host: the address to listen on; only loopback is allowed.
+    :param port: the port; 0 picks a free one.
+    :param credentials: the LWA app and refresh token to accept (default: from the seed).
+    :param token_ttl: seconds an access token lives.
+    :param enforce_limits: throttle requests over the published usage plans.
+    :param rate_scale: multiply every usage plan's refill rate.
+    :param clock: the clocks to use (a :class:`~spapi_services.emulator.FakeClock` in tests).
+    :param reference_time: the "now" the seeded world is built around (default: the
+        clock's current day, at midnight UTC).
+    :param static_spec: a Swagger model file; replay its sandbox cases instead of the store.
+    :param upload_url_ttl: seconds an upload URL accepts a PUT.
+    :param document_ttl: seconds an uploaded document may be cited in fulfilment data.
+    :param require_encryption: refuse documents that do not decrypt with their key.
+    :param strict_slots: appointments must start on a free hourly slot of the store.
+    :param request_log_size: how many requests :attr:`requests` keeps.
+    """
+
+    def __init__(
+        self,
+        *,
+        jobs: int = 200,
+        seed: int = 0,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        credentials: LwaCredentials | None = None,
+        token_ttl: int = 3600,
+        enforce_limits: bool = True,
+        rate_scale: float = 1.0,
+        clock: Clock | None = None,
+        reference_time: Any = None,
+        static_spec: str | Path | None = None,
+        upload_url_ttl: int = 300,
+        document_ttl: int = 86_400,
+        require_encryption: bool = True,
+        strict_slots: bool = False,
+        request_log_size: int = 10_000,
+    ) -> None:
+        if host not in ("127.0.0.1", "localhost", "::1"):
+            raise ValueError("host: the emulator only listens on the loopback interface")
+        self.host = host
+        self.port = port
+        self.seed = seed
+        self.clock: Clock = clock or SystemClock()
+        self.auth = TokenAuthority(
+            credentials or default_credentials(seed), self.clock, ttl=token_ttl
+        )
+        self.limits = UsagePlans(self.clock, enforce=enforce_limits, rate_scale=rate_scale)
+        self.faults = FaultInjector(seed)
+        self.traffic = Traffic(request_log_size)
+        self.static = StaticSandbox.from_file(static_spec) if static_spec is not None else None
+        self._jobs = jobs
+        self._reference = reference_time
+        self.store = Store(self.clock, seed)
+        self.vault = DocumentVault(
+            self.clock,
+            url_ttl=upload_url_ttl,
+            document_ttl=document_ttl,
+            require_encryption=require_encryption,
+        )
+        self.context = ServiceContext(
+            store=self.store,
+            vault=self.vault,
+            clock=self.clock,
+            page_tokens=PageTokens(random.Random(f"tokens:{seed}").randbytes(32)),
+            strict_slots=strict_slots,
+        )
+        if self.static is None:
+            self._seed_world()
+        self._handlers: dict[str, Handler] = {}
+        for api in (
+            JobsApi(self.context),
+            AppointmentsApi(self.context),
+            SchedulingApi(self.context),
+            DocumentsApi(self.context),
+        ):
+            self._handlers.update(api.handlers())
+        self._runner: web.AppRunner | None = None
+
+    # --- lifecycle ------------------------------------------------------------------
+
+    async def start(self) -> ServicesEmulator:
+        """Start listening (an emulator starts once)."""
+        if self._runner is not None:
+            raise RuntimeError("the emulator is already running")
+        runner = web.AppRunner(self._build_app(), access_log=None, handle_signals=False)
+        await runner.setup()
+        site = web.TCPSite(runner, self.host, self.port, reuse_address=True)
+        await site.start()
+        self._runner = runner
+        sockets = getattr(site._server, "sockets", None) or []
+        if sockets:
+            self.port = sockets[0].getsockname()[1]
+        self.context.base_url = self.url
+        _log.info("Services API emulator listening on %s", self.url)
+        return self
+
+    async def stop(self) -> None:
+        """Stop listening and close every connection (harmless if not running)."""
+        runner, self._runner = self._runner, None
+        if runner is not None:
+            await runner.cleanup()
+
+    aclose = stop
+
+    async def __aenter__(self) -> ServicesEmulator:
+        return await self.start()
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.stop()
+
+    @property
+    def url(self) -> str:
+        """The API's base URL (``http://127.0.0.1:<port>``)."""
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}"
+
+    @property
+    def token_url(self) -> str:
+        """The LWA token endpoint."""
+        return f"{self.url}/auth/o2/token"
+
+    @property
+    def credentials(self) -> LwaCredentials:
+        """The credentials the token endpoint accepts."""
+        return self.auth.credentials
+
+    # --- introspection --------------------------------------------------------------
+
+    @property
+    def requests(self) -> list[RequestRecord]:
+        """The requests received (newest ``request_log_size``), oldest first."""
+        return self.traffic.requests
+
+    @property
+    def counts(self) -> Any:
+        """A Counter of requests by ``(operation, status)``."""
+        return self.traffic.counts
+
+    def count(self, operation: str | None = None, status: int | None = None) -> int:
+        """How many requests of ``operation`` were answered with ``status`` (None: any)."""
+        return self.traffic.count(operation, status)
+
+    @property
+    def lwa_exchanges(self) -> int:
+        """Requests to the token endpoint so far, refused ones included."""
+        return self.traffic.lwa_exchanges
+
+    def reset(self, *, state: bool = False) -> None:
+        """Forget requests, counters, faults and usage; ``state=True`` also reseeds the world.
+
+        Access tokens already issued stay valid.
+        """
+        self.traffic.reset()
+        self.faults.clear()
+        self.limits.reset()
+        if state:
+            self.store.clear()
+            self.vault.forget()
+            if self.static is None:
+                self._seed_world()
+
+    def _seed_world(self) -> None:
+        reference = self._reference
+        if reference is None:
+            reference = self.clock.now().replace(hour=0, minute=0, second=0, microsecond=0)
+        seed_store(self.store, jobs=self._jobs, seed=self.seed, reference=reference)
+
+    # --- the application ------------------------------------------------------------
+
+    def _build_app(self) -> web.Application:
+        app = web.Application(client_max_size=8 << 20)
+        app.router.add_post("/auth/o2/token", self._token)
+        app.router.add_put("/__uploads/{key}", self._upload)
+        for route in ROUTES.values():
+            app.router.add_route(route.method, route.path, self._endpoint(route))
+        app.router.add_route("*", "/{tail:.*}", self._unknown)
+        return app
+
+    def _new_request_id(self) -> str:
+        return str(uuid.uuid4())
+
+    def _endpoint(self, route: Route) -> Endpoint:
+        op = route.operation_id
+        bare = op in _BARE_ERRORS
+        handler = self._handlers[op]
+        static = self.static
+
+        async def endpoint(request: web.Request) -> web.StreamResponse:
+            request_id = self._new_request_id()
+            body = await request.read()
+            plan = self.faults.plan(op)
+            if plan is not None:
+                early = await self._misbehave(request, plan, op, request_id, body)
+                if early is not None:
+                    return early
+            try:
+                owner = self.auth.owner(request.headers.get("x-amz-access-token"))
+                if not self.limits.allow(owner, op):
+                    raise ApiError(429, _QUOTA)
+                if len(body) > _MAX_API_BODY:
+                    raise ApiError(
+                        413, [error_entry("RequestEntityTooLarge", "Request body too large.")]
+                    )
+                if static is not None:
+                    reply = static.answer(
+                        op, request.match_info, request.query, _raw_query(request), body
+                    )
+                else:
+                    call = check_request(
+                        op, request.match_info, request.query, body, request.content_type
+                    )
+                    reply = handler(call)
+            except AuthFailure as failure:
+                reply = Reply(403, error_body(failure.errors(), bare=False))
+            except ApiError as error:
+                # Throttling and auth happen before the operation: always the wrapped shape.
+                wrapped = error.status in (403, 429) or not bare
+                reply = Reply(error.status, error_body(error.errors, bare=not wrapped))
+            except Exception:
+                _log.exception("emulator handler for %s failed", op)
+                reply = Reply(
+                    500, error_body([error_entry("InternalFailure", "Internal error.")], bare=False)
+                )
+            headers = {"x-amzn-RequestId": request_id}
+            status = reply.status
+            if status < 300 or status in (400, 404):
+                headers["x-amzn-RateLimit-Limit"] = self.limits.header(op)
+            self._record(request, op, request_id, status, body)
+            if reply.body is None:
+                return web.Response(status=status, headers=headers)
+            if plan is not None and plan.slow_body > 0:
+                return await _trickle(request, status, headers, reply.body, plan.slow_body)
+            headers["Content-Type"] = "application/json"
+            return web.Response(status=status, body=reply.body, headers=headers)
+
+        return endpoint
+
+    async def _misbehave(
+        self,
+        request: web.Request,
+        plan: FaultPlan,
+        operation: str,
+        request_id: str,
+        body: bytes,
+    ) -> web.StreamResponse | None:
+        """Apply latency; answer for the fault if it drops or fails the request."""
+        if plan.delay > 0:
+            await asyncio.sleep(plan.delay)
+        if plan.drop:
+            self._record(request, operation, request_id, DROPPED, body)
+            transport = request.transport
+            if transport is not None:
+                transport.close()
+            return web.Response(status=500)  # never reaches the client: the socket is gone
+        if plan.error_status is not None:
+            page, content_type = error_page(plan.error_status, html=plan.html)
+            self._record(request, operation, request_id, plan.error_status, body)
+            return web.Response(
+                status=plan.error_status,
+                body=page,
+                headers={"x-amzn-RequestId": request_id, "Content-Type": content_type},
+            )
+        return None
+
+    def _record(
+        self, request: web.Request, operation: str | None, request_id: str, status: int, body: bytes
+    ) -> None:
+        if operation == UPLOAD:
+            text = None
+        elif operation == TOKEN:
+            text = _redacted_form(body)
+        else:
+            text = body.decode("utf-8", "replace") if body else None
+        query = {k: ",".join(request.query.getall(k)) for k in request.query}
+        self.traffic.record(
+            RequestRecord(
+                request_id=request_id,
+                method=request.method,
+                path=request.path,
+                operation=operation,
+                query=query,
+                headers=redact_headers(request.headers.items()),
+                body=text,
+                body_size=len(body),
+                status=status,
+                time=self.clock.monotonic(),
+            )
+        )
+        _log.debug(
+            "%s %s -> %s (%s)", request.method, operation or request.path, status, request_id
+        )
+
+    # --- LWA, uploads, unknown paths ------------------------------------------------
+
+    async def _token(self, request: web.Request) -> web.StreamResponse:
+        request_id = self._new_request_id()
+        body = await request.read()
+        self.traffic.lwa_exchanges += 1
+        plan = self.faults.plan(TOKEN, api=False)
+        if plan is not None:
+            early = await self._misbehave(request, plan, TOKEN, request_id, body)
+            if early is not None:
+                return early
+        form = await _read_form(request, body)
+        answer: dict[str, object]
+        if form is None:
+            status, answer = (
+                400,
+                {
+                    "error": "invalid_request",
+                    "error_description": "The request body could not be read.",
+                },
+            )
+        else:
+            status, answer = self.auth.exchange(form)
+        if status == 200:
+            self.traffic.tokens_issued += 1
+        self._record(request, TOKEN, request_id, status, body)
+        return web.json_response(answer, status=status, headers={"x-amzn-RequestId": request_id})
+
+    async def _upload(self, request: web.Request) -> web.StreamResponse:
+        request_id = self._new_request_id()
+        body = await request.read()
+        plan = self.faults.plan(UPLOAD, api=False)
+        if plan is not None:
+            early = await self._misbehave(request, plan, UPLOAD, request_id, body)
+            if early is not None:
+                return early
+        headers = redact_headers(request.headers.items())
+        status, answer = self.vault.put(request.match_info["key"], request.query, headers, body)
+        self._record(request, UPLOAD, request_id, status, body)
+        reply_headers = {"x-amz-request-id": request_id, "x-amzn-RequestId": request_id}
+        if status == 200:
+            return web.Response(status=200, headers=reply_headers)
+        reply_headers["Content-Type"] = "application/xml"
+        return web.Response(status=status, body=answer, headers=reply_headers)
+
+    async def _unknown(self, request: web.Request) -> web.StreamResponse:
+        request_id = self._new_request_id()
+        body = await request.read()
+        self._record(request, None, request_id, 404, body)
+        errors = [error_entry("NotFound", f"No operation at {request.method} {request.path}")]
+        return web.Response(
+            status=404,
+            body=error_body(errors, bare=False),
+            headers={"x-amzn-RequestId": request_id, "Content-Type": "application/json"},
+        )
+
+
+# --- helpers -----------------------------------------------------------------------------
+
+
+def _raw_query(request: web.Request) -> MultiDict[str]:
+    pairs: MultiDict[str] = MultiDict()
+    for part in request.rel_url.raw_query_string.split("&"):
+        if part:
+            key, _, value = part.partition("=")
+            pairs.add(key, value)
+    return pairs
+
+
+async def _read_form(request: web.Request, body: bytes) -> dict[str, str] | None:
+    """The token request's fields, from a form (the documented way) or a JSON object."""
+    if request.content_type == "application/json":
+        try:
+            data = json.loads(body)
+        except ValueError:
+            return None
+        if not isinstance(data, dict):
+            return None
+        return {str(k): str(v) for k, v in data.items() if v is not None}
+    try:
+        return dict(parse_qsl(body.decode("utf-8"), keep_blank_values=True))
+    except UnicodeDecodeError:
+        return None
+
+
+def _redacted_form(body: bytes) -> str:
+    """The token request as logged: secrets replaced, whether it came as a form or JSON."""
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError:
+        return REDACTED
+    if text.lstrip().startswith("{"):
+        try:
+            data = json.loads(text)
+        except ValueError:
+            return REDACTED
+        if isinstance(data, dict):
+            return json.dumps(
+                {k: REDACTED if k in _SECRET_FORM_FIELDS else v for k, v in data.items()}
+            )
+        return REDACTED
+    pairs = parse_qsl(text, keep_blank_values=True)
+    if not pairs:
+        return REDACTED if body else ""
+    return urlencode([(k, REDACTED if k in _SECRET_FORM_FIELDS else v) for k, v in pairs])
+
+
+async def _trickle(
+    request: web.Request, status: int, headers: dict[str, str], body: bytes, seconds: float
+) -> web.StreamResponse:
+    """Send ``body`` in pieces spread over ``seconds`` (a slow network or server)."""
+    response = web.StreamResponse(status=status, headers=headers)
+    response.content_type = "application/json"
+    response.content_length = len(body)
+    await response.prepare(request)
+    pieces = max(2, min(10, len(body)))
+    size = -(-len(body) // pieces)
+    for offset in range(0, len(body), size):
+        await response.write(body[offset : offset + size])
+        await asyncio.sleep(seconds / pieces)
+    await response.write_eof()
+    return response
