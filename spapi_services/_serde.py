@@ -155,15 +155,23 @@ def _structure_decimal(value: Any, _: Any) -> Decimal:
 
 
 def _structure_datetime(value: Any, _: Any) -> datetime:
+    # parse_datetime, inlined: a page of jobs holds hundreds of timestamps.
     if type(value) is str:
         try:
-            return parse_datetime(value)
+            parsed = datetime.fromisoformat(value)
         except ValueError:
             raise _ShapeError(f"expected an ISO 8601 timestamp, got {value[:40]!r}") from None
+        return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
     raise _expected(value, "an ISO 8601 timestamp")
 
 
 def _structure_enum(value: Any, cls: type[ApiEnum]) -> ApiEnum:
+    if type(value) is str:
+        # The member map first: calling the class costs several times more.
+        member = cls._value2member_map_.get(value)
+        if member is not None:
+            return member  # type: ignore[return-value]
+        return cls(value)
     if isinstance(value, str):
         return cls(value)
     raise _expected(value, f"a {cls.__name__} string")
@@ -177,15 +185,19 @@ def _unstructure_decimal(value: Decimal) -> int | float:
 # --- container hooks that resolve their inner hook once ------------------------------
 #
 # cattrs' generic handling of ``X | None`` and ``tuple[X, ...]`` looks the inner hook up
-# on every value.  These factories look it up once, pass values that are already of the
-# exact scalar type straight through, and call an object's generated function directly
-# when the value is a dict, which is most of the work on a page of jobs.
+# on every value.  These factories look it up once and pass values that are already of
+# the exact scalar type straight through; arrays of objects call each object's lean
+# function directly, and only on a failure go through the full hook for the report.
 
 _EXACT_SCALARS: frozenset[Any] = frozenset({str, int, bool})
 
 
 def _raw_object_fn(hook: Any) -> Any:
-    """The generated function behind an object hook, or None for any other hook."""
+    """The lean function behind an object hook, or None for any other hook.
+
+    It takes a dict and does not report problems: a caller that gets an exception from
+    it must call the hook itself to get the problems with their paths.
+    """
     return getattr(hook, "raw", None)
 
 
@@ -209,18 +221,6 @@ def _optional_factory(tp: Any, conv: cattrs.Converter) -> Callable[[Any, Any], A
             return hook(value, inner)
 
         return structure_optional_scalar
-
-    raw = _raw_object_fn(hook)
-    if raw is not None:
-
-        def structure_optional_object(value: Any, _: Any) -> Any:
-            if value is None:
-                return None
-            if type(value) is dict:
-                return raw(value, inner)
-            return hook(value, inner)
-
-        return structure_optional_object
 
     def structure_optional(value: Any, _: Any) -> Any:
         return None if value is None else hook(value, inner)
@@ -290,23 +290,111 @@ def _object_factory(forbid_extra_keys: bool) -> Callable[[Any, cattrs.Converter]
     """Hooks for attrs classes: camelCase keys, and anything but a JSON object refused.
 
     cattrs' generated function alone would take a string for an object (``"key" in
-    "text"`` is a substring test) and return a model of defaults.
+    "text"`` is a substring test) and return a model of defaults.  Each class gets two
+    functions: cattrs' own, which names every problem with its path, and a lean one
+    (:func:`_fast_structure_fn`) tried first.  The lean one has no bookkeeping, so any
+    failure falls back to cattrs' for the report; a good body never pays for it.
     """
 
     def factory(cls: Any, conv: cattrs.Converter) -> Callable[[Any, Any], Any]:
-        raw = make_dict_structure_fn(
+        detailed = make_dict_structure_fn(
             cls, conv, _cattrs_forbid_extra_keys=forbid_extra_keys, **_renames(cls)
         )
+        fast = None if forbid_extra_keys else _fast_structure_fn(cls, conv)
 
-        def structure_object(value: Any, _: Any) -> Any:
-            if isinstance(value, Mapping):
-                return raw(value, cls)
+        if fast is None:
+
+            def structure_object(value: Any, _: Any) -> Any:
+                if type(value) is dict or isinstance(value, Mapping):
+                    return detailed(value, cls)
+                raise _expected(value, "an object")
+
+            structure_object.raw = detailed  # type: ignore[attr-defined]
+            return structure_object
+
+        def structure_object_fast(value: Any, _: Any) -> Any:
+            if type(value) is dict or isinstance(value, Mapping):
+                try:
+                    return fast(value)
+                except Exception:
+                    return detailed(value, cls)  # raises, naming every problem
             raise _expected(value, "an object")
 
-        structure_object.raw = raw  # type: ignore[attr-defined]
-        return structure_object
+        # Nested objects call the lean function directly: a failure anywhere inside
+        # propagates to the outermost object (or array), which falls back as a whole.
+        structure_object_fast.raw = fast  # type: ignore[attr-defined]
+        return structure_object_fast
 
     return factory
+
+
+def _array_item_raw(tp: Any, conv: cattrs.Converter) -> Any:
+    """For ``tuple[X, ...]`` or ``Sequence[X]`` of a model ``X``: X's lean function."""
+    if typing.get_origin(tp) not in (tuple, Sequence) or not _is_sequence(tp):
+        return None
+    return _raw_object_fn(conv.get_structure_hook(typing.get_args(tp)[0]))
+
+
+def _fast_structure_fn(cls: Any, conv: cattrs.Converter) -> Callable[[Any], Any] | None:
+    """A structure function for ``cls`` with the inner hooks and plain scalars inlined.
+
+    Generated once per class: one ``o.get`` per optional field, exact ``str``/``int``/
+    ``bool`` values passed through without a call, nested objects built by their own
+    lean function.  Returns None for a class it does not handle (a default other than
+    ``None``), which then uses cattrs' function alone.
+    """
+    hints = typing.get_type_hints(cls)
+    namespace: dict[str, Any] = {"__cl": cls}
+    arguments = []
+    for index, field in enumerate(attrs.fields(cls)):
+        key = to_camel(field.name)
+        tp = hints[field.name]
+        hook_name, type_name = f"h{index}", f"t{index}"
+        namespace[type_name] = tp
+        if field.default is attrs.NOTHING:
+            namespace[hook_name] = conv.get_structure_hook(tp)
+            value = f"{hook_name}(o[{key!r}], {type_name})"
+        elif field.default is None and _is_optional(tp):
+            inner = next(a for a in typing.get_args(tp) if a is not type(None))
+            hook = conv.get_structure_hook(inner)
+            namespace[hook_name] = hook
+            namespace[type_name] = inner
+            raw = _raw_object_fn(hook)
+            if inner in _EXACT_SCALARS:
+                namespace[f"s{index}"] = inner
+                value = (
+                    f"(v if (v := g({key!r})) is None or type(v) is s{index} "
+                    f"else {hook_name}(v, {type_name}))"
+                )
+            elif raw is not None:
+                namespace[f"r{index}"] = raw
+                value = (
+                    f"(None if (v := g({key!r})) is None else r{index}(v) "
+                    f"if type(v) is dict else {hook_name}(v, {type_name}))"
+                )
+            elif (item_raw := _array_item_raw(inner, conv)) is not None:
+                # An array of objects: built in place; anything odd fails over to the hook.
+                namespace[f"r{index}"] = item_raw
+                value = (
+                    f"(None if (v := g({key!r})) is None else "
+                    f"tuple([r{index}(i) for i in v]) if type(v) is list "
+                    f"else {hook_name}(v, {type_name}))"
+                )
+            else:
+                value = f"(None if (v := g({key!r})) is None else {hook_name}(v, {type_name}))"
+        else:
+            return None
+        arguments.append(f"{field.alias}={value}")
+    source = "\n".join(
+        [
+            "def structure(o, _=None):",
+            "    g = o.get",
+            "    return __cl(" + ", ".join(arguments) + ")",
+        ]
+    )
+    exec(compile(source, f"<spapi_services fast structure {cls.__qualname__}>", "exec"), namespace)
+    function: Callable[[Any], Any] = namespace["structure"]
+    return function
 
 
 # --- the converter -------------------------------------------------------------------

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import attrs
 import cattrs
 import pytest
 
@@ -184,3 +185,150 @@ def test_whole_floats_and_numeric_ids_are_accepted() -> None:
 def test_structure_to_a_list_gives_a_list() -> None:
     records = _serde.structure([{"warnings": []}], list[UpdateScheduleRecord])
     assert records == [UpdateScheduleRecord(warnings=())]
+
+
+# --- every leaf of a fully populated job, broken in turn --------------------------------
+
+
+def full_job() -> dict[str, Any]:
+    """A job with every field the model knows set."""
+    time = {"startTime": "2026-03-02T15:00:00.000Z", "durationInMinutes": 120}
+    technicians = [{"technicianId": "T1", "name": "Jane"}, {"technicianId": "T2", "name": "Sam"}]
+    return {
+        "createTime": "2026-02-27T09:14:53.952Z",
+        "serviceJobId": "job-1",
+        "serviceJobStatus": "COMPLETED",
+        "scopeOfWork": {
+            "asin": "B07BB1RGT5",
+            "title": "Mount",
+            "quantity": 1,
+            "requiredSkills": ["TV_MOUNTING", "ELECTRICAL"],
+        },
+        "seller": {"sellerId": "A2SELLER"},
+        "serviceJobProvider": {"serviceJobProviderId": "A3PROVIDER"},
+        "preferredAppointmentTimes": [time],
+        "appointments": [
+            {
+                "appointmentId": "a-1",
+                "appointmentStatus": "COMPLETED",
+                "appointmentTime": time,
+                "assignedTechnicians": technicians,
+                "rescheduledAppointmentId": "a-0",
+                "poa": {
+                    "appointmentTime": time,
+                    "technicians": technicians,
+                    "uploadingTechnician": "T1",
+                    "uploadTime": "2026-03-02T17:05:12Z",
+                    "poaType": "CUSTOMER_SIGNATURE",
+                },
+            }
+        ],
+        "serviceOrderId": "112-1234567-4463201",
+        "productOrderIds": ["113-1234567-1111111"],
+        "trackingIds": ["TBA301234567890"],
+        "marketplaceId": "ATVPDKIKX0DER",
+        "storeId": "store-1",
+        "buyer": {
+            "buyerId": "A1BUYER",
+            "name": "Alex",
+            "phone": "+1-206-555-0100",
+            "isPrimeMember": True,
+        },
+        "associatedItems": [
+            {
+                "asin": "B08TVSAMPLE",
+                "title": "TV",
+                "quantity": 1,
+                "orderId": "113-1",
+                "itemStatus": "DELIVERED",
+                "brandName": "Brand",
+                "itemDelivery": {
+                    "estimatedDeliveryDate": "2026-02-28T20:00:00Z",
+                    "itemDeliveryPromise": {
+                        "startTime": "2026-02-28T14:00:00Z",
+                        "endTime": "2026-02-28T22:00:00Z",
+                    },
+                },
+                "linkedAssets": [
+                    {
+                        "assetType": "VEHICLE",
+                        "assetName": "Van",
+                        "additionalAttributes": {"make": "Ford"},
+                    }
+                ],
+            }
+        ],
+        "serviceLocation": {
+            "serviceLocationType": "IN_HOME",
+            "address": {
+                "name": "Alex",
+                "addressLine1": "410 Terry Ave N",
+                "addressLine2": "5",
+                "addressLine3": "B",
+                "city": "Seattle",
+                "county": "King",
+                "district": "SLU",
+                "stateOrRegion": "WA",
+                "postalCode": "98109",
+                "countryCode": "US",
+                "phone": "+1-206-555-0100",
+            },
+        },
+        "payments": [{"amount": {"value": 149.99, "currency": "USD"}, "instrument": "CARD"}],
+    }
+
+
+def _leaves(node: Any, path: str) -> list[tuple[str, list[Any]]]:
+    """(JSON path, key path) of every scalar, array and map in ``node``."""
+    found: list[tuple[str, list[Any]]] = []
+
+    def walk(value: Any, text: str, keys: list[Any]) -> None:
+        if isinstance(value, dict) and not text.endswith("additionalAttributes"):
+            for key, child in value.items():
+                walk(child, f"{text}.{key}", [*keys, key])
+            return
+        found.append((text, keys))
+        if isinstance(value, list):
+            for index, child in enumerate(value):
+                walk(child, f"{text}[{index}]", [*keys, index])
+
+    walk(node, path, [])
+    return found
+
+
+LEAVES = _leaves({"jobs": [full_job()]}, "$")
+
+
+def test_the_full_job_sets_every_field() -> None:
+    strict = _serde.make_converter(forbid_extra_keys=True)
+    listing = strict.structure({"jobs": [full_job()]}, JobListing)
+    assert listing.jobs is not None
+
+    def unset(obj: Any, path: str) -> list[str]:
+        missing = []
+        for field in attrs.fields(type(obj)):
+            value = getattr(obj, field.name)
+            if value is None:
+                missing.append(f"{path}.{field.name}")
+            elif attrs.has(type(value)):
+                missing += unset(value, f"{path}.{field.name}")
+            elif isinstance(value, tuple):
+                for index, item in enumerate(value):
+                    if attrs.has(type(item)):
+                        missing += unset(item, f"{path}.{field.name}[{index}]")
+        return missing
+
+    assert unset(listing.jobs[0], "job") == []
+
+
+@pytest.mark.parametrize(("path", "keys"), LEAVES, ids=[p for p, _ in LEAVES])
+def test_breaking_any_leaf_is_reported_at_its_path(path: str, keys: list[Any]) -> None:
+    body: Any = {"jobs": [full_job()]}
+    parent = body
+    for key in keys[:-1]:
+        parent = parent[key]
+    original = parent[keys[-1]]
+    # Something of the wrong kind: an object in place of a scalar or an array, and a
+    # number in place of a map.
+    parent[keys[-1]] = 5 if isinstance(original, dict) else {"wrong": "kind"}
+    assert path in {p.rpartition(" @ ")[2] for p in _problems(body, JobListing)}
