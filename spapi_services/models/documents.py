@@ -39,7 +39,7 @@ class EncryptionDetails:
     def __repr__(self) -> str:
         # The key decrypts the buyer's document: keep it out of logs and tracebacks.
         return (
-            f"EncryptionDetails(standard={self.standard.value!r}, "
+            f"EncryptionDetails(standard={str(self.standard)!r}, "
             "initialization_vector='<redacted>', key='<redacted>')"
         )
 

@@ -146,6 +146,14 @@ def test_encryption_details_repr_hides_key_and_iv() -> None:
     assert details.initialization_vector == IV
 
 
+def test_encryption_details_repr_never_raises() -> None:
+    # Built by hand with a plain string (as a test or the emulator might), not the enum.
+    details = EncryptionDetails(standard="AES", initialization_vector=IV, key=KEY)  # type: ignore[arg-type]
+    assert repr(details) == (
+        "EncryptionDetails(standard='AES', initialization_vector='<redacted>', key='<redacted>')"
+    )
+
+
 def test_upload_destination_repr_hides_the_url_and_the_key() -> None:
     destination = _destination()
     text = repr(destination)
