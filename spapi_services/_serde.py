@@ -81,10 +81,10 @@ def format_datetime(value: datetime) -> str:
             f"naive datetime {value.isoformat()} has no time zone; "
             "pass an aware datetime (for example with tzinfo=timezone.utc)"
         )
-    utc = value.astimezone(UTC)
-    if utc.microsecond:
-        return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}Z"
-    return utc.strftime("%Y-%m-%dT%H:%M:%SZ")
+    utc = value.astimezone(UTC).replace(tzinfo=None)
+    # isoformat pads the year to four digits (strftime's %Y does not on every platform)
+    # and truncates to the millisecond, which is all the API keeps.
+    return utc.isoformat(timespec="milliseconds" if utc.microsecond >= 1000 else "seconds") + "Z"
 
 
 # --- strict, fast scalar hooks --------------------------------------------------------

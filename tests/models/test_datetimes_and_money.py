@@ -72,6 +72,12 @@ def test_output_is_utc_with_z(moment: datetime, text: str | None) -> None:
     assert _serde.format_datetime(moment) == (text or "2021-01-01T12:00:00Z")
 
 
+def test_early_years_keep_four_digits() -> None:
+    early = datetime(999, 3, 4, 5, 6, 7, 8000, tzinfo=UTC)
+    assert _serde.format_datetime(early) == "0999-03-04T05:06:07.008Z"
+    assert _serde.parse_datetime(_serde.format_datetime(early)) == early
+
+
 def test_request_bodies_carry_utc() -> None:
     india = timezone(timedelta(hours=5, minutes=30))
     body = AddAppointmentRequest(
