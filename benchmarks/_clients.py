@@ -53,6 +53,15 @@ REFRESH_TOKEN = "Atzr|benchmark"
 SINCE = "2026-01-01T00:00:00Z"
 
 
+#: Seeded job ids to ask for (from ``--ids-url``); empty means any id will do.
+JOB_IDS: list[str] = []
+
+
+def job_id(i: int) -> str:
+    """The id of the ``i``-th job to get."""
+    return JOB_IDS[i % len(JOB_IDS)] if JOB_IDS else f"job-{i}"
+
+
 def peak_rss_kib() -> int:
     """VmHWM of this process, in KiB (the peak resident set so far)."""
     with open("/proc/self/status") as status:
@@ -158,10 +167,10 @@ async def ours(args: argparse.Namespace) -> dict[str, Any]:
         if args.scenario == "burst":
             await client.service_jobs.list_page(created_after=since)
         for i in range(args.warmup):
-            await client.service_jobs.get(f"warm-{i}")
+            await client.service_jobs.get(job_id(i))
 
         async def call(i: int) -> object:
-            return await client.service_jobs.get(f"job-{i}")
+            return await client.service_jobs.get(job_id(i))
 
         concurrency = args.n if args.scenario == "burst" else args.concurrency
         with Timer(args.profile) as timer:
@@ -212,7 +221,7 @@ async def raw(args: argparse.Namespace) -> dict[str, Any]:
         base = args.base_url + "/service/v1/serviceJobs/"
 
         async def call(i: int) -> object:
-            async with session.get(base + f"job-{i}", headers=headers) as resp:
+            async with session.get(base + job_id(i), headers=headers) as resp:
                 body = stdjson.loads(await resp.read())
                 if resp.status != 200:
                     raise RuntimeError(f"HTTP {resp.status}")
@@ -265,10 +274,10 @@ async def saleweaver(args: argparse.Namespace) -> dict[str, Any]:
         if args.scenario == "burst":
             await client.get_service_jobs(marketplaceIds=[MARKETPLACE], createdAfter=SINCE)
         for i in range(args.warmup):
-            await client.get_service_job_by_service_job_id(f"warm-{i}")
+            await client.get_service_job_by_service_job_id(job_id(i))
 
         async def call(i: int) -> object:
-            return await client.get_service_job_by_service_job_id(f"job-{i}")
+            return await client.get_service_job_by_service_job_id(job_id(i))
 
         concurrency = args.n if args.scenario == "burst" else args.concurrency
         with Timer(args.profile) as timer:
@@ -339,13 +348,13 @@ def official(args: argparse.Namespace) -> dict[str, Any]:
     if args.scenario == "burst":
         api.get_service_jobs([MARKETPLACE], created_after=SINCE)
     for i in range(args.warmup):
-        api.get_service_job_by_service_job_id(f"warm-{i}")
+        api.get_service_job_by_service_job_id(job_id(i))
     tally = Tally()
     with Timer(args.profile) as timer:
         # async_req=True: the SDK's own "async", a multiprocessing ThreadPool of
         # os.cpu_count() threads.
         pending = [
-            api.get_service_job_by_service_job_id(f"job-{i}", async_req=True) for i in range(args.n)
+            api.get_service_job_by_service_job_id(job_id(i), async_req=True) for i in range(args.n)
         ]
         for item in pending:
             try:
@@ -410,10 +419,10 @@ async def asp(args: argparse.Namespace) -> dict[str, Any]:
         if args.scenario == "burst":
             await services.list_service_jobs([MARKETPLACE], created_after=SINCE)
         for i in range(args.warmup):
-            await services.get_service_job(f"warm-{i}")
+            await services.get_service_job(job_id(i))
 
         async def call(i: int) -> object:
-            return await services.get_service_job(f"job-{i}")
+            return await services.get_service_job(job_id(i))
 
         concurrency = args.n if args.scenario == "burst" else args.concurrency
         with Timer(args.profile) as timer:
@@ -445,8 +454,20 @@ def main() -> None:
     parser.add_argument("--checkpoints", type=int, nargs="*", default=[])
     parser.add_argument("--profile", help="write cProfile stats of the timed part here")
     parser.add_argument("--ablate", choices=["none", "decode"], default="none")
+    parser.add_argument("--creds", help="JSON: client_id, client_secret, refresh_token")
+    parser.add_argument("--ids-url", help="a URL answering a JSON list of job ids to get")
     args = parser.parse_args()
     _guard.check_url(args.base_url)
+    global CLIENT_ID, CLIENT_SECRET, REFRESH_TOKEN
+    if args.creds:
+        creds = json.loads(args.creds)
+        CLIENT_ID, CLIENT_SECRET = creds["client_id"], creds["client_secret"]
+        REFRESH_TOKEN = creds["refresh_token"]
+    if args.ids_url:
+        import urllib.request
+
+        with urllib.request.urlopen(_guard.check_url(args.ids_url), timeout=30) as resp:
+            JOB_IDS.extend(json.loads(resp.read()))
     if not 0 < args.n <= 10_000:
         raise SystemExit("--n: keep the loop bounded (1..10000)")
     outcome = CLIENTS[args.client](args)

@@ -7,13 +7,16 @@ next, and ``time.process_time()`` in that process is the client's CPU alone.
 
 from __future__ import annotations
 
+import contextlib
 import importlib.metadata
 import importlib.util
 import json
 import statistics
 import subprocess
 import sys
-from collections.abc import Iterable, Sequence
+import urllib.request
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +37,75 @@ CLIENTS: dict[str, tuple[str, str, str]] = {
     "asp": ("amzn_selling_partner", "amzn-selling-partner", "amzn-selling-partner"),
 }
 PEERS = ("saleweaver", "official", "asp")
+
+
+@dataclass(frozen=True)
+class Server:
+    """A server process the clients talk to: where it is, what it accepts, its control port."""
+
+    kind: str
+    """``"emulator"`` (the project's) or ``"lean"`` (``_servers.py``)."""
+    url: str
+    control: str
+    creds: dict[str, str] | None = None
+    ids_url: str | None = None
+
+    def log(self) -> dict[str, Any]:
+        """The requests it saw since the last reset, with counters."""
+        with urllib.request.urlopen(self.control + "/__log", timeout=30) as resp:
+            data: dict[str, Any] = json.loads(resp.read())
+            return data
+
+    def reset(self) -> None:
+        """Forget the requests and refill the usage-plan buckets."""
+        request = urllib.request.Request(self.control + "/__reset", data=b"", method="POST")
+        with urllib.request.urlopen(request, timeout=30) as resp:
+            resp.read()
+
+    def api_counts(self, operation: str) -> dict[int, int]:
+        """Requests of ``operation`` by status, since the last reset."""
+        out: dict[int, int] = {}
+        for key, count in self.log()["counts"].items():
+            op, _, status = key.rpartition(" ")
+            if op == operation:
+                out[int(status)] = out.get(int(status), 0) + count
+        return out
+
+
+@contextlib.contextmanager
+def lean_server(
+    *, latency: float = 0.0, enforce: bool = False, pages: int = 50
+) -> Iterator[Server]:
+    """The lean server (``_servers.py``) in its own process."""
+    import _servers
+
+    with _servers.start(latency=latency, enforce=enforce, pages=pages) as url:
+        yield Server("lean", url, url)
+
+
+@contextlib.contextmanager
+def emulator_server(
+    *, latency: float = 0.0, enforce: bool = True, jobs: int = 500
+) -> Iterator[Server]:
+    """The project's emulator in its own process (see ``_emulator_proc.py``)."""
+    import _emulator_proc
+
+    with _emulator_proc.start(latency=latency, enforce=enforce, jobs=jobs) as facts:
+        creds = {k: facts[k] for k in ("client_id", "client_secret", "refresh_token")}
+        yield Server(
+            "emulator", facts["url"], facts["control"], creds, facts["control"] + "/__jobs"
+        )
+
+
+def api_server(
+    prefer: str, *, latency: float = 0.0, enforce: bool = False
+) -> contextlib.AbstractContextManager[Server]:
+    """The emulator if asked for and importable, else the lean server."""
+    import _emulator_proc
+
+    if prefer == "emulator" and _emulator_proc.available():
+        return emulator_server(latency=latency, enforce=enforce)
+    return lean_server(latency=latency, enforce=enforce)
 
 
 def label(client: str) -> str:
@@ -57,7 +129,7 @@ def version(client: str) -> str:
 def run_client(
     client: str,
     scenario: str,
-    base_url: str,
+    server: Server,
     *,
     n: int = 1000,
     concurrency: int = 50,
@@ -75,7 +147,7 @@ def run_client(
         client,
         scenario,
         "--base-url",
-        base_url,
+        server.url,
         "--n",
         str(n),
         "--concurrency",
@@ -92,6 +164,10 @@ def run_client(
         command += ["--checkpoints", *marks]
     if profile:
         command += ["--profile", profile]
+    if server.creds:
+        command += ["--creds", json.dumps(server.creds)]
+    if server.ids_url:
+        command += ["--ids-url", server.ids_url]
     try:
         done = subprocess.run(command, capture_output=True, text=True, timeout=timeout, check=False)
     except subprocess.TimeoutExpired:

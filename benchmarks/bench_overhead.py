@@ -25,8 +25,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import _servers
-from _common import fmt_spread, run_client, spread, table
+from _common import Server, fmt_spread, lean_server, run_client, spread, table
 
 TARGET = 1.3
 
@@ -35,11 +34,11 @@ def run(quick: bool = False) -> dict[str, Any]:
     """Measure; returns the figures (CPU ms per call, ratios) and, if missed, a breakdown."""
     n, reps, warmup = (500, 2, 50) if quick else (5000, 5, 200)
     runs: dict[str, list[dict[str, Any]]] = {"raw": [], "ours": []}
-    with _servers.start() as base_url:
+    with lean_server() as server:
         for rep in range(reps):
             order = ("raw", "ours") if rep % 2 == 0 else ("ours", "raw")
             for client in order:
-                outcome = run_client(client, "get", base_url, n=n, warmup=warmup)
+                outcome = run_client(client, "get", server, n=n, warmup=warmup)
                 if "failed" in outcome:
                     raise RuntimeError(f"overhead: {client} failed: {outcome['failed']}")
                 runs[client].append(outcome)
@@ -57,20 +56,20 @@ def run(quick: bool = False) -> dict[str, Any]:
             "target": TARGET,
         }
         if results["ratio"]["median"] > TARGET:
-            results["breakdown"] = _breakdown(base_url, n, warmup, results)
+            results["breakdown"] = _breakdown(server, n, warmup, results)
     return results
 
 
-def _breakdown(base_url: str, n: int, warmup: int, results: dict[str, Any]) -> dict[str, Any]:
+def _breakdown(server: Server, n: int, warmup: int, results: dict[str, Any]) -> dict[str, Any]:
     """Where ours spends its CPU: an ablation without models, and a grouped cProfile."""
     reps = 3 if n >= 5000 else 1
     no_decode = [
-        run_client("ours", "get", base_url, n=n, warmup=warmup, ablate="decode")["cpu_ms_per_call"]
+        run_client("ours", "get", server, n=n, warmup=warmup, ablate="decode")["cpu_ms_per_call"]
         for _ in range(reps)
     ]
     with tempfile.TemporaryDirectory() as tmp:
         path = str(Path(tmp) / "ours.prof")
-        run_client("ours", "get", base_url, n=n, warmup=warmup, profile=path)
+        run_client("ours", "get", server, n=n, warmup=warmup, profile=path)
         stats = pstats.Stats(path)
     raw_ms = results["cpu_ms_per_call"]["raw"]["median"]
     ours_ms = results["cpu_ms_per_call"]["ours"]["median"]

@@ -26,8 +26,19 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import _servers
-from _common import PEERS, fmt_errors, fmt_spread, installed, label, run_client, spread, table
+from _common import (
+    PEERS,
+    api_server,
+    fmt_errors,
+    fmt_spread,
+    installed,
+    label,
+    run_client,
+    spread,
+    table,
+)
+
+GET_JOB = "getServiceJobByServiceJobId"
 
 LATENCY = 0.020
 WARMUP = 50
@@ -58,27 +69,36 @@ def clients() -> list[str]:
     return ["raw", "ours", *[p for p in PEERS if installed(p)]]
 
 
-def run(quick: bool = False) -> dict[str, Any]:
+def run(quick: bool = False, server: str = "emulator") -> dict[str, Any]:
     """Measure every installed client; returns per-client spreads and what the server saw."""
     n, reps = (200, 1) if quick else (2000, 3)
     names = clients()
     runs: dict[str, list[dict[str, Any]]] = {c: [] for c in names}
-    with _servers.start(latency=LATENCY) as base_url:
+    with api_server(server, latency=LATENCY, enforce=False) as srv:
         for rep in range(reps):
             order = names[rep % len(names) :] + names[: rep % len(names)]
             for client in order:
-                _servers.reset(base_url)
-                outcome = run_client(client, "get", base_url, n=n, warmup=WARMUP)
-                seen = _servers.fetch_log(base_url)
+                srv.reset()
+                outcome = run_client(client, "get", srv, n=n, warmup=WARMUP)
+                seen = srv.log()
                 outcome["server"] = {
-                    "requests": sum(
-                        v for k, v in seen["counts"].items() if k.startswith(_servers.GET_JOB)
-                    )
+                    "requests": sum(v for k, v in seen["counts"].items() if k.startswith(GET_JOB))
                     - WARMUP,
+                    "statuses": {
+                        k.rpartition(" ")[2]: v
+                        for k, v in seen["counts"].items()
+                        if k.startswith(GET_JOB)
+                    },
                     "connections": seen["connections"],
                 }
                 runs[client].append(outcome)
-    results: dict[str, Any] = {"n": n, "reps": reps, "latency_s": LATENCY, "clients": {}}
+    results: dict[str, Any] = {
+        "n": n,
+        "reps": reps,
+        "latency_s": LATENCY,
+        "server": srv.kind,
+        "clients": {},
+    }
     for client, rs in runs.items():
         good = [r for r in rs if "failed" not in r]
         if not good:
@@ -95,6 +115,7 @@ def run(quick: bool = False) -> dict[str, Any]:
             "requests_per_call": spread([r["server"]["requests"] / n for r in good]),
             "connections": spread([float(r["server"]["connections"]) for r in good]),
             "threads": good[0].get("threads"),
+            "server_statuses": good[0]["server"]["statuses"],
         }
     ours = results["clients"].get("ours", {})
     peers = {c: v for c, v in results["clients"].items() if c in PEERS and "failed" not in v}
@@ -130,8 +151,9 @@ def markdown(r: dict[str, Any]) -> str:
             ]
         )
     lines = [
-        f"{r['n']:,} getServiceJobByServiceJobId calls, {r['latency_s'] * 1e3:.0f} ms server "
-        f"latency, no usage plan enforced; {r['reps']} repetition(s), median (min–max).",
+        f"{r['n']:,} getServiceJobByServiceJobId calls against the {r['server']} server in its "
+        f"own process, {r['latency_s'] * 1e3:.0f} ms latency, no usage plan enforced; "
+        f"{r['reps']} repetition(s), median (min–max).",
         "",
         table(
             [
@@ -162,7 +184,9 @@ def markdown(r: dict[str, Any]) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true")
-    print(markdown(run(parser.parse_args().quick)))
+    parser.add_argument("--server", choices=["emulator", "lean"], default="emulator")
+    args = parser.parse_args()
+    print(markdown(run(args.quick, args.server)))
 
 
 if __name__ == "__main__":
