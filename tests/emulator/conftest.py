@@ -1,0 +1,74 @@
+"""Fixtures for the emulator tests: a fake clock, a running emulator, a logged-in caller."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import UTC, datetime
+from typing import Any
+
+import aiohttp
+import pytest
+
+from spapi_services.emulator import FakeClock, ServicesEmulator
+from spapi_services.emulator import pytest_plugin as _plugin
+
+from ._helpers import Api
+
+#: Wednesday noon, UTC: every test world is built around the same moment.
+NOW = datetime(2026, 6, 17, 12, 0, tzinfo=UTC)
+
+# The plugin's fixtures, until the pytest11 entry point registers them for everyone.
+services_emulator = _plugin.services_emulator
+services_client = _plugin.services_client
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    _plugin.pytest_configure(config)
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock(NOW)
+
+
+@pytest.fixture
+async def start_emulator(
+    clock: FakeClock,
+) -> AsyncIterator[Callable[..., Awaitable[ServicesEmulator]]]:
+    """Start emulators with options; all are stopped afterwards.
+
+    Unless told otherwise: the fake clock, 120 jobs, seed 7, and no throttling (the usage
+    plan tests switch it on; elsewhere a burst of 2 would only get in the way).
+    """
+    started: list[ServicesEmulator] = []
+
+    async def start(**options: Any) -> ServicesEmulator:
+        options.setdefault("jobs", 120)
+        options.setdefault("seed", 7)
+        options.setdefault("clock", clock)
+        options.setdefault("enforce_limits", False)
+        emu = ServicesEmulator(**options)
+        started.append(emu)
+        return await emu.start()
+
+    yield start
+    for emu in started:
+        await emu.stop()
+
+
+@pytest.fixture
+async def emu(start_emulator: Callable[..., Awaitable[ServicesEmulator]]) -> ServicesEmulator:
+    return await start_emulator()
+
+
+@pytest.fixture
+async def session() -> AsyncIterator[aiohttp.ClientSession]:
+    async with aiohttp.ClientSession() as s:
+        yield s
+
+
+@pytest.fixture
+async def api(session: aiohttp.ClientSession, emu: ServicesEmulator) -> Api:
+    caller = Api(session, emu)
+    await caller.login()
+    return caller
