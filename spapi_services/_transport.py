@@ -115,10 +115,18 @@ class Transport:
         return self._tokens
 
     def url(self, route: Route, path_params: Mapping[str, str]) -> URL:
-        """The URL of a route, each path parameter percent-encoded as one segment."""
+        """The URL of a route, each path parameter percent-encoded as one segment.
+
+        ``.`` and ``..`` are refused: no id is either, and as a path segment they would
+        be resolved away by the servers and proxies on the way, sending the request to
+        another path.
+        """
         path = route.path
         for name in route.path_params():
-            path = path.replace("{" + name + "}", quote(path_params[name], safe=""))
+            value = path_params[name]
+            if value in (".", ".."):
+                raise ValueError(f"{_snake(name)}: {value!r} is not an id")
+            path = path.replace("{" + name + "}", quote(value, safe=""))
         return URL(self._base_url + path, encoded=True)
 
     async def send(
@@ -334,8 +342,16 @@ def _token_rejected(errors: tuple[Error, ...]) -> bool:
     return False
 
 
+def _snake(name: str) -> str:
+    """``serviceJobId`` -> ``service_job_id``: the argument a path parameter came from."""
+    return "".join(f"_{c.lower()}" if c.isupper() else c for c in name)
+
+
 def _connection_failure(exc: BaseException, route: Route) -> tuple[Failure, ApiConnectionError]:
     where = f"{route.operation_id}: "
+    if isinstance(exc, aiohttp.ClientSSLError):
+        # A certificate or TLS failure will fail the same way again.
+        return Failure.FINAL, ApiConnectionError(f"{where}TLS failed ({exc})")
     if isinstance(exc, aiohttp.ConnectionTimeoutError):
         return Failure.NOT_SENT, ApiTimeoutError(f"{where}timed out connecting")
     if isinstance(exc, TimeoutError):

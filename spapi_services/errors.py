@@ -28,6 +28,7 @@ before anything is sent.  :class:`asyncio.CancelledError` is never wrapped.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 from multidict import CIMultiDict, CIMultiDictProxy
 
@@ -59,6 +60,26 @@ _BODY_EXCERPT = 500
 
 class SpApiError(Exception):
     """Base of every error the SDK raises about a call."""
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # The subclasses take keyword-only arguments, which the default reduction (the
+        # message as the one positional argument) cannot rebuild: pickle and copy the
+        # attributes instead, so errors survive process pools and ``copy.copy``.
+        state = {
+            name: CIMultiDict(value) if isinstance(value, CIMultiDictProxy) else value
+            for name, value in self.__dict__.items()
+        }
+        return _restore, (type(self), self.args, state)
+
+
+def _restore(cls: type[SpApiError], args: tuple[Any, ...], state: dict[str, Any]) -> SpApiError:
+    exc = cls.__new__(cls, *args)
+    exc.args = args
+    for name, value in state.items():
+        if isinstance(value, CIMultiDict):
+            value = CIMultiDictProxy(value)
+        setattr(exc, name, value)
+    return exc
 
 
 class ApiConnectionError(SpApiError):

@@ -8,7 +8,14 @@ from typing import Any, TypeVar
 
 from .. import _serde
 from .._pagination import PageIterator
-from .._validation import check_datetime, check_enum, check_id, check_items, check_request
+from .._validation import (
+    check_datetime,
+    check_enum,
+    check_id,
+    check_items,
+    check_request,
+    check_string,
+)
 from ..models.enums import CapacityType
 from ..models.scheduling import (
     AvailabilityRecord,
@@ -116,6 +123,8 @@ class Schedules(Resource):
         page_token: str | None,
     ) -> PageIterator[P]:
         market = self._client._marketplace(marketplace_id)
+        if page_token is not None:
+            check_string("page_token", page_token, min_length=1)
         data = _serde.unstructure(body)
 
         async def fetch(token: str | None) -> P:

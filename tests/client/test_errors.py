@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
+import copy
+import pickle
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 from aioresponses import aioresponses
 
 from spapi_services import (
     ApiStatusError,
+    AuthenticationError,
     BadRequestError,
     ForbiddenError,
     InternalServerError,
     NotFoundError,
     OperationFailedError,
+    PaginationError,
     PayloadTooLargeError,
     RateLimitError,
     ResponseDecodeError,
@@ -26,6 +31,7 @@ from spapi_services import (
 )
 from spapi_services.models import (
     AvailabilityRecord,
+    Error,
     ErrorLevel,
     Reservation,
     ReservationType,
@@ -288,3 +294,39 @@ async def test_204_bodies_are_fine(
         )
         is None
     )
+
+
+@pytest.mark.parametrize(
+    "copier", [copy.copy, copy.deepcopy, lambda e: pickle.loads(pickle.dumps(e))]
+)
+async def test_errors_survive_copy_and_pickle(
+    mock_api: aioresponses, client: ServicesClient, copier: Any
+) -> None:
+    expect(mock_api, "GET", status=503, payload=ERROR_BODY, headers=HEADERS)
+    with pytest.raises(ServiceUnavailableError) as caught:
+        await client.service_jobs.get("job-1")
+    original = caught.value
+    clone = copier(original)
+    assert type(clone) is ServiceUnavailableError
+    assert str(clone) == str(original)
+    assert clone.status_code == 503
+    assert clone.request_id == "b0e8-req-42"
+    assert clone.errors == original.errors
+    assert clone.headers["X-Amzn-RequestId"] == "b0e8-req-42"
+    assert clone.body == original.body
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        AuthenticationError("refused", error="invalid_grant", status_code=400),
+        OperationFailedError(status_code=200, errors=[Error(code="c", message="m")]),
+        ResponseDecodeError("bad", problems=["x @ $.a"], request_id="r"),
+        PaginationError("twice"),
+    ],
+)
+def test_every_error_pickles(error: SpApiError) -> None:
+    clone = pickle.loads(pickle.dumps(error))
+    assert type(clone) is type(error)
+    assert str(clone) == str(error)
+    assert clone.__dict__ == error.__dict__

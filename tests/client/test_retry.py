@@ -302,6 +302,21 @@ async def test_failed_connect_on_a_post_is_retried(
     assert len(attempts) == 2  # nothing was sent, so nothing can be booked twice
 
 
+async def test_tls_failure_is_not_retried(
+    mock_api: aioresponses, make_client: ClientFactory, sleeps: list[float]
+) -> None:
+    lwa_ok(mock_api)
+    bad_certificate = aiohttp.ClientConnectorCertificateError(
+        mock.Mock(host="api.test", port=443, ssl=True), ValueError("self-signed certificate")
+    )
+    attempts = answers(mock_api, "GET", bad_certificate, ok(JOB))
+    client = make_client(retry=RetryPolicy(max_retries=3))
+    with pytest.raises(ApiConnectionError, match="TLS"):
+        await client.service_jobs.get("job-1")
+    assert len(attempts) == 1  # it would fail the same way again
+    assert sleeps == []
+
+
 @pytest.mark.parametrize(("method", "tries"), [("GET", 3), ("POST", 1)])
 async def test_timeouts_are_retried_only_when_idempotent(
     mock_api: aioresponses,
