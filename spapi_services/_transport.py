@@ -261,9 +261,11 @@ class Transport:
 async def _acquire(bucket: Bucket | None) -> float:
     if bucket is None:
         return 0.0
-    started = time.monotonic()
+    # The loop's clock is the one the limiter schedules by.
+    loop = asyncio.get_running_loop()
+    started = loop.time()
     await bucket.acquire()
-    return time.monotonic() - started
+    return loop.time() - started
 
 
 async def _read_body(resp: aiohttp.ClientResponse) -> bytes:

@@ -7,6 +7,7 @@ import json
 import re
 from collections.abc import Awaitable, Callable
 from typing import Any
+from unittest import mock
 
 import attrs
 from aioresponses import CallbackResult, aioresponses
@@ -139,3 +140,21 @@ def expect(
 
     m.add(url, method=method, callback=callback, repeat=repeat)
     return sent
+
+
+class LoopClock:
+    """The running loop's clock, moved by hand (as aiolimiter's own MockLoopTime)."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+        self._patch = mock.patch.object(asyncio.get_running_loop(), "time", self.time)
+
+    def time(self) -> float:
+        return self.now
+
+    def __enter__(self) -> LoopClock:
+        self._patch.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._patch.stop()

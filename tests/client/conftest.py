@@ -7,7 +7,6 @@ import asyncio
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
-from unittest import mock
 
 import pytest
 from aiohttp import web
@@ -23,6 +22,7 @@ from ._helpers import (
     REFRESH_TOKEN,
     TOKEN_URL,
     ClientFactory,
+    LoopClock,
     lwa_ok,
 )
 
@@ -86,24 +86,6 @@ def sleeps(monkeypatch: pytest.MonkeyPatch) -> list[float]:
     monkeypatch.setattr("spapi_services._transport.asyncio.sleep", fake_sleep)
     monkeypatch.setattr("spapi_services._auth.asyncio.sleep", fake_sleep)
     return recorded
-
-
-class LoopClock:
-    """The running loop's clock, moved by hand (as aiolimiter's own MockLoopTime)."""
-
-    def __init__(self) -> None:
-        self.now = 0.0
-        self._patch = mock.patch.object(asyncio.get_running_loop(), "time", self.time)
-
-    def time(self) -> float:
-        return self.now
-
-    def __enter__(self) -> LoopClock:
-        self._patch.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._patch.stop()
 
 
 @pytest.fixture

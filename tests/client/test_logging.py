@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any
 
@@ -18,6 +19,7 @@ from ._helpers import (
     REFRESH_TOKEN,
     TOKEN_URL,
     ClientFactory,
+    LoopClock,
     expect,
     lwa_ok,
 )
@@ -164,3 +166,25 @@ async def test_error_bodies_are_not_logged(
     with pytest.raises(ServiceUnavailableError):
         await client.service_jobs.get("job-1")
     assert BUYER_NAME not in everything_logged(caplog)
+
+
+async def test_waited_is_the_time_spent_on_the_limiter(
+    mock_api: aioresponses,
+    make_client: ClientFactory,
+    caplog: pytest.LogCaptureFixture,
+    loop_clock: LoopClock,
+) -> None:
+    caplog.set_level(logging.DEBUG, logger="spapi_services")
+    lwa_ok(mock_api)
+    expect(mock_api, "PUT", payload={}, repeat=True)
+    client = make_client(rate_limits=RateLimits({"assignAppointmentResources": (0.5, 1)}))
+    await client.appointments.assign_resources("job", "appt", ["t"])
+    task = asyncio.create_task(client.appointments.assign_resources("job", "appt", ["t"]))
+    for _ in range(50):
+        await asyncio.sleep(0)
+    loop_clock.now = 2.0
+    await task
+    first, second = attempt_lines(caplog)
+    assert first.startswith("PUT /service/v1/serviceJobs/{serviceJobId}/appointments/")
+    assert "waited=0.000s" in first
+    assert "waited=2.000s" in second

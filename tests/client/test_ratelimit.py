@@ -13,8 +13,7 @@ from spapi_services import RateLimits, RetryPolicy, ServicesClient
 from spapi_services._ratelimit import Bucket
 from spapi_services._routes import ROUTES
 
-from ._helpers import API_PATTERN, ClientFactory, expect, lwa_ok
-from .conftest import LoopClock
+from ._helpers import API_PATTERN, ClientFactory, LoopClock, expect, lwa_ok
 
 GET = "getServiceJobByServiceJobId"
 ASSIGN = "assignAppointmentResources"
