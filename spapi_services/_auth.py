@@ -178,7 +178,8 @@ class TokenSource:
         self, session: aiohttp.ClientSession, form: Mapping[str, str]
     ) -> tuple[int, Any]:
         self.exchanges += 1
-        async with session.post(self._token_url, data=dict(form)) as resp:
+        # Never follow a redirect: a 307 would re-post the client secret elsewhere.
+        async with session.post(self._token_url, data=dict(form), allow_redirects=False) as resp:
             text = await resp.text()
         try:
             return resp.status, json.loads(text) if text else None

@@ -146,9 +146,12 @@ class Transport:
         retries = 0
         refreshed = False
         while True:
-            waited = await _acquire(bucket)
             session = await self._session()
-            token = await self._tokens.get(session)
+            # The token first: a bucket's refill is counted from when its tokens are taken,
+            # so the request must go out right after, not after a token exchange.
+            await self._tokens.get(session)
+            waited = await _acquire(bucket)
+            token = await self._tokens.get(session)  # cached: no wait, unless it just expired
             started = time.monotonic()
             try:
                 status, headers, raw = await self._attempt(
@@ -252,6 +255,9 @@ class Transport:
             data=data,
             headers=headers,
             timeout=aiohttp.ClientTimeout(total=seconds),
+            # A redirect would carry the access token to wherever it points (aiohttp
+            # strips only Authorization); the API never redirects, so it is an error.
+            allow_redirects=False,
         ) as resp:
             raw = await _read_body(resp)
             # A case-insensitive copy that outlives the response.

@@ -368,3 +368,16 @@ def test_token_source_repr_hides_the_token() -> None:
     tokens._token = ACCESS_TOKEN
     for secret in SECRETS:
         assert secret not in repr(tokens)
+
+
+async def test_lwa_redirect_is_not_followed(
+    mock_api: aioresponses, make_client: ClientFactory
+) -> None:
+    elsewhere = "https://elsewhere.test/collect"
+    mock_api.post(TOKEN_URL, status=307, headers={"Location": elsewhere})
+    mock_api.post(elsewhere, payload={"access_token": "x"})
+    client = make_client()
+    with pytest.raises(AuthenticationError) as caught:
+        await client.service_jobs.get("job-1")
+    assert caught.value.status_code == 307
+    assert ("POST", aiohttp.client.URL(elsewhere)) not in mock_api.requests

@@ -330,3 +330,13 @@ def test_every_error_pickles(error: SpApiError) -> None:
     assert type(clone) is type(error)
     assert str(clone) == str(error)
     assert clone.__dict__ == error.__dict__
+
+
+async def test_redirects_are_not_followed(mock_api: aioresponses, client: ServicesClient) -> None:
+    elsewhere = "https://elsewhere.test/collect"
+    expect(mock_api, "GET", status=307, headers={"Location": elsewhere})
+    stolen = expect(mock_api, "GET", payload={"payload": {}}, url=elsewhere)
+    with pytest.raises(ApiStatusError) as caught:
+        await client.service_jobs.get("job-1")
+    assert caught.value.status_code == 307
+    assert stolen == []  # the access token went nowhere else
