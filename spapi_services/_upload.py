@@ -220,19 +220,39 @@ async def _read_file_object(source: SupportsReadBytes) -> bytes:
     if isinstance(source, io.TextIOBase):
         raise TypeError("document source: the file is open in text mode; open it with 'rb'")
     start = _tell(source)
-    result: Any = source.read(MAX_DOCUMENT_BYTES + 1)
+    # A raw stream (a pipe, an unbuffered file) may return less than asked: read on to EOF.
+    chunks: list[bytes] = []
+    size = 0
+    while size <= MAX_DOCUMENT_BYTES:
+        chunk = await _read_some(source, MAX_DOCUMENT_BYTES + 1 - size)
+        if not chunk:
+            break
+        chunks.append(chunk)
+        size += len(chunk)
+    data = b"".join(chunks)
+    if len(data) > MAX_DOCUMENT_BYTES:
+        total = _remaining_size(source, start)
+        _check_size(total if total is not None else len(data), at_least=total is None)
+    _check_size(len(data))
+    return data
+
+
+async def _read_some(source: SupportsReadBytes, limit: int) -> bytes:
+    result: Any
+    if isinstance(source, io.BufferedReader | io.FileIO):
+        # A file on disk: up to 5 MiB of blocking reads stay off the event loop.
+        result = await asyncio.to_thread(source.read, limit)
+    else:
+        result = source.read(limit)
     if inspect.isawaitable(result):
         result = await result
+    if result is None:  # a non-blocking raw stream with nothing ready
+        raise ValueError("document source: read() returned None; pass a blocking binary file")
     if isinstance(result, str):
         raise TypeError("document source: read() returned text; open the file in binary mode")
     if not isinstance(result, bytes | bytearray | memoryview):
         raise TypeError(f"document source: read() returned {type(result).__name__}, expected bytes")
-    data = bytes(result)
-    if len(data) > MAX_DOCUMENT_BYTES:
-        size = _remaining_size(source, start)
-        _check_size(size if size is not None else len(data), at_least=size is None)
-    _check_size(len(data))
-    return data
+    return bytes(result)
 
 
 def _tell(source: object) -> int | None:

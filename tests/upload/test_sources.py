@@ -168,13 +168,44 @@ async def test_file_object_name_gives_the_suffix(tmp_path: Path) -> None:
 async def test_async_file_object_is_awaited() -> None:
     class AsyncReader:
         def __init__(self, data: bytes) -> None:
-            self._data = data
+            self._stream = io.BytesIO(data)
 
         async def read(self, size: int = -1) -> bytes:
-            return self._data[:size]
+            return self._stream.read(size)
 
     document = await read_document(AsyncReader(GIF89))
     assert document.data == GIF89
+
+
+async def test_short_reads_are_read_to_the_end() -> None:
+    class Trickle:
+        """A raw stream handing out three bytes per read, as a pipe may."""
+
+        def __init__(self, data: bytes) -> None:
+            self._stream = io.BytesIO(data)
+
+        def read(self, size: int = -1) -> bytes:
+            return self._stream.read(min(size, 3))
+
+    assert (await read_document(Trickle(PDF))).data == PDF
+
+
+async def test_unbuffered_file_is_read_whole(tmp_path: Path) -> None:
+    path = tmp_path / "big.bin"
+    data = b"%PDF" + bytes(range(256)) * 4000
+    path.write_bytes(data)
+    with path.open("rb", buffering=0) as raw:
+        assert isinstance(raw, io.FileIO)
+        assert (await read_document(raw)).data == data
+
+
+async def test_non_blocking_stream_with_nothing_ready_is_refused() -> None:
+    class NothingYet:
+        def read(self, size: int = -1) -> bytes | None:
+            return None
+
+    with pytest.raises(ValueError, match="returned None"):
+        await read_document(NothingYet())  # type: ignore[arg-type]
 
 
 async def test_text_mode_file_is_a_type_error(tmp_path: Path) -> None:
