@@ -15,12 +15,13 @@ configured per test with a marker whose keywords go to :class:`ServicesEmulator`
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 import pytest_asyncio
 
-from .server import ServicesEmulator
+if TYPE_CHECKING:
+    from .server import ServicesEmulator
 
 __all__ = ["DEFAULT_MARKETPLACE", "services_client", "services_emulator"]
 
@@ -39,6 +40,9 @@ def pytest_configure(config: pytest.Config) -> None:
 @pytest_asyncio.fixture
 async def services_emulator(request: pytest.FixtureRequest) -> AsyncIterator[ServicesEmulator]:
     """A running emulator (100 jobs, seed 0 unless a ``services_emulator`` marker says)."""
+    # Imported here: loading the plugin (in every pytest run) should not load the server.
+    from .server import ServicesEmulator
+
     options: dict[str, Any] = {"jobs": 100, "seed": 0}
     marker = request.node.get_closest_marker("services_emulator")
     if marker is not None:

@@ -477,8 +477,11 @@ async def _trickle(
     await response.prepare(request)
     pieces = max(2, min(10, len(body)))
     size = -(-len(body) // pieces)
-    for offset in range(0, len(body), size):
-        await response.write(body[offset : offset + size])
-        await asyncio.sleep(seconds / pieces)
+    chunks = [body[offset : offset + size] for offset in range(0, len(body), size)]
+    # The pauses sit between chunks, so the last byte arrives ``seconds`` after the first.
+    await response.write(chunks[0])
+    for chunk in chunks[1:]:
+        await asyncio.sleep(seconds / (len(chunks) - 1))
+        await response.write(chunk)
     await response.write_eof()
     return response

@@ -79,7 +79,7 @@ class Api:
         body: Any = _UNSET,
         token: str | None = _UNSET,
         headers: Mapping[str, str] | None = None,
-        data: bytes | None = None,
+        data: Any = None,
         marketplace: str | None = US,
     ) -> Answer:
         route = ROUTES[operation]

@@ -10,20 +10,11 @@ import aiohttp
 import pytest
 
 from spapi_services.emulator import FakeClock, ServicesEmulator
-from spapi_services.emulator import pytest_plugin as _plugin
 
 from ._helpers import Api
 
 #: Wednesday noon, UTC: every test world is built around the same moment.
 NOW = datetime(2026, 6, 17, 12, 0, tzinfo=UTC)
-
-# The plugin's fixtures, until the pytest11 entry point registers them for everyone.
-services_emulator = _plugin.services_emulator
-services_client = _plugin.services_client
-
-
-def pytest_configure(config: pytest.Config) -> None:
-    _plugin.pytest_configure(config)
 
 
 @pytest.fixture

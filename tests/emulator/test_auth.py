@@ -9,8 +9,6 @@ from spapi_services.emulator import FakeClock, ServicesEmulator
 
 from ._helpers import Api, StartEmulator
 
-pytestmark = pytest.mark.asyncio
-
 GET = "getServiceJobByServiceJobId"
 
 

@@ -17,8 +17,6 @@ from spapi_services.emulator.store import AppointmentRecord, JobRecord
 
 from ._helpers import Api, StartEmulator
 
-pytestmark = pytest.mark.asyncio
-
 CREATE = "createServiceDocumentUploadDestination"
 FULFIL = "setAppointmentFulfillmentData"
 GET = "getServiceJobByServiceJobId"
@@ -122,7 +120,8 @@ async def test_destination_has_a_fresh_key_and_a_url_on_the_emulator(
         (
             {"contentType": "PNGr", "contentLength": 1386437},
             422,
-            "contentType parameter is invalid. Use one of ['TIFF', 'JPG', 'PNG', 'JPEG', 'GIF', 'PDF']",
+            "contentType parameter is invalid. "
+            "Use one of ['TIFF', 'JPG', 'PNG', 'JPEG', 'GIF', 'PDF']",
         ),
     ],
 )
@@ -144,7 +143,8 @@ async def test_upload_then_cite_the_document(api: Api, emu: ServicesEmulator) ->
     assert upload.operation == "upload"
     assert "x-amz-access-token" not in upload.headers
     assert upload.headers["content-type"] == "application/pdf"
-    assert upload.body is None and upload.body_size == len(PDF) // 16 * 16 + 16
+    assert upload.body is None
+    assert upload.body_size == len(PDF) // 16 * 16 + 16
     answer = await cite(api, emu, dest["uploadDestinationId"], sha256(PDF))
     assert (answer.status, answer.text) == (204, ""), answer.text
     assert answer.headers["x-amzn-RateLimit-Limit"] == "5.0"
@@ -165,7 +165,8 @@ async def test_put_with_a_bad_signature_or_content_type_is_refused(api: Api) -> 
         '<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>SignatureDoesNotMatch</Code>'
     )
     status, text = await put(api, dest, body, **{"Content-Type": "image/png"})
-    assert status == 403 and "<Code>SignatureDoesNotMatch</Code>" in text
+    assert status == 403
+    assert "<Code>SignatureDoesNotMatch</Code>" in text
     longer = dict(dest, url=dest["url"].replace("X-Amz-Expires=300", "X-Amz-Expires=3000"))
     assert (await put(api, longer, body))[0] == 403
 
@@ -183,7 +184,8 @@ async def test_put_checks_content_md5_and_unknown_keys(api: Api, emu: ServicesEm
     body = encrypt(PDF, dest["encryptionDetails"])
     wrong = base64.b64encode(hashlib.md5(b"other").digest()).decode()
     status, text = await put(api, dest, body, **{"Content-MD5": wrong})
-    assert status == 400 and "<Code>BadDigest</Code>" in text
+    assert status == 400
+    assert "<Code>BadDigest</Code>" in text
     right = base64.b64encode(hashlib.md5(body).digest()).decode()
     assert (await put(api, dest, body, **{"Content-MD5": right}))[0] == 200
     async with api.session.put(emu.url + "/__uploads/nope", data=b"x") as response:
@@ -225,8 +227,8 @@ async def test_cited_documents_are_checked(
         PREFIX + "Document failed to decrypt or decipher. Please review the uploaded document"
     ]
     assert await case(PDF, digest=sha256(b"something else")) == [
-        PREFIX
-        + "Document failed to meet sanity check. Could not get a Sha256 Message Digest instance. Please review document uploaded"
+        PREFIX + "Document failed to meet sanity check. Could not get a Sha256 Message Digest "
+        "instance. Please review document uploaded"
     ]
     assert await case(PDF, declared=len(PDF) + 1) == [
         PREFIX

@@ -14,8 +14,6 @@ from spapi_services.emulator.times import format_datetime
 
 from ._helpers import Api
 
-pytestmark = pytest.mark.asyncio
-
 FULFIL = "setAppointmentFulfillmentData"
 GET = "getServiceJobByServiceJobId"
 AGAIN = "Please check the input again"
@@ -77,7 +75,8 @@ async def test_schema_errors_are_bare_too(api: Api, emu: ServicesEmulator) -> No
     assert answer.status == 400
     assert isinstance(answer.json, list)
     too_long = await api.call(FULFIL, {"serviceJobId": "x" * 101, "appointmentId": "a"}, body={})
-    assert too_long.status == 400 and isinstance(too_long.json, list)
+    assert too_long.status == 400
+    assert isinstance(too_long.json, list)
 
 
 def relative(clock: FakeClock, hours: float, offset: str = "Z") -> str:
@@ -97,7 +96,8 @@ def relative(clock: FakeClock, hours: float, offset: str = "Z") -> str:
         ),
         (
             {"startTime": "2021-01-01T10-00:00.000Z", "endTime": -2},
-            "Could not parse given time input 2021-01-01T10-00:00.000Z. Please provide time in ISO8601 format",
+            "Could not parse given time input 2021-01-01T10-00:00.000Z. "
+            "Please provide time in ISO8601 format",
         ),
         (
             {"startTime": 5, "endTime": -2},
@@ -147,7 +147,8 @@ async def test_several_problems_are_reported_together(
     assert answer.messages == [
         f"One or more resources provided is invalid. {AGAIN}.",
         f"Appointment start time is required. {AGAIN}.",
-        "Failed to process proof of appointment input. Reason: Input document id does not exist. Please check the input",
+        "Failed to process proof of appointment input. "
+        "Reason: Input document id does not exist. Please check the input",
     ]
     unknown = await api.call(
         FULFIL,
@@ -196,7 +197,8 @@ async def test_job_and_appointment_must_be_open(
     done = emu.store.find_jobs(status="COMPLETED")[0]
     closed = await api.call(FULFIL, path_of(done, done.appointments[0]), body=payload)
     assert closed.messages == [
-        f"Job with id {done.service_job_id} can not be updated. Please check if the job is in valid status."
+        f"Job with id {done.service_job_id} can not be updated. "
+        "Please check if the job is in valid status."
     ]
     job, appointment = open_appointment(emu)
     missing = await api.call(
@@ -207,5 +209,6 @@ async def test_job_and_appointment_must_be_open(
     emu.store.touch_job(job)
     cancelled = await api.call(FULFIL, path_of(job, appointment), body=payload)
     assert cancelled.messages == [
-        f"Appointment with appointment id {appointment.appointment_id} is not valid to update. {AGAIN}"
+        f"Appointment with appointment id {appointment.appointment_id} "
+        f"is not valid to update. {AGAIN}"
     ]

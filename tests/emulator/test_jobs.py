@@ -15,8 +15,6 @@ from spapi_services.models.jobs import JobListing, ServiceJob
 
 from ._helpers import US, Api
 
-pytestmark = pytest.mark.asyncio
-
 GET = "getServiceJobByServiceJobId"
 LIST = "getServiceJobs"
 CANCEL = "cancelServiceJobByServiceJobId"
@@ -68,7 +66,8 @@ async def test_get_returns_the_job_in_the_models_shape(api: Api, emu: ServicesEm
     parsed = STRICT.structure(answer.json["payload"], ServiceJob)
     assert parsed.service_job_id == job.service_job_id
     assert parsed.service_job_status == "COMPLETED"
-    assert parsed.appointments and parsed.appointments[0].poa is not None
+    assert parsed.appointments
+    assert parsed.appointments[0].poa is not None
 
 
 async def test_every_seeded_job_fits_the_model_exactly(api: Api, emu: ServicesEmulator) -> None:
@@ -97,7 +96,9 @@ async def test_all_pages_hold_every_job_of_the_marketplace_once(
     assert tokens, "several pages expected"
     # Opaque, and awkward on purpose: every token needs URL encoding to survive.
     for token in tokens:
-        assert "+" in token and "/" in token and token.endswith("=")
+        assert "+" in token
+        assert "/" in token
+        assert token.endswith("=")
 
 
 async def test_tokens_survive_the_query_string_and_nothing_else(api: Api) -> None:
@@ -106,7 +107,10 @@ async def test_tokens_survive_the_query_string_and_nothing_else(api: Api) -> Non
     good = await api.call(LIST, query={"createdAfter": EVER, "pageSize": "5", "pageToken": token})
     assert good.status == 200
     # A client that pastes the token into the URL unencoded turns "+" into spaces.
-    url = f"{api.emu.url}/service/v1/serviceJobs?marketplaceIds={US}&createdAfter={EVER}&pageToken={token}"
+    url = (
+        f"{api.emu.url}/service/v1/serviceJobs"
+        f"?marketplaceIds={US}&createdAfter={EVER}&pageToken={token}"
+    )
     async with api.session.get(url, headers={"x-amz-access-token": api.token or ""}) as response:
         assert response.status == 400
         body = await response.json()
@@ -209,7 +213,8 @@ async def test_date_filters(api: Api, emu: ServicesEmulator, clock: FakeClock) -
         emu,
         lambda j: any(a.status != "CANCELLED" and start <= a.start <= end for a in j.appointments),
     )
-    assert want and set(ids(jobs)) == want
+    assert want
+    assert set(ids(jobs)) == want
 
 
 async def test_touched_jobs_show_up_as_updated(
