@@ -1,0 +1,146 @@
+"""What a sync run sets out to fetch: its time range cut into windows, and their progress.
+
+A run covers one marketplace (its *scope*) and one time range.  The first run of a scope
+searches by creation time from ``since``; every later run searches by last-update time
+from the previous run's end, less a small overlap.  A large range is cut into windows of
+equal length, each paged through with its own page tokens, so several pages can be in
+flight at once.  A window remembers the token of its next page and whether it is finished; the
+sink stores that with the jobs of each page, which is what makes a run resumable.
+"""
+
+from __future__ import annotations
+
+import enum
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import attrs
+
+__all__ = [
+    "BOUNDARY_MARGIN",
+    "Mode",
+    "SyncPlan",
+    "Window",
+    "format_time",
+    "parse_time",
+    "split",
+    "truncate",
+]
+
+#: How far each window's search reaches past an inner boundary.  The API does not say
+#: whether ``createdAfter``/``createdBefore`` are inclusive; reaching a second beyond the
+#: boundary on both sides means a job created exactly on it cannot fall between two
+#: windows.  The few jobs this fetches twice are deduplicated by the sinks.
+BOUNDARY_MARGIN = timedelta(seconds=1)
+
+
+class Mode(enum.Enum):
+    """Which time a run's windows cut: creation (first run) or last update (later runs)."""
+
+    CREATED = "created"
+    UPDATED = "updated"
+
+
+@attrs.define(kw_only=True)
+class Window:
+    """A slice of a run's time range and how far its paging has got.
+
+    ``query_start``/``query_end`` are what is sent (the slice widened by
+    :data:`BOUNDARY_MARGIN` at inner boundaries).  ``page_token`` is the token of the next
+    page to fetch, ``None`` before the first page; ``done`` is set once the last page has
+    been stored.  ``pages`` and ``jobs`` count what has been stored for this window over
+    the whole run, resumptions included; ``expected`` is the API's ``totalResultSize``
+    for the window, once a page has told us.
+    """
+
+    index: int
+    start: datetime
+    end: datetime
+    query_start: datetime
+    query_end: datetime
+    page_token: str | None = None
+    done: bool = False
+    pages: int = 0
+    jobs: int = 0
+    expected: int | None = None
+
+
+@attrs.define(kw_only=True)
+class SyncPlan:
+    """One run: its scope, mode and time range, and the windows that cover the range.
+
+    When every window is done, ``end`` becomes the scope's checkpoint.
+    """
+
+    run_id: str
+    scope: str
+    mode: Mode
+    start: datetime
+    end: datetime
+    windows: list[Window]
+
+    @classmethod
+    def new(
+        cls, *, scope: str, mode: Mode, start: datetime, end: datetime, windows: int
+    ) -> SyncPlan:
+        """A fresh plan whose range is cut into ``windows`` equal slices.
+
+        Times are cut to the millisecond, the precision the sinks store, so a plan read
+        back from a sink sends exactly the same searches.
+        """
+        start, end = truncate(start), truncate(end)
+        return cls(
+            run_id=uuid.uuid4().hex,
+            scope=scope,
+            mode=mode,
+            start=start,
+            end=end,
+            windows=split(start, end, windows),
+        )
+
+    @property
+    def pending(self) -> list[Window]:
+        """The windows not finished yet, in order."""
+        return [w for w in self.windows if not w.done]
+
+
+def split(start: datetime, end: datetime, count: int) -> list[Window]:
+    """``[start, end]`` cut into ``count`` windows of equal length (to the millisecond).
+
+    A range too short for that many windows of at least a millisecond gets fewer.
+    """
+    if end <= start:
+        raise ValueError("the end of a sync range must be after its start")
+    span_ms = int((end - start) / timedelta(milliseconds=1))
+    count = max(1, min(count, span_ms))
+    bounds = [start + timedelta(milliseconds=span_ms * i // count) for i in range(count)]
+    bounds.append(end)
+    last = count - 1
+    return [
+        Window(
+            index=i,
+            start=bounds[i],
+            end=bounds[i + 1],
+            query_start=bounds[i] - BOUNDARY_MARGIN if i > 0 else bounds[i],
+            query_end=bounds[i + 1] + BOUNDARY_MARGIN if i < last else bounds[i + 1],
+        )
+        for i in range(count)
+    ]
+
+
+def truncate(value: datetime) -> datetime:
+    """``value`` in UTC, cut to the millisecond."""
+    utc = value.astimezone(UTC)
+    return utc.replace(microsecond=utc.microsecond // 1000 * 1000)
+
+
+def format_time(value: datetime) -> str:
+    """UTC text of fixed width (``2026-01-02T03:04:05.678Z``): text order is time order."""
+    utc = value.astimezone(UTC)
+    return f"{utc:%Y-%m-%dT%H:%M:%S}.{utc.microsecond // 1000:03d}Z"
+
+
+def parse_time(text: str) -> datetime:
+    """Read back what :func:`format_time` wrote (any ISO 8601 text with an offset)."""
+    value = datetime.fromisoformat(text)
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
