@@ -1,0 +1,356 @@
+"""``spapi-services demo``: the whole tool against a local emulator, no credentials needed.
+
+It starts the emulator in this process with a seeded world, the published usage plans
+enforced and some latency on every answer, walks one service job through a provider's
+day (find it, book it, staff it, upload proof, record fulfilment, complete it), then
+mirrors every job of every marketplace into SQLite with a live progress bar and ends
+with how close the sync came to the usage plan's bound, and how many 429s it drew.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import struct
+import tempfile
+import time
+import zlib
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import click
+from rich.console import Console
+
+from .._client import ServicesClient
+from ..models.jobs import Appointment, ServiceJob
+from ..sync import DEFAULT_WINDOWS, SqliteSink, SyncReport, sync_jobs
+from ._app import run
+from ._jobs import jobs_table, show_job
+from ._output import Output, fmt_time
+from ._sync import ProgressBar
+
+if TYPE_CHECKING:
+    from ..emulator import ServicesEmulator
+
+__all__ = ["demo", "proof_png"]
+
+_US = "ATVPDKIKX0DER"
+_OP = "getServiceJobs"
+
+
+def proof_png(width: int = 48, height: int = 32) -> bytes:
+    """A small PNG made here, in memory: a green check mark on white, as proof of a visit."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        body = kind + data
+        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
+
+    # The check mark: down from (0.2, 0.5) to (0.4, 0.8), then up to (0.8, 0.2).
+    strokes = ((0.2, 0.5, 0.4, 0.8), (0.4, 0.8, 0.8, 0.2))
+    raw = bytearray()
+    for y in range(height):
+        raw.append(0)  # no filter on this row
+        for x in range(width):
+            u, v = x / width, y / height
+            ink = any(_near_segment(u, v, *stroke) for stroke in strokes)
+            raw += bytes((40, 160, 60) if ink else (255, 255, 255))
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(bytes(raw), 9))
+        + chunk(b"IEND", b"")
+    )
+
+
+def _near_segment(u: float, v: float, x0: float, y0: float, x1: float, y1: float) -> bool:
+    dx, dy = x1 - x0, y1 - y0
+    t = max(0.0, min(1.0, ((u - x0) * dx + (v - y0) * dy) / (dx * dx + dy * dy)))
+    return (u - x0 - t * dx) ** 2 + (v - y0 - t * dy) ** 2 < 0.06**2
+
+
+def _latency(text: str) -> tuple[float, float]:
+    """``"100"`` → (0.1, 0); ``"50-150"`` → (0.05, 0.1): base seconds and jitter."""
+    low, sep, high = text.partition("-")
+    try:
+        lo = float(low) / 1000
+        hi = float(high) / 1000 if sep else lo
+    except ValueError:
+        raise click.BadParameter(f"{text!r}: milliseconds, as 100 or 50-150") from None
+    if lo < 0 or hi < lo:
+        raise click.BadParameter(f"{text!r}: need 0 <= MIN <= MAX")
+    return lo, hi - lo
+
+
+@click.command()
+@click.option(
+    "--jobs",
+    type=click.IntRange(1, 100_000),
+    default=3000,
+    show_default=True,
+    help="Service jobs to seed.",
+)
+@click.option("--seed", type=int, default=7, show_default=True, help="Seed of the emulated world.")
+@click.option(
+    "--latency",
+    default="50-150",
+    show_default=True,
+    metavar="MS|MIN-MAX",
+    help="Milliseconds each answer takes (a range draws per request).",
+)
+@click.option(
+    "--db",
+    "db_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="SQLite file for the sync (default: a temporary one).",
+)
+@click.option(
+    "--windows",
+    type=click.IntRange(1, 1000),
+    default=DEFAULT_WINDOWS,
+    show_default=True,
+    help="Sync windows per marketplace.",
+)
+@click.option(
+    "--rate-scale",
+    type=click.FloatRange(min=0.01),
+    default=1.0,
+    show_default=True,
+    help="Multiply the usage plans' rates (1 = Amazon's published plans).",
+)
+def demo(
+    jobs: int, seed: int, latency: str, db_path: Path | None, windows: int, rate_scale: float
+) -> None:
+    """Try everything against a local emulator: a job's workflow, then a bulk sync."""
+    base, jitter = _latency(latency)
+    out = Output(as_json=False)
+    with _database(db_path) as path:
+        run(lambda: _demo(out, jobs, seed, base, jitter, path, windows, rate_scale))
+
+
+@contextmanager
+def _database(db_path: Path | None) -> Iterator[Path]:
+    if db_path is not None:
+        yield db_path
+        return
+    with tempfile.TemporaryDirectory(prefix="spapi-demo-") as tmp:
+        yield Path(tmp) / "service_jobs.sqlite"
+
+
+async def _demo(
+    out: Output,
+    jobs: int,
+    seed: int,
+    base: float,
+    jitter: float,
+    db_path: Path,
+    windows: int,
+    rate_scale: float,
+) -> None:
+    from ..emulator import ServicesEmulator
+    from ..emulator.catalog import MARKETPLACES
+
+    console = out.out
+    console.rule("[bold]spapi-services demo")
+    started = time.monotonic()
+    emu = ServicesEmulator(jobs=jobs, seed=seed, rate_scale=rate_scale)
+    if base or jitter:
+        emu.faults.set("*", latency=base, jitter=jitter)
+        emu.faults.set("token", latency=base, jitter=jitter)
+        emu.faults.set("upload", latency=base, jitter=jitter)
+    async with emu:
+        plan_rate, plan_burst = emu.limits.plan(_OP)
+        console.print(
+            f"Emulator on [cyan]{emu.url}[/cyan]: {len(emu.store.jobs):,} seeded jobs in "
+            f"{len(MARKETPLACES)} marketplaces, {_ms(base, jitter)} per answer, Amazon's usage "
+            f"plans enforced (getServiceJobs {plan_rate:g}/s, burst {plan_burst})."
+        )
+        async with ServicesClient(
+            emu.credentials, endpoint=emu.url, token_url=emu.token_url, marketplace_id=_US
+        ) as client:
+            await _workflow(client, emu, console, out)
+            report = await _bulk_sync(
+                client, console, out, db_path, [m.marketplace_id for m in MARKETPLACES], windows
+            )
+        _summary(console, out, emu, report, db_path, plan_rate, plan_burst)
+    console.print(f"[dim]Demo finished in {time.monotonic() - started:.1f} s.[/dim]")
+
+
+def _ms(base: float, jitter: float) -> str:
+    if not jitter:
+        return f"{base * 1000:.0f} ms"
+    return f"{base * 1000:.0f}–{(base + jitter) * 1000:.0f} ms"
+
+
+def _step(console: Console, number: int, title: str) -> None:
+    console.print()
+    console.rule(f"[bold]{number}. {title}", align="left")
+
+
+async def _workflow(
+    client: ServicesClient, emu: ServicesEmulator, console: Console, out: Output
+) -> None:
+    now = datetime.now(UTC)
+
+    _step(console, 1, "Find a job waiting for service")
+    candidates = [
+        job
+        async for job in client.service_jobs.list(
+            created_after=now - timedelta(days=91), statuses=["NOT_SERVICED"], max_items=5
+        )
+    ]
+    if not candidates:
+        raise click.ClickException("the emulator has no NOT_SERVICED job; try another --seed")
+    jobs_table(out, candidates, title="NOT_SERVICED jobs (first 5 of the US marketplace)")
+    job = candidates[0]
+    job_id = job.service_job_id
+    assert job_id is not None
+    console.print(f"Working on job [cyan]{job_id}[/cyan].")
+
+    _step(console, 2, "Book an appointment in a free slot")
+    report = await client.appointments.slots_for_job(job_id)
+    free = [s.start_time for s in report.appointment_slots or () if (s.capacity or 0) > 0]
+    start, technician = _slot_with_technician(emu, job_id, [t for t in free if t is not None])
+    console.print(
+        f"{len(free)} free slots in the next week; taking {fmt_time(start)}, when technician "
+        f"[cyan]{technician}[/cyan] is on shift (from the emulator's roster: the API has no "
+        "call to list technicians)."
+    )
+    active = _active(job)
+    if active is not None and active.appointment_id:
+        result = await client.appointments.reschedule(
+            job_id, active.appointment_id, start_time=start, reason_code="R1"
+        )
+        console.print(
+            f"The job already had appointment {active.appointment_id}: rescheduled it; the API "
+            f"gave the moved appointment the new id [cyan]{result.appointment_id}[/cyan]."
+        )
+    else:
+        result = await client.appointments.add(job_id, start_time=start)
+        console.print(f"Booked appointment [cyan]{result.appointment_id}[/cyan].")
+    appointment_id = result.appointment_id
+    assert appointment_id is not None
+
+    _step(console, 3, "Assign the technician")
+    warnings = await client.appointments.assign_resources(job_id, appointment_id, [technician])
+    console.print(f"Assigned [cyan]{technician}[/cyan] to the appointment.")
+    for warning in warnings:
+        console.print(f"[yellow]warning[/yellow] {warning.code}: {warning.message}")
+
+    _step(console, 4, "Upload proof of the visit")
+    image = proof_png()
+    document = await client.documents.upload(image, content_type="PNG")
+    console.print(
+        f"Made a {len(image)}-byte PNG in memory, encrypted it (AES-256-CBC) and uploaded it: "
+        f"destination [cyan]{document.upload_destination_id}[/cyan]."
+    )
+
+    _step(console, 5, "Record the fulfilment")
+    done_at = datetime.now(UTC).replace(microsecond=0)
+    await client.appointments.set_fulfillment_data(
+        job_id,
+        appointment_id,
+        fulfillment_time=(done_at - timedelta(minutes=75), done_at - timedelta(minutes=5)),
+        resources=[technician],
+        documents=[document],
+    )
+    console.print(
+        "Recorded when the work was done, by whom, and the proof document.  (The emulator "
+        "does not hold the visit to the booked time; the live API wants it after the visit.)"
+    )
+
+    _step(console, 6, "Complete the job")
+    await client.service_jobs.complete(job_id)
+    show_job(out, await client.service_jobs.get(job_id))
+
+
+def _slot_with_technician(
+    emu: ServicesEmulator, job_id: str, free: list[datetime]
+) -> tuple[datetime, str]:
+    """The first free slot that a qualified technician's schedule covers, and that technician."""
+    record = emu.store.jobs[job_id]
+    qualified = emu.store.qualified_resources(job_id)
+    for start in free:
+        end = start + timedelta(minutes=record.duration)
+        for technician in qualified:
+            if technician.covers(start, end):
+                return start, technician.resource_id
+    raise click.ClickException("no free slot with a technician on shift; try another --seed")
+
+
+def _active(job: ServiceJob) -> Appointment | None:
+    for appointment in job.appointments or ():
+        if str(appointment.appointment_status) == "ACTIVE":
+            return appointment
+    return None
+
+
+async def _bulk_sync(
+    client: ServicesClient,
+    console: Console,
+    out: Output,
+    db_path: Path,
+    marketplaces: list[str],
+    windows: int,
+) -> SyncReport:
+    _step(console, 7, "Mirror every job into SQLite")
+    console.print(
+        f"{len(marketplaces)} marketplaces × {windows} time windows, {windows} pages in flight, "
+        f"all paced by the client's getServiceJobs bucket → [cyan]{db_path}[/cyan]"
+    )
+    since = datetime.now(UTC) - timedelta(days=91)
+    with ProgressBar(out.out, "Syncing") as bar:
+        return await sync_jobs(
+            client,
+            SqliteSink(db_path),
+            since=since,
+            windows=windows,
+            marketplace_ids=marketplaces,
+            on_progress=bar,
+        )
+
+
+def _summary(
+    console: Console,
+    out: Output,
+    emu: ServicesEmulator,
+    report: SyncReport,
+    db_path: Path,
+    plan_rate: float,
+    plan_burst: int,
+) -> None:
+    db = sqlite3.connect(db_path)
+    try:
+        rows = db.execute("SELECT count(*) FROM service_jobs").fetchone()[0]
+    finally:
+        db.close()
+    bound = max(0.0, (report.pages - plan_burst) / plan_rate)
+    throttled = emu.count(_OP, 429)
+    throttled_all = emu.count(status=429)
+    _step(console, 8, "Summary")
+    out.fields(
+        None,
+        [
+            ("jobs in the emulator", f"{len(emu.store.jobs):,}"),
+            ("rows in SQLite", f"{rows:,}"),
+            ("pages fetched", report.pages),
+            ("sync time", f"{report.elapsed:.2f} s"),
+            (
+                "best possible time",
+                f"{bound:.2f} s  ((pages − burst {plan_burst}) / {plan_rate:g} per s)",
+            ),
+            (
+                "achieved rate",
+                f"{report.requests_per_second:.2f} requests/s "
+                f"(plan: {plan_rate:g}/s sustained, burst {plan_burst})",
+            ),
+            ("time vs bound", f"{report.elapsed / bound:.2f}×" if bound else "-"),
+            ("429s drawn by the sync", throttled),
+            ("429s drawn in the whole demo", throttled_all),
+            ("requests served by the emulator", emu.count()),
+        ],
+    )
+    if rows != len(emu.store.jobs):
+        console.print(f"[red]Expected {len(emu.store.jobs)} rows, found {rows}.[/red]")

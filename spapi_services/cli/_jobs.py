@@ -1,0 +1,208 @@
+"""``jobs list|get|cancel|complete``."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+import click
+
+from ..models.enums import ServiceJobStatus
+from ..models.jobs import ServiceJob
+from ._app import json_option, open_client, run, settings
+from ._output import Output
+from ._times import TIME
+
+__all__ = ["jobs"]
+
+_STATUSES = [s.value for s in ServiceJobStatus]
+
+
+@click.group()
+def jobs() -> None:
+    """Service jobs: search, show, cancel, complete."""
+
+
+@jobs.command("list")
+@click.option("--created-after", "--since", "created_after", type=TIME, help="Created at or after.")
+@click.option("--created-before", type=TIME, help="Created before.")
+@click.option("--updated-after", type=TIME, help="Last updated at or after.")
+@click.option("--updated-before", type=TIME, help="Last updated before.")
+@click.option(
+    "--status",
+    "statuses",
+    multiple=True,
+    type=click.Choice(_STATUSES, case_sensitive=False),
+    help="Only jobs in this status (repeat for several).",
+)
+@click.option("--store", "store_ids", multiple=True, metavar="ID", help="Only this store's jobs.")
+@click.option("--asin", "asins", multiple=True, help="Only jobs for this service ASIN.")
+@click.option(
+    "--limit",
+    type=click.IntRange(min=0),
+    default=50,
+    show_default=True,
+    help="Stop after this many jobs (0: all of them).",
+)
+@click.option("--desc", is_flag=True, help="Newest first.")
+@json_option
+def list_jobs(
+    created_after: datetime | None,
+    created_before: datetime | None,
+    updated_after: datetime | None,
+    updated_before: datetime | None,
+    statuses: Sequence[str],
+    store_ids: Sequence[str],
+    asins: Sequence[str],
+    limit: int,
+    desc: bool,
+) -> None:
+    """Search service jobs, following pages up to --limit.
+
+    Give --created-after (alias --since) or --updated-after, e.g. --since 7d.
+    """
+    if created_after is None and updated_after is None:
+        raise click.UsageError(
+            "give --created-after (or --since) or --updated-after, e.g. --since 7d"
+        )
+    out = settings().output
+
+    async def main() -> list[ServiceJob]:
+        async with open_client() as client:
+            paginator = client.service_jobs.list(
+                created_after=created_after,
+                created_before=created_before,
+                last_updated_after=updated_after,
+                last_updated_before=updated_before,
+                statuses=[s.upper() for s in statuses] or None,
+                store_ids=list(store_ids) or None,
+                asins=list(asins) or None,
+                sort_field="JOB_DATE",
+                sort_order="DESC" if desc else "ASC",
+                max_items=limit or None,
+            )
+            return [job async for job in paginator]
+
+    found = run(main)
+    if out.as_json:
+        out.json(found)
+        return
+    jobs_table(out, found, title=f"{len(found)} service job{'s' if len(found) != 1 else ''}")
+
+
+def jobs_table(out: Output, found: Sequence[ServiceJob], *, title: str | None) -> None:
+    """Jobs as table rows: no buyer details."""
+    out.table(
+        title,
+        ["job id", "status", "created", "marketplace", "service", "appointment"],
+        [
+            (
+                j.service_job_id,
+                j.service_job_status,
+                j.create_time,
+                j.marketplace_id,
+                j.scope_of_work.title if j.scope_of_work else None,
+                _active_appointment(j),
+            )
+            for j in found
+        ],
+    )
+
+
+def _active_appointment(job: ServiceJob) -> datetime | None:
+    """When the job's active appointment starts (``jobs get`` shows its id)."""
+    for appointment in job.appointments or ():
+        time = appointment.appointment_time
+        if time is not None and str(appointment.appointment_status) == "ACTIVE":
+            return time.start_time
+    return None
+
+
+@jobs.command("get")
+@click.argument("service_job_id")
+@json_option
+def get_job(service_job_id: str) -> None:
+    """Show one service job (buyer details only with --json)."""
+    out = settings().output
+
+    async def main() -> ServiceJob:
+        async with open_client() as client:
+            return await client.service_jobs.get(service_job_id)
+
+    job = run(main)
+    if out.as_json:
+        out.json(job)
+        return
+    show_job(out, job)
+
+
+def show_job(out: Output, job: ServiceJob) -> None:
+    """A job's main fields, then its appointments."""
+    scope = job.scope_of_work
+    location = job.service_location
+    out.fields(
+        f"Service job {job.service_job_id}",
+        [
+            ("status", job.service_job_status),
+            ("created", job.create_time),
+            ("marketplace", job.marketplace_id),
+            ("store", job.store_id),
+            ("service order", job.service_order_id),
+            ("service", f"{scope.title} ({scope.asin})" if scope else None),
+            ("skills", ", ".join(scope.required_skills or ()) if scope else None),
+            ("location", location.service_location_type if location else None),
+        ],
+    )
+    rows = []
+    for a in job.appointments or ():
+        time = a.appointment_time
+        techs = ", ".join(t.technician_id or "?" for t in a.assigned_technicians or ())
+        rows.append(
+            (
+                a.appointment_id,
+                a.appointment_status,
+                time.start_time if time else None,
+                time.duration_in_minutes if time else None,
+                techs or None,
+                a.rescheduled_appointment_id,
+            )
+        )
+    if rows:
+        out.table(
+            "Appointments",
+            ["appointment id", "status", "start", "minutes", "technicians", "replaces"],
+            rows,
+        )
+
+
+@jobs.command("cancel")
+@click.argument("service_job_id")
+@click.option(
+    "--reason", "reason_code", required=True, help="Amazon's cancellation reason code (e.g. V1)."
+)
+@json_option
+def cancel_job(service_job_id: str, reason_code: str) -> None:
+    """Cancel a service job."""
+    out = settings().output
+
+    async def main() -> None:
+        async with open_client() as client:
+            await client.service_jobs.cancel(service_job_id, reason_code=reason_code)
+
+    run(main)
+    out.done(f"cancelled service job {service_job_id}")
+
+
+@jobs.command("complete")
+@click.argument("service_job_id")
+@json_option
+def complete_job(service_job_id: str) -> None:
+    """Mark a service job completed (record its fulfilment first)."""
+    out = settings().output
+
+    async def main() -> None:
+        async with open_client() as client:
+            await client.service_jobs.complete(service_job_id)
+
+    run(main)
+    out.done(f"completed service job {service_job_id}")
