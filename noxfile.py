@@ -30,3 +30,20 @@ def typecheck(session: nox.Session) -> None:
     """mypy --strict over the package."""
     session.install("-e", ".[test]", "mypy>=1.13")
     session.run("mypy", "--strict", "spapi_services")
+
+
+#: The other SP-API clients, installed in the bench session only.
+PEERS = ["python-amazon-sp-api", "sniffio", "amzn-sp-api", "python-dateutil"]
+
+
+@nox.session
+def bench(session: nox.Session) -> None:
+    """Benchmarks against a local server and the peers; rewrites benchmarks/RESULTS.md.
+
+    ``nox -s bench`` (about 10 minutes on 2 cores) or ``nox -s bench -- --quick`` (a smoke
+    run writing RESULTS.quick.md).  Other arguments go to benchmarks/run_all.py.
+    """
+    session.install("-e", ".", "matplotlib>=3.8", *PEERS)
+    # amzn-selling-partner needs httpx2 and pydantic v2; compare against it when it installs.
+    session.run("python", "-m", "pip", "install", "amzn-selling-partner", success_codes=[0, 1])
+    session.run("python", "benchmarks/run_all.py", *session.posargs)

@@ -98,14 +98,14 @@ def emulator_server(
 
 
 def api_server(
-    prefer: str, *, latency: float = 0.0, enforce: bool = False
+    prefer: str, *, latency: float = 0.0, enforce: bool = False, jobs: int = 500
 ) -> contextlib.AbstractContextManager[Server]:
-    """The emulator if asked for and importable, else the lean server."""
+    """The emulator (seeded with ``jobs``) if asked for and importable, else the lean server."""
     import _emulator_proc
 
     if prefer == "emulator" and _emulator_proc.available():
-        return emulator_server(latency=latency, enforce=enforce)
-    return lean_server(latency=latency, enforce=enforce)
+        return emulator_server(latency=latency, enforce=enforce, jobs=jobs)
+    return lean_server(latency=latency, enforce=enforce, pages=-(-jobs // 20))
 
 
 def label(client: str) -> str:

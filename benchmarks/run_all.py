@@ -1,0 +1,339 @@
+"""Run every benchmark and rewrite ``benchmarks/RESULTS.md`` (and ``bound.png``).
+
+``python benchmarks/run_all.py [--quick] [--only overhead,peers,...] [--server lean]``
+
+Sections, in order: start-up, parsing (``bench_parse.py``), overhead, against the peers,
+at the bound (with the chart), paging at the plan, bulk sync (``bench_sync.py``), memory,
+and the emulator's own speed (``bench_emulator.py``).  The modules written by other
+people are imported from this folder and their ``run()`` called as they are; a section
+that fails is reported as failed and the others still run.  ``--quick`` is a smoke run
+(small counts, one repetition): its figures are not the ones to quote, so it writes
+``RESULTS.quick.md`` into a temporary folder unless ``--out`` says otherwise.  The raw
+figures go to ``results.json`` (or ``results.quick.json``) beside the markdown.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import inspect
+import json
+import os
+import platform
+import sys
+import tempfile
+import time
+import traceback
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+sys.path.insert(0, str(HERE.parent))
+
+import _common  # noqa: E402  (installs the loopback guard)
+import bench_bound  # noqa: E402
+import bench_memory  # noqa: E402
+import bench_overhead  # noqa: E402
+import bench_pages  # noqa: E402
+import bench_peers  # noqa: E402
+import bench_startup  # noqa: E402
+
+SECTIONS = ("startup", "parse", "overhead", "peers", "bound", "pages", "sync", "memory", "emulator")
+FOREIGN = {"parse": "bench_parse.py", "sync": "bench_sync.py", "emulator": "bench_emulator.py"}
+
+
+def _load(filename: str) -> ModuleType | None:
+    path = HERE / filename
+    if not path.exists():
+        return None
+    spec = importlib.util.spec_from_file_location(path.stem, path)
+    if spec is None or spec.loader is None:
+        raise ImportError(f"cannot load {path}")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[path.stem] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def _call_run(module: ModuleType, quick: bool) -> dict[str, Any]:
+    run: Callable[..., dict[str, Any]] = module.run
+    params = inspect.signature(run).parameters
+    kwargs: dict[str, Any] = {}
+    if "quick" in params:
+        kwargs["quick"] = quick
+    elif quick and module.__name__ == "bench_emulator":
+        kwargs = {"requests": 1000, "runs": 1}
+    return run(**kwargs)
+
+
+def _generic_markdown(results: Any, depth: int = 0) -> str:
+    """A nested dict of figures as a bullet list (for modules without ``markdown()``)."""
+    lines = []
+    pad = "  " * depth
+    if isinstance(results, dict):
+        for key, value in results.items():
+            if isinstance(value, dict | list) and value and depth < 3:
+                lines.append(f"{pad}- {key}:")
+                lines.append(_generic_markdown(value, depth + 1))
+            else:
+                shown = f"{value:.4g}" if isinstance(value, float) else value
+                lines.append(f"{pad}- {key}: {shown}")
+    elif isinstance(results, list):
+        lines += [f"{pad}- {item}" for item in results[:20]]
+    return "\n".join(lines)
+
+
+def run_sections(names: list[str], quick: bool, server: str) -> dict[str, Any]:
+    """Run the named sections; returns {name: {"results", "markdown", "seconds"} or "error"}."""
+    ours: dict[str, tuple[Callable[[], dict[str, Any]], Callable[[dict[str, Any]], str]]] = {
+        "startup": (lambda: bench_startup.run(quick), bench_startup.markdown),
+        "overhead": (lambda: bench_overhead.run(quick), bench_overhead.markdown),
+        "peers": (lambda: bench_peers.run(quick, server), bench_peers.markdown),
+        "bound": (lambda: bench_bound.run(quick, server), bench_bound.markdown),
+        "pages": (lambda: bench_pages.run(quick, server), bench_pages.markdown),
+        "memory": (lambda: bench_memory.run(quick), bench_memory.markdown),
+    }
+    out: dict[str, Any] = {}
+    for name in names:
+        started = time.monotonic()
+        print(f"== {name} ...", flush=True)
+        try:
+            if name in FOREIGN:
+                module = _load(FOREIGN[name])
+                if module is None:
+                    out[name] = {"missing": f"benchmarks/{FOREIGN[name]} is not there yet"}
+                    continue
+                results = _call_run(module, quick)
+                render = getattr(module, "markdown", _generic_markdown)
+            else:
+                measure, render = ours[name]
+                results = measure()
+            out[name] = {"results": results, "markdown": render(results)}
+        except Exception:
+            out[name] = {"error": traceback.format_exc(limit=6)}
+        out[name]["seconds"] = time.monotonic() - started
+        print(f"   {name}: {out[name]['seconds']:.0f} s", flush=True)
+    return out
+
+
+# --- the report ----------------------------------------------------------------------
+
+
+def _machine() -> str:
+    cpu = "unknown CPU"
+    try:
+        with open("/proc/cpuinfo") as info:
+            for line in info:
+                if line.startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    versions = ", ".join(
+        f"{_common.CLIENTS[c][1]} {_common.version(c)}" for c in ("ours", "raw", *_common.PEERS)
+    )
+    return (
+        f"{os.cpu_count()} cores ({cpu}), {platform.system()} {platform.release()}, "
+        f"Python {platform.python_version()}; {versions}"
+    )
+
+
+def _get(sections: dict[str, Any], *path: str) -> Any:
+    node: Any = sections
+    for key in path:
+        if not isinstance(node, dict) or key not in node:
+            return None
+        node = node[key]
+    return node
+
+
+def headline(sections: dict[str, Any]) -> list[list[str]]:
+    """One row per figure the issue asks for: the figure, the target, met or not."""
+    rows: list[list[str]] = []
+
+    def verdict(ok: bool | None) -> str:
+        return "–" if ok is None else ("met" if ok else "**missed**")
+
+    ratio = _get(sections, "overhead", "results", "ratio")
+    if ratio:
+        rows.append(
+            [
+                "1. overhead: CPU per call, ours / raw aiohttp + json",
+                _common.fmt_spread(ratio, 2, "x"),
+                "≤ 1.3x",
+                verdict(ratio["median"] <= bench_overhead.TARGET),
+            ]
+        )
+    peers = _get(sections, "peers", "results")
+    if peers and peers.get("versus_best_peer"):
+        v = peers["versus_best_peer"]
+        ours = peers["clients"]["ours"]
+        rows.append(
+            [
+                "2. vs peers (20 ms latency): calls/s, CPU ms/call",
+                f"{ours['calls_per_s']['median']:.0f}/s, {ours['cpu_ms_per_call']['median']:.2f} ms"
+                f" = {v['rps_ratio']:.1f}x the fastest peer's rate, "
+                f"{v['cpu_ratio']:.2f}x the leanest peer's CPU",
+                "ahead of every peer",
+                verdict(v["rps_ratio"] > 1 and v["cpu_ratio"] < 1),
+            ]
+        )
+    bound = _get(sections, "bound", "results")
+    if bound and bound.get("ours"):
+        o = bound["ours"]
+        peer_bits = [
+            f"{_common.label(x['client'])} {x['elapsed_over_bound']:.2f}x / {x['throttled']} 429s"
+            for x in bound["runs"]
+            if x["client"] != "ours" and "failed" not in x
+        ]
+        ok = (
+            o["elapsed_over_bound"]["median"] <= bench_bound.TARGET
+            and o["throttled"]["max"] == 0
+            and o["failed_calls"] == 0
+        )
+        rows.append(
+            [
+                f"3. at the bound ({bound['n']} calls): elapsed / bound, 429s",
+                f"ours {_common.fmt_spread(o['elapsed_over_bound'], 3, 'x')}, "
+                f"{o['throttled']['max']:.0f} 429s at most per run; " + "; ".join(peer_bits),
+                "≤ 1.03x, zero 429s",
+                verdict(ok),
+            ]
+        )
+    pages = _get(sections, "pages", "results")
+    if pages and pages.get("ours"):
+        o = pages["ours"]
+        rows.append(
+            [
+                f"4. paging at the plan ({pages['pages']} pages): elapsed / bound, 429s",
+                f"{_common.fmt_spread(o['elapsed_over_bound'], 2, 'x')}, "
+                f"{o['throttled']['median']:.0f} 429s per run",
+                "(no target)",
+                "–",
+            ]
+        )
+    sync = sections.get("sync", {})
+    rows.append(
+        [
+            "4. bulk sync (bench_sync.py)",
+            "see below" if "results" in sync else sync.get("missing", "failed: see below"),
+            "(its own)",
+            "–",
+        ]
+    )
+    memory = _get(sections, "memory", "results")
+    if memory:
+        growth = memory["growth_middle_to_last_mib"]["median"]
+        rows.append(
+            [
+                f"5. memory: peak RSS growth, page {memory['marks'][1]:,} → {memory['marks'][2]:,}",
+                f"{growth:+.2f} MiB",
+                "flat",
+                verdict(abs(growth) < 1.0),
+            ]
+        )
+    parse = _get(sections, "parse", "results", "us_per_job")
+    if parse:
+        figures = ", ".join(f"{k} {v['median']:.1f}" for k, v in parse.items())
+        rows.append(["6. parsing: µs per job", figures, "(bench_parse's own)", "–"])
+    startup = _get(sections, "startup", "results", "import_ms", "ours")
+    if startup:
+        rows.append(
+            [
+                "7. start-up: `import spapi_services`",
+                f"{_common.fmt_spread(startup, 0, ' ms')}",
+                "(no target)",
+                "–",
+            ]
+        )
+    return rows
+
+
+TITLES = {
+    "startup": "7. Start-up",
+    "parse": "6. Parsing (bench_parse.py)",
+    "overhead": "1. Overhead against a hand-written aiohttp loop",
+    "peers": "2. Against the peers",
+    "bound": "3. At the usage plan's bound",
+    "pages": "4a. Paging at the getServiceJobs plan, each client's documented way",
+    "sync": "4b. Bulk sync (bench_sync.py)",
+    "memory": "5. Memory while paging",
+    "emulator": "The emulator's own speed (bench_emulator.py)",
+}
+ORDER = ("overhead", "peers", "bound", "pages", "sync", "memory", "parse", "startup", "emulator")
+
+
+def report(sections: dict[str, Any], quick: bool, chart: Path | None, wall: float) -> str:
+    """RESULTS.md."""
+    lines = [
+        "# Benchmark results" + (" (quick smoke run: not the figures to quote)" if quick else ""),
+        "",
+        "Written by `nox -s bench` (`python benchmarks/run_all.py`"
+        + (" --quick" if quick else "")
+        + f"); do not edit by hand. Run {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, "
+        f"{wall / 60:.1f} minutes in all.",
+        "",
+        f"Machine: {_machine()}.",
+        "",
+        "Every figure is a ratio or a count from this one run on this one machine. Each "
+        "server runs in a process of its own and each client run in a fresh process; "
+        "client CPU is `time.process_time()` in the client process. Medians of the "
+        "repetitions, with (min–max); absolute times are context only. `benchmarks/README.md`"
+        " says what each benchmark does.",
+        "",
+        "## Headline",
+        "",
+        _common.table(["figure", "this run", "target", ""], headline(sections)),
+    ]
+    for name in ORDER:
+        if name not in sections:
+            continue
+        section = sections[name]
+        lines += ["", f"## {TITLES[name]}", ""]
+        if "markdown" in section:
+            lines.append(section["markdown"])
+        elif "missing" in section:
+            lines.append(f"Not run: {section['missing']}.")
+        else:
+            lines += ["Failed:", "", "```", section.get("error", "?").strip(), "```"]
+        if name == "bound" and chart is not None:
+            lines += ["", f"![accepted requests over time against the bound]({chart.name})"]
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="small counts: a smoke run")
+    parser.add_argument("--only", help=f"comma-separated sections of: {', '.join(SECTIONS)}")
+    parser.add_argument("--server", choices=["emulator", "lean"], default="emulator")
+    parser.add_argument("--out", type=Path, help="the markdown file to write")
+    args = parser.parse_args()
+    names = [s.strip() for s in args.only.split(",")] if args.only else list(SECTIONS)
+    unknown = set(names) - set(SECTIONS)
+    if unknown:
+        raise SystemExit(f"unknown sections: {', '.join(sorted(unknown))}")
+    suffix = ".quick" if args.quick else ""
+    default_dir = Path(tempfile.gettempdir()) / "spapi-services-bench" if args.quick else HERE
+    default_dir.mkdir(parents=True, exist_ok=True)
+    out = args.out or default_dir / f"RESULTS{suffix}.md"
+    started = time.monotonic()
+    sections = run_sections(names, args.quick, args.server)
+    chart = None
+    if "results" in sections.get("bound", {}):
+        chart = bench_bound.chart(sections["bound"]["results"], out.parent / f"bound{suffix}.png")
+    out.write_text(report(sections, args.quick, chart, time.monotonic() - started))
+    raw = {k: {kk: vv for kk, vv in v.items() if kk != "markdown"} for k, v in sections.items()}
+    (out.parent / f"results{suffix}.json").write_text(json.dumps(raw, indent=1, default=str))
+    print(f"wrote {out}" + (f" and {chart}" if chart else ""))
+    failed = [k for k, v in sections.items() if "error" in v]
+    if failed:
+        print(f"sections that failed: {', '.join(failed)}", file=sys.stderr)
+        raise SystemExit(1)
+
+
+if __name__ == "__main__":
+    main()
