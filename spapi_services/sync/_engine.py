@@ -288,9 +288,12 @@ class _Run:
             await _gather_limited([self._survey(p) for p in self._fresh[1:]], workers)
             await self._cut([p for p in self._fresh if p.scope in self._totals])
         elif (first := self._next_window()) is not None:
-            await self._page(first)
+            await self._take(first)
         tasks = [asyncio.create_task(self._worker()) for _ in range(workers)]
         await _all_or_nothing(tasks)
+        unfinished = [p.scope for p in self._plans if p.pending]
+        if unfinished:  # every window is taken until done; this would be a bug
+            raise RuntimeError(f"sync ended with windows pending for {', '.join(unfinished)}")
 
     async def _survey(self, plan: SyncPlan) -> None:
         """The first page of a new plan's whole range: often all of it, else its size.
@@ -312,9 +315,9 @@ class _Run:
     async def _cut(self, plans: Sequence[SyncPlan]) -> None:
         """Cut the surveyed plans into windows, in proportion to their sizes."""
         pages = {p.scope: max(1, math.ceil(self._totals[p.scope] / PAGE_SIZE)) for p in plans}
-        target = max(1, math.ceil(sum(pages.values()) / self._windows))
+        counts = allocate(pages, self._windows)
         for plan in plans:
-            count = max(1, min(pages[plan.scope], round(pages[plan.scope] / target)))
+            count = counts[plan.scope]
             page, token = self._surveyed.pop(plan.scope)
             if count == 1:
                 # One window: it is the surveyed range, so the survey is its first page.
@@ -342,10 +345,14 @@ class _Run:
 
     async def _worker(self) -> None:
         while (window := self._next_window()) is not None:
-            try:
-                await self._page(window)
-            finally:
-                self._busy.discard(id(window))
+            await self._take(window)
+
+    async def _take(self, window: Window) -> None:
+        """Fetch and store the next page of a window :meth:`_next_window` handed out."""
+        try:
+            await self._page(window)
+        finally:
+            self._busy.discard(id(window))
 
     def _plan_of(self, window: Window) -> SyncPlan:
         for plan in self._plans:
@@ -429,6 +436,27 @@ class _Run:
                 elapsed=time.monotonic() - self._started,
             )
         )
+
+
+def allocate(pages: dict[str, int], windows: int) -> dict[str, int]:
+    """How many windows each range gets: ``windows`` in all, in proportion to its pages.
+
+    Every range gets at least one window and at most one per page; the windows left
+    over after rounding down go to the largest remainders.
+    """
+    total = sum(pages.values())
+    if total <= windows:
+        return dict(pages)
+    quotas = {scope: count * windows / total for scope, count in pages.items()}
+    counts = {scope: max(1, min(pages[scope], math.floor(q))) for scope, q in quotas.items()}
+    spare = windows - sum(counts.values())
+    for scope in sorted(quotas, key=lambda s: quotas[s] - math.floor(quotas[s]), reverse=True):
+        if spare <= 0:
+            break
+        if counts[scope] < pages[scope]:
+            counts[scope] += 1
+            spare -= 1
+    return counts
 
 
 def _pages_left(window: Window) -> float:

@@ -88,7 +88,8 @@ class SyncPlan:
         Times are cut to the millisecond, the precision the sinks store, so a plan read
         back from a sink sends exactly the same searches.
         """
-        start, end = truncate(start), truncate(end)
+        # The end is rounded up: a job changed a moment before the run began belongs in it.
+        start, end = truncate(start), truncate(end + timedelta(microseconds=999))
         return cls(
             run_id=uuid.uuid4().hex,
             scope=scope,
