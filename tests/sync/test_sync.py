@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import sqlite3
 from collections.abc import Callable
@@ -387,7 +388,7 @@ def test_windows_cover_the_range_and_overlap_only_at_inner_edges() -> None:
     assert [w.index for w in windows] == [0, 1, 2, 3]
     assert windows[0].start == windows[0].query_start == start
     assert windows[-1].end == windows[-1].query_end == end
-    for before, after in zip(windows, windows[1:], strict=False):
+    for before, after in itertools.pairwise(windows):
         assert before.end == after.start
         assert before.query_end > after.query_start
     assert len(split(start, start + timedelta(milliseconds=3), 8)) == 3
