@@ -85,12 +85,12 @@ def lean_server(
 
 @contextlib.contextmanager
 def emulator_server(
-    *, latency: float = 0.0, enforce: bool = True, jobs: int = 500
+    *, latency: float = 0.0, enforce: bool = True, jobs: int = 500, seed: int = 7
 ) -> Iterator[Server]:
     """The project's emulator in its own process (see ``_emulator_proc.py``)."""
     import _emulator_proc
 
-    with _emulator_proc.start(latency=latency, enforce=enforce, jobs=jobs) as facts:
+    with _emulator_proc.start(latency=latency, enforce=enforce, jobs=jobs, seed=seed) as facts:
         creds = {k: facts[k] for k in ("client_id", "client_secret", "refresh_token")}
         yield Server(
             "emulator", facts["url"], facts["control"], creds, facts["control"] + "/__jobs"
@@ -98,13 +98,13 @@ def emulator_server(
 
 
 def api_server(
-    prefer: str, *, latency: float = 0.0, enforce: bool = False, jobs: int = 500
+    prefer: str, *, latency: float = 0.0, enforce: bool = False, jobs: int = 500, seed: int = 7
 ) -> contextlib.AbstractContextManager[Server]:
     """The emulator (seeded with ``jobs``) if asked for and importable, else the lean server."""
     import _emulator_proc
 
     if prefer == "emulator" and _emulator_proc.available():
-        return emulator_server(latency=latency, enforce=enforce, jobs=jobs)
+        return emulator_server(latency=latency, enforce=enforce, jobs=jobs, seed=seed)
     return lean_server(latency=latency, enforce=enforce, pages=-(-jobs // 20))
 
 

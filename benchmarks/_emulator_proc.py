@@ -44,11 +44,12 @@ def available() -> bool:
 
 @contextlib.contextmanager
 def start(
-    *, latency: float = 0.0, enforce: bool = True, jobs: int = 500
+    *, latency: float = 0.0, enforce: bool = True, jobs: int = 500, seed: int = 7
 ) -> Iterator[dict[str, Any]]:
     """Run the emulator process for the ``with``; yield its facts (``url``, ``control``...)."""
     command = [sys.executable, str(Path(__file__).resolve()), "--latency", str(latency)]
-    command += ["--jobs", str(jobs)] + ([] if enforce else ["--no-limits"])
+    command += ["--jobs", str(jobs), "--seed", str(seed)]
+    command += [] if enforce else ["--no-limits"]
     with spawn(command, "READY ", timeout=120.0) as line:
         yield json.loads(line[len("READY ") :])
 
