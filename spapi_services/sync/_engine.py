@@ -172,12 +172,17 @@ async def sync_jobs(
         for scope in scopes:
             state = await sink.state(scope)
             plans.append(_choose_plan(state, scope, since, end, overlap, full))
+        fresh: list[SyncPlan] = []
         for plan, resumed in plans:
             if resumed:
                 _log.info("resuming an unfinished %s sync of %s", plan.mode.value, plan.scope)
-            else:
-                await sink.begin(plan)
-        fresh = [plan for plan, resumed in plans if not resumed]
+            if resumed and any(w.pages for w in plan.windows):
+                continue
+            # New, or stopped before its first page: size it (again) before cutting it up.
+            if len(plan.windows) > 1:
+                plan.windows = split(plan.start, plan.end, 1)
+            await sink.begin(plan)
+            fresh.append(plan)
         run = _Run(client, sink, [p for p, _ in plans], fresh, windows, on_progress, started)
         await run.execute(workers)
     finally:

@@ -224,6 +224,21 @@ async def test_a_crash_midway_then_a_rerun_loses_and_duplicates_nothing(
 
 
 @pytest.mark.emulator(jobs=500)
+async def test_a_run_stopped_before_its_first_page_is_sized_again(
+    emulator: ServicesEmulator, client: ServicesClient, tmp_path: Path
+) -> None:
+    db = tmp_path / "jobs.sqlite"
+    with pytest.raises(Boom):
+        await sync_jobs(client, SqliteSink(db), since=SINCE, on_progress=crash_after(0))
+    assert emulator.count() == 0
+
+    report = await sync_jobs(client, SqliteSink(db), since=SINCE)
+    assert report.resumed
+    assert report.windows == 8  # cut up as a new run would be, not paged as one window
+    assert set(rows(db)) == ids_of(emulator, US)
+
+
+@pytest.mark.emulator(jobs=500)
 async def test_a_network_fault_midway_then_a_rerun_resumes(
     emulator: ServicesEmulator, client: ServicesClient, tmp_path: Path
 ) -> None:
