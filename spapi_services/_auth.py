@@ -131,6 +131,14 @@ class TokenSource:
             self._finished += 1
             return token
 
+    async def prepare(self, session: aiohttp.ClientSession) -> None:
+        """Have an exchanged token ready, so that a later :meth:`get` does not wait.
+
+        A caller's provider is not asked here: it is asked once per request, by ``get``.
+        """
+        if self._provider is None:
+            await self.get(session)
+
     def invalidate(self, token: str) -> None:
         """Forget ``token`` if it is still the cached one (the API said it is no good)."""
         if self._token == token:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import math
 import platform
 import sys
 from functools import cached_property
@@ -116,6 +117,20 @@ def build_user_agent(prefix: str | None = None) -> str:
     return f"{prefix.strip()[:room].rstrip()} {ours}"
 
 
+def _check_timeout(timeout: object) -> None:
+    if (
+        isinstance(timeout, bool)
+        or not isinstance(timeout, int | float)
+        or not 0 < timeout < math.inf
+    ):
+        raise ValueError(f"timeout: must be a positive number of seconds, got {timeout!r}")
+
+
+def _check_retry(retry: object) -> None:
+    if retry is not None and not isinstance(retry, RetryPolicy):
+        raise TypeError(f"retry: expected a RetryPolicy, got {type(retry).__name__}")
+
+
 class ServicesClient:
     """An async client for the Selling Partner API's Services API v1.
 
@@ -165,8 +180,14 @@ class ServicesClient:
             )
         if not isinstance(region, Region):
             raise TypeError(f"region: expected a Region, got {region!r}")
-        if isinstance(timeout, bool) or not isinstance(timeout, int | float) or timeout <= 0:
-            raise ValueError(f"timeout: must be a positive number of seconds, got {timeout!r}")
+        _check_timeout(timeout)
+        _check_retry(retry)
+        if access_token_provider is not None and not callable(access_token_provider):
+            raise TypeError("access_token_provider: expected an async callable returning a token")
+        if session is not None and not isinstance(session, aiohttp.ClientSession):
+            raise TypeError(
+                f"session: expected an aiohttp.ClientSession, got {type(session).__name__}"
+            )
         if marketplace_id is not None and not (
             isinstance(marketplace_id, str) and marketplace_id.strip()
         ):
@@ -245,10 +266,9 @@ class ServicesClient:
 
             await client.with_options(retry=RetryPolicy(max_retries=0)).service_jobs.get(job_id)
         """
-        if timeout is not None and (
-            isinstance(timeout, bool) or not isinstance(timeout, int | float) or timeout <= 0
-        ):
-            raise ValueError(f"timeout: must be a positive number of seconds, got {timeout!r}")
+        if timeout is not None:
+            _check_timeout(timeout)
+        _check_retry(retry)
         copy = object.__new__(ServicesClient)
         copy.__dict__.update({k: v for k, v in self.__dict__.items() if k not in _RESOURCE_NAMES})
         copy._options = attrs.evolve(

@@ -149,7 +149,7 @@ class Transport:
             session = await self._session()
             # The token first: a bucket's refill is counted from when its tokens are taken,
             # so the request must go out right after, not after a token exchange.
-            await self._tokens.get(session)
+            await self._tokens.prepare(session)
             waited = await _acquire(bucket)
             token = await self._tokens.get(session)  # cached: no wait, unless it just expired
             started = time.monotonic()

@@ -70,6 +70,11 @@ def test_endpoints(kwargs: dict[str, Any], base: str) -> None:
         ({"timeout": 0}, ValueError, "timeout"),
         ({"timeout": -1}, ValueError, "timeout"),
         ({"timeout": True}, ValueError, "timeout"),
+        ({"timeout": float("nan")}, ValueError, "timeout"),
+        ({"timeout": float("inf")}, ValueError, "timeout"),
+        ({"retry": 3}, TypeError, "retry"),
+        ({"access_token_provider": "Atza|token"}, TypeError, "access_token_provider"),
+        ({"session": object()}, TypeError, "session"),
         ({"region": "NA"}, TypeError, "region"),
         ({"endpoint": "ftp://x"}, ValueError, "endpoint"),
         ({"marketplace_id": " "}, ValueError, "marketplace_id"),
@@ -175,6 +180,14 @@ async def test_with_options_shares_the_lifecycle(
     assert client.is_closed
     with pytest.raises(RuntimeError):
         await client.service_jobs.get("job-1")
+
+
+def test_with_options_checks_its_arguments() -> None:
+    client = ServicesClient(make_creds())
+    with pytest.raises(ValueError, match="timeout"):
+        client.with_options(timeout=-1)
+    with pytest.raises(TypeError, match="retry"):
+        client.with_options(retry=5)  # type: ignore[arg-type]
 
 
 def test_resources_are_built_once() -> None:

@@ -183,6 +183,9 @@ async def test_waited_is_the_time_spent_on_the_limiter(
     for _ in range(50):
         await asyncio.sleep(0)
     loop_clock.now = 2.0
+    for _ in range(50):
+        await asyncio.sleep(0)
+    assert task.done()
     await task
     first, second = attempt_lines(caplog)
     assert first.startswith("PUT /service/v1/serviceJobs/{serviceJobId}/appointments/")
