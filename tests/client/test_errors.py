@@ -340,3 +340,26 @@ async def test_redirects_are_not_followed(mock_api: aioresponses, client: Servic
         await client.service_jobs.get("job-1")
     assert caught.value.status_code == 307
     assert stolen == []  # the access token went nowhere else
+
+
+async def test_request_id_header_in_any_case(
+    mock_api: aioresponses, client: ServicesClient
+) -> None:
+    headers = {"X-AMZN-REQUESTID": "upper-1", "x-amzn-ratelimit-limit": "2.0"}
+    expect(mock_api, "GET", status=404, payload=ERROR_BODY, headers=headers)
+    with pytest.raises(NotFoundError) as caught:
+        await client.service_jobs.get("job-1")
+    assert caught.value.request_id == "upper-1"
+    assert caught.value.rate_limit == 2.0
+
+
+@pytest.mark.parametrize("value", ["", "fast", "0", "-2", "inf", "nan"])
+async def test_unreadable_rate_limit_header_is_ignored(
+    mock_api: aioresponses, client: ServicesClient, value: str
+) -> None:
+    expect(
+        mock_api, "GET", status=400, payload=ERROR_BODY, headers={"x-amzn-RateLimit-Limit": value}
+    )
+    with pytest.raises(BadRequestError) as caught:
+        await client.service_jobs.get("job-1")
+    assert caught.value.rate_limit is None
