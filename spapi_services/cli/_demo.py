@@ -203,7 +203,7 @@ async def _workflow(
     ]
     if not candidates:
         raise click.ClickException("the emulator has no NOT_SERVICED job; try another --seed")
-    jobs_table(out, candidates, title="NOT_SERVICED jobs (first 5 of the US marketplace)")
+    jobs_table(out, candidates, title="The first 5 NOT_SERVICED jobs")
     job = candidates[0]
     job_id = job.service_job_id
     assert job_id is not None

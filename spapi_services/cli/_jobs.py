@@ -90,17 +90,19 @@ def list_jobs(
     jobs_table(out, found, title=f"{len(found)} service job{'s' if len(found) != 1 else ''}")
 
 
-def jobs_table(out: Output, found: Sequence[ServiceJob], *, title: str | None) -> None:
-    """Jobs as table rows: no buyer details."""
+def jobs_table(out: Output, found: Sequence[ServiceJob], *, title: str) -> None:
+    """Jobs as table rows: no buyer details (a search covers one marketplace: the title's)."""
+    markets = sorted({j.marketplace_id for j in found if j.marketplace_id})
+    if markets:
+        title += f" in {', '.join(markets)}"
     out.table(
         title,
-        ["job id", "status", "created", "marketplace", "service", "appointment"],
+        ["job id", "status", "created", "service", "appointment"],
         [
             (
                 j.service_job_id,
                 j.service_job_status,
                 j.create_time,
-                j.marketplace_id,
                 j.scope_of_work.title if j.scope_of_work else None,
                 _active_appointment(j),
             )

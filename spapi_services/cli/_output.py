@@ -36,6 +36,36 @@ def _cell(value: Any) -> str:
     return str(value)
 
 
+def _layout(columns: Sequence[str], cells: Sequence[Sequence[str]], room: int) -> list[int | None]:
+    """Column widths for a table that would not fit in ``room`` characters as it is.
+
+    An id broken over two lines is hard to copy, so columns of short unspaced values (ids,
+    statuses, codes) keep their full width, from the left, while they fit; the other
+    columns wrap at spaces and share what is left in proportion to what they hold.
+    ``None`` everywhere means the table fits and rich may lay it out itself.
+    """
+    natural, shortest, whole = [], [], []
+    for index, name in enumerate(columns):
+        values = [row[index] for row in cells if index < len(row)]
+        natural.append(max(len(v) for v in (name, *values)))
+        shortest.append(min(max(len(w) for v in (name, *values) for w in v.split() or [""]), 14))
+        whole.append(bool(values) and all(len(v) <= 40 and " " not in v for v in values))
+    frame = 1 + 3 * len(columns)
+    if frame + sum(natural) <= room:
+        return [None] * len(columns)
+    widths = list(shortest)
+    for index in range(len(columns)):
+        if whole[index] and frame + sum(widths) - widths[index] + natural[index] <= room:
+            widths[index] = natural[index]
+    spare = room - frame - sum(widths)
+    wants = {i: natural[i] - widths[i] for i in range(len(columns)) if natural[i] > widths[i]}
+    total = sum(wants.values())
+    if spare > 0 and total:
+        for index, want in wants.items():
+            widths[index] += min(want, spare * want // total)
+    return [max(1, w) for w in widths]
+
+
 class Output:
     """Where a command writes: ``out`` for results, ``err`` for messages and progress."""
 
@@ -59,11 +89,13 @@ class Output:
         caption: str | None = None,
     ) -> None:
         """A rich table of rows (``None`` shows as ``-``, times as UTC)."""
+        cells = [[_cell(v) for v in row] for row in rows]
+        widths = _layout(columns, cells, self.out.width)
         table = Table(title=title, caption=caption, title_justify="left")
-        for name in columns:
-            table.add_column(name, overflow="fold")
-        for row in rows:
-            table.add_row(*(_cell(v) for v in row))
+        for name, width in zip(columns, widths, strict=True):
+            table.add_column(name, overflow="fold", width=width)
+        for row in cells:
+            table.add_row(*row)
         self.out.print(table)
 
     def fields(self, title: str | None, pairs: Iterable[tuple[str, Any]]) -> None:
