@@ -19,7 +19,7 @@ def parse_when(text: str, *, now: datetime | None = None) -> datetime:
 
     ``2026-03-01T15:00:00Z`` and other ISO 8601 forms (no offset means UTC); a bare date
     (midnight UTC); ``now``; ``30d``, ``12h``, ``90m`` (that long ago); ``+2d`` (that
-    long from now).  Units: s, m, h, d, w.
+    long from now), to the whole minute.  Units: s, m, h, d, w.
     """
     value = text.strip()
     current = now or datetime.now(UTC)
@@ -29,7 +29,9 @@ def parse_when(text: str, *, now: datetime | None = None) -> datetime:
     if match:
         sign, amount, unit = match.groups()
         delta = timedelta(**{_UNITS[unit]: float(amount)})
-        return current + delta if sign == "+" else current - delta
+        moved = current + delta if sign == "+" else current - delta
+        # "+2d" means about then: a booking at 14:00, not at 14:00:37.512.
+        return moved if unit == "s" else moved.replace(second=0, microsecond=0)
     try:
         parsed = datetime.fromisoformat(value)
     except ValueError:
