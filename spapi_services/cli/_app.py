@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sqlite3
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -254,6 +255,12 @@ def fail(exc: BaseException) -> NoReturn:
         err.print("Check the network, and --endpoint / --region if you set them.")
         sys.exit(EXIT_API)
     if isinstance(exc, UploadError | ResponseDecodeError | SpApiError):
+        err.print(f"[bold red]Error:[/bold red] {escape(str(exc))}")
+        sys.exit(EXIT_API)
+    if isinstance(exc, sqlite3.Error):
+        err.print(f"[bold red]Error:[/bold red] the SQLite file: {escape(str(exc))}")
+        sys.exit(EXIT_API)
+    if isinstance(exc, OSError) and not isinstance(exc, FileNotFoundError | IsADirectoryError):
         err.print(f"[bold red]Error:[/bold red] {escape(str(exc))}")
         sys.exit(EXIT_API)
     if isinstance(exc, ValueError | TypeError | FileNotFoundError | IsADirectoryError):

@@ -418,3 +418,32 @@ def test_version_and_help(run: Runner) -> None:
     for command in ("jobs", "appointments", "fulfillment", "documents", "schedules",
                     "reservations", "capacity", "sync", "demo", "emulator"):  # fmt: skip
         assert command in help_text
+
+
+def test_region_and_sandbox_choose_the_host() -> None:
+    import asyncio
+
+    from spapi_services import LwaCredentials
+    from spapi_services.cli._app import Settings, open_client
+
+    creds = LwaCredentials("amzn1.application-oa2-client.x", "secret", "Atzr|token")
+
+    async def base_url(settings: Settings) -> str:
+        async with open_client(settings, credentials=creds) as client:
+            return client.base_url
+
+    assert asyncio.run(base_url(Settings(region="EU", sandbox=True))) == (
+        "https://sandbox.sellingpartnerapi-eu.amazon.com"
+    )
+    assert asyncio.run(base_url(Settings(region="FE"))) == (
+        "https://sellingpartnerapi-fe.amazon.com"
+    )
+
+
+def test_a_sqlite_file_that_cannot_be_opened(run: Runner, tmp_path: Path) -> None:
+    not_a_db = tmp_path / "notes.txt"
+    not_a_db.write_text("this is not a database\n" * 100)
+    result = run("sync", "--db", str(not_a_db), "--since", "1d")
+    assert result.exit_code == 1
+    assert "Error: the SQLite file" in one_line(result.stderr)
+    assert "Traceback" not in result.output
