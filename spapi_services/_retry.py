@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import email.utils
 import enum
+import math
 import random
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -68,12 +69,21 @@ class RetryPolicy:
     @max_delay.validator
     @max_retry_after.validator
     def _check_delay(self, attribute: attrs.Attribute[float], value: float) -> None:
-        if not isinstance(value, int | float) or value < 0:
-            raise ValueError(f"RetryPolicy.{attribute.name}: must be >= 0, got {value!r}")
+        # Only max_retry_after may be infinite ("always wait as long as told").
+        may_be_infinite = attribute.name == "max_retry_after"
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, int | float)
+            or not 0 <= value <= math.inf
+            or (value == math.inf and not may_be_infinite)
+        ):
+            raise ValueError(
+                f"RetryPolicy.{attribute.name}: must be a number of seconds >= 0, got {value!r}"
+            )
 
     @jitter.validator
     def _check_jitter(self, _: attrs.Attribute[float], value: float) -> None:
-        if not 0 <= value <= 1:
+        if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 1:
             raise ValueError(f"RetryPolicy.jitter: must be between 0 and 1, got {value!r}")
 
 

@@ -173,12 +173,24 @@ def test_parse_retry_after_http_date() -> None:
         {"max_retry_after": -1},
         {"jitter": 1.5},
         {"jitter": -0.1},
+        {"jitter": float("nan")},
+        {"base_delay": float("nan")},
+        {"base_delay": float("inf")},
+        {"max_delay": True},
+        {"max_retry_after": float("nan")},
     ],
 )
 def test_policy_refuses_nonsense(kwargs: dict[str, Any]) -> None:
     name = next(iter(kwargs))
     with pytest.raises(ValueError, match=name):
         RetryPolicy(**kwargs)
+
+
+def test_policy_may_obey_any_retry_after() -> None:
+    patient = RetryPolicy(max_retry_after=float("inf"))
+    assert should_retry(
+        patient, Failure.THROTTLED, retries_done=0, idempotent=True, retry_after=1e6
+    )
 
 
 # --- the transport ---------------------------------------------------------------------
