@@ -5,6 +5,14 @@ Amazon meters each operation with a token bucket per application and selling par
 size means bulk work runs at the plan's bound without drawing 429s.  The buckets are
 aiolimiter leaky buckets (``AsyncLimiter(burst, burst / rate)``), acquired before every
 attempt, retries included.
+
+Our bucket is a copy of Amazon's, but the two clocks differ: requests taken from ours
+together can reach Amazon spread out, and requests spaced out by ours can reach it
+bunched (a fresh connection is slower than a warm one).  A request that arrives a
+moment before Amazon's bucket has refilled is throttled.  So each bucket keeps a little
+headroom: it lets out ``burst - headroom`` at once and then refills at the full rate.
+The tokens held back never run out in steady state (both sides refill at the same
+rate), so they absorb the jitter; the cost is ``headroom / rate`` seconds once.
 """
 
 from __future__ import annotations
@@ -16,7 +24,7 @@ from aiolimiter import AsyncLimiter
 
 from ._routes import ROUTES
 
-__all__ = ["Bucket", "RateLimits"]
+__all__ = ["Bucket", "RateLimits", "default_headroom"]
 
 
 def _check_plan(operation_id: str, rate: float, burst: int) -> None:
@@ -30,14 +38,28 @@ def _check_plan(operation_id: str, rate: float, burst: int) -> None:
         )
 
 
-class Bucket:
-    """The bucket of one operation: a published burst, and a rate the API may adjust."""
+def default_headroom(burst: int) -> int:
+    """Tokens held back from a bucket of ``burst``: 2 for Amazon's 20s and 40s, 0 for a 2."""
+    return min(2, burst // 10)
 
-    def __init__(self, operation_id: str, rate: float, burst: int) -> None:
+
+class Bucket:
+    """The bucket of one operation: a published burst, and a rate the API may adjust.
+
+    ``headroom`` tokens of the burst are held back (see the module's docstring).
+    """
+
+    def __init__(
+        self, operation_id: str, rate: float, burst: int, headroom: int | None = None
+    ) -> None:
         _check_plan(operation_id, rate, burst)
         self.operation_id = operation_id
         self.burst = burst
-        self._limiter = AsyncLimiter(burst, burst / rate)
+        if headroom is None:
+            headroom = default_headroom(burst)
+        self.capacity = max(1, burst - headroom)
+        """How many requests go out at once from a full bucket."""
+        self._limiter = AsyncLimiter(self.capacity, self.capacity / rate)
 
     def __repr__(self) -> str:
         return f"Bucket({self.operation_id!r}, rate={self.rate:g}, burst={self.burst})"
@@ -62,7 +84,7 @@ class Bucket:
         # Settle what has leaked at the old rate before changing it.  aiolimiter has no
         # public setter for the rate; these attributes are stable across its 1.x releases.
         limiter.has_capacity()
-        limiter.time_period = self.burst / rate
+        limiter.time_period = self.capacity / rate
         limiter._rate_per_sec = rate
         # A task already waiting was timed at the old rate: time it again.
         limiter._wake_next()
@@ -80,10 +102,17 @@ class RateLimits:
     With no arguments it holds Amazon's published usage plans.  ``overrides`` maps an
     operationId to ``(rate, burst)`` for a seller whose plan is larger (or for a shared
     budget).  Pass one instance to several clients of the same selling partner, in the
-    same event loop, and they share the buckets, as Amazon's meter does.
+    same event loop, and they share the buckets, as Amazon's meter does.  ``headroom``
+    sets how many tokens of each burst are held back against network jitter (default:
+    2 of a burst of 20 or more, none of smaller ones; 0 turns it off).
     """
 
-    def __init__(self, overrides: Mapping[str, tuple[float, int]] | None = None) -> None:
+    def __init__(
+        self,
+        overrides: Mapping[str, tuple[float, int]] | None = None,
+        *,
+        headroom: int | None = None,
+    ) -> None:
         plans = {op: (r.rate, r.burst) for op, r in ROUTES.items()}
         for operation_id, plan in (overrides or {}).items():
             if operation_id not in plans:
@@ -91,7 +120,12 @@ class RateLimits:
             rate, burst = plan
             _check_plan(operation_id, rate, burst)
             plans[operation_id] = (float(rate), int(burst))
+        if headroom is not None and (
+            isinstance(headroom, bool) or not isinstance(headroom, int) or headroom < 0
+        ):
+            raise ValueError(f"rate_limits: headroom must be an integer >= 0, got {headroom!r}")
         self._plans = plans
+        self._headroom = headroom
         self._buckets: dict[str, Bucket] = {}
 
     def __repr__(self) -> str:
@@ -106,5 +140,5 @@ class RateLimits:
         bucket = self._buckets.get(operation_id)
         if bucket is None:
             rate, burst = self._plans[operation_id]
-            bucket = self._buckets[operation_id] = Bucket(operation_id, rate, burst)
+            bucket = self._buckets[operation_id] = Bucket(operation_id, rate, burst, self._headroom)
         return bucket
