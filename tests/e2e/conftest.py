@@ -39,7 +39,8 @@ async def bookable_start(
     )
     qualified = emu.store.qualified_resources(job.service_job_id)
     for slot in report.appointment_slots or ():
-        assert slot.start_time is not None and slot.end_time is not None
+        assert slot.start_time is not None
+        assert slot.end_time is not None
         if slot.capacity and any(t.covers(slot.start_time, slot.end_time) for t in qualified):
             minutes = int((slot.end_time - slot.start_time) / timedelta(minutes=1))
             return slot.start_time, minutes

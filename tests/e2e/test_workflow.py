@@ -55,7 +55,8 @@ async def test_find_book_staff_prove_fulfil_complete(
     booked = await client.appointments.add(job_id, start_time=start, duration_minutes=minutes)
     assert booked.appointment_id is not None
     appointment = emu.store.jobs[job_id].appointment(booked.appointment_id)
-    assert appointment is not None and appointment.status == "ACTIVE"
+    assert appointment is not None
+    assert appointment.status == "ACTIVE"
 
     technician = emu.store.qualified_resources(job_id, booked.appointment_id)[0]
     warnings = await client.appointments.assign_resources(
@@ -129,7 +130,8 @@ async def test_an_aware_non_utc_start_is_sent_in_utc(
     sent = [r for r in emu.requests if r.operation == "addAppointmentForServiceJobByServiceJobId"]
     assert sent[-1].status == 200
     stored = emu.store.jobs[job.service_job_id].appointment(booked.appointment_id)
-    assert stored is not None and stored.start == start
+    assert stored is not None
+    assert stored.start == start
 
 
 @pytest.mark.parametrize(
@@ -150,15 +152,16 @@ async def test_forbidden_transitions_answer_422(
 ) -> None:
     job = services_emulator.store.find_jobs(status=state)[0]
     job_id = job.service_job_id
+    if action == "complete":
+        call = services_client.service_jobs.complete(job_id)
+    elif action == "cancel":
+        call = services_client.service_jobs.cancel(job_id, reason_code="V1")
+    else:
+        call = services_client.appointments.add(
+            job_id, start_time=datetime.now(UTC) + timedelta(days=3)
+        )
     with pytest.raises(UnprocessableEntityError) as caught:
-        if action == "complete":
-            await services_client.service_jobs.complete(job_id)
-        elif action == "cancel":
-            await services_client.service_jobs.cancel(job_id, reason_code="V1")
-        else:
-            await services_client.appointments.add(
-                job_id, start_time=datetime.now(UTC) + timedelta(days=3)
-            )
+        await call
     assert caught.value.status_code == 422
     assert caught.value.request_id
     assert any(fragment in e.message for e in caught.value.errors)
@@ -205,7 +208,8 @@ async def test_reservations_round_trip_and_unknown_ones_are_404(
         ),
         marketplace_id=market,
     )
-    assert created.reservation is not None and created.reservation.reservation_id
+    assert created.reservation is not None
+    assert created.reservation.reservation_id
     reservation_id = created.reservation.reservation_id
     assert reservation_id in emu.store.reservations
 
