@@ -78,8 +78,9 @@ class Documents(Resource):
         ``encrypt=False`` sends the bytes as they are: it is there in case the live
         service turns out not to expect encrypted uploads, not for everyday use.
 
-        Headers a caller-supplied ``aiohttp`` session sends on every request go with
-        the PUT as well.
+        Each PUT attempt gets the client's timeout; for large files on a slow link, give
+        it more with ``client.with_options(timeout=120).documents.upload(...)``.  Headers a
+        caller-supplied ``aiohttp`` session sends on every request go with the PUT as well.
         """
         if not isinstance(encrypt, bool):
             raise TypeError(f"encrypt: expected True or False, got {type(encrypt).__name__}")
