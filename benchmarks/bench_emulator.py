@@ -69,7 +69,8 @@ async def _job_ids(session: aiohttp.ClientSession, url: str, headers: dict[str, 
     ids: list[str] = []
     params = {"marketplaceIds": "ATVPDKIKX0DER", "createdAfter": "2000-01-01T00:00:00Z"}
     while True:
-        async with session.get(f"{url}/service/v1/serviceJobs", params=params, headers=headers) as r:
+        search = f"{url}/service/v1/serviceJobs"
+        async with session.get(search, params=params, headers=headers) as r:
             r.raise_for_status()
             page = (await r.json())["payload"]
         ids.extend(job["serviceJobId"] for job in page["jobs"])

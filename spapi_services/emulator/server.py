@@ -15,10 +15,11 @@ import json
 import logging
 import random
 import uuid
+from collections import Counter
 from collections.abc import Awaitable, Callable
+from datetime import datetime
 from pathlib import Path
 from types import TracebackType
-from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
 from aiohttp import web
@@ -92,7 +93,7 @@ class ServicesEmulator:
         enforce_limits: bool = True,
         rate_scale: float = 1.0,
         clock: Clock | None = None,
-        reference_time: Any = None,
+        reference_time: datetime | None = None,
         static_spec: str | Path | None = None,
         upload_url_ttl: int = 300,
         document_ttl: int = 86_400,
@@ -152,9 +153,7 @@ class ServicesEmulator:
         site = web.TCPSite(runner, self.host, self.port, reuse_address=True)
         await site.start()
         self._runner = runner
-        sockets = getattr(site._server, "sockets", None) or []
-        if sockets:
-            self.port = sockets[0].getsockname()[1]
+        self.port = runner.addresses[0][1]
         self.context.base_url = self.url
         _log.info("Services API emulator listening on %s", self.url)
         return self
@@ -202,8 +201,8 @@ class ServicesEmulator:
         return self.traffic.requests
 
     @property
-    def counts(self) -> Any:
-        """A Counter of requests by ``(operation, status)``."""
+    def counts(self) -> Counter[tuple[str | None, int]]:
+        """Requests by ``(operation, status)``: 429s included, 0 for dropped connections."""
         return self.traffic.counts
 
     def count(self, operation: str | None = None, status: int | None = None) -> int:
