@@ -1,5 +1,4 @@
-"""The appointment operations: add, reschedule, assign resources, record fulfilment,
-and the free appointment slots of a job or of a store's service.
+"""The appointment operations: add, reschedule, assign resources, record fulfilment.
 
 The checks follow the sandbox's 422 cases, in its words: times must parse and be in UTC,
 the job must exist and be open, a job has at most one active appointment, a start lies
@@ -40,8 +39,6 @@ RESCHEDULE_REASON = re.compile(r"R[0-9]+")
 _CLOSED = ("COMPLETED", "CANCELLED")
 _NOT_FULFILLABLE = ("COMPLETED", "CANCELLED", "NOT_FULFILLABLE", "PAYMENT_DECLINED")
 _MAX_AHEAD = timedelta(days=365)
-_MAX_SLOT_RANGE = timedelta(days=90)
-_DEFAULT_SLOT_RANGE = timedelta(days=7)
 _AGAIN = "Please check the input again"
 
 
@@ -55,8 +52,6 @@ class AppointmentsApi:
             "rescheduleAppointmentForServiceJobByServiceJobId": self.reschedule,
             "assignAppointmentResources": self.assign,
             "setAppointmentFulfillmentData": self.fulfil,
-            "getAppointmmentSlotsByJobId": self.slots_for_job,
-            "getAppointmentSlots": self.slots_for_store,
         }
 
     # --- add and reschedule ---------------------------------------------------------
@@ -296,64 +291,6 @@ class AppointmentsApi:
                 poa["uploadingTechnician"] = technicians[0]["technicianId"]
         appointment.poa = poa
         store.touch_job(job)
-
-    # --- slots ----------------------------------------------------------------------
-
-    def slots_for_job(self, call: Call) -> Reply:
-        job_id = call.path["serviceJobId"]
-        start, end = self._slot_window(call, "")
-        job = self.ctx.store.job(job_id)
-        if job is None:
-            raise unprocessable(f"No job exist with jobId : {job_id}")
-        return self._slot_report(job.store_id, start, end, job.duration)
-
-    def slots_for_store(self, call: Call) -> Reply:
-        asin, store_id = call.query["asin"], call.query["storeId"]
-        start, end = self._slot_window(call, "Range ")
-        shop = self.ctx.store.stores.get(store_id)
-        if shop is None:
-            raise unprocessable(f"No store exists with storeId : {store_id}")
-        if asin not in shop.services:
-            raise unprocessable(f"ASIN {asin} is not offered as a service by store {store_id}")
-        return self._slot_report(store_id, start, end, shop.services[asin])
-
-    def _slot_window(self, call: Call, prefix: str) -> tuple[datetime, datetime]:
-        given = {}
-        for name, label in (("startTime", "Start Time"), ("endTime", "End Time")):
-            if name in call.query:
-                try:
-                    given[name] = parse_time(call.query[name])
-                except ValueError:
-                    raise invalid_input(
-                        f"{prefix}{label} is not a valid ISO date/time object"
-                    ) from None
-        if len(given) == 1:
-            raise invalid_input(f"{prefix}Start Time and {prefix}End Time must be given together")
-        if not given:
-            now = self.ctx.clock.now()
-            start = now.replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)
-            return start, start + _DEFAULT_SLOT_RANGE
-        start, end = given["startTime"], given["endTime"]
-        if end <= start:
-            raise invalid_input(f"{prefix}End Time should be after {prefix}Start Time")
-        if end - start > _MAX_SLOT_RANGE:
-            raise invalid_input("Maximum range of appointment slots can be 90 days")
-        return start, end
-
-    def _slot_report(self, store_id: str, start: datetime, end: datetime, minutes: int) -> Reply:
-        store = self.ctx.store
-        shop = store.resources[store_id]
-        slots = appointment_slots(pieces(store, shop, start, end), start, end, minutes)
-        return json_reply(
-            {
-                "payload": {
-                    "schedulingType": store.stores[store_id].scheduling_type,
-                    "startTime": format_datetime(start),
-                    "endTime": format_datetime(end),
-                    "appointmentSlots": slots,
-                }
-            }
-        )
 
 
 # --- helpers ---------------------------------------------------------------------------

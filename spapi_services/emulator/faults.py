@@ -48,7 +48,8 @@ class Fault:
     :param error_status: the 5xx status of those answers (500 or 503 are the usual).
     :param html: answer errors with an HTML page, as a load balancer would, not JSON.
     :param drop_rate: share of requests whose connection is closed without an answer.
-    :param slow_body: seconds over which the body of a normal answer trickles out.
+    :param slow_body: seconds over which the body of a normal answer trickles out
+        (Services API operations only).
     :param count: apply to this many requests only, then remove itself.
     """
 

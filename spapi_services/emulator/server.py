@@ -30,6 +30,7 @@ from .api_appointments import AppointmentsApi
 from .api_documents import DocumentsApi
 from .api_jobs import JobsApi
 from .api_scheduling import SchedulingApi
+from .api_slots import SlotsApi
 from .auth import AuthFailure, LwaCredentials, TokenAuthority, default_credentials
 from .clock import Clock, SystemClock
 from .context import Handler, ServiceContext
@@ -137,6 +138,7 @@ class ServicesEmulator:
             JobsApi(self.context),
             AppointmentsApi(self.context),
             SchedulingApi(self.context),
+            SlotsApi(self.context),
             DocumentsApi(self.context),
         ):
             self._handlers.update(api.handlers())
