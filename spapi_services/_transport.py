@@ -145,7 +145,9 @@ class Transport:
         policy = options.retry
         retries = 0
         refreshed = False
+        attempt = 0  # every request sent, the one after a token refresh included
         while True:
+            attempt += 1
             session = await self._session()
             # The token first: a bucket's refill is counted from when its tokens are taken,
             # so the request must go out right after, not after a token exchange.
@@ -165,7 +167,7 @@ class Transport:
                     route.path,
                     type(exc).__name__,
                     time.monotonic() - started,
-                    retries + 1,
+                    attempt,
                     waited,
                 )
                 if not should_retry(
@@ -187,7 +189,7 @@ class Transport:
                 status,
                 request_id,
                 time.monotonic() - started,
-                retries + 1,
+                attempt,
                 waited,
             )
             if 200 <= status < 300:

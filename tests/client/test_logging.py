@@ -191,3 +191,20 @@ async def test_waited_is_the_time_spent_on_the_limiter(
     assert first.startswith("PUT /service/v1/serviceJobs/{serviceJobId}/appointments/")
     assert "waited=0.000s" in first
     assert "waited=2.000s" in second
+
+
+async def test_the_attempt_after_a_token_refresh_is_counted(
+    mock_api: aioresponses, make_client: ClientFactory, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG, logger="spapi_services")
+    lwa_ok(mock_api)
+    expired = {"errors": [{"code": "Unauthorized", "message": "The access token has expired"}]}
+    queue = [CallbackResult(status=403, payload=expired), CallbackResult(payload=JOB)]
+    mock_api.add(API_PATTERN, "GET", callback=lambda url, **kw: queue.pop(0), repeat=True)
+    client = make_client()
+    await client.service_jobs.get("job-1")
+    first, second = attempt_lines(caplog)
+    assert "-> 403 " in first
+    assert "attempt=1" in first
+    assert "-> 200 " in second
+    assert "attempt=2" in second
