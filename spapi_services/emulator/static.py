@@ -2,7 +2,9 @@
 
 Amazon's static sandbox answers a request with the response of a case whose listed
 parameters all equal the request's: path and query parameters by name, the body as a
-whole JSON value.  Parameters a case does not list are not looked at.  Here a case that
+whole JSON value (two timestamps are equal here when they name the same instant, so a
+client that writes ``10:00:00Z`` for the recorded ``10:00:00.000Z`` still matches).
+Parameters a case does not list are not looked at.  Here a case that
 lists more parameters is tried before one that lists fewer, and among equals the first
 in the file wins; that keeps catch-all cases (which list none) from hiding the specific
 ones, and makes every case of Amazon's model reachable.  A request no case matches gets
@@ -14,6 +16,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +24,7 @@ import attrs
 from multidict import MultiMapping
 
 from .._routes import ROUTES
+from .._serde import parse_datetime
 from .replies import ApiError, Reply, dump, error_entry
 
 __all__ = ["SandboxCase", "StaticSandbox"]
@@ -129,7 +133,7 @@ def _matches(
     body: Any,
 ) -> bool:
     if name == "body":
-        return body is not _MISSING and body == expected
+        return body is not _MISSING and _same_json(body, expected)
     if name in path:
         return path[name] == _text(expected)
     wanted = _text(expected)
@@ -138,6 +142,37 @@ def _matches(
     # untouched sends it as recorded, so the raw (undecoded) text is compared too.
     raw = ",".join(raw_query.getall(name, []))
     return name in query and (decoded == wanted or raw == wanted)
+
+
+def _same_json(sent: Any, recorded: Any) -> bool:
+    """Equal JSON, where two timestamps are equal when they name the same instant.
+
+    Clients write times differently (``10:00:00Z`` for ``10:00:00.000Z``; UTC for an
+    offset the recorded case used), and the recorded cases are not about that.  A string
+    that does not parse as a timestamp is compared as it is, so a malformed time still
+    only matches itself.
+    """
+    if isinstance(sent, dict) and isinstance(recorded, dict):
+        return sent.keys() == recorded.keys() and all(
+            _same_json(sent[k], recorded[k]) for k in sent
+        )
+    if isinstance(sent, list) and isinstance(recorded, list):
+        return len(sent) == len(recorded) and all(
+            _same_json(a, b) for a, b in zip(sent, recorded, strict=True)
+        )
+    if isinstance(sent, str) and isinstance(recorded, str) and sent != recorded:
+        first, second = _instant(sent), _instant(recorded)
+        return first is not None and first == second
+    return bool(sent == recorded and type(sent) is type(recorded))
+
+
+def _instant(text: str) -> datetime | None:
+    if "T" not in text:
+        return None
+    try:
+        return parse_datetime(text)
+    except ValueError:
+        return None
 
 
 def _text(value: Any) -> str:

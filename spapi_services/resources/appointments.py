@@ -233,8 +233,15 @@ def _fulfillment_time(
     if not isinstance(value, FulfillmentTime):
         start, end = _pair("fulfillment_time", value)
         value = FulfillmentTime(start_time=start, end_time=end)
-    if value.start_time and value.end_time and value.end_time <= value.start_time:
-        raise ValueError("fulfillment_time: the end must be after the start")
+    # The API needs both ends (it answers 422 without either); a zero-length visit is its
+    # call to judge, an end before the start is not.
+    if value.start_time is None or value.end_time is None:
+        missing = "start_time" if value.start_time is None else "end_time"
+        raise ValueError(f"fulfillment_time.{missing}: both ends of the visit are required")
+    check_datetime("fulfillment_time.start_time", value.start_time)
+    check_datetime("fulfillment_time.end_time", value.end_time)
+    if value.end_time < value.start_time:
+        raise ValueError("fulfillment_time: the end must not be before the start")
     return value
 
 
