@@ -78,6 +78,7 @@ class TokenSource:
         token_url: str = DEFAULT_TOKEN_URL,
         provider: AccessTokenProvider | None = None,
         max_retries: int = 3,
+        timeout: float = 30.0,
         base_delay: float = 0.5,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -87,6 +88,7 @@ class TokenSource:
         self._token_url = token_url
         self._provider = provider
         self._max_retries = max_retries
+        self._timeout = timeout
         self._base_delay = base_delay
         self._clock = clock
         self._token: str | None = None
@@ -187,7 +189,12 @@ class TokenSource:
     ) -> tuple[int, Any]:
         self.exchanges += 1
         # Never follow a redirect: a 307 would re-post the client secret elsewhere.
-        async with session.post(self._token_url, data=dict(form), allow_redirects=False) as resp:
+        async with session.post(
+            self._token_url,
+            data=dict(form),
+            allow_redirects=False,
+            timeout=aiohttp.ClientTimeout(total=self._timeout),
+        ) as resp:
             text = await resp.text()
         try:
             return resp.status, json.loads(text) if text else None

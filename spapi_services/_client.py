@@ -219,6 +219,7 @@ class ServicesClient:
                 credentials,
                 token_url=token_url or DEFAULT_TOKEN_URL,
                 provider=access_token_provider,
+                timeout=float(timeout),
             ),
             limits=self._limits,
             user_agent=build_user_agent(user_agent),

@@ -34,6 +34,7 @@ from .errors import (
     status_error_class,
 )
 from .models.common import Error
+from .models.enums import ErrorLevel
 
 __all__ = ["ApiResponse", "CallOptions", "Transport", "encode_query"]
 
@@ -310,18 +311,42 @@ def _success(
                 request_id=request_id,
                 operation=route.operation_id,
             ) from exc
-    if isinstance(data, dict) and data.get("errors"):
-        errors = _serde.parse_errors(data)
-        if errors:
+    if isinstance(data, dict):
+        errors = _serde.parse_errors(data) if data.get("errors") else ()
+        # Entries the API itself marks as warnings do not make the call a failure.
+        if any(e.error_level is not ErrorLevel.WARNING for e in errors):
             raise OperationFailedError(
                 status_code=status,
                 errors=errors,
                 request_id=request_id,
                 operation=route.operation_id,
             )
+        _log_warnings(route, data, errors, request_id)
     return ApiResponse(
         status=status, data=data, headers=headers, request_id=request_id, rate_limit=rate_limit
     )
+
+
+def _log_warnings(
+    route: Route, data: dict[str, Any], errors: tuple[Error, ...], request_id: str | None
+) -> None:
+    """Say at WARNING what a successful answer warned about (codes and messages only)."""
+    notes = [f"{e.code}: {e.message}" for e in errors]
+    payload = data.get("payload")
+    for holder in (data, payload, *(payload if isinstance(payload, list) else ())):
+        if isinstance(holder, dict) and isinstance(holder.get("warnings"), list):
+            notes.extend(
+                f"{w.get('code')}: {w.get('message')}"
+                for w in holder["warnings"]
+                if isinstance(w, dict)
+            )
+    if notes:
+        _log.warning(
+            "%s answered with warnings (request id %s): %s",
+            route.operation_id,
+            request_id,
+            "; ".join(notes),
+        )
 
 
 def _try_json(text: str) -> Any:
