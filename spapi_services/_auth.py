@@ -133,6 +133,11 @@ class TokenSource:
             self._finished += 1
             return token
 
+    def cached(self) -> str | None:
+        """The exchanged token if it is still good, without waiting (``None`` otherwise,
+        and always ``None`` with a caller's provider, which is asked on every request)."""
+        return None if self._provider is not None else self._valid()
+
     async def prepare(self, session: aiohttp.ClientSession) -> None:
         """Have an exchanged token ready, so that a later :meth:`get` does not wait.
 

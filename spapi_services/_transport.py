@@ -8,6 +8,7 @@ raises one of :mod:`spapi_services.errors`.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import math
 import time
@@ -18,7 +19,7 @@ from urllib.parse import quote
 
 import aiohttp
 import attrs
-from multidict import CIMultiDict, CIMultiDictProxy
+from multidict import CIMultiDictProxy
 from yarl import URL
 
 from . import _serde
@@ -152,9 +153,12 @@ class Transport:
             session = await self._session()
             # The token first: a bucket's refill is counted from when its tokens are taken,
             # so the request must go out right after, not after a token exchange.
-            await self._tokens.prepare(session)
-            waited = await _acquire(bucket)
-            token = await self._tokens.get(session)  # cached: no wait, unless it just expired
+            token = self._tokens.cached()
+            if token is None:
+                await self._tokens.prepare(session)
+            waited = 0.0 if bucket is None else await _acquire(bucket)
+            if token is None or waited:
+                token = await self._tokens.get(session)  # cached by now, unless it expired
             started = time.monotonic()
             try:
                 status, headers, raw = await self._attempt(
@@ -254,22 +258,25 @@ class Transport:
         async with session.request(
             route.method,
             url,
-            params=dict(query) if query else None,
+            params=query or None,
             data=data,
             headers=headers,
-            timeout=aiohttp.ClientTimeout(total=seconds),
+            timeout=_timeout(seconds),
             # A redirect would carry the access token to wherever it points (aiohttp
             # strips only Authorization); the API never redirects, so it is an error.
             allow_redirects=False,
         ) as resp:
             raw = await _read_body(resp)
-            # A case-insensitive copy that outlives the response.
-            return resp.status, CIMultiDictProxy(CIMultiDict(resp.headers)), raw
+            # Case-insensitive, and it outlives the response.
+            return resp.status, resp.headers, raw
 
 
-async def _acquire(bucket: Bucket | None) -> float:
-    if bucket is None:
-        return 0.0
+@functools.lru_cache(maxsize=16)
+def _timeout(seconds: float) -> aiohttp.ClientTimeout:
+    return aiohttp.ClientTimeout(total=seconds)
+
+
+async def _acquire(bucket: Bucket) -> float:
     # The loop's clock is the one the limiter schedules by.
     loop = asyncio.get_running_loop()
     started = loop.time()
@@ -283,6 +290,9 @@ async def _read_body(resp: aiohttp.ClientResponse) -> bytes:
         raise ResponseDecodeError(
             f"response body of {declared} bytes exceeds the {MAX_BODY_BYTES}-byte limit"
         )
+    if declared is not None:
+        return await resp.read()
+    # No length given (a chunked answer): read it in pieces, counting.
     chunks: list[bytes] = []
     size = 0
     async for chunk in resp.content.iter_chunked(65536):
