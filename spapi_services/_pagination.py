@@ -8,6 +8,7 @@ the API hands back a token it already gave.
 
 from __future__ import annotations
 
+import collections
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Generic, TypeVar
 
@@ -17,6 +18,9 @@ from .models.jobs import JobListing, ServiceJob
 __all__ = ["JobPaginator", "PageIterator", "PaginationError"]
 
 PageT = TypeVar("PageT")
+
+#: How many of the latest page tokens are checked for a repeat.
+_REMEMBERED_TOKENS = 64
 
 FetchPage = Callable[[str | None], Awaitable[PageT]]
 
@@ -49,6 +53,7 @@ class PageIterator(Generic[PageT]):
         """
         self.pages_fetched = 0
         """How many pages this iterator has fetched."""
+        self._page_token: str | None = page_token  # the token that fetched the current page
 
     def __aiter__(self) -> AsyncIterator[PageT]:
         return self.pages()
@@ -56,8 +61,13 @@ class PageIterator(Generic[PageT]):
     async def pages(self) -> AsyncIterator[PageT]:
         """Every page, in order."""
         token = self._start
-        seen: set[str] = {token} if token else set()
+        # The recent tokens only: a loop in the API's paging shows up within a few pages,
+        # and a set of every token would grow with a sync of millions of jobs.
+        recent: collections.deque[str] = collections.deque(maxlen=_REMEMBERED_TOKENS)
+        if token:
+            recent.append(token)
         while True:
+            self._page_token = token
             page = await self._fetch(token)
             self.pages_fetched += 1
             token = self._next_token(page) or None
@@ -65,9 +75,9 @@ class PageIterator(Generic[PageT]):
             yield page
             if token is None:
                 return
-            if token in seen:
+            if token in recent:
                 raise PaginationError(f"the API returned the page token {token!r} twice")
-            seen.add(token)
+            recent.append(token)
 
 
 class JobPaginator(PageIterator[JobListing]):
@@ -76,7 +86,9 @@ class JobPaginator(PageIterator[JobListing]):
     ``async for job in client.service_jobs.list(...)`` yields :class:`ServiceJob`
     objects; ``async for page in paginator.pages()`` yields the :class:`JobListing`
     pages, with ``total_result_size`` and the page tokens.  ``max_items`` stops after
-    that many jobs.
+    that many jobs.  When it stops inside a page, :attr:`next_page_token` is that page's
+    own token, so resuming from it loses nothing (it yields that page again from its
+    first job).
     """
 
     def __init__(
@@ -99,9 +111,11 @@ class JobPaginator(PageIterator[JobListing]):
             return
         async for page in self.pages():
             jobs: Sequence[ServiceJob] = page.jobs or ()
-            for job in jobs:
+            for index, job in enumerate(jobs):
                 yield job
                 if remaining is not None:
                     remaining -= 1
                     if remaining == 0:
+                        if index + 1 < len(jobs):
+                            self.next_page_token = self._page_token
                         return

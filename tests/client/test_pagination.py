@@ -179,6 +179,23 @@ async def test_max_items(
     assert len(seen) == requests
 
 
+@pytest.mark.parametrize(("max_items", "resume_at"), [(3, "2"), (4, "3"), (2, "2")])
+async def test_a_max_items_stop_can_be_resumed_without_losing_jobs(
+    mock_api: aioresponses, client: ServicesClient, max_items: int, resume_at: str
+) -> None:
+    paged(
+        mock_api,
+        {None: listing(["a", "b"], "2"), "2": listing(["c", "d"], "3"), "3": listing(["e"])},
+    )
+    first = client.service_jobs.list(created_after=T0, max_items=max_items)
+    taken = [j.service_job_id async for j in first]
+    # Stopped inside a page: resume from that page; stopped at a page's end: the next one.
+    assert first.next_page_token == resume_at
+    rest = client.service_jobs.list(created_after=T0, page_token=first.next_page_token)
+    resumed = [j.service_job_id async for j in rest]
+    assert set(taken) | set(resumed) == {"a", "b", "c", "d", "e"}
+
+
 async def test_iterating_again_starts_over(mock_api: aioresponses, client: ServicesClient) -> None:
     seen = paged(mock_api, THREE_PAGES)
     paginator = client.service_jobs.list(created_after=T0)
