@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime
-from typing import Any
+from typing import Any, TypedDict, Unpack
 
 from .._pagination import JobPaginator
 from .._validation import check_datetime, check_enum, check_id, check_int, check_items, check_string
@@ -12,7 +12,7 @@ from ..models.enums import ServiceJobStatus, SortField, SortOrder
 from ..models.jobs import JobListing, ServiceJob
 from ._base import Resource, decode_payload
 
-__all__ = ["ServiceJobs"]
+__all__ = ["JobFilters", "ServiceJobs"]
 
 _GET = "getServiceJobByServiceJobId"
 _LIST = "getServiceJobs"
@@ -49,25 +49,11 @@ class ServiceJobs(Resource):
     def list(
         self,
         *,
-        service_order_ids: Iterable[str] | None = None,
-        product_order_ids: Iterable[str] | None = None,
-        tracking_ids: Iterable[str] | None = None,
-        statuses: Iterable[ServiceJobStatus | str] | None = None,
-        created_after: datetime | None = None,
-        created_before: datetime | None = None,
-        last_updated_after: datetime | None = None,
-        last_updated_before: datetime | None = None,
-        schedule_start_date: datetime | None = None,
-        schedule_end_date: datetime | None = None,
-        asins: Iterable[str] | None = None,
-        required_skills: Iterable[str] | None = None,
-        store_ids: Iterable[str] | None = None,
-        sort_field: SortField | str | None = None,
-        sort_order: SortOrder | str | None = None,
         marketplace_id: str | None = None,
         page_size: int = 20,
         page_token: str | None = None,
         max_items: int | None = None,
+        **filters: Unpack[JobFilters],
     ) -> JobPaginator:
         """Every job matching the filters, following page tokens.
 
@@ -76,24 +62,7 @@ class ServiceJobs(Resource):
         ``created_after`` and ``last_updated_after``.  The filters are checked here,
         before any request is made.
         """
-        query = _job_query(
-            service_order_ids=service_order_ids,
-            product_order_ids=product_order_ids,
-            tracking_ids=tracking_ids,
-            statuses=statuses,
-            created_after=created_after,
-            created_before=created_before,
-            last_updated_after=last_updated_after,
-            last_updated_before=last_updated_before,
-            schedule_start_date=schedule_start_date,
-            schedule_end_date=schedule_end_date,
-            asins=asins,
-            required_skills=required_skills,
-            store_ids=store_ids,
-            sort_field=sort_field,
-            sort_order=sort_order,
-            page_size=page_size,
-        )
+        query = _job_query(filters, page_size)
         query["marketplaceIds"] = self._client._marketplace(marketplace_id)
         if page_token is not None:
             check_string("page_token", page_token, min_length=1)
@@ -111,13 +80,10 @@ class ServiceJobs(Resource):
         page_token: str | None = None,
         marketplace_id: str | None = None,
         page_size: int = 20,
-        **filters: Any,
+        **filters: Unpack[JobFilters],
     ) -> JobListing:
         """One page of a job search (the filters of :meth:`list`)."""
-        unknown = set(filters) - _FILTERS
-        if unknown:
-            raise TypeError(f"list_page() got unexpected filter(s): {', '.join(sorted(unknown))}")
-        query = _job_query(page_size=page_size, **filters)
+        query = _job_query(filters, page_size)
         query["marketplaceIds"] = self._client._marketplace(marketplace_id)
         if page_token is not None:
             check_string("page_token", page_token, min_length=1)
@@ -132,59 +98,52 @@ class ServiceJobs(Resource):
         return listing
 
 
-_FILTERS = frozenset(
-    {
-        "service_order_ids",
-        "product_order_ids",
-        "tracking_ids",
-        "statuses",
-        "created_after",
-        "created_before",
-        "last_updated_after",
-        "last_updated_before",
-        "schedule_start_date",
-        "schedule_end_date",
-        "asins",
-        "required_skills",
-        "store_ids",
-        "sort_field",
-        "sort_order",
-    }
-)
+class JobFilters(TypedDict, total=False):
+    """The filters of a job search, all optional, all keyword arguments.
+
+    Give exactly one of ``created_after`` and ``last_updated_after``.
+    """
+
+    service_order_ids: Iterable[str] | None
+    product_order_ids: Iterable[str] | None
+    tracking_ids: Iterable[str] | None
+    statuses: Iterable[ServiceJobStatus | str] | None
+    created_after: datetime | None
+    created_before: datetime | None
+    last_updated_after: datetime | None
+    last_updated_before: datetime | None
+    schedule_start_date: datetime | None
+    schedule_end_date: datetime | None
+    asins: Iterable[str] | None
+    required_skills: Iterable[str] | None
+    store_ids: Iterable[str] | None
+    sort_field: SortField | str | None
+    sort_order: SortOrder | str | None
 
 
-def _job_query(
-    *,
-    service_order_ids: Iterable[str] | None = None,
-    product_order_ids: Iterable[str] | None = None,
-    tracking_ids: Iterable[str] | None = None,
-    statuses: Iterable[ServiceJobStatus | str] | None = None,
-    created_after: datetime | None = None,
-    created_before: datetime | None = None,
-    last_updated_after: datetime | None = None,
-    last_updated_before: datetime | None = None,
-    schedule_start_date: datetime | None = None,
-    schedule_end_date: datetime | None = None,
-    asins: Iterable[str] | None = None,
-    required_skills: Iterable[str] | None = None,
-    store_ids: Iterable[str] | None = None,
-    sort_field: SortField | str | None = None,
-    sort_order: SortOrder | str | None = None,
-    page_size: int = 20,
-) -> dict[str, Any]:
+def _job_query(filters: JobFilters, page_size: int) -> dict[str, Any]:
     """Check the filters of a job search and turn them into query parameters."""
+    unknown = set(filters) - set(JobFilters.__annotations__)
+    if unknown:
+        raise TypeError(f"unexpected job filter(s): {', '.join(sorted(unknown))}")
+    f = filters
+    created_after = f.get("created_after")
+    last_updated_after = f.get("last_updated_after")
     if (created_after is None) == (last_updated_after is None):
         raise ValueError(
             "created_after / last_updated_after: give exactly one of them "
             "(the API needs one and refuses both)"
         )
-    times = {
-        "created_after": created_after,
-        "created_before": created_before,
-        "last_updated_after": last_updated_after,
-        "last_updated_before": last_updated_before,
-        "schedule_start_date": schedule_start_date,
-        "schedule_end_date": schedule_end_date,
+    times: dict[str, datetime | None] = {
+        name: f.get(name)  # type: ignore[misc]
+        for name in (
+            "created_after",
+            "created_before",
+            "last_updated_after",
+            "last_updated_before",
+            "schedule_start_date",
+            "schedule_end_date",
+        )
     }
     for name, value in times.items():
         if value is not None:
@@ -194,24 +153,28 @@ def _job_query(
         ("last_updated_after", "last_updated_before"),
         ("schedule_start_date", "schedule_end_date"),
     ):
-        if times[start] is not None and times[end] is not None and times[end] < times[start]:  # type: ignore[operator]
+        first, last = times[start], times[end]
+        if first is not None and last is not None and last < first:
             raise ValueError(f"{end}: must not be before {start}")
 
     query: dict[str, Any] = {
         "pageSize": check_int("page_size", page_size, minimum=1, maximum=20),
-        "serviceOrderIds": _strings("service_order_ids", service_order_ids, 20, r"^[0-9\-]+$"),
-        "productOrderIds": _strings("product_order_ids", product_order_ids, 20, r"^[0-9\-]+$"),
-        "trackingIds": _strings("tracking_ids", tracking_ids, 20, r"^[A-Za-z0-9\-]+$"),
-        "asins": _strings("asins", asins, 20, length=(10, 10)),
-        "requiredSkills": _strings("required_skills", required_skills, 20, length=(1, 50)),
-        "storeIds": _strings("store_ids", store_ids, 50, length=(1, 100)),
-        "createdAfter": created_after,
-        "createdBefore": created_before,
-        "lastUpdatedAfter": last_updated_after,
-        "lastUpdatedBefore": last_updated_before,
-        "scheduleStartDate": schedule_start_date,
-        "scheduleEndDate": schedule_end_date,
+        "serviceOrderIds": _strings(f, "service_order_ids", 20, r"^[0-9\-]+$"),
+        "productOrderIds": _strings(f, "product_order_ids", 20, r"^[0-9\-]+$"),
+        "trackingIds": _strings(f, "tracking_ids", 20, r"^[A-Za-z0-9\-]+$"),
+        "asins": _strings(f, "asins", 20, length=(10, 10)),
+        "requiredSkills": _strings(f, "required_skills", 20, length=(1, 50)),
+        "storeIds": _strings(f, "store_ids", 50, length=(1, 100)),
+        "createdAfter": times["created_after"],
+        "createdBefore": times["created_before"],
+        "lastUpdatedAfter": times["last_updated_after"],
+        "lastUpdatedBefore": times["last_updated_before"],
+        "scheduleStartDate": times["schedule_start_date"],
+        "scheduleEndDate": times["schedule_end_date"],
     }
+    statuses = f.get("statuses")
+    sort_field = f.get("sort_field")
+    sort_order = f.get("sort_order")
     if statuses is not None:
         items = check_items("statuses", statuses, min_items=1)
         query["serviceJobStatus"] = [
@@ -225,12 +188,13 @@ def _job_query(
 
 
 def _strings(
+    filters: JobFilters,
     name: str,
-    values: Iterable[str] | None,
     max_items: int,
     pattern: str | None = None,
     length: tuple[int, int] | None = None,
 ) -> list[str] | None:
+    values = filters.get(name)
     if values is None:
         return None
     items = check_items(name, values, min_items=1, max_items=max_items)

@@ -30,6 +30,7 @@ from .._validation import check_datetime, check_id, check_int, check_items
 from ..errors import BadRequestError
 from ..models.enums import SortField, SortOrder
 from ..models.jobs import JobListing
+from ..resources.service_jobs import JobFilters
 from ._plan import Mode, SyncPlan, Window, split
 from ._sink import Sink, SinkState
 
@@ -407,18 +408,13 @@ class _Run:
 
     async def _fetch(self, plan: SyncPlan, window: Window, token: str | None) -> JobListing:
         start, end = window.query_start, window.query_end
-        times = (
-            {"created_after": start, "created_before": end}
-            if plan.mode is Mode.CREATED
-            else {"last_updated_after": start, "last_updated_before": end}
-        )
+        filters: JobFilters = {"sort_field": SortField.JOB_DATE, "sort_order": SortOrder.ASC}
+        if plan.mode is Mode.CREATED:
+            filters["created_after"], filters["created_before"] = start, end
+        else:
+            filters["last_updated_after"], filters["last_updated_before"] = start, end
         page = await self._client.service_jobs.list_page(
-            page_token=token,
-            marketplace_id=plan.scope,
-            page_size=PAGE_SIZE,
-            sort_field=SortField.JOB_DATE,
-            sort_order=SortOrder.ASC,
-            **times,
+            page_token=token, marketplace_id=plan.scope, page_size=PAGE_SIZE, **filters
         )
         self.requests += 1
         return page
