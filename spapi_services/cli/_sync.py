@@ -147,7 +147,7 @@ def show_report(out: Output, report: SyncReport, where: str) -> None:
     type=click.IntRange(1, 1000),
     default=DEFAULT_WINDOWS,
     show_default=True,
-    help="Windows each marketplace's time range is cut into.",
+    help="Windows to cut large ranges into, shared among the marketplaces by size.",
 )
 @click.option(
     "--concurrency",
