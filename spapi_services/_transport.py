@@ -269,7 +269,7 @@ class Transport:
             # strips only Authorization); the API never redirects, so it is an error.
             allow_redirects=False,
         ) as resp:
-            raw = await _read_body(resp)
+            raw = await _read_body(resp, route.operation_id)
             # Case-insensitive, and it outlives the response.
             return resp.status, resp.headers, raw
 
@@ -291,12 +291,10 @@ async def _acquire(bucket: Bucket) -> float:
     return loop.time() - started
 
 
-async def _read_body(resp: aiohttp.ClientResponse) -> bytes:
+async def _read_body(resp: aiohttp.ClientResponse, operation: str) -> bytes:
     declared = resp.content_length
     if declared is not None and declared > MAX_BODY_BYTES:
-        raise ResponseDecodeError(
-            f"response body of {declared} bytes exceeds the {MAX_BODY_BYTES}-byte limit"
-        )
+        raise _too_large(resp, operation, f"response body of {declared} bytes exceeds")
     if declared is not None:
         return await resp.read()
     # No length given (a chunked answer): read it in pieces, counting.
@@ -305,9 +303,18 @@ async def _read_body(resp: aiohttp.ClientResponse) -> bytes:
     async for chunk in resp.content.iter_chunked(65536):
         size += len(chunk)
         if size > MAX_BODY_BYTES:
-            raise ResponseDecodeError(f"response body exceeds the {MAX_BODY_BYTES}-byte limit")
+            raise _too_large(resp, operation, "response body exceeds")
         chunks.append(chunk)
     return b"".join(chunks)
+
+
+def _too_large(resp: aiohttp.ClientResponse, operation: str, what: str) -> ResponseDecodeError:
+    # With the request id, as every answer's error has: it is what Amazon's support asks for.
+    return ResponseDecodeError(
+        f"{what} the {MAX_BODY_BYTES}-byte limit",
+        request_id=resp.headers.get("x-amzn-RequestId"),
+        operation=operation,
+    )
 
 
 def _success(
