@@ -45,7 +45,12 @@ def decode(response: ApiResponse, cls: type[T], operation: str) -> T:
 def decode_payload(
     response: ApiResponse, cls: type[T], operation: str, *, required: bool = True
 ) -> T | None:
-    """The ``payload`` of the body as ``cls``; ``None`` when absent and not ``required``."""
+    """The ``payload`` of the body as ``cls``; ``None`` when absent and not ``required``.
+
+    When the payload is optional, an empty 2xx body reads as ``{}``: it says as much.
+    """
+    if response.data is None and not required:
+        return None
     body = body_object(response, operation)
     if "payload" not in body or body["payload"] is None:
         if required:

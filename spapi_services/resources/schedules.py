@@ -25,7 +25,7 @@ from ..models.scheduling import (
     RangeSlotCapacityQuery,
     UpdateScheduleRecord,
 )
-from ._base import Resource, body_object, decode
+from ._base import Resource, _structure, body_object, decode
 
 __all__ = ["Schedules"]
 
@@ -66,10 +66,11 @@ class Schedules(Resource):
             query={"marketplaceIds": self._client._marketplace(marketplace_id)},
             body={"schedules": [_serde.unstructure(r) for r in records]},
         )
-        payload = body_object(response, _UPDATE).get("payload")
+        # An empty 2xx body, like ``{}``, has nothing to say about any record.
+        payload = None if response.data is None else body_object(response, _UPDATE).get("payload")
         if payload is None:
             return []
-        return list(_serde.structure(payload, list[UpdateScheduleRecord], operation=_UPDATE))
+        return list(_structure(payload, list[UpdateScheduleRecord], response, _UPDATE))
 
     def range_capacity(
         self,
