@@ -1,4 +1,4 @@
-"""Trouble on demand: latency, server errors, dropped connections and slow bodies.
+"""Trouble on demand: latency, server errors, dropped connections, slow or mangled bodies.
 
 A :class:`Fault` is set per operationId, for ``"*"`` (every Services API operation), or
 for the two non-API endpoints ``"token"`` (LWA) and ``"upload"`` (document PUT).  An
@@ -6,6 +6,10 @@ operation's own fault replaces the ``"*"`` one.  For each request the injector d
 :class:`FaultPlan` from a seeded ``random.Random``, so a run with the same seed and the
 same request order fails the same way.  ``count`` limits a fault to the next N requests
 it applies to, which makes "fail twice, then succeed" exact.
+
+Most faults strike before the operation runs.  ``mangle`` strikes after: the operation
+has taken effect and only its answer goes wrong, which is what makes a retry of a
+request that creates something dangerous.
 """
 
 from __future__ import annotations
@@ -22,6 +26,9 @@ __all__ = ["Fault", "FaultInjector", "FaultPlan", "error_page", "parse_fault_spe
 
 ALL = "*"
 
+#: What ``mangle`` can do to an answer once the operation has run.
+MANGLES = frozenset({"lose", "reset", "truncate", "html", "empty"})
+
 
 def _rate(_: object, attribute: attrs.Attribute[float], value: float) -> None:
     if not 0.0 <= value <= 1.0:
@@ -34,8 +41,13 @@ def _non_negative(_: object, attribute: attrs.Attribute[float], value: float) ->
 
 
 def _server_status(_: object, attribute: attrs.Attribute[int], value: int) -> None:
-    if not 500 <= value <= 599:
-        raise ValueError(f"{attribute.name}: must be a 5xx status, got {value}")
+    if not (500 <= value <= 599 or value == 429):
+        raise ValueError(f"{attribute.name}: must be 429 or a 5xx status, got {value}")
+
+
+def _mangle(_: object, attribute: attrs.Attribute[str | None], value: str | None) -> None:
+    if value is not None and value not in MANGLES:
+        raise ValueError(f"{attribute.name}: must be one of {sorted(MANGLES)}, got {value!r}")
 
 
 @attrs.frozen(kw_only=True)
@@ -45,11 +57,17 @@ class Fault:
     :param latency: seconds added before answering.
     :param jitter: up to this many more seconds, drawn uniformly per request.
     :param error_rate: share of requests answered with ``error_status`` instead.
-    :param error_status: the 5xx status of those answers (500 or 503 are the usual).
+    :param error_status: the status of those answers: a 5xx (500 or 503 are the usual),
+        or 429 (``QuotaExceeded``, as an exhausted usage plan answers).
     :param html: answer errors with an HTML page, as a load balancer would, not JSON.
     :param drop_rate: share of requests whose connection is closed without an answer.
     :param slow_body: seconds over which the body of a normal answer trickles out
         (Services API operations only).
+    :param mangle: spoil the answer *after* the operation has run (Services API
+        operations only): ``"lose"`` closes the connection without answering,
+        ``"reset"`` sends the status, the headers and half the body and then closes it,
+        ``"truncate"`` sends half the body as if it were all of it, ``"html"`` answers 200
+        with an HTML page, ``"empty"`` answers 200 with no body.
     :param count: apply to this many requests only, then remove itself.
     """
 
@@ -60,6 +78,7 @@ class Fault:
     html: bool = False
     drop_rate: float = attrs.field(default=0.0, converter=float, validator=_rate)
     slow_body: float = attrs.field(default=0.0, converter=float, validator=_non_negative)
+    mangle: str | None = attrs.field(default=None, validator=_mangle)
     count: int | None = None
 
 
@@ -72,6 +91,7 @@ class FaultPlan:
     error_status: int | None = None
     html: bool = False
     slow_body: float = 0.0
+    mangle: str | None = None
 
 
 class FaultInjector:
@@ -142,6 +162,7 @@ class FaultInjector:
             error_status=fault.error_status if failed else None,
             html=fault.html,
             slow_body=fault.slow_body,
+            mangle=fault.mangle,
         )
 
     def _spend(self, key: str) -> None:
@@ -154,8 +175,15 @@ class FaultInjector:
             self._left[key] = left - 1
 
 
-_REASONS = {500: "Internal Server Error", 502: "Bad Gateway", 503: "Service Unavailable"}
+_REASONS = {
+    429: "Too Many Requests",
+    500: "Internal Server Error",
+    502: "Bad Gateway",
+    503: "Service Unavailable",
+    504: "Gateway Timeout",
+}
 _JSON_ERRORS = {
+    429: ("QuotaExceeded", "You exceeded your quota for the requested resource."),
     500: ("InternalFailure", "We encountered an internal error. Please try again."),
     503: ("ServiceUnavailable", "Service temporarily unavailable. Please try again later."),
 }
@@ -199,6 +227,8 @@ def parse_fault_spec(spec: str) -> tuple[str, Fault]:
             values[key] = int(raw)
         elif key == "html":
             values[key] = raw.lower() in _TRUE
+        elif key == "mangle":
+            values[key] = raw
         else:
             raise ValueError(f"fault spec {spec!r}: unknown option {key!r}")
     return operation, Fault(**values)

@@ -53,6 +53,7 @@ _BARE_ERRORS = frozenset({"setAppointmentFulfillmentData"})
 _QUOTA = [error_entry("QuotaExceeded", "You exceeded your quota for the requested resource.")]
 _MAX_API_BODY = 1 << 20
 _SECRET_FORM_FIELDS = frozenset({"client_secret", "refresh_token"})
+_JSON = "application/json"
 
 Endpoint = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -297,6 +298,8 @@ class ServicesEmulator:
             if status < 300 or status in (400, 404):
                 headers["x-amzn-RateLimit-Limit"] = self.limits.header(op)
             self._record(request, op, request_id, status, body)
+            if plan is not None and plan.mangle is not None:
+                return await _mangled(request, plan.mangle, status, headers, reply.body)
             if reply.body is None:
                 return web.Response(status=status, headers=headers)
             if plan is not None and plan.slow_body > 0:
@@ -466,6 +469,36 @@ def _redacted_form(body: bytes) -> str:
     if not pairs:
         return REDACTED if body else ""
     return urlencode([(k, REDACTED if k in _SECRET_FORM_FIELDS else v) for k, v in pairs])
+
+
+async def _mangled(
+    request: web.Request, how: str, status: int, headers: dict[str, str], body: bytes | None
+) -> web.StreamResponse:
+    """Spoil an answer whose operation has already run (see :class:`Fault`'s ``mangle``)."""
+    body = body or b""
+    if how == "html":
+        page, _ = error_page(502, html=True)
+        return web.Response(status=200, body=page, headers=headers, content_type="text/html")
+    if how == "empty":
+        return web.Response(status=200, headers=headers)
+    if how == "truncate":
+        return web.Response(
+            status=status, body=body[: len(body) // 2], headers=headers, content_type=_JSON
+        )
+    transport = request.transport
+    if how == "reset" and transport is not None:
+        # The status line, the headers and half the body go out; then the connection closes.
+        # A 204 has no body to cut short: it is sent as a 200 whose body never ends.
+        response = web.StreamResponse(status=status if body else 200, headers=headers)
+        response.content_type = _JSON
+        response.content_length = max(len(body), 2)
+        await response.prepare(request)
+        await response.write(body[: len(body) // 2] or b"{")
+        transport.close()
+        return response
+    if transport is not None:
+        transport.close()
+    return web.Response(status=500)  # never reaches the client: the socket is gone
 
 
 async def _trickle(
