@@ -1,0 +1,137 @@
+"""Fixtures for the reliability tests: emulators on a fake clock, clients that always close,
+a session that counts what the SDK puts on the wire, and back-off sleeps that cost nothing."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from collections import Counter
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import aiohttp
+import pytest
+
+from spapi_services import RetryPolicy, ServicesClient
+from spapi_services.emulator import FakeClock, ServicesEmulator
+
+from ._scenarios import NOW, US
+
+StartEmulator = Callable[..., Awaitable[ServicesEmulator]]
+MakeClient = Callable[..., ServicesClient]
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock(NOW)
+
+
+@pytest.fixture
+async def start_emulator(clock: FakeClock) -> AsyncIterator[StartEmulator]:
+    """Start emulators (fake clock, 40 jobs, seed 5, no throttling unless told); all stopped."""
+    started: list[ServicesEmulator] = []
+
+    async def start(**options: Any) -> ServicesEmulator:
+        options.setdefault("jobs", 40)
+        options.setdefault("seed", 5)
+        options.setdefault("clock", clock)
+        options.setdefault("enforce_limits", False)
+        emu = ServicesEmulator(**options)
+        started.append(emu)
+        return await emu.start()
+
+    yield start
+    for emu in started:
+        await emu.stop()
+
+
+@pytest.fixture
+async def emu(start_emulator: StartEmulator) -> ServicesEmulator:
+    return await start_emulator()
+
+
+class Wire:
+    """A caller-owned session that counts the SDK's requests and new connections.
+
+    ``attempts`` counts ``session.request`` calls by path, the token exchange apart:
+    one per attempt of the SDK.  aiohttp's own silent re-send of an idempotent request
+    on a dropped connection is *not* counted here (the emulator sees it; we do not).
+    """
+
+    def __init__(self, limit: int = 100) -> None:
+        self.attempts: Counter[str] = Counter()
+        self.connections_made = 0
+        trace = aiohttp.TraceConfig()
+        trace.on_request_start.append(self._request_start)
+        trace.on_connection_create_end.append(self._connection_made)
+        self.connector = aiohttp.TCPConnector(limit=limit, limit_per_host=limit)
+        self.session = aiohttp.ClientSession(connector=self.connector, trace_configs=[trace])
+
+    @property
+    def api_attempts(self) -> int:
+        return sum(n for path, n in self.attempts.items() if not path.startswith("/auth/"))
+
+    async def _request_start(
+        self, _: Any, __: Any, params: aiohttp.TraceRequestStartParams
+    ) -> None:
+        self.attempts[params.url.path] += 1
+
+    async def _connection_made(self, *_: Any) -> None:
+        self.connections_made += 1
+
+
+@pytest.fixture
+async def wire() -> AsyncIterator[Wire]:
+    counted = Wire()
+    yield counted
+    await counted.session.close()
+
+
+@pytest.fixture
+async def make_client() -> AsyncIterator[MakeClient]:
+    """Clients for an emulator (US, no client-side limits, 3 retries, 5 s); all closed."""
+    made: list[ServicesClient] = []
+
+    def factory(emu: ServicesEmulator, **kwargs: Any) -> ServicesClient:
+        kwargs.setdefault("endpoint", emu.url)
+        kwargs.setdefault("token_url", emu.token_url)
+        kwargs.setdefault("marketplace_id", US)
+        kwargs.setdefault("rate_limits", False)
+        kwargs.setdefault("retry", RetryPolicy(max_retries=3))
+        kwargs.setdefault("timeout", 5.0)
+        if "access_token_provider" not in kwargs:
+            kwargs.setdefault("credentials", emu.credentials)
+        client = ServicesClient(**kwargs)
+        made.append(client)
+        return client
+
+    yield factory
+    for client in made:
+        await client.aclose()
+
+
+@pytest.fixture
+def sdk_sleeps(monkeypatch: pytest.MonkeyPatch) -> list[float]:
+    """Record the SDK's back-off sleeps (its own calls only) instead of sleeping them."""
+    recorded: list[float] = []
+    real_sleep = asyncio.sleep
+
+    async def fake_sleep(delay: float, result: Any = None) -> Any:
+        caller = sys._getframe(1).f_globals.get("__name__", "")
+        if not caller.startswith("spapi_services.") or caller.startswith("spapi_services.emu"):
+            return await real_sleep(delay, result)
+        recorded.append(delay)
+        await real_sleep(0)
+        return result
+
+    monkeypatch.setattr(asyncio, "sleep", fake_sleep)
+    return recorded
+
+
+async def settle(predicate: Callable[[], bool], seconds: float = 5.0) -> None:
+    """Wait (on the real clock) until ``predicate()`` holds; fail after ``seconds``."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + seconds
+    while not predicate():
+        assert loop.time() < deadline, "the emulator never got there"
+        await asyncio.sleep(0.01)
