@@ -49,6 +49,11 @@ MAX_CONNECT_SECONDS = 10.0
 
 _TOKEN_PROBLEM_WORDS = ("token", "expired", "signature")
 
+_MAY_HAVE_RUN = (
+    "An earlier attempt of this call got no clear answer (a timeout, a lost connection or "
+    "a 5xx) and may have taken effect: this error may describe the state it left behind."
+)
+
 
 @attrs.frozen(kw_only=True)
 class CallOptions:
@@ -150,6 +155,7 @@ class Transport:
         policy = options.retry
         retries = 0
         refreshed = False
+        uncertain = False  # an earlier attempt got no clear answer: it may have run
         attempt = 0  # every request sent, the one after a token refresh included
         while True:
             attempt += 1
@@ -182,6 +188,7 @@ class Transport:
                     policy, failure, retries_done=retries, idempotent=route.idempotent
                 ):
                     raise error from exc
+                uncertain = uncertain or failure is Failure.AMBIGUOUS
                 await asyncio.sleep(retry_delay(policy, failure, retries_done=retries))
                 retries += 1
                 continue
@@ -221,7 +228,7 @@ class Transport:
                 idempotent=route.idempotent,
                 retry_after=retry_after,
             ):
-                raise status_error_class(status)(
+                refused = status_error_class(status)(
                     status_code=status,
                     errors=errors,
                     request_id=request_id,
@@ -230,6 +237,11 @@ class Transport:
                     body=text,
                     operation=route.operation_id,
                 )
+                if uncertain:
+                    # A cancel whose answer was lost, retried, meets a job already cancelled.
+                    refused.add_note(_MAY_HAVE_RUN)
+                raise refused
+            uncertain = uncertain or failure is Failure.SERVER
             delay = retry_delay(
                 policy,
                 failure,
