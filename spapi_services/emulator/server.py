@@ -261,14 +261,22 @@ class ServicesEmulator:
             request_id = self._new_request_id()
             body = await request.read()
             plan = self.faults.plan(op)
-            if plan is not None:
-                early = await self._misbehave(request, plan, op, request_id, body)
-                if early is not None:
-                    return early
+            # Amazon's gateway checks the token and meters the plan as a request arrives,
+            # before any time is spent on it: so does the emulator, ahead of the latency.
+            gate: Exception | None = None
             try:
                 owner = self.auth.owner(request.headers.get("x-amz-access-token"))
                 if not self.limits.allow(owner, op):
-                    raise ApiError(429, _QUOTA)
+                    gate = ApiError(429, _QUOTA)
+            except AuthFailure as failure:
+                gate = failure
+            if plan is not None:
+                early = await self._misbehave(request, plan, op, request_id, body, gate is None)
+                if early is not None:
+                    return early
+            try:
+                if gate is not None:
+                    raise gate
                 if len(body) > _MAX_API_BODY:
                     raise ApiError(
                         413, [error_entry("RequestEntityTooLarge", "Request body too large.")]
@@ -316,10 +324,16 @@ class ServicesEmulator:
         operation: str,
         request_id: str,
         body: bytes,
+        admitted: bool = True,
     ) -> web.StreamResponse | None:
-        """Apply latency; answer for the fault if it drops or fails the request."""
+        """Apply latency; answer for the fault if it drops or fails the request.
+
+        A request the gateway already refused (``admitted=False``) only gets the latency.
+        """
         if plan.delay > 0:
             await asyncio.sleep(plan.delay)
+        if not admitted:
+            return None
         if plan.drop:
             self._record(request, operation, request_id, DROPPED, body)
             transport = request.transport

@@ -116,3 +116,11 @@ def test_credentials_are_the_sdks_own_class() -> None:
     from spapi_services import LwaCredentials as Public
 
     assert LwaCredentials is Public
+
+
+async def test_the_plan_is_metered_on_arrival_before_faults_and_latency(limited: Api) -> None:
+    # A gateway throttles a request as it arrives; the backend's trouble comes after.
+    limited.emu.faults.set(ASSIGN, error_rate=1.0, error_status=503)
+    statuses = [await assign(limited) for _ in range(3)]
+    assert statuses == [503, 503, 429]  # burst 2 admitted (and failed), the third refused
+    assert limited.emu.count(ASSIGN, 429) == 1
