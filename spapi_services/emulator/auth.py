@@ -18,9 +18,20 @@ from collections.abc import Mapping
 from .._auth import LwaCredentials
 from .clock import Clock
 
-__all__ = ["AuthFailure", "LwaCredentials", "TokenAuthority", "default_credentials"]
+__all__ = [
+    "AuthFailure",
+    "LwaCredentials",
+    "TokenAuthority",
+    "default_credentials",
+    "same_secret",
+]
 
 _DENIED = "Access to requested resource is denied."
+
+
+def same_secret(given: str, expected: str) -> bool:
+    """Compare a secret in constant time; any text, not only ASCII (compare_digest's limit)."""
+    return secrets.compare_digest(given.encode(), expected.encode())
 
 
 class AuthFailure(Exception):
@@ -74,8 +85,8 @@ class TokenAuthority:
             return _oauth(400, "invalid_request", "The request is missing client credentials.")
         creds = self.credentials
         if not (
-            secrets.compare_digest(client_id, creds.client_id)
-            and secrets.compare_digest(client_secret, creds.client_secret)
+            same_secret(client_id, creds.client_id)
+            and same_secret(client_secret, creds.client_secret)
         ):
             return _oauth(401, "invalid_client", "Client authentication failed")
         refresh_token = form.get("refresh_token")

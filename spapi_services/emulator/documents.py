@@ -28,6 +28,7 @@ from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
 from ..models.documents import MAX_DOCUMENT_BYTES
 from ..models.enums import ContentType
+from .auth import same_secret
 from .clock import Clock
 
 __all__ = ["DocumentVault", "UploadDestination", "encrypt_document"]
@@ -189,7 +190,7 @@ class DocumentVault:
             )
         content_type = headers.get("content-type", "")
         expected = self._sign(key, query.get("X-Amz-Date", ""), expires, content_type)
-        if not hmac.compare_digest(expected, query.get("X-Amz-Signature", "")):
+        if not same_secret(expected, query.get("X-Amz-Signature", "")):
             return _s3_error(
                 403,
                 "SignatureDoesNotMatch",
@@ -231,7 +232,7 @@ class DocumentVault:
         if len(plain) != record.content_length:
             return WRONG_LENGTH
         digest = base64.b64encode(hashlib.sha256(plain).digest()).decode()
-        if not content_sha256 or not hmac.compare_digest(digest, content_sha256):
+        if not content_sha256 or not same_secret(digest, content_sha256):
             return BAD_DIGEST
         if _looks_like_other_type(plain, record.content_type):
             return WRONG_TYPE

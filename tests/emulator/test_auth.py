@@ -44,6 +44,7 @@ async def test_json_body_is_accepted_like_amazons_java_client(
     [
         ({"client_id": "amzn1.application-oa2-client.nope"}, 401, "invalid_client"),
         ({"client_secret": "wrong"}, 401, "invalid_client"),
+        ({"client_secret": "café…"}, 401, "invalid_client"),  # not ASCII: still just wrong
         ({"refresh_token": "Atzr|unknown"}, 400, "invalid_grant"),
         ({"grant_type": "client_credentials"}, 400, "unsupported_grant_type"),
         ({"grant_type": ""}, 400, "invalid_request"),
