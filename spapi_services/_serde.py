@@ -65,13 +65,34 @@ def parse_datetime(text: str) -> datetime:
     """Read an API timestamp into an aware datetime.
 
     Accepts what the API and its sandbox actually send: ``Z``, fractional seconds of any
-    length, ``+05:30`` and the hour-only ``-07``.  A timestamp without an offset is taken
+    length, ``+05:30`` and the hour-only ``-07``; and every form RFC 3339 allows, ``t``
+    and ``z`` in lower case and a leap second included (read as the last microsecond of
+    its minute: a datetime has no 60th second).  A timestamp without an offset is taken
     as UTC, which is what the API documents for every time it returns.
     """
-    value = datetime.fromisoformat(text)
+    try:
+        value = datetime.fromisoformat(text)
+    except ValueError:
+        value = _parse_rfc3339_rarity(text)
     if value.tzinfo is None:
         value = value.replace(tzinfo=UTC)
     return value
+
+
+# What RFC 3339 allows and fromisoformat refuses: a lower-case "z", a leap second.
+_RFC3339 = re.compile(r"(\d{4}-\d\d-\d\d[Tt ]\d\d:\d\d:)(\d\d)(\.\d+)?([Zz]|[+-]\d\d(?::?\d\d)?)?")
+
+
+def _parse_rfc3339_rarity(text: str) -> datetime:
+    match = _RFC3339.fullmatch(text)
+    if match is None:
+        raise ValueError(f"Invalid isoformat string: {text[:40]!r}")
+    head, second, fraction, offset = match.groups()
+    if second == "60":
+        second, fraction = "59", ".999999"
+    if offset in ("z", "Z"):
+        offset = "+00:00"
+    return datetime.fromisoformat(f"{head}{second}{fraction or ''}{offset or ''}")
 
 
 def format_datetime(value: datetime) -> str:
@@ -160,7 +181,10 @@ def _structure_datetime(value: Any, _: Any) -> datetime:
         try:
             parsed = datetime.fromisoformat(value)
         except ValueError:
-            raise _ShapeError(f"expected an ISO 8601 timestamp, got {value[:40]!r}") from None
+            try:
+                parsed = _parse_rfc3339_rarity(value)
+            except ValueError:
+                raise _ShapeError(f"expected an ISO 8601 timestamp, got {value[:40]!r}") from None
         return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
     raise _expected(value, "an ISO 8601 timestamp")
 
@@ -281,9 +305,21 @@ def _is_str_dict(tp: Any) -> bool:
 
 
 def _structure_str_dict(value: Any, _: Any) -> dict[str, str]:
+    # Free-form maps (an upload's headers, an asset's attributes).  The model leaves the
+    # kind of some values open: a scalar is kept as its text and a null as absent, rather
+    # than failing a whole answer (an upload destination cannot be asked for twice).  An
+    # object or an array, which no header can carry, is still a mismatch.
     if type(value) is not dict:
         raise _expected(value, "an object")
-    return {str(k): _structure_str(v, str) for k, v in value.items()}
+    return {str(k): _map_text(v) for k, v in value.items() if v is not None}
+
+
+def _map_text(value: Any) -> str:
+    if type(value) is str:
+        return value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return _structure_str(value, str)
 
 
 def _object_factory(forbid_extra_keys: bool) -> Callable[[Any, cattrs.Converter], Any]:
