@@ -122,8 +122,12 @@ def check_items(
     min_items: int | None = None,
     max_items: int | None = None,
 ) -> list[Any]:
-    """A list, tuple or other non-string iterable, within the given item count."""
-    if isinstance(values, str | bytes) or not isinstance(values, Iterable):
+    """A list, tuple or other non-string iterable, within the given item count.
+
+    A mapping is refused: iterating it would send its keys, which is never what a caller
+    who passed ``{"resourceId": ...}`` or a dict of technicians meant.
+    """
+    if isinstance(values, str | bytes | Mapping) or not isinstance(values, Iterable):
         raise TypeError(f"{name}: expected a list, got {type(values).__name__}")
     items: list[Any] = list(values)
     if min_items is not None and len(items) < min_items:
