@@ -19,7 +19,7 @@ from urllib.parse import quote
 
 import aiohttp
 import attrs
-from multidict import CIMultiDictProxy
+from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL
 
 from . import _serde
@@ -48,6 +48,7 @@ MAX_BODY_BYTES = 16 * 1024 * 1024
 MAX_CONNECT_SECONDS = 10.0
 
 _TOKEN_PROBLEM_WORDS = ("token", "expired", "signature")
+_TOKEN_HEADER = "x-amz-access-token"
 
 _MAY_HAVE_RUN = (
     "An earlier attempt of this call got no clear answer (a timeout, a lost connection or "
@@ -187,7 +188,7 @@ class Transport:
                 if not should_retry(
                     policy, failure, retries_done=retries, idempotent=route.idempotent
                 ):
-                    raise error from exc
+                    raise error from _without_token(exc)
                 uncertain = uncertain or failure is Failure.AMBIGUOUS
                 await asyncio.sleep(retry_delay(policy, failure, retries_done=retries))
                 retries += 1
@@ -416,6 +417,24 @@ def _token_rejected(errors: tuple[Error, ...]) -> bool:
 def _snake(name: str) -> str:
     """``serviceJobId`` -> ``service_job_id``: the argument a path parameter came from."""
     return "".join(f"_{c.lower()}" if c.isupper() else c for c in name)
+
+
+def _without_token(exc: BaseException) -> BaseException:
+    """``exc``, to chain to our error, with the access token taken out.
+
+    aiohttp's ClientResponseError (raised for a malformed answer, for one) keeps the
+    request's headers, token included, and shows them in its repr and its args.
+    """
+    if isinstance(exc, aiohttp.ClientResponseError):
+        info = exc.request_info
+        headers = CIMultiDict(info.headers)
+        if _TOKEN_HEADER in headers:
+            headers[_TOKEN_HEADER] = "<redacted>"
+            exc.request_info = aiohttp.RequestInfo(
+                info.url, info.method, CIMultiDictProxy(headers), info.real_url
+            )
+            exc.args = (exc.request_info, *exc.args[1:])
+    return exc
 
 
 def _connection_failure(exc: BaseException, route: Route) -> tuple[Failure, ApiConnectionError]:
