@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import asyncio
 import sys
+import time
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
+from unittest import mock
 
 import aiohttp
 import pytest
@@ -60,9 +62,11 @@ class Wire:
 
     def __init__(self, limit: int = 100) -> None:
         self.attempts: Counter[str] = Counter()
+        self.sent: Counter[str] = Counter()
         self.connections_made = 0
         trace = aiohttp.TraceConfig()
         trace.on_request_start.append(self._request_start)
+        trace.on_request_headers_sent.append(self._headers_sent)
         trace.on_connection_create_end.append(self._connection_made)
         self.connector = aiohttp.TCPConnector(limit=limit, limit_per_host=limit)
         self.session = aiohttp.ClientSession(connector=self.connector, trace_configs=[trace])
@@ -76,8 +80,23 @@ class Wire:
     ) -> None:
         self.attempts[params.url.path] += 1
 
+    async def _headers_sent(
+        self, _: Any, __: Any, params: aiohttp.TraceRequestHeadersSentParams
+    ) -> None:
+        self.sent[params.url.path] += 1
+
     async def _connection_made(self, *_: Any) -> None:
         self.connections_made += 1
+
+    @property
+    def in_use(self) -> int:
+        """Connections handed out and not yet given back (aiohttp has no public count)."""
+        return len(self.connector._acquired)
+
+    @property
+    def idle(self) -> int:
+        """Open connections waiting in the pool for the next request."""
+        return sum(len(conns) for conns in self.connector._conns.values())
 
 
 @pytest.fixture
@@ -128,10 +147,44 @@ def sdk_sleeps(monkeypatch: pytest.MonkeyPatch) -> list[float]:
     return recorded
 
 
+class LoopClock:
+    """The running loop's clock, moved by hand: limiter timers fire only when told."""
+
+    running = False
+
+    def __init__(self) -> None:
+        self.now = asyncio.get_running_loop().time()
+        self._patch = mock.patch.object(asyncio.get_running_loop(), "time", self.time)
+
+    def time(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+    def __enter__(self) -> LoopClock:
+        self._patch.start()
+        LoopClock.running = True
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        LoopClock.running = False
+        self._patch.stop()
+
+
+async def turns(n: int = 50) -> None:
+    """Give every other task ``n`` turns of the loop."""
+    for _ in range(n):
+        await asyncio.sleep(0)
+
+
 async def settle(predicate: Callable[[], bool], seconds: float = 5.0) -> None:
-    """Wait (on the real clock) until ``predicate()`` holds; fail after ``seconds``."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + seconds
+    """Wait until ``predicate()`` holds; fail after ``seconds`` of real time.
+
+    The deadline is on the process's clock, not the loop's: it holds under a LoopClock.
+    """
+    deadline = time.monotonic() + seconds
     while not predicate():
-        assert loop.time() < deadline, "the emulator never got there"
-        await asyncio.sleep(0.01)
+        assert time.monotonic() < deadline, "it never happened"
+        # Under a LoopClock a timed sleep would never end: take turns instead.
+        await asyncio.sleep(0 if LoopClock.running else 0.01)
