@@ -217,6 +217,12 @@ class ServicesEmulator:
         """Requests to the token endpoint so far, refused ones included."""
         return self.traffic.lwa_exchanges
 
+    @property
+    def open_connections(self) -> int:
+        """Client connections open right now, idle keep-alive ones included."""
+        server = self._runner.server if self._runner is not None else None
+        return len(server.connections) if server is not None else 0
+
     def reset(self, *, state: bool = False) -> None:
         """Forget requests, counters, faults and usage; ``state=True`` also reseeds the world.
 
