@@ -36,6 +36,10 @@ empty      the operation runs; a 200 comes back with no body at all
 big        the body is over the size limit (``MAX_BODY_BYTES`` patched down to 1 byte)
 =========  ==========================================================================
 
+Two faults no socket here can produce, a TLS certificate that fails verification (never
+retried: it would fail the same way) and a reset while the request is written (retried
+only for idempotent operations), are mocked with aioresponses for every operation.
+
 Error codes: RL RateLimitError, ISE InternalServerError, SE ServerError (502, 504),
 SU ServiceUnavailableError, CE ApiConnectionError, TO ApiTimeoutError, DE
 ResponseDecodeError, UE UnprocessableEntityError, NF NotFoundError.
@@ -54,13 +58,16 @@ from __future__ import annotations
 import contextlib
 import re
 import socket
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
+from unittest import mock
 
+import aiohttp
 import attrs
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
+from aioresponses import aioresponses
 
 from spapi_services import (
     ApiConnectionError,
@@ -375,3 +382,59 @@ async def test_an_oversized_body_without_a_length_is_refused_as_it_streams(
         await server.close()
     assert caught.value.request_id == "req-chunked"
     assert "4096-byte limit" in str(caught.value)
+
+
+# --- what no socket here can produce, by aioresponses --------------------------------------
+
+MOCK_API = "https://api.reliability.test"
+
+#: (fault, what aiohttp raises, attempts for idempotent operations, for the others)
+MOCKED: dict[str, tuple[Callable[[], BaseException], int, int]] = {
+    # A certificate that fails verification fails the same way every time: never retried.
+    "tls": (
+        lambda: aiohttp.ClientConnectorCertificateError(
+            mock.Mock(host="api.reliability.test", port=443, ssl=True),
+            ValueError("certificate verify failed: self-signed certificate"),
+        ),
+        1,
+        1,
+    ),
+    # A reset while the request was being written: it may have arrived.
+    "write-reset": (lambda: aiohttp.ClientOSError(104, "Connection reset by peer"), 4, 1),
+}
+
+
+async def _provided_token() -> str:
+    return "Atza|mocked"
+
+
+@pytest.mark.parametrize("fault", MOCKED)
+@pytest.mark.parametrize("operation", sorted(ROUTES))
+async def test_fault_below_the_socket(
+    operation: str,
+    fault: str,
+    mock_api: aioresponses,
+    make_client: MakeClient,
+    emu: ServicesEmulator,
+    sdk_sleeps: list[float],
+) -> None:
+    make_error, idempotent_attempts, other_attempts = MOCKED[fault]
+    route = ROUTES[operation]
+    sent: list[str] = []
+
+    def fail(url: Any, **_: Any) -> None:
+        sent.append(str(url))
+        raise make_error()
+
+    mock_api.add(
+        re.compile(r"^https://api\.reliability\.test/"), route.method, callback=fail, repeat=True
+    )
+    scenario = SCENARIOS[operation]
+    client = make_client(
+        emu, endpoint=MOCK_API, access_token_provider=_provided_token, rate_limits=False
+    )
+    with pytest.raises(ApiConnectionError) as caught:
+        await scenario.call(client, scenario.prepare(emu))
+    assert type(caught.value) is ApiConnectionError
+    assert len(sent) == (idempotent_attempts if route.idempotent else other_attempts)
+    assert operation in str(caught.value)
