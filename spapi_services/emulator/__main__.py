@@ -54,7 +54,7 @@ def build_parser() -> argparse.ArgumentParser:
     faults.add_argument("--latency", type=float, default=0.0, help="seconds added to answers")
     faults.add_argument("--jitter", type=float, default=0.0, help="up to this many more seconds")
     faults.add_argument("--error-rate", type=float, default=0.0, help="share of 5xx answers")
-    faults.add_argument("--error-status", type=int, default=503, help="their status")
+    faults.add_argument("--error-status", type=int, default=503, help="their status (or 429)")
     faults.add_argument("--html-errors", action="store_true", help="5xx answers as HTML pages")
     faults.add_argument("--drop-rate", type=float, default=0.0, help="share of dropped requests")
     faults.add_argument("--slow-body", type=float, default=0.0, help="seconds to trickle bodies")
@@ -64,7 +64,8 @@ def build_parser() -> argparse.ArgumentParser:
         default=[],
         metavar="OP:key=value,...",
         help="a fault for one operation (or *, token, upload), e.g. "
-        "getServiceJobs:latency=0.25,error_rate=0.05,error_status=503,html=true",
+        "getServiceJobs:latency=0.25,error_rate=0.05,error_status=503,html=true; "
+        "mangle=lose|reset|truncate|html|empty spoils the answer after the operation ran",
     )
     parser.add_argument("--json", action="store_true", help="print the connection facts as JSON")
     parser.add_argument("--log-level", default="WARNING", help="logging level")
