@@ -21,12 +21,14 @@ from __future__ import annotations
 import asyncio
 import gc
 import json
+import logging
 import os
 import random
 import time
 from collections import Counter
 from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
+from typing import Any
 
 import attrs
 import pytest
@@ -194,8 +196,13 @@ async def soak_emulator() -> AsyncIterator[ServicesEmulator]:
         yield emu
 
 
-async def test_soak(soak_emulator: ServicesEmulator) -> None:
+async def test_soak(soak_emulator: ServicesEmulator, caplog: pytest.LogCaptureFixture) -> None:
     emu = soak_emulator
+    # "Task exception was never retrieved" and "Unclosed ..." reach the loop's exception
+    # handler, not the warnings machinery: collect them there.
+    loop = asyncio.get_running_loop()
+    unhandled: list[dict[str, Any]] = []
+    loop.set_exception_handler(lambda _, context: unhandled.append(context))
     plan = _plan(emu, CALLS)
     tickets = plan.tickets
     limits = RateLimits({op: (r.rate * RATE_SCALE, r.burst) for op, r in ROUTES.items()})
@@ -239,6 +246,10 @@ async def test_soak(soak_emulator: ServicesEmulator) -> None:
         await asyncio.gather(watcher, return_exceptions=True)
     elapsed = time.monotonic() - started
     gc.collect()  # anything left unclosed warns now, and warnings are errors here
+    await asyncio.sleep(0)
+    loop.set_exception_handler(None)
+    assert unhandled == []
+    assert not [r for r in caplog.records if r.name == "asyncio" and r.levelno >= logging.ERROR]
 
     outcomes = Counter((t.operation, t.outcome) for t in tickets)
     errors = Counter(t.outcome for t in tickets if t.outcome != "ok")
