@@ -68,6 +68,7 @@ class Fault:
         ``"reset"`` sends the status, the headers and half the body and then closes it,
         ``"truncate"`` sends half the body as if it were all of it, ``"html"`` answers 200
         with an HTML page, ``"empty"`` answers 200 with no body.
+    :param mangle_rate: share of the operation's answers that ``mangle`` spoils.
     :param count: apply to this many requests only, then remove itself.
     """
 
@@ -79,6 +80,7 @@ class Fault:
     drop_rate: float = attrs.field(default=0.0, converter=float, validator=_rate)
     slow_body: float = attrs.field(default=0.0, converter=float, validator=_non_negative)
     mangle: str | None = attrs.field(default=None, validator=_mangle)
+    mangle_rate: float = attrs.field(default=1.0, converter=float, validator=_rate)
     count: int | None = None
 
 
@@ -156,13 +158,17 @@ class FaultInjector:
         delay = fault.latency + (rng.uniform(0.0, fault.jitter) if fault.jitter else 0.0)
         drop = fault.drop_rate > 0 and rng.random() < fault.drop_rate
         failed = not drop and fault.error_rate > 0 and rng.random() < fault.error_rate
+        mangle = fault.mangle
+        # No draw unless the rate is partial: the other dice's seeded sequence stays as it was.
+        if mangle is not None and fault.mangle_rate < 1 and rng.random() >= fault.mangle_rate:
+            mangle = None
         return FaultPlan(
             delay=delay,
             drop=drop,
             error_status=fault.error_status if failed else None,
             html=fault.html,
             slow_body=fault.slow_body,
-            mangle=fault.mangle,
+            mangle=mangle,
         )
 
     def _spend(self, key: str) -> None:
@@ -203,7 +209,7 @@ def error_page(status: int, *, html: bool) -> tuple[bytes, str]:
     return dump({"errors": [error_entry(code, message)]}), "application/json"
 
 
-_FLOATS = {"latency", "jitter", "error_rate", "drop_rate", "slow_body"}
+_FLOATS = {"latency", "jitter", "error_rate", "drop_rate", "slow_body", "mangle_rate"}
 _TRUE = {"1", "true", "yes", "on"}
 
 
