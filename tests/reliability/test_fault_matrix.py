@@ -85,7 +85,7 @@ from spapi_services import (
     _transport,
 )
 from spapi_services._routes import ROUTES
-from spapi_services.emulator import ServicesEmulator
+from spapi_services.emulator import FaultInjector, ServicesEmulator
 
 from ._scenarios import SCENARIOS
 from .conftest import MakeClient, Wire, settle
@@ -465,3 +465,31 @@ async def test_fault_below_the_socket(
     assert type(caught.value) is ApiConnectionError
     assert len(sent) == (idempotent_attempts if route.idempotent else other_attempts)
     assert operation in str(caught.value)
+
+
+async def test_opting_in_to_resending_creates_twice(
+    emu: ServicesEmulator, make_client: MakeClient, sdk_sleeps: list[float]
+) -> None:
+    # Why the default refuses: with retry_non_idempotent, a lost answer is re-sent, and
+    # the emulator's store shows the reservation made twice for one successful call.
+    scenario = SCENARIOS["createReservation"]
+    state = scenario.prepare(emu)
+    emu.faults.set("createReservation", mangle="lose", count=1)
+    client = make_client(emu, retry=RetryPolicy(max_retries=3, retry_non_idempotent=True))
+    await scenario.call(client, state)
+    assert scenario.effects is not None
+    assert scenario.effects(emu, state) == 2
+    assert emu.count("createReservation", 200) == 2
+
+
+def test_a_partial_mangle_rate_is_seeded() -> None:
+    def fates(seed: int) -> list[str | None]:
+        injector = FaultInjector(seed)
+        injector.set("createReservation", mangle="lose", mangle_rate=0.3)
+        return [
+            plan.mangle if (plan := injector.plan("createReservation")) else None for _ in range(60)
+        ]
+
+    assert fates(3) == fates(3)
+    assert 5 < fates(3).count("lose") < 35
+    assert FaultInjector(3).set("x", mangle="lose").mangle_rate == 1.0
