@@ -219,9 +219,16 @@ class ServicesEmulator:
 
     @property
     def open_connections(self) -> int:
-        """Client connections open right now, idle keep-alive ones included."""
+        """Client connections open right now, idle keep-alive ones included (not those
+        the emulator is closing, as after a dropped or lost answer)."""
         server = self._runner.server if self._runner is not None else None
-        return len(server.connections) if server is not None else 0
+        if server is None:
+            return 0
+        return sum(
+            1
+            for handler in server.connections
+            if handler.transport is not None and not handler.transport.is_closing()
+        )
 
     def reset(self, *, state: bool = False) -> None:
         """Forget requests, counters, faults and usage; ``state=True`` also reseeds the world.
