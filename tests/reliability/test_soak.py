@@ -181,14 +181,17 @@ def _plan(emu: ServicesEmulator, calls: int) -> Plan:
     tickets: list[Ticket] = []
     counts = {op: int(calls * share) for op, share in MIX.items()}
     counts["getServiceJobByServiceJobId"] = calls - sum(counts.values())
-    # Jobs are handed out in this order: bookings first, the calls that must never run
-    # twice; a long run that uses up the world reads instead.
-    for operation in sorted(counts, key=lambda op: (op != _ADD, op not in _ON_APPOINTMENTS)):
-        for n in range(counts[operation]):
-            try:
-                tickets.append(Ticket(operation, state_for(operation, n)))
-            except LookupError:
-                tickets.append(Ticket("getServiceJobByServiceJobId", state_for("get", n)))
+    # Fresh jobs go round the operations that need them, bookings first (the calls that
+    # must never run twice), so that a long run that uses up the world shares what is left
+    # fairly; calls that find nothing fresh read instead.
+    order = sorted(counts, key=lambda op: (op != _ADD, op not in _ON_APPOINTMENTS))
+    for n in range(max(counts.values())):
+        for operation in order:
+            if n < counts[operation]:
+                try:
+                    tickets.append(Ticket(operation, state_for(operation, n)))
+                except LookupError:
+                    tickets.append(Ticket("getServiceJobByServiceJobId", state_for("get", n)))
     random.Random(7).shuffle(tickets)  # interleaved, as real traffic would be
     return Plan(tickets, len(store.reservations), len(emu.vault.destinations))
 
