@@ -44,7 +44,7 @@ _log = logging.getLogger("spapi_services")
 #: Bodies larger than this are refused rather than read into memory.
 MAX_BODY_BYTES = 16 * 1024 * 1024
 
-#: The most an attempt waits to connect (half its timeout when that is less).
+#: The most an attempt waits for a socket to connect (half its timeout when that is less).
 MAX_CONNECT_SECONDS = 10.0
 
 _TOKEN_PROBLEM_WORDS = ("token", "expired", "signature")
@@ -289,11 +289,13 @@ class Transport:
 
 @functools.lru_cache(maxsize=16)
 def _timeout(seconds: float) -> aiohttp.ClientTimeout:
-    # Connecting (a pool slot included) gets a budget of its own, shorter than the
-    # attempt's: only a connect that runs out of *its* time is reported as a
-    # ConnectionTimeoutError, a request that never left, which any operation may retry.
-    # Under ``total`` alone it is a bare TimeoutError: "sent, maybe processed".
-    return aiohttp.ClientTimeout(total=seconds, connect=min(seconds / 2, MAX_CONNECT_SECONDS))
+    # Opening a socket gets a budget of its own, shorter than the attempt's: only a
+    # connect that runs out of *its* time is reported as a ConnectionTimeoutError, a
+    # request that never left, which any operation may retry.  Under ``total`` alone it is
+    # a bare TimeoutError: "sent, maybe processed".  The wait for a free connection of the
+    # pool is not in it (``sock_connect``, not ``connect``): a busy client queueing for its
+    # own connections is no reason to give up sooner, or to spend its retries.
+    return aiohttp.ClientTimeout(total=seconds, sock_connect=min(seconds / 2, MAX_CONNECT_SECONDS))
 
 
 async def _acquire(bucket: Bucket) -> float:
