@@ -55,6 +55,7 @@ which the emulator counts and the SDK does not.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import re
 import socket
@@ -493,3 +494,27 @@ def test_a_partial_mangle_rate_is_seeded() -> None:
     assert fates(3) == fates(3)
     assert 5 < fates(3).count("lose") < 35
     assert FaultInjector(3).set("x", mangle="lose").mangle_rate == 1.0
+
+
+async def test_waiting_for_a_free_connection_is_not_a_connect_timeout(
+    emu: ServicesEmulator, make_client: MakeClient, sdk_sleeps: list[float]
+) -> None:
+    # One connection in the pool, held 1.3 s by a slow answer; the next call queues for it
+    # longer than the 1 s a socket may take to connect, but well within its 2 s attempt.
+    # The queue is the client's own: no connect timeout, no retry spent on it.
+    wire = Wire(limit=1)
+    try:
+        client = make_client(emu, session=wire.session, timeout=2.0)
+        job = next(iter(emu.store.jobs))
+        await client.service_jobs.get(job)  # the token, and the one connection
+        emu.faults.set("getServiceJobByServiceJobId", latency=1.3, count=1)
+        slow = asyncio.create_task(client.service_jobs.get(job))
+        await settle(lambda: wire.sent[f"/service/v1/serviceJobs/{job}"] == 2)
+        queued = await client.service_jobs.get(job)
+        assert queued.service_job_id == job
+        await slow
+        assert wire.attempts[f"/service/v1/serviceJobs/{job}"] == 3
+        assert sdk_sleeps == []
+        assert wire.connections_made == 1
+    finally:
+        await wire.session.close()
