@@ -54,39 +54,10 @@ class JsonlSink(ThreadedSink):
         self._state: dict[str, Any] = {}
         self._seen: dict[str, set[str]] = {}
 
+    _thread_name = "spapi-sync-jsonl"
+
     def __repr__(self) -> str:
         return f"JsonlSink({str(self.path)!r})"
-
-    async def open(self) -> None:
-        """Open the log and its checkpoint, and cut off any uncommitted tail."""
-        self._start_thread("spapi-sync-jsonl")
-        try:
-            await self._run(self._open)
-        except BaseException:
-            await self.close()
-            raise
-
-    async def state(self, scope: str) -> SinkState:
-        """The scope's checkpoint and unfinished run."""
-        return await self._run(self._scope_state, scope)
-
-    async def begin(self, plan: SyncPlan) -> None:
-        """Record a new run in the checkpoint file."""
-        await self._run(self._begin, plan)
-
-    async def write_page(
-        self, plan: SyncPlan, window: Window, jobs: Sequence[ServiceJob], next_token: str | None
-    ) -> int:
-        """Append the page's jobs not yet written by this run, then save the checkpoint."""
-        return await self._run(self._write_page, plan, window, jobs, next_token)
-
-    async def finish(self, plan: SyncPlan) -> None:
-        """Advance the scope's checkpoint to the run's end."""
-        await self._run(self._finish, plan)
-
-    async def close(self) -> None:
-        """Close the log (waiting for a page being written)."""
-        self._stop_thread(self._close)
 
     # --- on the sink's thread ---------------------------------------------------------
 

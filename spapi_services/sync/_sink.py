@@ -86,8 +86,64 @@ class ThreadedSink:
     runs still finishes on its thread; it commits whole or not at all.
     """
 
+    _thread_name = "spapi-sync"
+
     def __init__(self) -> None:
         self._executor: concurrent.futures.ThreadPoolExecutor | None = None
+
+    # The Sink protocol, each call handed to the sink's thread.  A subclass provides the
+    # blocking halves: _open, _scope_state, _begin, _write_page, _finish and _close.
+
+    async def open(self) -> None:
+        """Open the sink (creating its files), ready for :meth:`state`."""
+        self._start_thread(self._thread_name)
+        try:
+            await self._run(self._open)
+        except BaseException:
+            await self.close()
+            raise
+
+    async def state(self, scope: str) -> SinkState:
+        """The scope's checkpoint and unfinished run."""
+        return await self._run(self._scope_state, scope)
+
+    async def begin(self, plan: SyncPlan) -> None:
+        """Record a new run, replacing any unfinished run of its scope."""
+        await self._run(self._begin, plan)
+
+    async def write_page(
+        self, plan: SyncPlan, window: Window, jobs: Sequence[ServiceJob], next_token: str | None
+    ) -> int:
+        """Store a page's jobs together with the window's progress; the number written."""
+        return await self._run(self._write_page, plan, window, jobs, next_token)
+
+    async def finish(self, plan: SyncPlan) -> None:
+        """Advance the scope's checkpoint to the run's end."""
+        await self._run(self._finish, plan)
+
+    async def close(self) -> None:
+        """Close the sink (waiting for a write in progress)."""
+        self._stop_thread(self._close)
+
+    def _open(self) -> None:
+        raise NotImplementedError
+
+    def _scope_state(self, scope: str) -> SinkState:
+        raise NotImplementedError
+
+    def _begin(self, plan: SyncPlan) -> None:
+        raise NotImplementedError
+
+    def _write_page(
+        self, plan: SyncPlan, window: Window, jobs: Sequence[ServiceJob], next_token: str | None
+    ) -> int:
+        raise NotImplementedError
+
+    def _finish(self, plan: SyncPlan) -> None:
+        raise NotImplementedError
+
+    def _close(self) -> None:
+        raise NotImplementedError
 
     def _start_thread(self, name: str) -> None:
         if self._executor is None:

@@ -103,39 +103,10 @@ class SqliteSink(ThreadedSink):
         self.path = Path(path)
         self._db: sqlite3.Connection | None = None
 
+    _thread_name = "spapi-sync-sqlite"
+
     def __repr__(self) -> str:
         return f"SqliteSink({str(self.path)!r})"
-
-    async def open(self) -> None:
-        """Open (or create) the file and its tables."""
-        self._start_thread("spapi-sync-sqlite")
-        try:
-            await self._run(self._open)
-        except BaseException:
-            await self.close()
-            raise
-
-    async def state(self, scope: str) -> SinkState:
-        """The scope's checkpoint and unfinished run."""
-        return await self._run(self._state, scope)
-
-    async def begin(self, plan: SyncPlan) -> None:
-        """Store a new run's windows, replacing any unfinished run of its scope."""
-        await self._run(self._begin, plan)
-
-    async def write_page(
-        self, plan: SyncPlan, window: Window, jobs: Sequence[ServiceJob], next_token: str | None
-    ) -> int:
-        """Upsert a page's jobs and save the window's next token, in one transaction."""
-        return await self._run(self._write_page, plan, window, jobs, next_token)
-
-    async def finish(self, plan: SyncPlan) -> None:
-        """Advance the scope's checkpoint to the run's end and drop its windows."""
-        await self._run(self._finish, plan)
-
-    async def close(self) -> None:
-        """Close the file (waiting for a commit in progress)."""
-        self._stop_thread(self._close)
 
     # --- on the sink's thread ---------------------------------------------------------
 
@@ -154,7 +125,7 @@ class SqliteSink(ThreadedSink):
         db.execute("PRAGMA busy_timeout = 5000")
         db.executescript(_SCHEMA)
 
-    def _state(self, scope: str) -> SinkState:
+    def _scope_state(self, scope: str) -> SinkState:
         db = self._conn()
         row = db.execute(
             "SELECT synced_until FROM sync_checkpoints WHERE scope = ?", (scope,)
