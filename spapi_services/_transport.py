@@ -8,11 +8,13 @@ raises one of :mod:`spapi_services.errors`.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import logging
 import math
 import time
 from collections.abc import Awaitable, Callable, Mapping
+from contextlib import AbstractAsyncContextManager
 from datetime import datetime
 from typing import Any
 from urllib.parse import quote
@@ -119,6 +121,7 @@ class Transport:
         self._limits = limits
         self._user_agent = user_agent
         self._session = session
+        self._gate: AbstractAsyncContextManager[Any] | None = None
 
     @property
     def tokens(self) -> TokenSource:
@@ -171,9 +174,10 @@ class Transport:
                 token = await self._tokens.get(session)  # cached by now, unless it expired
             started = time.monotonic()
             try:
-                status, headers, raw = await self._attempt(
-                    session, route, url, query, data, token, options.timeout
-                )
+                async with self._gate or self._gate_for(session):
+                    status, headers, raw = await self._attempt(
+                        session, route, url, query, data, token, options.timeout
+                    )
             except (aiohttp.ClientError, TimeoutError) as exc:
                 failure, error = _connection_failure(exc, route)
                 _log.debug(
@@ -253,6 +257,19 @@ class Transport:
             if delay:
                 await asyncio.sleep(delay)
             retries += 1
+
+    def _gate_for(self, session: aiohttp.ClientSession) -> AbstractAsyncContextManager[Any]:
+        """A fair queue in front of the session's connection pool.
+
+        aiohttp gives a connection that comes free to whichever request asks first, and
+        under sustained load new requests keep overtaking those already waiting there: one
+        can wait until it times out, never sent.  Requests queue here instead, first come
+        first served, no more at a time than the pool holds.
+        """
+        connector = session.connector
+        sizes = [n for n in (connector.limit, connector.limit_per_host) if n] if connector else []
+        self._gate = asyncio.Semaphore(min(sizes)) if sizes else contextlib.nullcontext()
+        return self._gate
 
     async def _attempt(
         self,
