@@ -64,7 +64,9 @@ class Wire:
         self.attempts: Counter[str] = Counter()
         self.sent: Counter[str] = Counter()
         self.connections_made = 0
+        self.queued = 0
         trace = aiohttp.TraceConfig()
+        trace.on_connection_queued_start.append(self._queued)
         trace.on_request_start.append(self._request_start)
         trace.on_request_headers_sent.append(self._headers_sent)
         trace.on_connection_create_end.append(self._connection_made)
@@ -87,6 +89,9 @@ class Wire:
 
     async def _connection_made(self, *_: Any) -> None:
         self.connections_made += 1
+
+    async def _queued(self, *_: Any) -> None:
+        self.queued += 1  # made to wait in aiohttp's pool for a connection
 
     @property
     def in_use(self) -> int:
