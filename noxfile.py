@@ -47,3 +47,18 @@ def bench(session: nox.Session) -> None:
     # amzn-selling-partner needs httpx2 and pydantic v2; compare against it when it installs.
     session.run("python", "-m", "pip", "install", "amzn-selling-partner", success_codes=[0, 1])
     session.run("python", "benchmarks/run_all.py", *session.posargs)
+
+
+@nox.session
+def soak(session: nox.Session) -> None:
+    """The long soak: 30,000 calls from 1,000 tasks against the emulator with faults."""
+    session.install("-e", ".[test]")
+    session.run(
+        "python",
+        "-m",
+        "pytest",
+        "tests/reliability/test_soak.py",
+        "-s",
+        *session.posargs,
+        env={"SPAPI_SOAK_CALLS": "30000"},
+    )
