@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
-from typing import Any
 
 import aiohttp
 import pytest
+from _emulators import emulators
 
 from spapi_services.emulator import FakeClock, ServicesEmulator
 
@@ -31,20 +31,8 @@ async def start_emulator(
     Unless told otherwise: the fake clock, 120 jobs, seed 7, and no throttling (the usage
     plan tests switch it on; elsewhere a burst of 2 would only get in the way).
     """
-    started: list[ServicesEmulator] = []
-
-    async def start(**options: Any) -> ServicesEmulator:
-        options.setdefault("jobs", 120)
-        options.setdefault("seed", 7)
-        options.setdefault("clock", clock)
-        options.setdefault("enforce_limits", False)
-        emu = ServicesEmulator(**options)
-        started.append(emu)
-        return await emu.start()
-
-    yield start
-    for emu in started:
-        await emu.stop()
+    async with emulators(jobs=120, seed=7, clock=clock, enforce_limits=False) as start:
+        yield start
 
 
 @pytest.fixture

@@ -7,19 +7,19 @@ import asyncio
 import sys
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 from unittest import mock
 
 import aiohttp
 import pytest
+from _emulators import StartEmulator, emulators
 
 from spapi_services import RetryPolicy, ServicesClient
 from spapi_services.emulator import FakeClock, ServicesEmulator
 
 from ._scenarios import NOW, US
 
-StartEmulator = Callable[..., Awaitable[ServicesEmulator]]
 MakeClient = Callable[..., ServicesClient]
 
 
@@ -31,20 +31,8 @@ def clock() -> FakeClock:
 @pytest.fixture
 async def start_emulator(clock: FakeClock) -> AsyncIterator[StartEmulator]:
     """Start emulators (fake clock, 40 jobs, seed 5, no throttling unless told); all stopped."""
-    started: list[ServicesEmulator] = []
-
-    async def start(**options: Any) -> ServicesEmulator:
-        options.setdefault("jobs", 40)
-        options.setdefault("seed", 5)
-        options.setdefault("clock", clock)
-        options.setdefault("enforce_limits", False)
-        emu = ServicesEmulator(**options)
-        started.append(emu)
-        return await emu.start()
-
-    yield start
-    for emu in started:
-        await emu.stop()
+    async with emulators(jobs=40, seed=5, clock=clock, enforce_limits=False) as start:
+        yield start
 
 
 @pytest.fixture
