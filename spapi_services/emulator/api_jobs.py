@@ -88,12 +88,7 @@ class JobsApi:
             )
         if not CANCELLATION_REASON.fullmatch(reason):
             raise unprocessable(f"Received invalid input reason code {reason} for jobId {job_id}")
-        job.status = "CANCELLED"
-        for appointment in job.appointments:
-            if appointment.status == "ACTIVE":
-                appointment.status = "CANCELLED"
-        self.ctx.store.touch_job(job)
-        return EMPTY_OBJECT
+        return self._close(job, "CANCELLED")
 
     def complete(self, call: Call) -> Reply:
         job_id = call.path["serviceJobId"]
@@ -104,10 +99,14 @@ class JobsApi:
             raise unprocessable(
                 f"Operation not allowed on job with jobId : {job_id} and jobState : {job.status}"
             )
-        job.status = "COMPLETED"
+        return self._close(job, "COMPLETED")
+
+    def _close(self, job: JobRecord, status: str) -> Reply:
+        """End a job, and its active appointment with it, in ``status``."""
+        job.status = status
         for appointment in job.appointments:
             if appointment.status == "ACTIVE":
-                appointment.status = "COMPLETED"
+                appointment.status = status
         self.ctx.store.touch_job(job)
         return EMPTY_OBJECT
 
