@@ -10,6 +10,7 @@ or an exception message.
 from __future__ import annotations
 
 import asyncio
+import copy as _copy
 import json
 import logging
 import os
@@ -21,7 +22,9 @@ from typing import Any
 import aiohttp
 import attrs
 
-from .errors import AuthenticationError
+from yarl import URL
+
+from .errors import AuthenticationError, TokenEndpointUnreachableError
 
 __all__ = ["DEFAULT_TOKEN_URL", "AccessTokenProvider", "LwaCredentials", "TokenSource"]
 
@@ -169,16 +172,23 @@ class TokenSource:
         attempt = 0
         while True:
             status: int | None = None
+            unreachable = False
             try:
                 status, data = await self._post(session, form)
             except (aiohttp.ClientError, TimeoutError) as exc:
-                problem = f"token endpoint unreachable ({type(exc).__name__})"
+                unreachable = True
+                problem = f"could not reach {self._host()} ({type(exc).__name__})"
             else:
                 if status == 200:
                     return self._accept(data)
                 if status < 500 and status not in _TRANSIENT_STATUSES:
                     raise _refusal(status, data)
                 problem = f"token endpoint answered HTTP {status}"
+            if attempt >= self._max_retries and unreachable:
+                raise TokenEndpointUnreachableError(
+                    f"Login with Amazon failed: {problem} after {attempt + 1} attempts",
+                    host=self._host(),
+                )
             if attempt >= self._max_retries:
                 raise AuthenticationError(
                     f"Login with Amazon failed: {problem} after {attempt + 1} attempts",
@@ -206,6 +216,9 @@ class TokenSource:
         except ValueError:
             return resp.status, None
 
+    def _host(self) -> str:
+        return URL(self._token_url).host or self._token_url
+
     def _accept(self, data: Any) -> str:
         if not isinstance(data, dict) or not isinstance(data.get("access_token"), str):
             raise AuthenticationError("Login with Amazon answered 200 without an access token")
@@ -222,13 +235,9 @@ class TokenSource:
 
 def _shared(failure: AuthenticationError) -> AuthenticationError:
     """A copy of another request's failure, for a request that waited on the same exchange."""
-    copy = AuthenticationError(
-        str(failure),
-        error=failure.error,
-        error_description=failure.error_description,
-        status_code=failure.status_code,
-    )
+    copy = _copy.copy(failure)  # same class and attributes (errors know how to be copied)
     copy.__cause__ = failure
+    copy.__traceback__ = None
     return copy
 
 

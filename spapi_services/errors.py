@@ -6,6 +6,7 @@
     ├── ApiConnectionError          the request did not get an HTTP answer
     │   └── ApiTimeoutError         ... because it took too long
     ├── AuthenticationError         the Login with Amazon token exchange failed
+    │   └── TokenEndpointUnreachableError  ... because no answer came (also an ApiConnectionError)
     ├── ApiStatusError              the API answered with a 4xx or 5xx status
     │   ├── BadRequestError             400
     │   ├── ForbiddenError              403
@@ -50,6 +51,7 @@ __all__ = [
     "ServerError",
     "ServiceUnavailableError",
     "SpApiError",
+    "TokenEndpointUnreachableError",
     "UnprocessableEntityError",
     "UnsupportedMediaTypeError",
     "UploadError",
@@ -109,6 +111,19 @@ class AuthenticationError(SpApiError):
         self.error = error
         self.error_description = error_description
         self.status_code = status_code
+
+
+class TokenEndpointUnreachableError(AuthenticationError, ApiConnectionError):
+    """The token endpoint gave no answer (refused, reset, timed out), retries included.
+
+    Both an :class:`AuthenticationError` (no token was had) and an
+    :class:`ApiConnectionError` (it is the network, not the credentials): catch whichever
+    reads better.  ``host`` names the endpoint that could not be reached.
+    """
+
+    def __init__(self, message: str, *, host: str | None = None) -> None:
+        super().__init__(message)
+        self.host = host
 
 
 class _ErrorsMixin:

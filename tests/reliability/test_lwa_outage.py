@@ -14,7 +14,7 @@ import socket
 
 import pytest
 
-from spapi_services import AuthenticationError
+from spapi_services import ApiConnectionError, AuthenticationError, TokenEndpointUnreachableError
 from spapi_services.emulator import ServicesEmulator
 
 from .conftest import MakeClient, Wire
@@ -68,8 +68,12 @@ async def test_an_endpoint_nobody_listens_on(
     client = make_client(
         emu, session=wire.session, token_url=f"http://127.0.0.1:{port}/auth/o2/token"
     )
-    with pytest.raises(AuthenticationError, match="unreachable") as caught:
+    with pytest.raises(TokenEndpointUnreachableError, match="could not reach 127.0.0.1") as caught:
         await client.service_jobs.get(_job(emu))
+    # The network, not the credentials: both kinds of handler catch it.
+    assert isinstance(caught.value, AuthenticationError)
+    assert isinstance(caught.value, ApiConnectionError)
+    assert caught.value.host == "127.0.0.1"
     assert wire.attempts[TOKEN_PATH] == EXCHANGES
     assert len(sdk_sleeps) == EXCHANGES - 1
     assert caught.value.status_code is None
@@ -81,7 +85,7 @@ async def test_an_endpoint_that_hangs_times_out_each_attempt(
 ) -> None:
     emu.faults.set("token", latency=0.6, count=EXCHANGES)
     client = make_client(emu, session=wire.session, timeout=0.1)
-    with pytest.raises(AuthenticationError, match="unreachable"):
+    with pytest.raises(AuthenticationError, match="could not reach 127.0.0.1 .TimeoutError."):
         await client.service_jobs.get(_job(emu))
     assert wire.attempts[TOKEN_PATH] == EXCHANGES
     assert (await client.service_jobs.get(_job(emu))).service_job_id == _job(emu)
