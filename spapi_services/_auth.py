@@ -21,7 +21,6 @@ from typing import Any
 
 import aiohttp
 import attrs
-
 from yarl import URL
 
 from .errors import AuthenticationError, TokenEndpointUnreachableError
