@@ -9,6 +9,8 @@
 
 __version__ = "0.1.0"
 
+import logging as _logging
+
 from ._auth import AccessTokenProvider, LwaCredentials
 from ._client import Region, ServicesClient
 from ._pagination import JobPaginator, PageIterator, PaginationError
@@ -35,6 +37,11 @@ from .errors import (
     UnsupportedMediaTypeError,
     UploadError,
 )
+
+# A library leaves output to the application: without this, WARNING records (an API
+# warning about an answer) would reach stderr through logging's last-resort handler
+# whenever the application has not configured logging, whatever it wanted.
+_logging.getLogger("spapi_services").addHandler(_logging.NullHandler())
 
 __all__ = [
     "AccessTokenProvider",
