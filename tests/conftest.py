@@ -1,18 +1,14 @@
-"""Shared test fixtures: the aiohttp 3.14 shim for aioresponses, and the spec's location."""
+"""Shared test fixtures: the aiohttp 3.14 shim for aioresponses."""
 
 from __future__ import annotations
 
 import inspect
 from collections.abc import Iterator
-from pathlib import Path
 from unittest import mock
 
 import aiohttp
 import pytest
 from aioresponses import aioresponses, core
-
-#: The official model, kept beside the checkout (never copied into it).
-SPEC_PATH = Path(__file__).resolve().parents[1].parent / "shared" / "spec" / "services.json"
 
 
 class _CompatResponse(aiohttp.ClientResponse):

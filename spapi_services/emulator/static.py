@@ -9,7 +9,9 @@ lists more parameters is tried before one that lists fewer, and among equals the
 in the file wins; that keeps catch-all cases (which list none) from hiding the specific
 ones, and makes every case of Amazon's model reachable.  A request no case matches gets
 a 400 (in the operation's error shape).  The model file is read from the path the user
-gives; nothing of it is kept in this package.
+gives; nothing of it is kept in this package.  Only its ``paths`` are read (operations,
+responses and their cases), so a file with just those, such as a structure-only extract
+of the model, serves as well as the whole Swagger document.
 """
 
 from __future__ import annotations
@@ -63,7 +65,7 @@ class StaticSandbox:
 
     @classmethod
     def from_file(cls, path: str | Path) -> StaticSandbox:
-        """Read every static case of a Swagger model file."""
+        """Read every static case of a Swagger model file (or a file of its ``paths``)."""
         spec = json.loads(Path(path).read_text(encoding="utf-8"))
         cases = []
         for item in spec.get("paths", {}).values():

@@ -9,13 +9,12 @@ reason, and must be refused with a ValueError or TypeError and nothing sent.
 
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncIterator, Awaitable, Callable
-from pathlib import Path
 from typing import Any
 
 import pytest
 import pytest_asyncio
+from spec_data import MODEL_PATH, load_model
 
 from spapi_services import ApiStatusError, RetryPolicy, ServicesClient, SpApiError
 from spapi_services._serde import converter, parse_datetime, parse_errors
@@ -38,15 +37,13 @@ from spapi_services.models import (
     Warning,
 )
 
-SPEC_PATH = Path(__file__).resolve().parents[2].parent / "shared" / "spec" / "services.json"
-
 MARKET = "ATVPDKIKX0DER"
 
 Case = tuple[str, int, int, dict[str, Any], Any]
 
 
 def _cases() -> list[Case]:
-    spec = json.loads(SPEC_PATH.read_text(encoding="utf-8"))
+    spec = load_model()
     found: list[Case] = []
     for item in spec["paths"].values():
         for method, operation in item.items():
@@ -286,7 +283,7 @@ def _expected_result(op: str, response: Any) -> Any:
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def sandbox() -> AsyncIterator[tuple[ServicesEmulator, ServicesClient]]:
-    async with ServicesEmulator(static_spec=SPEC_PATH, enforce_limits=False) as emu:
+    async with ServicesEmulator(static_spec=MODEL_PATH, enforce_limits=False) as emu:
         client = ServicesClient(
             emu.credentials,
             endpoint=emu.url,

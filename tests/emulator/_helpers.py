@@ -1,10 +1,9 @@
-"""Helpers for the emulator tests: raw HTTP calls by operationId, and the spec's location."""
+"""Helpers for the emulator tests: raw HTTP calls by operationId."""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Awaitable, Callable, Mapping
-from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
@@ -15,8 +14,6 @@ from multidict import CIMultiDictProxy
 from spapi_services._routes import ROUTES
 from spapi_services.emulator import ServicesEmulator
 
-#: The official model, beside the checkout (never copied into the repository).
-SPEC_PATH = Path(__file__).resolve().parents[2] / ".." / "shared" / "spec" / "services.json"
 US = "ATVPDKIKX0DER"
 _UNSET: Any = object()
 

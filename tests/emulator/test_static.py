@@ -8,15 +8,12 @@ from urllib.parse import quote
 
 import aiohttp
 import pytest
+from spec_data import MODEL_PATH
 
 from spapi_services._routes import ROUTES
 from spapi_services.emulator import ServicesEmulator, StaticSandbox
 
-from ._helpers import SPEC_PATH, US, Api, StartEmulator
-
-pytestmark = pytest.mark.skipif(
-    not SPEC_PATH.exists(), reason="the model is not beside the checkout"
-)
+from ._helpers import US, Api, StartEmulator
 
 # Operations whose body parameter is required: a case that lists no body still sends one.
 _BODY_OPERATIONS = {op for op, route in ROUTES.items() if route.method in ("POST", "PUT")} - {
@@ -27,14 +24,14 @@ _BODY_OPERATIONS = {op for op, route in ROUTES.items() if route.method in ("POST
 
 @pytest.fixture
 async def sandbox(start_emulator: StartEmulator, session: aiohttp.ClientSession) -> Api:
-    emu = await start_emulator(static_spec=SPEC_PATH)
+    emu = await start_emulator(static_spec=MODEL_PATH)
     api = Api(session, emu)
     await api.login()
     return api
 
 
 def test_every_case_of_the_model_is_loaded() -> None:
-    sandbox = StaticSandbox.from_file(SPEC_PATH)
+    sandbox = StaticSandbox.from_file(MODEL_PATH)
     assert len(sandbox) == 147
     assert set(sandbox.cases) == set(ROUTES)
 

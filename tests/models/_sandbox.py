@@ -1,17 +1,14 @@
-"""The official model's static sandbox cases, read from the shared spec (never copied here)."""
+"""The official model's static sandbox cases, read from the project's structure-only extract."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from functools import cache
-from pathlib import Path
 from typing import Any
 
 import attrs
+from spec_data import load_model
 
-TESTS_DIR = Path(__file__).resolve().parents[1]
-SPEC_PATH = TESTS_DIR.parent.parent / "shared" / "spec" / "services.json"
 HTTP_METHODS = frozenset({"get", "put", "post", "delete", "patch"})
 
 #: Marks a case whose request has no ``body`` parameter.
@@ -50,25 +47,21 @@ class SandboxCase:
 
 
 @cache
-def load_spec() -> dict[str, Any]:
-    """The spec as JSON, or an empty dict when ``../shared`` is not beside the checkout."""
-    if not SPEC_PATH.is_file():
-        return {}
-    with SPEC_PATH.open(encoding="utf-8") as file:
-        spec: dict[str, Any] = json.load(file)
-    return spec
+def _model() -> dict[str, Any]:
+    """The extract, read once (so nobody may change it)."""
+    return load_model()
 
 
 def operations() -> Iterator[tuple[str, dict[str, Any]]]:
-    """``(operationId, operation object)`` for every operation in the spec."""
-    for item in load_spec().get("paths", {}).values():
+    """``(operationId, operation object)`` for every operation in the model."""
+    for item in _model()["paths"].values():
         for method, operation in item.items():
             if method in HTTP_METHODS:
                 yield operation["operationId"], operation
 
 
 def sandbox_cases() -> list[SandboxCase]:
-    """Every static sandbox case of every response of every operation, in spec order."""
+    """Every static sandbox case of every response of every operation, in the model's order."""
     cases = []
     for operation_id, operation in operations():
         for status, response in operation.get("responses", {}).items():

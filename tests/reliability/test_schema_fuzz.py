@@ -31,7 +31,6 @@ import json
 import types
 from collections.abc import Coroutine, Iterator
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import hypothesis_jsonschema._from_schema
@@ -41,6 +40,7 @@ from hypothesis import strategies as st
 from hypothesis.internal.conjecture import utils as conjecture_utils
 from hypothesis_jsonschema import from_schema
 from multidict import CIMultiDict, CIMultiDictProxy
+from spec_data import load_model
 
 from spapi_services import ResponseDecodeError, ServicesClient, _serde, _transport
 from spapi_services._routes import ROUTES
@@ -48,8 +48,8 @@ from spapi_services.models import AppointmentTime
 
 from ._scenarios import SCENARIOS
 
-SPEC_PATH = Path(__file__).resolve().parents[2].parent / "shared" / "spec" / "services.json"
-SPEC: dict[str, Any] = json.loads(SPEC_PATH.read_text())
+#: The model's paths and definitions (the project's structure-only extract of it).
+SPEC: dict[str, Any] = load_model()
 
 #: Where in the body the SDK reads what it returns: "payload", the whole body (""), or
 #: nowhere (None: the operation returns nothing, so its body is not decoded).
