@@ -13,9 +13,11 @@ import logging as _logging
 
 from ._auth import AccessTokenProvider, LwaCredentials
 from ._client import Region, ServicesClient
-from ._pagination import JobPaginator, PageIterator, PaginationError
-from ._ratelimit import RateLimits
+from ._pagination import PageIterator
+from ._ratelimit import RateLimits, UsagePlan
 from ._retry import RetryPolicy
+from ._sender import RawResponse, Sender
+from ._timing import Timer
 from .errors import (
     ApiConnectionError,
     ApiStatusError,
@@ -26,6 +28,7 @@ from .errors import (
     InternalServerError,
     NotFoundError,
     OperationFailedError,
+    PaginationError,
     PayloadTooLargeError,
     RateLimitError,
     ResponseDecodeError,
@@ -37,6 +40,7 @@ from .errors import (
     UnsupportedMediaTypeError,
     UploadError,
 )
+from .resources.service_jobs import JobFilters, JobPaginator
 
 # A library leaves output to the application: without this, WARNING records (an API
 # warning about an answer) would reach stderr through logging's last-resort handler
@@ -52,6 +56,7 @@ __all__ = [
     "BadRequestError",
     "ForbiddenError",
     "InternalServerError",
+    "JobFilters",
     "JobPaginator",
     "LwaCredentials",
     "NotFoundError",
@@ -61,16 +66,20 @@ __all__ = [
     "PayloadTooLargeError",
     "RateLimitError",
     "RateLimits",
+    "RawResponse",
     "Region",
     "ResponseDecodeError",
     "RetryPolicy",
+    "Sender",
     "ServerError",
     "ServiceUnavailableError",
     "ServicesClient",
     "SpApiError",
+    "Timer",
     "TokenEndpointUnreachableError",
     "UnprocessableEntityError",
     "UnsupportedMediaTypeError",
     "UploadError",
+    "UsagePlan",
     "__version__",
 ]

@@ -2,23 +2,33 @@
 
 from __future__ import annotations
 
+import asyncio
 import enum
-import math
-import platform
-import sys
+import hashlib
 from functools import cached_property
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Self
 
 import aiohttp
 import attrs
 
-from . import __version__
 from ._auth import DEFAULT_TOKEN_URL, AccessTokenProvider, LwaCredentials, TokenSource
-from ._ratelimit import RateLimits
+from ._config import (
+    DEFAULT_DEADLINE,
+    DEFAULT_TIMEOUT,
+    ClientConfig,
+    Region,
+    build_user_agent,
+    make_plan,
+)
+from ._ratelimit import UsagePlan
 from ._retry import RetryPolicy
 from ._routes import route
-from ._transport import ApiResponse, CallOptions, Transport, encode_query
+from ._sender import AiohttpSender, Sender
+from ._timing import LoopTimer, Timer
+from ._transport import ApiResponse, CallOptions, CallRecord, Transport, encode_query
+from ._upload import put_document, upload_headers, url_lifetime
+from .models.enums import ContentType
 
 if TYPE_CHECKING:
     from .resources.appointments import Appointments
@@ -27,36 +37,9 @@ if TYPE_CHECKING:
     from .resources.schedules import Schedules
     from .resources.service_jobs import ServiceJobs
 
-__all__ = ["Region", "ServicesClient"]
+__all__ = ["Region", "ServicesClient", "build_user_agent"]
 
-_MAX_USER_AGENT = 500
-
-
-class Region(enum.Enum):
-    """An SP-API region: its production host and its sandbox host."""
-
-    NA = (
-        "https://sellingpartnerapi-na.amazon.com",
-        "https://sandbox.sellingpartnerapi-na.amazon.com",
-    )
-    EU = (
-        "https://sellingpartnerapi-eu.amazon.com",
-        "https://sandbox.sellingpartnerapi-eu.amazon.com",
-    )
-    FE = (
-        "https://sellingpartnerapi-fe.amazon.com",
-        "https://sandbox.sellingpartnerapi-fe.amazon.com",
-    )
-
-    @property
-    def endpoint(self) -> str:
-        """The production host."""
-        return self.value[0]
-
-    @property
-    def sandbox_endpoint(self) -> str:
-        """The static sandbox host."""
-        return self.value[1]
+_UNSET: Any = object()
 
 
 class _State(enum.Enum):
@@ -66,21 +49,57 @@ class _State(enum.Enum):
 
 
 class _Core:
-    """What a client and its ``with_options`` copies share: session, tokens, buckets."""
+    """What a client and its ``with_options`` copies share: session, tokens, plan, pipeline."""
 
-    def __init__(self, session: aiohttp.ClientSession | None, timeout: float) -> None:
-        self.session = session
-        self.owns_session = session is None
+    def __init__(self, config: ClientConfig) -> None:
+        self.session = config.session
+        self.owns_session = config.session is None
         self.state = _State.UNOPENED
-        self.timeout = timeout
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self._timeout = config.timeout
+        sender: Sender = AiohttpSender(self.get_session) if config.sender is None else config.sender
+        timer: Timer = LoopTimer() if config.timer is None else config.timer
+        user_agent = build_user_agent(config.user_agent)
+        self.scope = _scope(config)
+        tokens = TokenSource(
+            config.credentials,
+            token_url=config.token_url or DEFAULT_TOKEN_URL,
+            provider=config.access_token_provider,
+            sender=sender,
+            timer=timer,
+            user_agent=user_agent,
+        )
+        self.transport = Transport(
+            base_url=config.base_url,
+            tokens=tokens,
+            plan=make_plan(config.rate_limits),
+            scope=self.scope,
+            user_agent=user_agent,
+            sender=sender,
+            timer=timer,
+        )
 
-    async def get_session(self) -> aiohttp.ClientSession:
+    def check_open(self) -> None:
+        """Refuse a closed client, or one used from an event loop other than its own."""
         if self.state is _State.CLOSED:
             raise RuntimeError("this ServicesClient is closed; create a new one")
+        loop = asyncio.get_running_loop()
+        if self.loop is None:
+            self.loop = loop
+        elif loop is not self.loop:
+            raise RuntimeError(
+                "this ServicesClient belongs to another event loop (the one it was first "
+                "used in): its connections, locks and buckets cannot be used from this one. "
+                "Create one client per event loop, inside it (for example in the coroutine "
+                "that asyncio.run runs), and close it there."
+            )
+
+    async def get_session(self) -> aiohttp.ClientSession:
+        self.check_open()
         if self.session is None:
             # Made here, inside the running loop: aiohttp binds a session to its loop.
             self.session = aiohttp.ClientSession(
-                timeout=aiohttp.ClientTimeout(total=self.timeout),
+                timeout=aiohttp.ClientTimeout(total=self._timeout),
                 connector=aiohttp.TCPConnector(limit=100, limit_per_host=100),
             )
             self.owns_session = True
@@ -96,39 +115,17 @@ class _Core:
             await self.session.close()
 
 
-def build_user_agent(prefix: str | None = None) -> str:
-    """The User-Agent header: ours, after the application's own name if one is given."""
-    ours = (
-        f"spapi-services/{__version__} "
-        f"(Language=Python/{sys.version_info.major}.{sys.version_info.minor}; "
-        f"Platform={platform.system() or 'unknown'})"
-    )
-    if prefix is None:
-        return ours
-    if not isinstance(prefix, str):
-        raise TypeError(f"user_agent: expected a string, got {type(prefix).__name__}")
-    if any(ord(c) < 32 or ord(c) == 127 for c in prefix):
-        raise ValueError("user_agent: must be a single line of printable text")
-    if not prefix.strip():
-        return ours
-    # Amazon refuses a User-Agent over 500 characters; the application's part gives way,
-    # from its end, so its name and version (at the start) survive.
-    room = _MAX_USER_AGENT - len(ours) - 1
-    return f"{prefix.strip()[:room].rstrip()} {ours}"
+def _scope(config: ClientConfig) -> str:
+    """The application and selling partner whose usage plan a client spends.
 
-
-def _check_timeout(timeout: object) -> None:
-    if (
-        isinstance(timeout, bool)
-        or not isinstance(timeout, int | float)
-        or not 0 < timeout < math.inf
-    ):
-        raise ValueError(f"timeout: must be a positive number of seconds, got {timeout!r}")
-
-
-def _check_retry(retry: object) -> None:
-    if retry is not None and not isinstance(retry, RetryPolicy):
-        raise TypeError(f"retry: expected a RetryPolicy, got {type(retry).__name__}")
+    Amazon meters per application and seller; the refresh token stands for the seller
+    here, hashed, so that the scope can be stored and shown without giving it away.
+    """
+    credentials = config.credentials
+    if credentials is None:
+        return "access-token-provider"
+    seller = hashlib.sha256(credentials.refresh_token.encode()).hexdigest()[:32]
+    return f"{credentials.client_id}/{seller}"
 
 
 class ServicesClient:
@@ -150,10 +147,19 @@ class ServicesClient:
         replacing the LWA exchange (for tokens managed elsewhere).
     :param session: an ``aiohttp.ClientSession`` of the caller's, used and never closed.
     :param timeout: seconds for one HTTP attempt.
+    :param deadline: seconds for a whole call: waiting for the usage plan and for a
+        connection, every attempt and every back-off (``None``: no bound beyond each
+        attempt's timeout).  When it runs out the call raises
+        :class:`~spapi_services.errors.ApiTimeoutError` naming what it was waiting for.
     :param retry: the :class:`RetryPolicy`.
     :param rate_limits: ``None`` for Amazon's published usage plans, ``False`` for no
-        client-side limiting, or a :class:`RateLimits` (shareable between clients).
+        client-side limiting, or a :class:`RateLimits` (or another
+        :class:`~spapi_services.UsagePlan`), shareable between clients.
     :param user_agent: your application's name and version, put before ours.
+    :param sender: replaces the HTTP layer: an async callable
+        ``(method, url, headers, body, timeout) -> RawResponse`` making one attempt (for
+        tests, or another HTTP stack).  Default: aiohttp.
+    :param timer: replaces the clock and sleep the pipeline waits with (for tests).
     """
 
     def __init__(
@@ -167,77 +173,82 @@ class ServicesClient:
         marketplace_id: str | None = None,
         access_token_provider: AccessTokenProvider | None = None,
         session: aiohttp.ClientSession | None = None,
-        timeout: float = 30.0,
+        timeout: float = DEFAULT_TIMEOUT,
+        deadline: float | None = DEFAULT_DEADLINE,
         retry: RetryPolicy | None = None,
-        rate_limits: RateLimits | bool | None = None,
+        rate_limits: UsagePlan | bool | None = None,
         user_agent: str | None = None,
+        sender: Sender | None = None,
+        timer: Timer | None = None,
     ) -> None:
         if credentials is None and access_token_provider is None:
             credentials = LwaCredentials.from_env()
-        if credentials is not None and not isinstance(credentials, LwaCredentials):
-            raise TypeError(
-                f"credentials: expected LwaCredentials, got {type(credentials).__name__}"
-            )
-        if not isinstance(region, Region):
-            raise TypeError(f"region: expected a Region, got {region!r}")
-        _check_timeout(timeout)
-        _check_retry(retry)
-        if access_token_provider is not None and not callable(access_token_provider):
-            raise TypeError("access_token_provider: expected an async callable returning a token")
-        if session is not None and not isinstance(session, aiohttp.ClientSession):
-            raise TypeError(
-                f"session: expected an aiohttp.ClientSession, got {type(session).__name__}"
-            )
-        if marketplace_id is not None and not (
-            isinstance(marketplace_id, str) and marketplace_id.strip()
-        ):
-            raise ValueError("marketplace_id: must be a non-empty string")
-        if rate_limits is True:
-            rate_limits = None
-        if (
-            rate_limits is not None
-            and rate_limits is not False
-            and not isinstance(rate_limits, RateLimits)
-        ):
-            raise TypeError("rate_limits: expected None, False or a RateLimits")
-
-        base_url = endpoint or (region.sandbox_endpoint if sandbox else region.endpoint)
-        if not base_url.startswith(("http://", "https://")):
-            raise ValueError(f"endpoint: must be an http(s) URL, got {base_url!r}")
-
-        self.region = region
-        self.marketplace_id = marketplace_id
-        self.base_url = base_url.rstrip("/")
-        self._options = CallOptions(retry=retry or RetryPolicy(), timeout=float(timeout))
-        self._core = _Core(session, float(timeout))
-        self._limits: RateLimits | None = None
-        if rate_limits is not False:
-            self._limits = rate_limits if isinstance(rate_limits, RateLimits) else RateLimits()
-        self._transport = Transport(
-            base_url=self.base_url,
-            tokens=TokenSource(
-                credentials,
-                token_url=token_url or DEFAULT_TOKEN_URL,
-                provider=access_token_provider,
-                timeout=float(timeout),
-            ),
-            limits=self._limits,
-            user_agent=build_user_agent(user_agent),
-            session=self._core.get_session,
+        config = ClientConfig(
+            credentials=credentials,
+            region=region,
+            sandbox=sandbox,
+            endpoint=endpoint,
+            token_url=token_url,
+            marketplace_id=marketplace_id,
+            access_token_provider=access_token_provider,
+            session=session,
+            timeout=timeout,
+            deadline=deadline,
+            retry=RetryPolicy() if retry is None else retry,
+            rate_limits=rate_limits,
+            user_agent=user_agent,
+            sender=sender,
+            timer=timer,
         )
+        self._setup(config, _Core(config))
+
+    def _setup(self, config: ClientConfig, core: _Core) -> None:
+        self._config = config
+        self._core = core
+        self._options = CallOptions(
+            retry=config.retry, timeout=float(config.timeout), deadline=config.deadline
+        )
+
+    @property
+    def config(self) -> ClientConfig:
+        """What this client was configured with (frozen)."""
+        return self._config
+
+    @property
+    def region(self) -> Region:
+        """The SP-API region."""
+        return self._config.region
+
+    @property
+    def marketplace_id(self) -> str | None:
+        """The default marketplace for operations that take one."""
+        return self._config.marketplace_id
+
+    @property
+    def base_url(self) -> str:
+        """The API's base URL."""
+        return self._config.base_url
+
+    @property
+    def plan_scope(self) -> str:
+        """The key this client's usage-plan tokens are spent under: the application's
+        client id and a hash of the refresh token (never the token itself)."""
+        return self._core.scope
 
     def __repr__(self) -> str:
         return (
-            f"ServicesClient(endpoint={self.base_url!r}, marketplace_id={self.marketplace_id!r}, "
-            f"state={self._core.state.value})"
+            f"{type(self).__name__}(endpoint={self.base_url!r}, "
+            f"marketplace_id={self.marketplace_id!r}, state={self._core.state.value})"
         )
 
     # --- lifecycle ---------------------------------------------------------------
 
-    async def __aenter__(self) -> ServicesClient:
-        if self._core.state is _State.CLOSED:
-            raise RuntimeError("this ServicesClient is closed; create a new one")
-        await self._core.get_session()
+    async def __aenter__(self) -> Self:
+        self._core.check_open()
+        if self._config.sender is None:
+            await self._core.get_session()
+        elif self._core.state is _State.UNOPENED:
+            self._core.state = _State.OPENED
         return self
 
     async def __aexit__(
@@ -258,25 +269,28 @@ class ServicesClient:
         return self._core.state is _State.CLOSED
 
     def with_options(
-        self, *, retry: RetryPolicy | None = None, timeout: float | None = None
-    ) -> ServicesClient:
-        """A view of this client with another retry policy or timeout for its calls.
+        self,
+        *,
+        retry: RetryPolicy | None = None,
+        timeout: float | None = None,
+        deadline: float | None = _UNSET,
+    ) -> Self:
+        """A view of this client with another retry policy, timeout or deadline.
 
-        It shares the session, the token and the rate-limit buckets; closing either
-        closes both::
+        It is of the same class, with resources of its own, and shares the session, the
+        token and the usage plan's buckets; closing either closes both::
 
             await client.with_options(retry=RetryPolicy(max_retries=0)).service_jobs.get(job_id)
         """
+        changes: dict[str, Any] = {}
+        if retry is not None:
+            changes["retry"] = retry
         if timeout is not None:
-            _check_timeout(timeout)
-        _check_retry(retry)
-        copy = object.__new__(ServicesClient)
-        copy.__dict__.update({k: v for k, v in self.__dict__.items() if k not in _RESOURCE_NAMES})
-        copy._options = attrs.evolve(
-            self._options,
-            retry=retry or self._options.retry,
-            timeout=float(timeout) if timeout is not None else self._options.timeout,
-        )
+            changes["timeout"] = timeout
+        if deadline is not _UNSET:
+            changes["deadline"] = deadline
+        copy = type(self).__new__(type(self))
+        copy._setup(attrs.evolve(self._config, **changes), self._core)
         return copy
 
     # --- resources ---------------------------------------------------------------
@@ -325,16 +339,46 @@ class ServicesClient:
         path: dict[str, str] | None = None,
         query: dict[str, Any] | None = None,
         body: Any = None,
+        record: CallRecord | None = None,
     ) -> ApiResponse:
-        """Send one operation (the resources' only way out)."""
-        if self._core.state is _State.CLOSED:
-            raise RuntimeError("this ServicesClient is closed; create a new one")
-        return await self._transport.send(
+        """Send one operation (the resources' way out)."""
+        self._core.check_open()
+        return await self._core.transport.send(
             route(operation_id),
             self._options,
             path_params=path,
             query=encode_query(query) if query else None,
             json_body=body,
+            record=record,
+        )
+
+    def _now(self) -> float:
+        """A reading of the pipeline's clock."""
+        return self._core.transport.timer.now()
+
+    async def _put_document(
+        self,
+        url: str,
+        body: bytes,
+        content_type: ContentType,
+        headers: dict[str, str] | None,
+        *,
+        asked_at: float,
+        destination_id: str,
+    ) -> None:
+        """PUT a document to its presigned URL (see :func:`spapi_services._upload.put_document`)."""
+        self._core.check_open()
+        transport = self._core.transport
+        await put_document(
+            transport.sender,
+            transport.timer,
+            url,
+            body,
+            upload_headers(headers, content_type),
+            policy=self._options.retry,
+            attempt_seconds=self._options.timeout,
+            expires_at=asked_at + url_lifetime(url),
+            destination_id=destination_id,
         )
 
     def _marketplace(self, marketplace_id: str | None) -> str:
@@ -347,8 +391,3 @@ class ServicesClient:
         if not isinstance(chosen, str) or not chosen.strip():
             raise ValueError("marketplace_id: must be a non-empty string")
         return chosen
-
-
-_RESOURCE_NAMES = frozenset(
-    {"service_jobs", "appointments", "schedules", "reservations", "documents"}
-)

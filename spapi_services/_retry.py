@@ -1,6 +1,9 @@
-"""When to try a request again, and how long to wait first.
+"""When to try a request again, how long to wait first, and the one loop that does it.
 
-Two pure functions decide: :func:`should_retry` and :func:`retry_delay`.  The rules:
+Two pure functions decide: :func:`should_retry` and :func:`retry_delay`; one classifier
+reads a failed attempt (:func:`classify` for a status, :func:`classify_exception` for no
+answer); one loop, :func:`run_attempts`, applies them.  API calls, the Login with Amazon
+token exchange and the document PUT all retry through it.  The rules:
 
 * A 429 is always retried: Amazon refused it before doing anything.
 * A connection that never opened is retried: nothing was sent.
@@ -16,12 +19,31 @@ import email.utils
 import enum
 import math
 import random
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
+from typing import TypeVar
 
+import aiohttp
 import attrs
 
-__all__ = ["Failure", "RetryPolicy", "retry_delay", "should_retry"]
+from ._timing import Timer
+from .errors import ApiConnectionError, ApiStatusError, ApiTimeoutError, SpApiError
+
+__all__ = [
+    "AttemptFailed",
+    "Deadline",
+    "Failure",
+    "RetryNote",
+    "RetryPolicy",
+    "classify",
+    "classify_exception",
+    "parse_retry_after",
+    "retry_delay",
+    "run_attempts",
+    "should_retry",
+]
+
+T = TypeVar("T")
 
 _RETRYABLE_STATUSES = frozenset({500, 502, 503, 504})
 
@@ -96,6 +118,26 @@ def classify(status: int) -> Failure:
     return Failure.FINAL
 
 
+def classify_exception(exc: BaseException) -> tuple[Failure, str, type[ApiConnectionError]]:
+    """What a failed attempt that got no HTTP answer means: kind, description, error class.
+
+    The one place that reads aiohttp's exceptions, for API calls, the token exchange and
+    the document PUT alike.
+    """
+    if isinstance(exc, aiohttp.ClientSSLError):
+        # A certificate or TLS failure fails the same way again: never retried.
+        return Failure.FINAL, f"TLS failed ({type(exc).__name__})", ApiConnectionError
+    if isinstance(exc, aiohttp.ConnectionTimeoutError):
+        return Failure.NOT_SENT, "timed out connecting", ApiTimeoutError
+    if isinstance(exc, TimeoutError):
+        return Failure.AMBIGUOUS, "timed out waiting for the answer", ApiTimeoutError
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        return Failure.NOT_SENT, f"could not connect ({exc.os_error})", ApiConnectionError
+    if isinstance(exc, aiohttp.ClientPayloadError):
+        return Failure.AMBIGUOUS, "the answer was cut short", ApiConnectionError
+    return Failure.AMBIGUOUS, f"connection lost ({type(exc).__name__})", ApiConnectionError
+
+
 def should_retry(
     policy: RetryPolicy,
     failure: Failure,
@@ -120,21 +162,153 @@ def retry_delay(
     *,
     retries_done: int,
     retry_after: float | None = None,
-    paced: bool = False,
     rand: Callable[[], float] = random.random,
 ) -> float:
     """Seconds to wait before the next attempt.
 
-    ``paced`` says a rate limiter will hold the next attempt back anyway: after a 429 its
-    bucket has been emptied, so the wait comes from there and adding a backoff on top
-    would only slow bulk work below the plan's bound.
+    A ``Retry-After`` is obeyed (up to the policy's cap).  After a 429 the wait is drawn
+    at random between nothing and the exponential back-off ("full jitter"): callers
+    throttled together then come back spread out instead of in the same instant, which
+    matters most when something else (another client, another process) shares the plan.
+    Other failures wait the back-off less up to ``jitter`` of it.
     """
     if retry_after is not None and retry_after >= 0:
         return min(retry_after, policy.max_retry_after)
-    if failure is Failure.THROTTLED and paced:
-        return 0.0
     backoff = min(policy.base_delay * 2.0**retries_done, policy.max_delay)
+    if failure is Failure.THROTTLED:
+        return backoff * rand()
     return backoff * (1.0 - policy.jitter * rand())
+
+
+class Deadline:
+    """When a whole call must be over: waits, attempts and back-offs included.
+
+    ``seconds=None`` means no bound beyond each attempt's own timeout.
+    """
+
+    __slots__ = ("at", "seconds", "what")
+
+    def __init__(self, seconds: float | None, timer: Timer, *, what: str | None = None) -> None:
+        self.seconds = seconds
+        self.at = None if seconds is None else timer.now() + seconds
+        if what is None:
+            what = "no deadline" if seconds is None else f"the call's deadline of {seconds:g} s"
+        self.what = what
+        """How the deadline is named in messages."""
+
+    def remaining(self, timer: Timer) -> float | None:
+        """Seconds left (never below 0), or ``None`` when unbounded."""
+        return None if self.at is None else max(self.at - timer.now(), 0.0)
+
+    def ran_out(self, operation: str, stage: str) -> ApiTimeoutError:
+        """The error for a call whose deadline passed while it was ``stage``."""
+        return ApiTimeoutError(f"{operation}: {self.what} ran out while {stage}", stage=stage)
+
+
+class AttemptFailed(Exception):
+    """Raised by one attempt: what went wrong, and the error to raise if it is not retried."""
+
+    def __init__(
+        self,
+        failure: Failure,
+        error: SpApiError,
+        *,
+        reason: str,
+        retry_after: float | None = None,
+    ) -> None:
+        super().__init__(reason)
+        self.failure = failure
+        self.error = error
+        self.reason = reason
+        self.retry_after = retry_after
+
+
+@attrs.frozen
+class RetryNote:
+    """One retry about to be made: for log lines and traces."""
+
+    attempt: int
+    """The attempt that failed, from 1."""
+    reason: str
+    """What went wrong, such as ``HTTP 503`` or ``timed out connecting``."""
+    delay: float
+    """Seconds waited before the next attempt."""
+
+
+async def run_attempts(
+    attempt: Callable[[], Awaitable[T]],
+    *,
+    policy: RetryPolicy,
+    idempotent: bool,
+    timer: Timer,
+    deadline: Deadline | None = None,
+    throttled_within_deadline: bool = False,
+    on_retry: Callable[[RetryNote], None] | None = None,
+) -> T:
+    """Run ``attempt`` until it succeeds or a failure should not be retried.
+
+    ``attempt`` raises :class:`AttemptFailed` for a failure; anything else it raises
+    passes through.  The last failure's error is raised, with a note when an earlier
+    attempt got no clear answer (it may have taken effect).  With
+    ``throttled_within_deadline`` (API calls paced by a usage plan) 429s are not counted
+    against ``max_retries``: they are retried while the deadline leaves room.
+    """
+    counted = 0  # retries after failures other than paced 429s
+    throttled = 0
+    uncertain = False
+    number = 0
+    while True:
+        number += 1
+        try:
+            return await attempt()
+        except AttemptFailed as failed:
+            failure = failed.failure
+            paced = (
+                failure is Failure.THROTTLED
+                and throttled_within_deadline
+                and deadline is not None
+                and deadline.at is not None
+            )
+            done = throttled if paced else counted
+            error = failed.error
+            if not should_retry(
+                policy,
+                failure,
+                retries_done=0 if paced else counted,
+                idempotent=idempotent,
+                retry_after=failed.retry_after,
+            ):
+                raise _final(error, uncertain, number) from error.__cause__
+            delay = retry_delay(policy, failure, retries_done=done, retry_after=failed.retry_after)
+            remaining = None if deadline is None else deadline.remaining(timer)
+            if deadline is not None and remaining is not None and delay >= remaining:
+                error.add_note(f"Not retried: {deadline.what} would pass before the next attempt.")
+                raise _final(error, uncertain, number) from error.__cause__
+            uncertain = uncertain or failure in (Failure.AMBIGUOUS, Failure.SERVER)
+            if on_retry is not None:
+                on_retry(RetryNote(attempt=number, reason=failed.reason, delay=delay))
+            await timer.sleep(delay)
+            if paced:
+                throttled += 1
+            else:
+                counted += 1
+
+
+_MAY_HAVE_RUN = (
+    "An earlier attempt of this call got no clear answer (a timeout, a lost connection or "
+    "a 5xx) and may have taken effect: this error may describe the state it left behind."
+)
+
+
+def _final(error: SpApiError, uncertain: bool, attempts: int) -> SpApiError:
+    error.attempts = attempts
+    if attempts > 1:
+        error.add_note(f"Gave up after {attempts} attempts.")
+    if uncertain and isinstance(error, ApiStatusError):
+        # A cancel whose answer was lost, retried, meets a job already cancelled.
+        error.may_have_taken_effect = True
+        error.add_note(_MAY_HAVE_RUN)
+    return error
 
 
 def parse_retry_after(value: str | None, *, now: datetime | None = None) -> float | None:

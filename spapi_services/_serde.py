@@ -26,7 +26,7 @@ from cattrs.v import format_exception
 
 from .errors import ResponseDecodeError
 from .models._base import ApiEnum
-from .models.common import Error, Warning
+from .models.common import ApiWarning, Error
 
 __all__ = [
     "converter",
@@ -547,7 +547,7 @@ def parse_errors(body: Any) -> tuple[Error, ...]:
     return tuple(errors)
 
 
-def parse_warnings(body: Any) -> tuple[Warning, ...]:
+def parse_warnings(body: Any) -> tuple[ApiWarning, ...]:
     """The warnings of a body or of its payload, tolerant like :func:`parse_errors`.
 
     Never raises: an entry that is not an object with a string ``code`` and ``message``
@@ -560,11 +560,11 @@ def parse_warnings(body: Any) -> tuple[Warning, ...]:
         found = body["payload"].get("warnings")
     if not isinstance(found, list):
         return ()
-    warnings: list[Warning] = []
+    warnings: list[ApiWarning] = []
     for entry in found:
         if isinstance(entry, dict) and "code" in entry and "message" in entry:
             try:
-                warnings.append(converter.structure(entry, Warning))
+                warnings.append(converter.structure(entry, ApiWarning))
             except Exception:
                 continue
     return tuple(warnings)

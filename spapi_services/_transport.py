@@ -1,22 +1,31 @@
-"""The one request function: limiter, token, send, retry decision, error mapping.
+"""The request pipeline: every call of every resource goes through :meth:`Transport.send`.
 
-Every call of every resource goes through :meth:`Transport.send`.  It knows routes and
-HTTP, never the models: it hands back the parsed JSON and the response's metadata, or
-raises one of :mod:`spapi_services.errors`.
+It is built in layers, each a short method with one job, as httpx's ``send`` is::
+
+    send                 the call's deadline; the URL and body
+      _authorized        the access token; an expired-token 403 refreshes it once
+        _retrying        the one retry loop (:func:`spapi_services._retry.run_attempts`)
+          _attempt       one attempt:
+            _take_place    a place in the session's request queue, then a token of the
+                           usage plan (in that order: a token is spent when the request
+                           leaves, never while it waits for a connection)
+            sender         (method, url, headers, body, timeout) -> status, headers, body
+            _answer        the status read: a result, or the failure to retry or raise
+
+It knows routes and HTTP, never the models: it hands back the parsed JSON and the
+answer's metadata, or raises one of :mod:`spapi_services.errors`.  The sender, the
+usage plan, the token source and the timer are passed in, so each can be replaced.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import functools
 import logging
 import math
 import time
-from collections.abc import Awaitable, Callable, Mapping
-from contextlib import AbstractAsyncContextManager
+from collections.abc import Awaitable, Mapping
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import quote
 
 import aiohttp
@@ -26,12 +35,26 @@ from yarl import URL
 
 from . import _serde
 from ._auth import TokenSource
-from ._ratelimit import Bucket, RateLimits
-from ._retry import Failure, RetryPolicy, classify, parse_retry_after, retry_delay, should_retry
+from ._queue import RequestQueue
+from ._ratelimit import UsagePlan
+from ._retry import (
+    AttemptFailed,
+    Deadline,
+    Failure,
+    RetryNote,
+    RetryPolicy,
+    classify,
+    classify_exception,
+    parse_retry_after,
+    run_attempts,
+)
 from ._routes import Route
+from ._sender import BodyTooLarge, RawResponse, Sender
+from ._text import printable
+from ._timing import Timer
 from .errors import (
     ApiConnectionError,
-    ApiTimeoutError,
+    ForbiddenError,
     OperationFailedError,
     ResponseDecodeError,
     status_error_class,
@@ -39,23 +62,15 @@ from .errors import (
 from .models.common import Error
 from .models.enums import ErrorLevel
 
-__all__ = ["ApiResponse", "CallOptions", "Transport", "encode_query"]
+__all__ = ["ApiResponse", "CallOptions", "CallRecord", "Transport", "encode_query"]
 
 _log = logging.getLogger("spapi_services")
 
-#: Bodies larger than this are refused rather than read into memory.
-MAX_BODY_BYTES = 16 * 1024 * 1024
-
-#: The most an attempt waits for a socket to connect (half its timeout when that is less).
-MAX_CONNECT_SECONDS = 10.0
+T = TypeVar("T")
 
 _TOKEN_PROBLEM_WORDS = ("token", "expired", "signature")
 _TOKEN_HEADER = "x-amz-access-token"
-
-_MAY_HAVE_RUN = (
-    "An earlier attempt of this call got no clear answer (a timeout, a lost connection or "
-    "a 5xx) and may have taken effect: this error may describe the state it left behind."
-)
+_NO_QUEUE = RequestQueue(None)
 
 
 @attrs.frozen(kw_only=True)
@@ -64,6 +79,9 @@ class CallOptions:
 
     retry: RetryPolicy
     timeout: float
+    """Seconds for one HTTP attempt."""
+    deadline: float | None
+    """Seconds for the whole call: waits, attempts and back-offs (``None``: unbounded)."""
 
 
 @attrs.frozen(kw_only=True)
@@ -77,13 +95,41 @@ class ApiResponse:
     rate_limit: float | None
 
 
+@attrs.define
+class CallRecord:
+    """What one call came to, filled in by the layers as it goes (for logs and traces)."""
+
+    operation: str
+    attempts: int = 0
+    status: int | None = None
+    request_id: str | None = None
+    rate_limit: float | None = None
+    plan_wait: float = 0.0
+    """Seconds spent waiting for the usage plan's tokens."""
+    queue_wait: float = 0.0
+    """Seconds spent waiting for a place in the request queue."""
+    retries: list[RetryNote] = attrs.Factory(list)
+    refreshed: bool = False
+    """Whether the access token was refreshed after the API refused it."""
+
+
+@attrs.define
+class _Call:
+    route: Route
+    url: URL
+    headers: dict[str, str]
+    body: bytes | None
+    options: CallOptions
+    deadline: Deadline
+    record: CallRecord
+
+
 def encode_query(params: Mapping[str, Any]) -> dict[str, str]:
     """Query parameters as the API expects them.
 
     ``None`` is left out; lists are comma-joined (the model's default ``csv`` format);
     booleans are ``true``/``false``; datetimes are UTC with ``Z``; everything else,
-    page tokens included, is passed as its string and left to aiohttp to percent-encode
-    exactly once.
+    page tokens included, is passed as its string and percent-encoded exactly once.
     """
     query: dict[str, str] = {}
     for name, value in params.items():
@@ -105,28 +151,50 @@ def _scalar(value: Any) -> str:
 
 
 class Transport:
-    """Sends requests for one client (and its ``with_options`` copies)."""
+    """Sends the calls of one client (and of its ``with_options`` copies)."""
 
     def __init__(
         self,
         *,
         base_url: str,
         tokens: TokenSource,
-        limits: RateLimits | None,
+        plan: UsagePlan | None,
+        scope: str,
         user_agent: str,
-        session: Callable[[], Awaitable[aiohttp.ClientSession]],
+        sender: Sender,
+        timer: Timer,
     ) -> None:
         self._base_url = base_url.rstrip("/")
         self._tokens = tokens
-        self._limits = limits
-        self._user_agent = user_agent
-        self._session = session
-        self._gate: AbstractAsyncContextManager[Any] | None = None
+        self._plan = plan
+        self._scope = scope
+        self._sender = sender
+        self._timer = timer
+        self._headers = {
+            "User-Agent": user_agent,
+            "Accept": "application/json",
+            "Accept-Encoding": "gzip, deflate",
+        }
+        self._queue: RequestQueue | None = None
+        # One request of each operation at a time asks the plan: the others wait in line
+        # behind it instead of all polling the bucket (and all holding queue places).
+        self._lanes: dict[str, asyncio.Lock] = {}
+        self._rates: dict[str, float] = {}  # the last rate each operation's header gave
 
     @property
     def tokens(self) -> TokenSource:
-        """The token source (shared with the document upload)."""
+        """The token source."""
         return self._tokens
+
+    @property
+    def sender(self) -> Sender:
+        """The sender every request goes out through (the document PUT's too)."""
+        return self._sender
+
+    @property
+    def timer(self) -> Timer:
+        """The timer the pipeline sleeps and measures with."""
+        return self._timer
 
     def url(self, route: Route, path_params: Mapping[str, str]) -> URL:
         """The URL of a route, each path parameter percent-encoded as one segment.
@@ -143,6 +211,8 @@ class Transport:
             path = path.replace("{" + name + "}", quote(value, safe=""))
         return URL(self._base_url + path, encoded=True)
 
+    # --- the layers ----------------------------------------------------------------
+
     async def send(
         self,
         route: Route,
@@ -151,216 +221,233 @@ class Transport:
         path_params: Mapping[str, str] | None = None,
         query: Mapping[str, str] | None = None,
         json_body: Any = None,
+        record: CallRecord | None = None,
     ) -> ApiResponse:
-        """Send one operation, retrying as the policy allows; raise on failure."""
+        """Send one operation within its deadline, retrying as the policy allows."""
         url = self.url(route, path_params or {})
-        data = None if json_body is None else _serde.dumps(json_body).encode()
-        bucket = self._limits.bucket(route.operation_id) if self._limits is not None else None
-        policy = options.retry
-        retries = 0
-        refreshed = False
-        uncertain = False  # an earlier attempt got no clear answer: it may have run
-        attempt = 0  # every request sent, the one after a token refresh included
-        while True:
-            attempt += 1
-            session = await self._session()
-            # The token first: a bucket's refill is counted from when its tokens are taken,
-            # so the request must go out right after, not after a token exchange.
-            token = self._tokens.cached()
-            if token is None:
-                await self._tokens.prepare(session)
-            waited = 0.0 if bucket is None else await _acquire(bucket)
-            if token is None or waited:
-                token = await self._tokens.get(session)  # cached by now, unless it expired
-            started = time.monotonic()
-            try:
-                async with self._gate or self._gate_for(session):
-                    status, headers, raw = await self._attempt(
-                        session, route, url, query, data, token, options.timeout
-                    )
-            except (aiohttp.ClientError, TimeoutError) as exc:
-                failure, error = _connection_failure(exc, route)
-                _log.debug(
-                    "%s %s -> %s elapsed=%.3fs attempt=%d waited=%.3fs",
-                    route.method,
-                    route.path,
-                    type(exc).__name__,
-                    time.monotonic() - started,
-                    attempt,
-                    waited,
-                )
-                if not should_retry(
-                    policy, failure, retries_done=retries, idempotent=route.idempotent
-                ):
-                    raise error from _without_token(exc)
-                uncertain = uncertain or failure is Failure.AMBIGUOUS
-                await asyncio.sleep(retry_delay(policy, failure, retries_done=retries))
-                retries += 1
-                continue
-
-            request_id = headers.get("x-amzn-RequestId")
-            rate_limit = _rate_limit(headers)
-            if rate_limit is not None and bucket is not None:
-                bucket.follow_header(rate_limit)
-            _log.debug(
-                "%s %s -> %d request_id=%s elapsed=%.3fs attempt=%d waited=%.3fs",
-                route.method,
-                route.path,
-                status,
-                request_id,
-                time.monotonic() - started,
-                attempt,
-                waited,
-            )
-            if 200 <= status < 300:
-                return _success(route, status, headers, raw, request_id, rate_limit)
-
-            text = raw.decode("utf-8", errors="replace")
-            errors = _serde.parse_errors(_try_json(text))
-            if status == 403 and not refreshed and _token_rejected(errors):
-                # The token may have been revoked or expired early: get a fresh one, once.
-                self._tokens.invalidate(token)
-                refreshed = True
-                continue
-            failure = classify(status)
-            retry_after = parse_retry_after(headers.get("Retry-After"))
-            if failure is Failure.THROTTLED and bucket is not None:
-                bucket.drain()
-            if not should_retry(
-                policy,
-                failure,
-                retries_done=retries,
-                idempotent=route.idempotent,
-                retry_after=retry_after,
-            ):
-                refused = status_error_class(status)(
-                    status_code=status,
-                    errors=errors,
-                    request_id=request_id,
-                    rate_limit=rate_limit,
-                    headers=headers,
-                    body=text,
-                    operation=route.operation_id,
-                )
-                if uncertain:
-                    # A cancel whose answer was lost, retried, meets a job already cancelled.
-                    refused.add_note(_MAY_HAVE_RUN)
-                raise refused
-            uncertain = uncertain or failure is Failure.SERVER
-            delay = retry_delay(
-                policy,
-                failure,
-                retries_done=retries,
-                retry_after=retry_after,
-                paced=bucket is not None,
-            )
-            if delay:
-                await asyncio.sleep(delay)
-            retries += 1
-
-    def _gate_for(self, session: aiohttp.ClientSession) -> AbstractAsyncContextManager[Any]:
-        """A fair queue in front of the session's connection pool.
-
-        aiohttp gives a connection that comes free to whichever request asks first, and
-        under sustained load new requests keep overtaking those already waiting there: one
-        can wait until it times out, never sent.  Requests queue here instead, first come
-        first served, no more at a time than the pool holds.
-        """
-        connector = session.connector
-        sizes = [n for n in (connector.limit, connector.limit_per_host) if n] if connector else []
-        self._gate = asyncio.Semaphore(min(sizes)) if sizes else contextlib.nullcontext()
-        return self._gate
-
-    async def _attempt(
-        self,
-        session: aiohttp.ClientSession,
-        route: Route,
-        url: URL,
-        query: Mapping[str, str] | None,
-        data: bytes | None,
-        token: str,
-        seconds: float,
-    ) -> tuple[int, CIMultiDictProxy[str], bytes]:
-        headers = {
-            "x-amz-access-token": token,
-            "User-Agent": self._user_agent,
-            "Accept": "application/json",
-        }
-        if data is not None:
-            headers["Content-Type"] = "application/json"
-        async with session.request(
-            route.method,
-            url,
-            params=query or None,
-            data=data,
+        if query:
+            url = url.extend_query(query)
+        headers = self._headers
+        body = None
+        if json_body is not None:
+            body = _serde.dumps(json_body).encode()
+            headers = {**headers, "Content-Type": "application/json"}
+        call = _Call(
+            route=route,
+            url=url,
             headers=headers,
-            timeout=_timeout(seconds),
-            # A redirect would carry the access token to wherever it points (aiohttp
-            # strips only Authorization); the API never redirects, so it is an error.
-            allow_redirects=False,
-        ) as resp:
-            raw = await _read_body(resp, route.operation_id)
-            # Case-insensitive, and it outlives the response.
-            return resp.status, resp.headers, raw
+            body=body,
+            options=options,
+            deadline=Deadline(options.deadline, self._timer),
+            record=record or CallRecord(route.operation_id),
+        )
+        return await self._authorized(call)
 
+    async def _authorized(self, call: _Call) -> ApiResponse:
+        token = await self._token(call)
+        try:
+            return await self._retrying(call, token)
+        except ForbiddenError as exc:
+            if call.record.refreshed or not _token_rejected(exc.errors):
+                raise
+            # The token may have been revoked or expired early: get a fresh one, once.
+            self._tokens.invalidate(token)
+            call.record.refreshed = True
+            return await self._retrying(call, await self._token(call))
 
-@functools.lru_cache(maxsize=16)
-def _timeout(seconds: float) -> aiohttp.ClientTimeout:
-    # Opening a socket gets a budget of its own, shorter than the attempt's: only a
-    # connect that runs out of *its* time is reported as a ConnectionTimeoutError, a
-    # request that never left, which any operation may retry.  Under ``total`` alone it is
-    # a bare TimeoutError: "sent, maybe processed".  The wait for a free connection of the
-    # pool is not in it (``sock_connect``, not ``connect``): a busy client queueing for its
-    # own connections is no reason to give up sooner, or to spend its retries.
-    return aiohttp.ClientTimeout(total=seconds, sock_connect=min(seconds / 2, MAX_CONNECT_SECONDS))
+    async def _token(self, call: _Call) -> str:
+        token = self._tokens.cached()
+        if token is not None:
+            return token
+        fetch = self._tokens.get(
+            call.options.retry, attempt_seconds=call.options.timeout, deadline=call.deadline
+        )
+        return await self._within(call, "waiting for the access token", fetch)
 
+    async def _retrying(self, call: _Call, token: str) -> ApiResponse:
+        return await run_attempts(
+            lambda: self._attempt(call, token),
+            policy=call.options.retry,
+            idempotent=call.route.idempotent,
+            timer=self._timer,
+            deadline=call.deadline,
+            throttled_within_deadline=True,
+            on_retry=call.record.retries.append,
+        )
 
-async def _acquire(bucket: Bucket) -> float:
-    # The loop's clock is the one the limiter schedules by.
-    loop = asyncio.get_running_loop()
-    started = loop.time()
-    await bucket.acquire()
-    return loop.time() - started
+    async def _attempt(self, call: _Call, token: str) -> ApiResponse:
+        queue = self._queue or await self._request_queue()
+        waited = await self._take_place(call, queue)
+        record = call.record
+        record.attempts += 1
+        started = time.monotonic()
+        try:
+            raw = await self._sender(
+                call.route.method,
+                call.url,
+                {**call.headers, _TOKEN_HEADER: token},
+                call.body,
+                self._attempt_seconds(call),
+            )
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            self._log_attempt(call, type(exc).__name__, None, started, waited)
+            raise self._no_answer(call, exc) from None
+        except BodyTooLarge as exc:
+            # With the request id, as every answer's error has: Amazon's support asks for it.
+            raise ResponseDecodeError(
+                str(exc),
+                request_id=exc.headers.get("x-amzn-RequestId"),
+                operation=call.route.operation_id,
+            ) from None
+        finally:
+            queue.leave()
+        return await self._answer(call, raw, started, waited)
 
+    # --- the parts of an attempt ---------------------------------------------------
 
-async def _read_body(resp: aiohttp.ClientResponse, operation: str) -> bytes:
-    declared = resp.content_length
-    if declared is not None and declared > MAX_BODY_BYTES:
-        raise _too_large(resp, operation, f"response body of {declared} bytes exceeds")
-    if declared is not None:
-        return await resp.read()
-    # No length given (a chunked answer): read it in pieces, counting.
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in resp.content.iter_chunked(65536):
-        size += len(chunk)
-        if size > MAX_BODY_BYTES:
-            raise _too_large(resp, operation, "response body exceeds")
-        chunks.append(chunk)
-    return b"".join(chunks)
+    async def _request_queue(self) -> RequestQueue:
+        make = getattr(self._sender, "request_queue", None)
+        self._queue = await make() if make is not None else _NO_QUEUE
+        return self._queue
 
+    async def _take_place(self, call: _Call, queue: RequestQueue) -> float:
+        """A place in the queue, then a token of the plan; returns seconds waited for the plan."""
+        plan = self._plan
+        if plan is None:
+            await self._enter(call, queue)
+            return 0.0
+        operation = call.route.operation_id
+        lane = self._lanes.get(operation)
+        if lane is None:
+            lane = self._lanes[operation] = asyncio.Lock()
+        started = self._timer.now()
+        queued = call.record.queue_wait
+        await self._within(call, "waiting for the usage plan", lane.acquire())
+        try:
+            while True:
+                await self._enter(call, queue)
+                due = await plan.try_acquire(self._scope, operation)
+                if due <= 0:
+                    break
+                queue.leave()  # nobody waits on us for a place while we wait for a token
+                remaining = call.deadline.remaining(self._timer)
+                if remaining is not None and due >= remaining:
+                    raise call.deadline.ran_out(operation, "waiting for the usage plan")
+                await self._timer.sleep(due)
+        finally:
+            lane.release()
+        waited = self._timer.now() - started - (call.record.queue_wait - queued)
+        call.record.plan_wait += waited
+        return waited
 
-def _too_large(resp: aiohttp.ClientResponse, operation: str, what: str) -> ResponseDecodeError:
-    # With the request id, as every answer's error has: it is what Amazon's support asks for.
-    return ResponseDecodeError(
-        f"{what} the {MAX_BODY_BYTES}-byte limit",
-        request_id=resp.headers.get("x-amzn-RequestId"),
-        operation=operation,
-    )
+    async def _enter(self, call: _Call, queue: RequestQueue) -> None:
+        if queue.size is None:
+            return
+        started = self._timer.now()
+        await self._within(call, "waiting in the request queue", queue.enter())
+        call.record.queue_wait += self._timer.now() - started
+
+    async def _within(self, call: _Call, stage: str, waiting: Awaitable[T]) -> T:
+        """``waiting``, bounded by what is left of the call's deadline."""
+        remaining = call.deadline.remaining(self._timer)
+        if remaining is None:
+            return await waiting
+        try:
+            async with asyncio.timeout(remaining) as scope:
+                return await waiting
+        except TimeoutError:
+            if scope.expired():
+                raise call.deadline.ran_out(call.route.operation_id, stage) from None
+            raise
+
+    def _attempt_seconds(self, call: _Call) -> float:
+        remaining = call.deadline.remaining(self._timer)
+        if remaining is None:
+            return call.options.timeout
+        return max(min(call.options.timeout, remaining), 1e-3)
+
+    def _no_answer(self, call: _Call, exc: BaseException) -> AttemptFailed:
+        failure, what, error_class = classify_exception(exc)
+        operation = call.route.operation_id
+        remaining = call.deadline.remaining(self._timer)
+        error: ApiConnectionError
+        if isinstance(exc, TimeoutError) and remaining is not None and remaining <= 0:
+            error = call.deadline.ran_out(operation, "waiting for the answer")
+        else:
+            error = error_class(f"{operation}: {what}")
+        error.__cause__ = _without_token(exc)
+        return AttemptFailed(failure, error, reason=what)
+
+    async def _answer(
+        self, call: _Call, raw: RawResponse, started: float, waited: float
+    ) -> ApiResponse:
+        status, headers = raw.status, raw.headers
+        record = call.record
+        request_id = headers.get("x-amzn-RequestId")
+        rate_limit = _rate_limit(headers)
+        record.status, record.request_id, record.rate_limit = status, request_id, rate_limit
+        operation = call.route.operation_id
+        if (
+            rate_limit is not None
+            and self._plan is not None
+            and self._rates.get(operation) != rate_limit
+        ):
+            self._rates[operation] = rate_limit
+            await self._plan.update_rate(self._scope, operation, rate_limit)
+        self._log_attempt(call, str(status), request_id, started, waited)
+        if 200 <= status < 300:
+            return _success(call.route, raw, request_id, rate_limit)
+
+        text = raw.body.decode("utf-8", errors="replace")
+        error = status_error_class(status)(
+            status_code=status,
+            errors=_serde.parse_errors(_try_json(text)),
+            request_id=request_id,
+            rate_limit=rate_limit,
+            headers=headers,
+            body=text,
+            operation=operation,
+        )
+        failure = classify(status)
+        if failure is Failure.THROTTLED and self._plan is not None:
+            await self._plan.throttled(self._scope, operation)
+        raise AttemptFailed(
+            failure,
+            error,
+            reason=f"HTTP {status}",
+            retry_after=parse_retry_after(headers.get("Retry-After")),
+        )
+
+    def _log_attempt(
+        self,
+        call: _Call,
+        outcome: str,
+        request_id: str | None,
+        started: float,
+        waited: float,
+    ) -> None:
+        if not _log.isEnabledFor(logging.DEBUG):
+            return
+        _log.debug(
+            "%s %s -> %s request_id=%s elapsed=%.3fs attempt=%d waited=%.3fs",
+            call.route.method,
+            call.route.path,
+            outcome,
+            printable(request_id, 100) if request_id else None,
+            time.monotonic() - started,
+            call.record.attempts,
+            waited,
+        )
 
 
 def _success(
-    route: Route,
-    status: int,
-    headers: Mapping[str, str],
-    raw: bytes,
-    request_id: str | None,
-    rate_limit: float | None,
+    route: Route, raw: RawResponse, request_id: str | None, rate_limit: float | None
 ) -> ApiResponse:
     data: Any = None
-    if raw.strip():
+    status = raw.status
+    if raw.body.strip():
         try:
-            data = _serde.loads(raw)
+            data = _serde.loads(raw.body)
         except ValueError as exc:
             raise ResponseDecodeError(
                 f"HTTP {status} body is not JSON",
@@ -376,10 +463,12 @@ def _success(
                 errors=errors,
                 request_id=request_id,
                 operation=route.operation_id,
+                payload=data.get("payload"),
+                body=raw.body.decode("utf-8", errors="replace"),
             )
         _log_warnings(route, data, errors, request_id)
     return ApiResponse(
-        status=status, data=data, headers=headers, request_id=request_id, rate_limit=rate_limit
+        status=status, data=data, headers=raw.headers, request_id=request_id, rate_limit=rate_limit
     )
 
 
@@ -397,11 +486,12 @@ def _log_warnings(
                 if isinstance(w, dict)
             )
     if notes:
+        # Server text, made one printable line: a newline in it must not forge a record.
         _log.warning(
             "%s answered with warnings (request id %s): %s",
             route.operation_id,
-            request_id,
-            "; ".join(notes),
+            printable(request_id, 100) if request_id else None,
+            printable("; ".join(notes), 2000),
         )
 
 
@@ -454,19 +544,3 @@ def _without_token(exc: BaseException) -> BaseException:
             )
             exc.args = (exc.request_info, *exc.args[1:])
     return exc
-
-
-def _connection_failure(exc: BaseException, route: Route) -> tuple[Failure, ApiConnectionError]:
-    where = f"{route.operation_id}: "
-    if isinstance(exc, aiohttp.ClientSSLError):
-        # A certificate or TLS failure will fail the same way again.
-        return Failure.FINAL, ApiConnectionError(f"{where}TLS failed ({exc})")
-    if isinstance(exc, aiohttp.ConnectionTimeoutError):
-        return Failure.NOT_SENT, ApiTimeoutError(f"{where}timed out connecting")
-    if isinstance(exc, TimeoutError):
-        return Failure.AMBIGUOUS, ApiTimeoutError(f"{where}timed out waiting for the answer")
-    if isinstance(exc, aiohttp.ClientConnectorError):
-        return Failure.NOT_SENT, ApiConnectionError(f"{where}could not connect ({exc.os_error})")
-    if isinstance(exc, aiohttp.ClientPayloadError):
-        return Failure.AMBIGUOUS, ApiConnectionError(f"{where}the answer was cut short")
-    return Failure.AMBIGUOUS, ApiConnectionError(f"{where}connection lost ({type(exc).__name__})")

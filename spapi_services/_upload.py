@@ -6,9 +6,10 @@ Three steps live here, each usable on its own:
   bytes and a :class:`~spapi_services.models.enums.ContentType`, refusing anything the
   API would refuse (empty, over 5 MiB, an unknown type) before a request is made;
 * :func:`upload_headers` builds the headers of the PUT from those the destination gave;
-* :func:`put_document` sends the PUT to the presigned URL, retrying server errors and
-  lost connections only while the URL is still valid, and turns a refusal from the store
-  (S3-style XML) into :class:`~spapi_services.errors.UploadError`.
+* :func:`put_document` sends the PUT to the presigned URL through the client's sender,
+  retrying server errors and lost connections (through the client's one retry loop)
+  only while the URL is still valid, and turns a refusal from the store (S3-style XML)
+  into :class:`~spapi_services.errors.UploadError`.
 
 The presigned URL carries a signature in its query string: it is never logged or put into
 an error message.  Only ``scheme://host/path`` is shown.
@@ -22,9 +23,8 @@ import io
 import logging
 import os
 import stat
-import time
 import xml.etree.ElementTree as ElementTree
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Mapping
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -32,9 +32,21 @@ import aiohttp
 import attrs
 from yarl import URL
 
-from ._retry import Failure, RetryPolicy, classify, parse_retry_after, retry_delay, should_retry
+from ._retry import (
+    AttemptFailed,
+    Deadline,
+    Failure,
+    RetryPolicy,
+    classify,
+    classify_exception,
+    parse_retry_after,
+    run_attempts,
+)
+from ._sender import BodyTooLarge, Sender
+from ._text import printable
+from ._timing import Timer
 from ._validation import check_enum
-from .errors import ApiConnectionError, ApiTimeoutError, UploadError
+from .errors import UploadError
 from .models.documents import MAX_DOCUMENT_BYTES
 from .models.enums import ContentType
 
@@ -345,16 +357,9 @@ def parse_s3_error(body: bytes) -> S3Error | None:
     return S3Error(code=text("Code"), message=text("Message"), request_id=text("RequestId"))
 
 
-def _clock() -> float:
-    return time.monotonic()
-
-
-async def _sleep(seconds: float) -> None:
-    await asyncio.sleep(seconds)
-
-
 async def put_document(
-    session: aiohttp.ClientSession,
+    sender: Sender,
+    timer: Timer,
     url: str,
     body: bytes,
     headers: Mapping[str, str],
@@ -363,154 +368,69 @@ async def put_document(
     attempt_seconds: float,
     expires_at: float,
     destination_id: str = "",
-    clock: Callable[[], float] | None = None,
-    sleep: Callable[[float], Awaitable[None]] | None = None,
 ) -> None:
     """PUT ``body`` to a presigned ``url`` with exactly ``headers``; raise if it is refused.
 
     Server errors (500, 502, 503, 504), 429 and lost connections are retried as ``policy``
-    allows, but never once the URL expires: ``expires_at`` is a reading of ``clock``
-    (``time.monotonic`` unless given; ``sleep`` likewise defaults to ``asyncio.sleep``).
-    A PUT replaces the object, so sending it twice is harmless.  Raises
-    :class:`UploadError` with the store's ``Code`` and ``Message`` when it refuses, and
-    :class:`ApiConnectionError` when it cannot be reached.
+    allows, through the same retry loop as API calls, but never once the URL expires:
+    ``expires_at`` is a reading of ``timer.now()``.  A PUT replaces the object, so sending
+    it twice is harmless.  Raises :class:`UploadError` with the store's ``Code`` and
+    ``Message`` when it refuses, and :class:`ApiConnectionError` when it cannot be reached.
     """
-    clock = clock or _clock
-    sleep = sleep or _sleep
     target = URL(url, encoded=True)
     if target.scheme not in ("http", "https") or not target.raw_host:
         raise UploadError(f"upload destination {destination_id}: the URL is not an http(s) URL")
     shown = safe_url(target)
-    retries = 0
-    while True:
-        if clock() >= expires_at:
+    sent = dict(headers)
+    attempts = 0
+
+    async def attempt() -> None:
+        nonlocal attempts
+        if timer.now() >= expires_at:
             raise UploadError(
                 f"PUT {shown}: the upload URL expired before the document could be sent",
                 code="ExpiredUploadUrl",
             )
-        started = clock()
+        attempts += 1
+        started = timer.now()
         try:
-            status, answer, retry_after = await _attempt(
-                session, target, body, headers, attempt_seconds
-            )
+            raw = await sender("PUT", target, sent, body, attempt_seconds)
         except (aiohttp.ClientError, TimeoutError) as exc:
-            failure, error_class, what = _connection_failure(exc)
-            _log_attempt(shown, destination_id, type(exc).__name__, clock() - started, retries)
-            delay = retry_delay(policy, failure, retries_done=retries)
-            verdict = _verdict(policy, failure, retries, clock() + delay, expires_at)
-            if verdict is not None:
-                error = error_class(f"PUT {shown}: {what}{_why_stopped(verdict, retries)}")
-                raise error from (exc if _safe_to_chain(exc) else None)
-            await sleep(delay)
-            retries += 1
-            continue
-
-        _log_attempt(shown, destination_id, str(status), clock() - started, retries)
+            _log_attempt(shown, destination_id, type(exc).__name__, timer.now() - started, attempts)
+            failure, what, error_class = classify_exception(exc)
+            error = error_class(f"PUT {shown}: {what}")
+            # Some aiohttp errors print the whole URL, signature included: not chained.
+            error.__cause__ = exc if _safe_to_chain(exc) else None
+            raise AttemptFailed(failure, error, reason=what) from None
+        except BodyTooLarge:
+            raise AttemptFailed(
+                Failure.FINAL,
+                UploadError(f"PUT {shown}: the store's answer is too large"),
+                reason="oversized answer",
+            ) from None
+        _log_attempt(shown, destination_id, str(raw.status), timer.now() - started, attempts)
+        answer = raw.body[:_MAX_ANSWER_BYTES]
         s3_error = parse_s3_error(answer)
-        if 200 <= status < 300 and s3_error is None:
+        if 200 <= raw.status < 300 and s3_error is None:
             return
-        failure = classify(status) if status >= 400 else Failure.FINAL
-        delay = retry_delay(policy, failure, retries_done=retries, retry_after=retry_after)
-        verdict = _verdict(
-            policy, failure, retries, clock() + delay, expires_at, retry_after=retry_after
+        raise AttemptFailed(
+            classify(raw.status) if raw.status >= 400 else Failure.FINAL,
+            _refusal(shown, raw.status, s3_error),
+            reason=f"HTTP {raw.status}",
+            retry_after=parse_retry_after(raw.headers.get("Retry-After")),
         )
-        if verdict is not None:
-            raise _refusal(shown, status, s3_error, _why_stopped(verdict, retries))
-        await sleep(delay)
-        retries += 1
 
-
-async def _attempt(
-    session: aiohttp.ClientSession,
-    url: URL,
-    body: bytes,
-    headers: Mapping[str, str],
-    attempt_seconds: float,
-) -> tuple[int, bytes, float | None]:
-    async with session.put(
-        url,
-        data=body,
-        headers=dict(headers),
-        skip_auto_headers=_SKIPPED_AUTO_HEADERS,
-        # A redirect would carry the document (and the signature) to another host.
-        allow_redirects=False,
-        raise_for_status=False,
-        timeout=aiohttp.ClientTimeout(total=attempt_seconds),
-    ) as resp:
-        answer = await _read_answer(resp)
-        return resp.status, answer, parse_retry_after(resp.headers.get("Retry-After"))
-
-
-async def _read_answer(resp: aiohttp.ClientResponse) -> bytes:
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in resp.content.iter_chunked(16384):
-        chunks.append(chunk)
-        size += len(chunk)
-        if size >= _MAX_ANSWER_BYTES:
-            break
-    return b"".join(chunks)[:_MAX_ANSWER_BYTES]
-
-
-def _verdict(
-    policy: RetryPolicy,
-    failure: Failure,
-    retries: int,
-    next_attempt_at: float,
-    expires_at: float,
-    *,
-    retry_after: float | None = None,
-) -> str | None:
-    """``None`` to try again; otherwise why not: ``"final"``, ``"policy"`` or ``"expiry"``."""
-    if failure is Failure.FINAL:
-        return "final"
-    if not should_retry(
-        policy, failure, retries_done=retries, idempotent=True, retry_after=retry_after
-    ):
-        return "policy"
-    if next_attempt_at >= expires_at - _EXPIRY_MARGIN:
-        return "expiry"
-    return None
-
-
-def _why_stopped(verdict: str, retries: int) -> str:
-    attempts = f" after {retries + 1} attempts" if retries else ""
-    if verdict == "expiry":
-        return f"{attempts}; not retried because the upload URL is about to expire"
-    return attempts
-
-
-def _refusal(shown: str, status: int, error: S3Error | None, tail: str) -> UploadError:
-    if error is not None:
-        detail = ": ".join(part for part in (error.code, error.message) if part) or "no code"
-        if error.request_id:
-            detail += f" (request id {error.request_id})"
-    else:
-        detail = "no S3 error document in the answer"
-    return UploadError(
-        f"PUT {shown} -> HTTP {status}: {detail}{tail}",
-        status_code=status,
-        code=error.code if error is not None else None,
+    # A retry is not started this close to expiry: the request needs time to arrive.
+    until_expiry = Deadline(
+        max(expires_at - _EXPIRY_MARGIN - timer.now(), 1e-3),
+        timer,
+        what="the upload URL's expiry",
     )
-
-
-def _connection_failure(exc: BaseException) -> tuple[Failure, type[ApiConnectionError], str]:
-    if isinstance(exc, aiohttp.ConnectionTimeoutError):
-        return Failure.NOT_SENT, ApiTimeoutError, "timed out connecting"
-    if isinstance(exc, TimeoutError):
-        return Failure.AMBIGUOUS, ApiTimeoutError, "timed out waiting for the answer"
-    if isinstance(exc, aiohttp.ClientConnectorError):
-        return Failure.NOT_SENT, ApiConnectionError, f"could not connect ({exc.os_error})"
-    return Failure.AMBIGUOUS, ApiConnectionError, f"connection lost ({type(exc).__name__})"
-
-
-def _safe_to_chain(exc: BaseException) -> bool:
-    # Some aiohttp errors print the whole URL, signature included; those are not chained.
-    return not isinstance(exc, aiohttp.ClientResponseError | aiohttp.InvalidURL)
+    await run_attempts(attempt, policy=policy, idempotent=True, timer=timer, deadline=until_expiry)
 
 
 def _log_attempt(
-    shown: str, destination_id: str, outcome: str, elapsed: float, retries: int
+    shown: str, destination_id: str, outcome: str, elapsed: float, attempt: int
 ) -> None:
     _log.debug(
         "PUT %s -> %s upload_destination_id=%s elapsed=%.3fs attempt=%d",
@@ -518,5 +438,23 @@ def _log_attempt(
         outcome,
         destination_id,
         elapsed,
-        retries + 1,
+        attempt,
     )
+
+
+def _refusal(shown: str, status: int, error: S3Error | None) -> UploadError:
+    if error is not None:
+        detail = ": ".join(part for part in (error.code, error.message) if part) or "no code"
+        if error.request_id:
+            detail += f" (request id {error.request_id})"
+    else:
+        detail = "no S3 error document in the answer"
+    return UploadError(
+        f"PUT {shown} -> HTTP {status}: {printable(detail, 500)}",
+        status_code=status,
+        code=error.code if error is not None else None,
+    )
+
+
+def _safe_to_chain(exc: BaseException) -> bool:
+    return not isinstance(exc, aiohttp.ClientResponseError | aiohttp.InvalidURL)

@@ -20,6 +20,7 @@
     │       └── ServiceUnavailableError 503
     ├── OperationFailedError        a 2xx answer whose body reports errors
     ├── ResponseDecodeError         a body that does not fit the API model
+    ├── PaginationError             the API handed back a page token it had already given
     └── UploadError                 the document storage refused an upload
 
 Bad arguments are not among them: they raise :class:`ValueError` or :class:`TypeError`
@@ -33,6 +34,7 @@ from typing import Any
 
 from multidict import CIMultiDict, CIMultiDictProxy
 
+from ._text import printable
 from .models.common import Error
 
 __all__ = [
@@ -45,6 +47,7 @@ __all__ = [
     "InternalServerError",
     "NotFoundError",
     "OperationFailedError",
+    "PaginationError",
     "PayloadTooLargeError",
     "RateLimitError",
     "ResponseDecodeError",
@@ -62,6 +65,14 @@ _BODY_EXCERPT = 500
 
 class SpApiError(Exception):
     """Base of every error the SDK raises about a call."""
+
+    attempts: int = 1
+    """How many requests the call sent before it gave up."""
+
+    may_have_taken_effect: bool = False
+    """True when an earlier attempt of the same call got no clear answer (a timeout, a
+    lost connection, a 5xx) and so may have done what was asked: a refusal that follows
+    (say, "already cancelled") may describe the state that attempt left behind."""
 
     def __reduce__(self) -> tuple[Any, ...]:
         # The subclasses take keyword-only arguments, which the default reduction (the
@@ -89,7 +100,16 @@ class ApiConnectionError(SpApiError):
 
 
 class ApiTimeoutError(ApiConnectionError):
-    """No answer within the client's timeout."""
+    """No answer within the client's timeout, or the call's deadline ran out.
+
+    ``stage`` says what the call was doing when its deadline ran out ("waiting for the
+    usage plan", "waiting in the request queue", "waiting for the answer"...), or is
+    ``None`` when one attempt timed out.
+    """
+
+    def __init__(self, message: str, *, stage: str | None = None) -> None:
+        super().__init__(message)
+        self.stage = stage
 
 
 class AuthenticationError(SpApiError):
@@ -136,7 +156,8 @@ class _ErrorsMixin:
 
 
 def _summary(errors: Sequence[Error]) -> str:
-    return "; ".join(f"{e.code}: {e.message}" for e in errors)
+    # Server text: one printable line, so a message cannot forge log lines.
+    return "; ".join(f"{printable(e.code, 100)}: {printable(e.message, 300)}" for e in errors)
 
 
 class ApiStatusError(_ErrorsMixin, SpApiError):
@@ -174,8 +195,8 @@ class ApiStatusError(_ErrorsMixin, SpApiError):
             detail = _summary(self.errors)
         else:
             text = " ".join(self.body.split())
-            detail = text[:_BODY_EXCERPT] or "(empty body)"
-        rid = f" (request id {self.request_id})" if self.request_id else ""
+            detail = printable(text, _BODY_EXCERPT) if text else "(empty body)"
+        rid = f" (request id {printable(self.request_id, 100)})" if self.request_id else ""
         return f"{where}HTTP {self.status_code}: {detail}{rid}"
 
 
@@ -244,6 +265,8 @@ class OperationFailedError(_ErrorsMixin, SpApiError):
     """A 2xx answer that nonetheless reports errors for the whole request.
 
     The sandbox does this for an unknown resource id on schedules and reservations.
+    ``payload`` is whatever the answer carried beside the errors (its ``payload``, as
+    parsed JSON, or ``None``) and ``body`` the raw text, for callers who want to look.
     """
 
     def __init__(
@@ -253,13 +276,17 @@ class OperationFailedError(_ErrorsMixin, SpApiError):
         errors: Sequence[Error],
         request_id: str | None = None,
         operation: str | None = None,
+        payload: Any = None,
+        body: str = "",
     ) -> None:
         self.status_code = status_code
         self.errors = tuple(errors)
         self.request_id = request_id
         self.operation = operation
+        self.payload = payload
+        self.body = body
         where = f"{operation}: " if operation else ""
-        rid = f" (request id {request_id})" if request_id else ""
+        rid = f" (request id {printable(request_id, 100)})" if request_id else ""
         super().__init__(f"{where}HTTP {status_code} with errors: {_summary(self.errors)}{rid}")
 
 
@@ -286,6 +313,10 @@ class ResponseDecodeError(SpApiError):
         more = f" (+{len(self.problems) - 5} more)" if len(self.problems) > 5 else ""
         detail = f": {listed}{more}" if listed else ""
         super().__init__(f"{where}{message}{detail}")
+
+
+class PaginationError(SpApiError):
+    """The API handed back a page token it had already given: following it would loop."""
 
 
 class UploadError(SpApiError):

@@ -23,6 +23,7 @@ from .appointments import (
     SetAppointmentFulfillmentDataRequest,
 )
 from .common import (
+    ApiWarning,
     DateTimeRange,
     Error,
     MoneyAmount,
@@ -93,6 +94,7 @@ __all__ = [
     "AddAppointmentRequest",
     "Address",
     "ApiEnum",
+    "ApiWarning",
     "Appointment",
     "AppointmentResource",
     "AppointmentResult",

@@ -8,7 +8,7 @@ from datetime import datetime
 import attrs
 
 from ._base import bounded
-from .common import DateTimeRange, Error, Warning
+from .common import ApiWarning, DateTimeRange, Error
 from .enums import SchedulingType
 
 __all__ = [
@@ -59,7 +59,7 @@ class AppointmentResult:
     """
 
     appointment_id: str | None = None
-    warnings: tuple[Warning, ...] | None = None
+    warnings: tuple[ApiWarning, ...] | None = None
     errors: tuple[Error, ...] | None = None
 
 
@@ -81,7 +81,7 @@ class AssignAppointmentResourcesRequest:
 class AssignAppointmentResourcesResult:
     """The payload of a successful assignment: only warnings, if any."""
 
-    warnings: tuple[Warning, ...] | None = None
+    warnings: tuple[ApiWarning, ...] | None = None
 
 
 @attrs.frozen(kw_only=True)

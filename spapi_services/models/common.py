@@ -9,7 +9,7 @@ import attrs
 
 from .enums import ErrorLevel
 
-__all__ = ["DateTimeRange", "Error", "MoneyAmount", "Warning"]
+__all__ = ["ApiWarning", "DateTimeRange", "Error", "MoneyAmount", "Warning"]
 
 
 @attrs.frozen(kw_only=True)
@@ -23,12 +23,16 @@ class Error:
 
 
 @attrs.frozen(kw_only=True)
-class Warning:
+class ApiWarning:
     """A note the API attaches to a successful change (for example an overbooked resource)."""
 
     code: str
     message: str
     details: str | None = None
+
+
+#: The name this class had first; it shadowed the builtin ``Warning``, so it was renamed.
+Warning = ApiWarning
 
 
 @attrs.frozen(kw_only=True)

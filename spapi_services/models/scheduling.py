@@ -8,7 +8,7 @@ from datetime import datetime
 import attrs
 
 from ._base import bounded
-from .common import Error, Warning
+from .common import ApiWarning, Error
 from .enums import CapacityType, DayOfWeek, ReservationType
 
 __all__ = [
@@ -93,7 +93,7 @@ class UpdateScheduleRecord:
     """A schedule entry the API had something to say about."""
 
     availability: AvailabilityRecord | None = None
-    warnings: tuple[Warning, ...] | None = None
+    warnings: tuple[ApiWarning, ...] | None = None
     errors: tuple[Error, ...] | None = None
 
 
@@ -102,7 +102,7 @@ class CreateReservationRecord:
     """The reservation as created, with any warnings or per-record errors."""
 
     reservation: Reservation | None = None
-    warnings: tuple[Warning, ...] | None = None
+    warnings: tuple[ApiWarning, ...] | None = None
     errors: tuple[Error, ...] | None = None
 
 
@@ -111,7 +111,7 @@ class UpdateReservationRecord:
     """The reservation as updated, with any warnings or per-record errors."""
 
     reservation: Reservation | None = None
-    warnings: tuple[Warning, ...] | None = None
+    warnings: tuple[ApiWarning, ...] | None = None
     errors: tuple[Error, ...] | None = None
 
 

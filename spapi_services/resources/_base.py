@@ -1,7 +1,12 @@
-"""What every resource shares: the client it belongs to, and the decoding of bodies."""
+"""What every resource shares: the client it belongs to, the call, and the decoding.
+
+A resource method checks its arguments, builds the request, and calls one of the helpers
+here, which send it through the client and decode the answer into the model it names.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from .. import _serde
@@ -23,6 +28,58 @@ class Resource:
     def __repr__(self) -> str:
         return f"<{type(self).__name__} of {self._client!r}>"
 
+    def _marketplace(self, marketplace_id: str | None) -> str:
+        """The marketplace to send: the one given, else the client's default."""
+        return self._client._marketplace(marketplace_id)
+
+    async def _send(
+        self,
+        operation: str,
+        *,
+        path: dict[str, str] | None = None,
+        query: dict[str, Any] | None = None,
+        body: Any = None,
+    ) -> ApiResponse:
+        """Send an operation whose answer carries nothing to decode."""
+        return await self._client._call(operation, path=path, query=query, body=body)
+
+    async def _result(
+        self,
+        operation: str,
+        cls: type[T],
+        *,
+        path: dict[str, str] | None = None,
+        query: dict[str, Any] | None = None,
+        body: Any = None,
+    ) -> T:
+        """Send an operation and decode its whole body (not wrapped in ``payload``) as ``cls``."""
+        response = await self._send(operation, path=path, query=query, body=body)
+        return decode(response, cls, operation)
+
+    async def _payload(
+        self,
+        operation: str,
+        cls: type[T],
+        *,
+        path: dict[str, str] | None = None,
+        query: dict[str, Any] | None = None,
+        body: Any = None,
+        empty: Callable[[], T] | None = None,
+    ) -> T:
+        """Send an operation and decode the ``payload`` of its answer as ``cls``.
+
+        ``empty`` makes the payload optional: an answer without one (``{}``, or no body at
+        all) means ``empty()``, such as a page with no jobs.  Without it, a missing payload
+        is a :class:`ResponseDecodeError`.
+        """
+        response = await self._send(operation, path=path, query=query, body=body)
+        found = decode_payload(response, cls, operation, required=empty is None)
+        if found is None:
+            if empty is None:  # decode_payload raised already; kept for the type checker
+                raise ResponseDecodeError("the response has no payload", operation=operation)
+            return empty()
+        return found
+
 
 def body_object(response: ApiResponse, operation: str) -> dict[str, Any]:
     """The response body, which must be a JSON object."""
@@ -39,7 +96,7 @@ def body_object(response: ApiResponse, operation: str) -> dict[str, Any]:
 
 def decode(response: ApiResponse, cls: type[T], operation: str) -> T:
     """The whole body as ``cls`` (for the operations whose result is not wrapped)."""
-    return _structure(body_object(response, operation), cls, response, operation)
+    return structure(body_object(response, operation), cls, response, operation)
 
 
 def decode_payload(
@@ -60,10 +117,11 @@ def decode_payload(
                 operation=operation,
             )
         return None
-    return _structure(body["payload"], cls, response, operation)
+    return structure(body["payload"], cls, response, operation)
 
 
-def _structure(data: Any, cls: type[T], response: ApiResponse, operation: str) -> T:
+def structure(data: Any, cls: type[T], response: ApiResponse, operation: str) -> T:
+    """``data`` (part of ``response``) as ``cls``; a mismatch names the request id."""
     try:
         return _serde.structure(data, cls, operation=operation)
     except ResponseDecodeError as exc:

@@ -27,8 +27,8 @@ from ..models.appointments import (
     RescheduleAppointmentRequest,
     SetAppointmentFulfillmentDataRequest,
 )
-from ..models.common import DateTimeRange, Warning
-from ._base import Resource, decode, decode_payload
+from ..models.common import ApiWarning, DateTimeRange
+from ._base import Resource
 
 __all__ = ["Appointments"]
 
@@ -62,10 +62,9 @@ class Appointments(Resource):
         body = AddAppointmentRequest(
             appointment_time=_appointment_time(start_time, duration_minutes)
         )
-        response = await self._client._call(
-            _ADD, path={"serviceJobId": job_id}, body=_serde.unstructure(body)
+        return await self._result(
+            _ADD, AppointmentResult, path={"serviceJobId": job_id}, body=_serde.unstructure(body)
         )
-        return decode(response, AppointmentResult, _ADD)
 
     async def reschedule(
         self,
@@ -85,28 +84,29 @@ class Appointments(Resource):
             reschedule_reason_code=reason_code,
         )
         check_request(body, "body")
-        response = await self._client._call(
+        return await self._result(
             _RESCHEDULE,
+            AppointmentResult,
             path={"serviceJobId": job_id, "appointmentId": appt_id},
             body=_serde.unstructure(body),
         )
-        return decode(response, AppointmentResult, _RESCHEDULE)
 
     async def assign_resources(
         self, service_job_id: str, appointment_id: str, resource_ids: Iterable[str]
-    ) -> list[Warning]:
+    ) -> list[ApiWarning]:
         """Put technicians (resources) on an appointment; returns the API's warnings."""
         job_id = check_id("service_job_id", service_job_id)
         appt_id = check_id("appointment_id", appointment_id)
         resources = _resources("resource_ids", resource_ids)
         body = AssignAppointmentResourcesRequest(resources=resources)
-        response = await self._client._call(
+        result = await self._payload(
             _ASSIGN,
+            AssignAppointmentResourcesResult,
             path={"serviceJobId": job_id, "appointmentId": appt_id},
             body=_serde.unstructure(body),
+            empty=AssignAppointmentResourcesResult,
         )
-        result = decode_payload(response, AssignAppointmentResourcesResult, _ASSIGN, required=False)
-        return list(result.warnings or ()) if result is not None else []
+        return list(result.warnings or ())
 
     async def set_fulfillment_data(
         self,
@@ -144,7 +144,7 @@ class Appointments(Resource):
             fulfillment_documents=(_documents(documents) if documents is not None else None),
         )
         check_request(body, "body")
-        await self._client._call(
+        await self._send(
             _FULFILL,
             path={"serviceJobId": job_id, "appointmentId": appt_id},
             body=_serde.unstructure(body),
@@ -161,13 +161,15 @@ class Appointments(Resource):
         """Free appointment slots for a job, optionally within a window of up to 90 days."""
         job_id = check_id("service_job_id", service_job_id)
         query = _slot_window(start_time, end_time)
-        query["marketplaceIds"] = self._client._marketplace(marketplace_id)
-        response = await self._client._call(
-            _SLOTS_FOR_JOB, path={"serviceJobId": job_id}, query=query
+        query["marketplaceIds"] = self._marketplace(marketplace_id)
+        # No payload (``{}``) is a report of no slots: the payload is optional.
+        return await self._payload(
+            _SLOTS_FOR_JOB,
+            AppointmentSlotReport,
+            path={"serviceJobId": job_id},
+            query=query,
+            empty=AppointmentSlotReport,
         )
-        report = decode_payload(response, AppointmentSlotReport, _SLOTS_FOR_JOB)
-        assert report is not None
-        return report
 
     async def slots(
         self,
@@ -182,11 +184,10 @@ class Appointments(Resource):
         query = _slot_window(start_time, end_time)
         query["asin"] = check_string("asin", asin, min_length=1)
         query["storeId"] = check_id("store_id", store_id)
-        query["marketplaceIds"] = self._client._marketplace(marketplace_id)
-        response = await self._client._call(_SLOTS, query=query)
-        report = decode_payload(response, AppointmentSlotReport, _SLOTS)
-        assert report is not None
-        return report
+        query["marketplaceIds"] = self._marketplace(marketplace_id)
+        return await self._payload(
+            _SLOTS, AppointmentSlotReport, query=query, empty=AppointmentSlotReport
+        )
 
 
 def _appointment_time(start_time: datetime, duration_minutes: int | None) -> AppointmentTimeInput:

@@ -13,7 +13,7 @@ from ..models.documents import (
     ServiceUploadDocument,
 )
 from ..models.enums import ContentType
-from ._base import Resource, decode_payload
+from ._base import Resource
 
 __all__ = ["Documents"]
 
@@ -43,10 +43,9 @@ class Documents(Resource):
             content_md5=content_md5,
         )
         check_request(body, "body")
-        response = await self._client._call(_CREATE, body=_serde.unstructure(body))
-        destination = decode_payload(response, ServiceDocumentUploadDestination, _CREATE)
-        assert destination is not None
-        return destination
+        return await self._payload(
+            _CREATE, ServiceDocumentUploadDestination, body=_serde.unstructure(body)
+        )
 
     async def upload(
         self,
@@ -87,7 +86,7 @@ class Documents(Resource):
         document = await _upload.read_document(source, content_type)
         sums = digests(document.data)
         # The URL's lifetime counts from before the request: never later than Amazon's.
-        asked_at = _upload._clock()
+        asked_at = self._client._now()
         destination = await self.create_upload_destination(
             content_type=document.content_type,
             content_length=sums.length,
@@ -103,15 +102,12 @@ class Documents(Resource):
                     code="InvalidEncryptionDetails",
                 ) from exc
             body = encrypt_cbc(document.data, key, iv)
-        session = await self._client._core.get_session()
-        await _upload.put_document(
-            session,
+        await self._client._put_document(
             destination.url,
             body,
-            _upload.upload_headers(destination.headers, document.content_type),
-            policy=self._client._options.retry,
-            attempt_seconds=self._client._options.timeout,
-            expires_at=asked_at + _upload.url_lifetime(destination.url),
+            document.content_type,
+            destination.headers,
+            asked_at=asked_at,
             destination_id=destination.upload_destination_id,
         )
         return FulfillmentDocument(

@@ -5,7 +5,7 @@ from __future__ import annotations
 from .. import _serde
 from .._validation import check_id, check_request
 from ..models.scheduling import CreateReservationRecord, Reservation, UpdateReservationRecord
-from ._base import Resource, decode_payload
+from ._base import Resource
 
 __all__ = ["Reservations"]
 
@@ -25,14 +25,12 @@ class Reservations(Resource):
         Not retried after an ambiguous failure: it might have been created already.
         """
         body = _body(resource_id, reservation)
-        response = await self._client._call(
+        return await self._payload(
             _CREATE,
-            query={"marketplaceIds": self._client._marketplace(marketplace_id)},
+            CreateReservationRecord,
+            query={"marketplaceIds": self._marketplace(marketplace_id)},
             body=body,
         )
-        record = decode_payload(response, CreateReservationRecord, _CREATE)
-        assert record is not None
-        return record
 
     async def update(
         self,
@@ -45,23 +43,27 @@ class Reservations(Resource):
         """Change a reservation's time or type."""
         res_id = check_id("reservation_id", reservation_id)
         body = _body(resource_id, reservation)
-        response = await self._client._call(
+        return await self._payload(
             _UPDATE,
+            UpdateReservationRecord,
             path={"reservationId": res_id},
-            query={"marketplaceIds": self._client._marketplace(marketplace_id)},
+            query={"marketplaceIds": self._marketplace(marketplace_id)},
             body=body,
         )
-        record = decode_payload(response, UpdateReservationRecord, _UPDATE)
-        assert record is not None
-        return record
 
     async def cancel(self, reservation_id: str, *, marketplace_id: str | None = None) -> None:
-        """Cancel a reservation, giving its time back to the schedule."""
+        """Cancel a reservation, giving its time back to the schedule.
+
+        A retry after an unclear first attempt (a timeout, a lost answer) that meets 404
+        most likely means the first attempt cancelled it, but the API has no way to read a
+        reservation back to be sure: the :class:`~spapi_services.errors.NotFoundError` is
+        raised with ``may_have_taken_effect`` set and a note saying so.
+        """
         res_id = check_id("reservation_id", reservation_id)
-        await self._client._call(
+        await self._send(
             _CANCEL,
             path={"reservationId": res_id},
-            query={"marketplaceIds": self._client._marketplace(marketplace_id)},
+            query={"marketplaceIds": self._marketplace(marketplace_id)},
         )
 
 

@@ -25,7 +25,7 @@ from ..models.scheduling import (
     RangeSlotCapacityQuery,
     UpdateScheduleRecord,
 )
-from ._base import Resource, _structure, body_object, decode
+from ._base import Resource
 
 __all__ = ["Schedules"]
 
@@ -60,17 +60,16 @@ class Schedules(Resource):
                     f"got {type(record).__name__}"
                 )
             check_request(record, f"schedules[{index}]")
-        response = await self._client._call(
-            _UPDATE,
-            path={"resourceId": res_id},
-            query={"marketplaceIds": self._client._marketplace(marketplace_id)},
-            body={"schedules": [_serde.unstructure(r) for r in records]},
-        )
         # An empty 2xx body, like ``{}``, has nothing to say about any record.
-        payload = None if response.data is None else body_object(response, _UPDATE).get("payload")
-        if payload is None:
-            return []
-        return list(_structure(payload, list[UpdateScheduleRecord], response, _UPDATE))
+        found = await self._payload(
+            _UPDATE,
+            tuple[UpdateScheduleRecord, ...],
+            path={"resourceId": res_id},
+            query={"marketplaceIds": self._marketplace(marketplace_id)},
+            body={"schedules": [_serde.unstructure(r) for r in records]},
+            empty=tuple,
+        )
+        return list(found)
 
     def range_capacity(
         self,
@@ -123,17 +122,16 @@ class Schedules(Resource):
         marketplace_id: str | None,
         page_token: str | None,
     ) -> PageIterator[P]:
-        market = self._client._marketplace(marketplace_id)
+        market = self._marketplace(marketplace_id)
         if page_token is not None:
             check_string("page_token", page_token, min_length=1)
         data = _serde.unstructure(body)
 
         async def fetch(token: str | None) -> P:
             query = {"marketplaceIds": market, "nextPageToken": token}
-            response = await self._client._call(
-                operation, path={"resourceId": resource_id}, query=query, body=data
+            return await self._result(
+                operation, cls, path={"resourceId": resource_id}, query=query, body=data
             )
-            return decode(response, cls, operation)
 
         return PageIterator(fetch, lambda page: page.next_page_token, page_token=page_token)
 

@@ -2,17 +2,27 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import base64
+import binascii
+import hashlib
+import json
+import logging
+from collections.abc import AsyncIterator, Iterable, Sequence
 from datetime import datetime
 from typing import Any, TypedDict, Unpack
 
-from .._pagination import JobPaginator
+import attrs
+
+from .._pagination import FetchPage, PageIterator
 from .._validation import check_datetime, check_enum, check_id, check_int, check_items, check_string
+from ..errors import ApiStatusError, BadRequestError, NotFoundError, UnprocessableEntityError
 from ..models.enums import ServiceJobStatus, SortField, SortOrder
 from ..models.jobs import JobListing, ServiceJob
-from ._base import Resource, decode_payload
+from ._base import Resource
 
-__all__ = ["JobFilters", "ServiceJobs"]
+__all__ = ["JobFilters", "JobPaginator", "ServiceJobs"]
+
+_log = logging.getLogger("spapi_services")
 
 _GET = "getServiceJobByServiceJobId"
 _LIST = "getServiceJobs"
@@ -24,27 +34,55 @@ class ServiceJobs(Resource):
     async def get(self, service_job_id: str) -> ServiceJob:
         """One service job, with its appointments, items, buyer and location."""
         job_id = check_id("service_job_id", service_job_id)
-        response = await self._client._call(_GET, path={"serviceJobId": job_id})
-        job = decode_payload(response, ServiceJob, _GET)
-        assert job is not None
-        return job
+        return await self._payload(_GET, ServiceJob, path={"serviceJobId": job_id})
 
     async def cancel(self, service_job_id: str, *, reason_code: str) -> None:
-        """Cancel a job, giving Amazon's cancellation reason code (such as ``V1``)."""
+        """Cancel a job, giving Amazon's cancellation reason code (such as ``V1``).
+
+        When an attempt got no clear answer and the retry is refused (the job is no longer
+        open), the job is read back: if it is cancelled, the first attempt did it and this
+        returns normally; otherwise the refusal is raised, with a note that an earlier
+        attempt may have taken effect.
+        """
         job_id = check_id("service_job_id", service_job_id)
         code = check_string(
             "reason_code", reason_code, min_length=1, max_length=100, pattern=r"^[A-Z0-9_]*$"
         )
-        await self._client._call(
-            "cancelServiceJobByServiceJobId",
-            path={"serviceJobId": job_id},
-            query={"cancellationReasonCode": code},
-        )
+        try:
+            await self._send(
+                "cancelServiceJobByServiceJobId",
+                path={"serviceJobId": job_id},
+                query={"cancellationReasonCode": code},
+            )
+        except (UnprocessableEntityError, NotFoundError, BadRequestError) as exc:
+            await self._settled(exc, job_id, ServiceJobStatus.CANCELLED)
 
     async def complete(self, service_job_id: str) -> None:
-        """Mark a job done (record its fulfilment data first)."""
+        """Mark a job done (record its fulfilment data first).
+
+        Like :meth:`cancel`, a refused retry after an unclear first attempt reads the job
+        back and returns normally when it is completed.
+        """
         job_id = check_id("service_job_id", service_job_id)
-        await self._client._call("completeServiceJobByServiceJobId", path={"serviceJobId": job_id})
+        try:
+            await self._send("completeServiceJobByServiceJobId", path={"serviceJobId": job_id})
+        except (UnprocessableEntityError, NotFoundError, BadRequestError) as exc:
+            await self._settled(exc, job_id, ServiceJobStatus.COMPLETED)
+
+    async def _settled(
+        self, refusal: ApiStatusError, job_id: str, wanted: ServiceJobStatus
+    ) -> None:
+        """Return if ``refusal`` only says an unclear earlier attempt already did the job."""
+        if not refusal.may_have_taken_effect:
+            raise refusal
+        job = await self.get(job_id)
+        if job.service_job_status != wanted:
+            raise refusal
+        _log.info(
+            "%s: an earlier attempt got no clear answer; the job is %s, so it took effect",
+            job_id,
+            wanted.value,
+        )
 
     def list(
         self,
@@ -52,6 +90,7 @@ class ServiceJobs(Resource):
         marketplace_id: str | None = None,
         page_size: int = 20,
         page_token: str | None = None,
+        resume_token: str | None = None,
         max_items: int | None = None,
         **filters: Unpack[JobFilters],
     ) -> JobPaginator:
@@ -61,18 +100,31 @@ class ServiceJobs(Resource):
         ``.pages()`` yields the :class:`JobListing` pages.  Give exactly one of
         ``created_after`` and ``last_updated_after``.  The filters are checked here,
         before any request is made.
+
+        To go on after a stop (a ``break``, ``max_items``, an error), pass the
+        paginator's :attr:`JobPaginator.resume_token` back as ``resume_token=`` with the
+        same filters: the jobs continue exactly where they stopped.  ``page_token=``
+        starts from one of the API's own page tokens instead.
         """
         query = _job_query(filters, page_size)
-        query["marketplaceIds"] = self._client._marketplace(marketplace_id)
+        query["marketplaceIds"] = self._marketplace(marketplace_id)
         if page_token is not None:
             check_string("page_token", page_token, min_length=1)
         if max_items is not None:
             check_int("max_items", max_items, minimum=0)
+        if page_token is not None and resume_token is not None:
+            raise ValueError("page_token / resume_token: give one of them, not both")
+        search = _search_key(query)
+        skip = 0
+        if resume_token is not None:
+            page_token, skip = _read_resume_token(resume_token, search)
 
         async def fetch(token: str | None) -> JobListing:
             return await self._page(query, token)
 
-        return JobPaginator(fetch, page_token=page_token, max_items=max_items)
+        return JobPaginator(
+            fetch, page_token=page_token, max_items=max_items, skip=skip, search=search
+        )
 
     async def list_page(
         self,
@@ -84,18 +136,135 @@ class ServiceJobs(Resource):
     ) -> JobListing:
         """One page of a job search (the filters of :meth:`list`)."""
         query = _job_query(filters, page_size)
-        query["marketplaceIds"] = self._client._marketplace(marketplace_id)
+        query["marketplaceIds"] = self._marketplace(marketplace_id)
         if page_token is not None:
             check_string("page_token", page_token, min_length=1)
         return await self._page(query, page_token)
 
     async def _page(self, query: dict[str, Any], token: str | None) -> JobListing:
-        response = await self._client._call(
-            _LIST, query={**query, "pageToken": token} if token else query
+        # A page without a payload (``{}``) is an empty page: the payload is optional.
+        return await self._payload(
+            _LIST,
+            JobListing,
+            query={**query, "pageToken": token} if token else query,
+            empty=JobListing,
         )
-        listing = decode_payload(response, JobListing, _LIST)
-        assert listing is not None
-        return listing
+
+
+class JobPaginator(PageIterator[JobListing]):
+    """Every service job matching a search, across all pages.
+
+    ``async for job in client.service_jobs.list(...)`` yields :class:`ServiceJob`
+    objects; ``async for page in paginator.pages()`` yields the :class:`JobListing`
+    pages, with ``total_result_size`` and the page tokens.  ``max_items`` stops after
+    that many jobs.
+
+    After any stop (a ``break``, ``max_items``, an exception) :attr:`resume_token` says
+    exactly where the jobs stopped, inside a page included; ``next_page_token`` is the
+    API's own token of the page after the last one fetched.
+    """
+
+    def __init__(
+        self,
+        fetch: FetchPage[JobListing],
+        *,
+        page_token: str | None = None,
+        max_items: int | None = None,
+        skip: int = 0,
+        search: str = "",
+    ) -> None:
+        super().__init__(fetch, lambda page: page.next_page_token, page_token=page_token)
+        self._max_items = max_items
+        self._skip = skip
+        self._search = search
+        self._position: tuple[str | None, int] | None = (page_token, skip)
+        self._current: str | None = page_token
+        self._pending_skip = skip
+
+    @property
+    def resume_token(self) -> str | None:
+        """Where to go on from: pass it to ``service_jobs.list(resume_token=...)``.
+
+        A string until every job has been yielded, then ``None``.  It holds the page the
+        next job is on and how many of that page's jobs were already yielded, so resuming
+        repeats none and misses none, as long as the API still takes that page's token.
+        """
+        if self._position is None:
+            return None
+        token, skip = self._position
+        return _make_resume_token(token, skip, self._search)
+
+    def __aiter__(self) -> AsyncIterator[ServiceJob]:  # type: ignore[override]
+        return self.jobs()
+
+    async def pages(self) -> AsyncIterator[JobListing]:
+        """Every page, in order (a resumed search's first page without the jobs already seen)."""
+        self._pending_skip = self._skip
+        async for page in super().pages():
+            skip, self._pending_skip = self._pending_skip, 0
+            if skip:
+                page = attrs.evolve(page, jobs=tuple((page.jobs or ())[skip:]))
+            self._position = self._after_page()
+            yield page
+
+    async def jobs(self) -> AsyncIterator[ServiceJob]:
+        """Every job, in order, up to ``max_items``."""
+        remaining = self._max_items
+        if remaining is not None and remaining <= 0:
+            return
+        self._pending_skip = self._skip
+        async for page in super().pages():
+            jobs: Sequence[ServiceJob] = page.jobs or ()
+            token, end = self._current, self._after_page()
+            first, self._pending_skip = self._pending_skip, 0
+            if first >= len(jobs):
+                self._position = end
+            for index in range(first, len(jobs)):
+                # Counted as delivered before the yield: a ``break`` ends the loop there.
+                self._position = end if index + 1 == len(jobs) else (token, index + 1)
+                yield jobs[index]
+                if remaining is not None:
+                    remaining -= 1
+                    if remaining == 0:
+                        return
+
+    def _after_page(self) -> tuple[str | None, int] | None:
+        return (self.next_page_token, 0) if self.next_page_token else None
+
+    def _page_started(self, token: str | None) -> None:
+        self._current = token
+        self._position = (token, self._pending_skip)
+
+
+def _search_key(query: dict[str, Any]) -> str:
+    """A short fingerprint of a search (filters and page size), to match resume tokens."""
+    text = json.dumps({k: str(v) for k, v in sorted(query.items())}, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _make_resume_token(token: str | None, skip: int, search: str) -> str:
+    data = json.dumps({"v": 1, "t": token, "s": skip, "q": search}, separators=(",", ":"))
+    return base64.urlsafe_b64encode(data.encode()).decode().rstrip("=")
+
+
+def _read_resume_token(resume_token: str, search: str) -> tuple[str | None, int]:
+    check_string("resume_token", resume_token, min_length=1)
+    try:
+        padded = resume_token + "=" * (-len(resume_token) % 4)
+        data = json.loads(base64.urlsafe_b64decode(padded.encode()))
+        token, skip, made_for = data["t"], data["s"], data["q"]
+        if data.get("v") != 1 or not (token is None or isinstance(token, str)):
+            raise ValueError
+        if isinstance(skip, bool) or not isinstance(skip, int) or skip < 0:
+            raise ValueError
+    except (ValueError, KeyError, TypeError, binascii.Error):
+        raise ValueError("resume_token: not a token from JobPaginator.resume_token") from None
+    if made_for != search:
+        raise ValueError(
+            "resume_token: it was made for another search; pass the same filters, "
+            "marketplace and page_size as the search it came from"
+        )
+    return token, skip
 
 
 class JobFilters(TypedDict, total=False):

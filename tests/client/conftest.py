@@ -3,12 +3,11 @@ recorded sleeps, a fake loop clock, and a real local HTTP server for wire-level 
 
 from __future__ import annotations
 
-import asyncio
-import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import pytest
+from _timers import RecordingTimer
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 from aioresponses import aioresponses
@@ -37,11 +36,19 @@ def creds() -> LwaCredentials:
 
 
 @pytest.fixture
-async def make_client(creds: LwaCredentials) -> AsyncIterator[ClientFactory]:
-    """Build clients with test defaults (no retries, no limiter); all closed afterwards."""
+async def make_client(
+    creds: LwaCredentials, request: pytest.FixtureRequest
+) -> AsyncIterator[ClientFactory]:
+    """Build clients with test defaults (no retries, no limiter); all closed afterwards.
+
+    A test that asks for ``sleeps`` gets clients whose back-offs are recorded there.
+    """
     made: list[ServicesClient] = []
+    timer = request.getfixturevalue("sleeps") if "sleeps" in request.fixturenames else None
 
     def factory(**kwargs: Any) -> ServicesClient:
+        if timer is not None:
+            kwargs.setdefault("timer", timer)
         kwargs.setdefault("endpoint", API)
         kwargs.setdefault("token_url", TOKEN_URL)
         kwargs.setdefault("marketplace_id", MARKETPLACE)
@@ -66,26 +73,9 @@ async def client(mock_api: aioresponses, make_client: ClientFactory) -> Services
 
 
 @pytest.fixture
-def sleeps(monkeypatch: pytest.MonkeyPatch) -> list[float]:
-    """Record the SDK's back-off sleeps instead of sleeping them.
-
-    ``asyncio.sleep`` is one global function, so only the SDK's own calls are recorded
-    (and skipped); anyone else's sleep is passed through.
-    """
-    recorded: list[float] = []
-    real_sleep = asyncio.sleep
-
-    async def fake_sleep(delay: float, result: Any = None) -> Any:
-        caller = sys._getframe(1).f_globals.get("__name__", "")
-        if not caller.startswith("spapi_services."):
-            return await real_sleep(delay, result)
-        recorded.append(delay)
-        await real_sleep(0)
-        return result
-
-    monkeypatch.setattr("spapi_services._transport.asyncio.sleep", fake_sleep)
-    monkeypatch.setattr("spapi_services._auth.asyncio.sleep", fake_sleep)
-    return recorded
+def sleeps() -> RecordingTimer:
+    """The SDK's back-off sleeps, recorded instead of slept (clients of ``make_client``)."""
+    return RecordingTimer()
 
 
 @pytest.fixture

@@ -3,19 +3,29 @@
 from __future__ import annotations
 
 import asyncio
+import json
+from collections.abc import Mapping
 from typing import Any
+from urllib.parse import parse_qs
 
 import aiohttp
 import pytest
+from _timers import ManualTimer
 from aioresponses import CallbackResult, aioresponses
+from multidict import CIMultiDict, CIMultiDictProxy
+from yarl import URL
 
 from spapi_services import (
     AuthenticationError,
     ForbiddenError,
     LwaCredentials,
+    RawResponse,
+    RetryPolicy,
     ServicesClient,
 )
 from spapi_services._auth import TokenSource
+from spapi_services._sender import AiohttpSender
+from spapi_services._timing import LoopTimer
 
 from ._helpers import (
     ACCESS_TOKEN,
@@ -34,12 +44,9 @@ JOB = {"payload": {"serviceJobId": "job-1"}}
 SECRETS = (CLIENT_SECRET, REFRESH_TOKEN, ACCESS_TOKEN)
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
+def form(call: Any) -> dict[str, str]:
+    """The form an LWA exchange posted (one value per field)."""
+    return {k: v for k, (v,) in parse_qs(call.kwargs["data"].decode()).items()}
 
 
 async def test_200_concurrent_first_calls_make_one_exchange(
@@ -60,12 +67,13 @@ async def test_the_exchange_posts_the_form(mock_api: aioresponses, client: Servi
     expect(mock_api, "GET", payload=JOB)
     await client.service_jobs.get("job-1")
     (call,) = mock_api.requests[("POST", aiohttp.client.URL(TOKEN_URL))]
-    assert call.kwargs["data"] == {
+    assert form(call) == {
         "grant_type": "refresh_token",
         "refresh_token": REFRESH_TOKEN,
         "client_id": "amzn1.application-oa2-client.test",
         "client_secret": CLIENT_SECRET,
     }
+    assert call.kwargs["headers"]["Content-Type"].startswith("application/x-www-form-urlencoded")
 
 
 async def test_token_reused_until_a_minute_before_expiry(
@@ -74,15 +82,14 @@ async def test_token_reused_until_a_minute_before_expiry(
     mock_api.post(TOKEN_URL, payload={"access_token": "Atza|one", "expires_in": 3600})
     mock_api.post(TOKEN_URL, payload={"access_token": "Atza|two", "expires_in": 3600})
     sent = expect(mock_api, "GET", payload=JOB, repeat=True)
-    client = make_client()
-    clock = Clock()
-    client._transport.tokens._clock = clock
+    clock = ManualTimer()
+    client = make_client(timer=clock)
 
     await client.service_jobs.get("job-1")
-    clock.now += 3600 - 60 - 0.001  # still more than a minute left
+    clock.advance(3600 - 60 - 0.001)  # still more than a minute left
     await client.service_jobs.get("job-1")
     assert token_posts(mock_api) == 1
-    clock.now += 0.001  # exactly a minute left: refresh
+    clock.advance(0.001)  # exactly a minute left: refresh
     await client.service_jobs.get("job-1")
     await client.service_jobs.get("job-1")
 
@@ -91,19 +98,37 @@ async def test_token_reused_until_a_minute_before_expiry(
     assert tokens == ["Atza|one", "Atza|one", "Atza|two", "Atza|two"]
 
 
-async def test_token_source_with_injected_clock(mock_api: aioresponses) -> None:
-    creds = LwaCredentials("id", "secret", "refresh")
-    mock_api.post(TOKEN_URL, payload={"access_token": "t1", "expires_in": 120})
-    mock_api.post(TOKEN_URL, payload={"access_token": "t2", "expires_in": 120})
-    clock = Clock()
-    tokens = TokenSource(creds, token_url=TOKEN_URL, clock=clock)
-    async with aiohttp.ClientSession() as session:
-        assert await tokens.get(session) == "t1"
-        clock.now += 59.9
-        assert await tokens.get(session) == "t1"
-        clock.now += 0.1
-        assert await tokens.get(session) == "t2"
-    assert tokens.exchanges == 2
+async def test_token_source_through_an_in_memory_sender() -> None:
+    """The seam: the exchange needs nothing but a sender and a timer."""
+    answers = iter([("t1", 120), ("t2", 120), ("t3", 30)])
+    seen: list[tuple[str, str, bytes | None]] = []
+
+    async def sender(
+        method: str, url: URL, headers: Mapping[str, str], body: bytes | None, seconds: float
+    ) -> RawResponse:
+        seen.append((method, str(url), body))
+        token, lifetime = next(answers)
+        data = json.dumps({"access_token": token, "expires_in": lifetime}).encode()
+        return RawResponse(200, CIMultiDictProxy(CIMultiDict()), data)
+
+    clock = ManualTimer()
+    tokens = TokenSource(
+        LwaCredentials("id", "secret", "refresh"), token_url=TOKEN_URL, sender=sender, timer=clock
+    )
+    policy = RetryPolicy()
+    assert await tokens.get(policy) == "t1"
+    clock.advance(59.9)
+    assert await tokens.get(policy) == "t1"
+    clock.advance(0.1)  # a minute short of its 120 s: exchanged again
+    assert await tokens.get(policy) == "t2"
+    clock.advance(60)
+    # A token that lives a minute or less is kept for half its life, not asked for each time.
+    assert await tokens.get(policy) == "t3"
+    clock.advance(14.9)
+    assert await tokens.get(policy) == "t3"
+    assert tokens.exchanges == 3
+    assert {(method, url) for method, url, _ in seen} == {("POST", TOKEN_URL)}
+    assert parse_qs((seen[0][2] or b"").decode())["grant_type"] == ["refresh_token"]
 
 
 @pytest.mark.parametrize("error", ["invalid_grant", "invalid_client", "unauthorized_client"])
@@ -164,7 +189,7 @@ async def test_lwa_5xx_is_retried_a_bounded_number_of_times(
     mock_api: aioresponses, make_client: ClientFactory, sleeps: list[float]
 ) -> None:
     mock_api.post(TOKEN_URL, status=503, body="<html>busy</html>", repeat=True)
-    client = make_client()
+    client = make_client(retry=RetryPolicy(max_retries=3))
     with pytest.raises(AuthenticationError) as caught:
         await client.service_jobs.get("job-1")
     assert token_posts(mock_api) == 4  # the first try and three retries
@@ -183,7 +208,7 @@ async def test_lwa_transient_failure_then_success(
     mock_api.post(TOKEN_URL, exception=aiohttp.ClientConnectionError("reset"))
     lwa_ok(mock_api)
     expect(mock_api, "GET", payload=JOB)
-    client = make_client()
+    client = make_client(retry=RetryPolicy(max_retries=2))
     job = await client.service_jobs.get("job-1")
     assert job.service_job_id == "job-1"
     assert token_posts(mock_api) == 3
@@ -252,8 +277,8 @@ async def test_client_reads_credentials_from_env(
     client = make_client(credentials=None)
     await client.service_jobs.get("job-1")
     (call,) = mock_api.requests[("POST", aiohttp.client.URL(TOKEN_URL))]
-    assert call.kwargs["data"]["client_id"] == "env-id"
-    assert call.kwargs["data"]["refresh_token"] == "env-refresh"
+    assert form(call)["client_id"] == "env-id"
+    assert form(call)["refresh_token"] == "env-refresh"
 
 
 def test_client_without_any_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -364,7 +389,11 @@ async def test_forbidden_job_is_not_retried(
 
 
 def test_token_source_repr_hides_the_token() -> None:
-    tokens = TokenSource(LwaCredentials("id", CLIENT_SECRET, REFRESH_TOKEN))
+    tokens = TokenSource(
+        LwaCredentials("id", CLIENT_SECRET, REFRESH_TOKEN),
+        sender=AiohttpSender(aiohttp.ClientSession),
+        timer=LoopTimer(),
+    )
     tokens._token = ACCESS_TOKEN
     for secret in SECRETS:
         assert secret not in repr(tokens)

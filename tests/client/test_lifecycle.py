@@ -270,7 +270,9 @@ async def test_cancelling_while_waiting_for_the_limiter(
 ) -> None:
     lwa_ok(mock_api)
     sent = expect(mock_api, "PUT", payload={}, repeat=True)
-    client = make_client(rate_limits=RateLimits({"assignAppointmentResources": (0.001, 1)}))
+    client = make_client(
+        rate_limits=RateLimits({"assignAppointmentResources": (0.001, 1)}), deadline=None
+    )
     await client.appointments.assign_resources("j", "a", ["t"])
     task = asyncio.create_task(client.appointments.assign_resources("j", "a", ["t"]))
     for _ in range(20):

@@ -145,7 +145,7 @@ async def test_lwa_failures_log_no_secret(
 ) -> None:
     caplog.set_level(logging.DEBUG)
     mock_api.post(TOKEN_URL, status=500, body=f"echo {CLIENT_SECRET}", repeat=True)
-    client = make_client()
+    client = make_client(retry=RetryPolicy(max_retries=1))
     with pytest.raises(Exception, match="HTTP 500"):
         await client.service_jobs.get("job-1")
     assert any("LWA exchange failed" in line for line in sdk_lines(caplog))

@@ -225,7 +225,7 @@ async def test_rate_limit_header_slows_the_bucket(
     limits = RateLimits()
     client = make_client(rate_limits=limits)
     await client.service_jobs.get("job-1")
-    bucket = limits.bucket(GET)
+    bucket = limits.bucket(GET, client.plan_scope)
     assert bucket.rate == pytest.approx(0.5)
     assert bucket.burst == 40
 
@@ -243,10 +243,11 @@ async def test_429_drains_the_bucket_before_the_retry(
 
     mock_api.add(API_PATTERN, method="GET", callback=callback, repeat=True)
     limits = RateLimits({GET: (5, 20)})
-    client = make_client(rate_limits=limits, retry=RetryPolicy(max_retries=1))
+    # No back-off of its own (base_delay 0), so what the retry waits for is the bucket.
+    client = make_client(rate_limits=limits, retry=RetryPolicy(max_retries=1, base_delay=0))
     task = spawn(client.service_jobs.get("job-1"))[0]
     await settle()
-    assert attempts == [0.0]  # the retry waits for the bucket, not on a timer of its own
+    assert attempts == [0.0]  # the retry waits for the emptied bucket
     loop_clock.now = 0.19
     await settle()
     assert attempts == [0.0]

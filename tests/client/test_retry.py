@@ -82,29 +82,30 @@ def test_should_retry(
 
 
 @pytest.mark.parametrize(
-    ("failure", "retries_done", "retry_after", "paced", "rand", "policy", "expected"),
+    ("failure", "retries_done", "retry_after", "rand", "policy", "expected"),
     [
-        (Failure.SERVER, 0, None, False, 0.0, DEFAULT, 0.5),
-        (Failure.SERVER, 0, None, False, 1.0, DEFAULT, 0.375),  # at most 25 % off
-        (Failure.SERVER, 1, None, False, 0.0, DEFAULT, 1.0),
-        (Failure.SERVER, 3, None, False, 0.5, DEFAULT, 4.0 * 0.875),
-        (Failure.SERVER, 4, None, False, 0.0, DEFAULT, 8.0),
-        (Failure.SERVER, 30, None, False, 0.0, DEFAULT, 8.0),  # capped
-        (Failure.SERVER, 1000, None, False, 0.0, DEFAULT, 8.0),  # no overflow
-        (Failure.NOT_SENT, 2, None, True, 0.0, DEFAULT, 2.0),
-        (Failure.THROTTLED, 2, None, False, 0.0, DEFAULT, 2.0),
-        (Failure.THROTTLED, 2, None, True, 0.7, DEFAULT, 0.0),  # the limiter paces it
-        (Failure.THROTTLED, 0, 2.5, True, 0.9, DEFAULT, 2.5),  # the server's word wins
-        (Failure.SERVER, 5, 0.0, False, 0.9, DEFAULT, 0.0),
-        (Failure.SERVER, 0, None, False, 0.9, RetryPolicy(jitter=0), 0.5),
-        (Failure.SERVER, 2, None, False, 0.0, RetryPolicy(base_delay=0.1, max_delay=0.3), 0.3),
+        (Failure.SERVER, 0, None, 0.0, DEFAULT, 0.5),
+        (Failure.SERVER, 0, None, 1.0, DEFAULT, 0.375),  # at most 25 % off
+        (Failure.SERVER, 1, None, 0.0, DEFAULT, 1.0),
+        (Failure.SERVER, 3, None, 0.5, DEFAULT, 4.0 * 0.875),
+        (Failure.SERVER, 4, None, 0.0, DEFAULT, 8.0),
+        (Failure.SERVER, 30, None, 0.0, DEFAULT, 8.0),  # capped
+        (Failure.SERVER, 1000, None, 0.0, DEFAULT, 8.0),  # no overflow
+        (Failure.NOT_SENT, 2, None, 0.0, DEFAULT, 2.0),
+        # A 429 waits a random share of the whole back-off ("full jitter").
+        (Failure.THROTTLED, 2, None, 0.0, DEFAULT, 0.0),
+        (Failure.THROTTLED, 2, None, 0.7, DEFAULT, 2.0 * 0.7),
+        (Failure.THROTTLED, 30, None, 0.5, DEFAULT, 4.0),  # capped before the draw
+        (Failure.THROTTLED, 0, 2.5, 0.9, DEFAULT, 2.5),  # the server's word wins
+        (Failure.SERVER, 5, 0.0, 0.9, DEFAULT, 0.0),
+        (Failure.SERVER, 0, None, 0.9, RetryPolicy(jitter=0), 0.5),
+        (Failure.SERVER, 2, None, 0.0, RetryPolicy(base_delay=0.1, max_delay=0.3), 0.3),
     ],
 )
 def test_retry_delay(
     failure: Failure,
     retries_done: int,
     retry_after: float | None,
-    paced: bool,
     rand: float,
     policy: RetryPolicy,
     expected: float,
@@ -114,7 +115,6 @@ def test_retry_delay(
         failure,
         retries_done=retries_done,
         retry_after=retry_after,
-        paced=paced,
         rand=lambda: rand,
     )
     assert delay == pytest.approx(expected)
@@ -232,7 +232,7 @@ async def test_429_on_a_post_is_retried(
     assert result.appointment_id == "appt-12345"
     assert len(attempts) == 2
     assert len(sleeps) == 1
-    assert 0.375 <= sleeps[0] <= 0.5
+    assert 0 <= sleeps[0] <= 0.5  # full jitter: anywhere up to the first back-off
 
 
 async def test_503_on_a_post_is_not_retried(

@@ -4,7 +4,6 @@ a session that counts what the SDK puts on the wire, and back-off sleeps that co
 from __future__ import annotations
 
 import asyncio
-import sys
 import time
 from collections import Counter
 from collections.abc import AsyncIterator, Callable
@@ -14,6 +13,7 @@ from unittest import mock
 import aiohttp
 import pytest
 from _emulators import StartEmulator, emulators
+from _timers import RecordingTimer
 
 from spapi_services import RetryPolicy, ServicesClient
 from spapi_services.emulator import FakeClock, ServicesEmulator
@@ -100,11 +100,17 @@ async def wire() -> AsyncIterator[Wire]:
 
 
 @pytest.fixture
-async def make_client() -> AsyncIterator[MakeClient]:
-    """Clients for an emulator (US, no client-side limits, 3 retries, 5 s); all closed."""
+async def make_client(request: pytest.FixtureRequest) -> AsyncIterator[MakeClient]:
+    """Clients for an emulator (US, no client-side limits, 3 retries, 5 s); all closed.
+
+    A test that asks for ``sdk_sleeps`` gets clients whose back-offs are recorded there.
+    """
     made: list[ServicesClient] = []
+    timer = request.getfixturevalue("sdk_sleeps") if "sdk_sleeps" in request.fixturenames else None
 
     def factory(emu: ServicesEmulator, **kwargs: Any) -> ServicesClient:
+        if timer is not None:
+            kwargs.setdefault("timer", timer)
         kwargs.setdefault("endpoint", emu.url)
         kwargs.setdefault("token_url", emu.token_url)
         kwargs.setdefault("marketplace_id", US)
@@ -123,21 +129,9 @@ async def make_client() -> AsyncIterator[MakeClient]:
 
 
 @pytest.fixture
-def sdk_sleeps(monkeypatch: pytest.MonkeyPatch) -> list[float]:
-    """Record the SDK's back-off sleeps (its own calls only) instead of sleeping them."""
-    recorded: list[float] = []
-    real_sleep = asyncio.sleep
-
-    async def fake_sleep(delay: float, result: Any = None) -> Any:
-        caller = sys._getframe(1).f_globals.get("__name__", "")
-        if not caller.startswith("spapi_services.") or caller.startswith("spapi_services.emu"):
-            return await real_sleep(delay, result)
-        recorded.append(delay)
-        await real_sleep(0)
-        return result
-
-    monkeypatch.setattr(asyncio, "sleep", fake_sleep)
-    return recorded
+def sdk_sleeps() -> RecordingTimer:
+    """The SDK's back-offs, recorded instead of slept (clients of ``make_client``)."""
+    return RecordingTimer()
 
 
 class LoopClock:

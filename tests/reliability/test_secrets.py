@@ -191,7 +191,10 @@ async def test_nothing_secret_or_personal_leaks(
         texts = list(exception_texts(failure))
         assert_absent(texts, forbidden, f"a secret in {type(failure).__name__}:")
         assert_absent(texts, personal_data(emu), f"a buyer's data in {type(failure).__name__}:")
-    reprs = [repr(r) for r in results] + [repr(client._transport.tokens), repr(emu.credentials)]
+    reprs = [repr(r) for r in results] + [
+        repr(client._core.transport.tokens),
+        repr(emu.credentials),
+    ]
     assert_absent(reprs, forbidden, "a secret in a repr:")
 
 

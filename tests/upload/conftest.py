@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from aioresponses import CallbackResult, aioresponses
 
-from spapi_services import RetryPolicy, ServicesClient, _upload
+from spapi_services import RetryPolicy, ServicesClient
 
 API = "https://api.upload.test"
 DESTINATIONS = f"{API}/service/v1/documents"
@@ -103,11 +103,17 @@ ClientFactory = Callable[..., ServicesClient]
 
 
 @pytest.fixture
-async def make_client() -> AsyncIterator[ClientFactory]:
-    """Clients on the fake API host, a fixed token, no limiter; closed afterwards."""
+async def make_client(request: pytest.FixtureRequest) -> AsyncIterator[ClientFactory]:
+    """Clients on the fake API host, a fixed token, no limiter; closed afterwards.
+
+    A test that asks for ``fake_time`` gets clients that wait on it.
+    """
     made: list[ServicesClient] = []
+    timer = request.getfixturevalue("fake_time") if "fake_time" in request.fixturenames else None
 
     def factory(**kwargs: Any) -> ServicesClient:
+        if timer is not None:
+            kwargs.setdefault("timer", timer)
         kwargs.setdefault("endpoint", API)
         kwargs.setdefault("marketplace_id", MARKETPLACE)
         kwargs.setdefault("access_token_provider", _token)
@@ -128,27 +134,24 @@ async def client(make_client: ClientFactory) -> ServicesClient:
 
 
 class FakeClock:
-    """Monotonic time for the upload module that moves only when slept on or advanced."""
+    """The pipeline's clock and sleep, moving only when slept on or advanced."""
 
     def __init__(self) -> None:
-        self.now = 5_000.0
+        self.current = 5_000.0
         self.sleeps: list[float] = []
 
-    def __call__(self) -> float:
-        return self.now
+    def now(self) -> float:
+        return self.current
 
     async def sleep(self, seconds: float) -> None:
         self.sleeps.append(seconds)
-        self.now += seconds
+        self.current += seconds
 
 
 @pytest.fixture
-def fake_time(monkeypatch: pytest.MonkeyPatch) -> FakeClock:
-    """Patch the upload module's clock and sleep: retries cost no real time."""
-    clock = FakeClock()
-    monkeypatch.setattr(_upload, "_clock", clock)
-    monkeypatch.setattr(_upload, "_sleep", clock.sleep)
-    return clock
+def fake_time() -> FakeClock:
+    """A timer for the clients: retries cost no real time (see ``make_client``)."""
+    return FakeClock()
 
 
 def s3_error(code: str, message: str, **extra: str) -> bytes:

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from spapi_services import ServicesClient, UnprocessableEntityError, UploadError, _upload
+from spapi_services import ServicesClient, UnprocessableEntityError, UploadError
 from spapi_services._crypto import decrypt_cbc, digests, encrypt_cbc, key_and_iv
 from spapi_services.emulator import FakeClock, ServicesEmulator
 from spapi_services.emulator import documents as vault_module
@@ -50,9 +50,13 @@ async def emu(emu_clock: FakeClock) -> AsyncIterator[ServicesEmulator]:
 
 
 @pytest.fixture
-async def client(emu: ServicesEmulator) -> AsyncIterator[ServicesClient]:
+async def client(
+    emu: ServicesEmulator, request: pytest.FixtureRequest
+) -> AsyncIterator[ServicesClient]:
+    # A test that asks for ``fake_time`` gets a client whose back-offs are recorded there.
+    timer = request.getfixturevalue("fake_time") if "fake_time" in request.fixturenames else None
     async with ServicesClient(
-        emu.credentials, endpoint=emu.url, token_url=emu.token_url, marketplace_id=US
+        emu.credentials, endpoint=emu.url, token_url=emu.token_url, marketplace_id=US, timer=timer
     ) as made:
         yield made
 
@@ -202,16 +206,15 @@ async def test_expired_upload_url(
     )
     emu_clock.advance(301)
     key, iv = key_and_iv(destination.encryption_details)
-    session = await client._core.get_session()
     with pytest.raises(UploadError) as caught:
-        await _upload.put_document(
-            session,
+        # Our URL-expiry bookkeeping is skipped (asked "now"): the emulator's clock decides.
+        await client._put_document(
             destination.url,
             encrypt_cbc(plain, key, iv),
-            _upload.upload_headers(destination.headers, ContentType.JPEG),
-            policy=client._options.retry,
-            attempt_seconds=5.0,
-            expires_at=float("inf"),
+            ContentType.JPEG,
+            destination.headers,
+            asked_at=client._now(),
+            destination_id=destination.upload_destination_id,
         )
     assert caught.value.status_code == 403
     assert caught.value.code == "AccessDenied"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import base64
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import aiohttp
@@ -23,6 +23,7 @@ from spapi_services import (
     _upload,
 )
 from spapi_services._crypto import decrypt_cbc, digests
+from spapi_services._sender import AiohttpSender
 from spapi_services.models.appointments import FulfillmentDocument
 from spapi_services.models.documents import ServiceDocumentUploadDestination
 
@@ -367,7 +368,7 @@ async def test_retries_end_with_the_last_store_error(
 ) -> None:
     offer_destination(mock_api)
     store_answers(mock_api, *[(503, s3_error("SlowDown", "Reduce your request rate."))] * 4)
-    with pytest.raises(UploadError, match=r"SlowDown.*after 4 attempts") as caught:
+    with pytest.raises(UploadError, match=r"(?s)SlowDown.*Gave up after 4 attempts") as caught:
         await client.documents.upload(PDF)
     assert caught.value.status_code == 503
     assert caught.value.code == "SlowDown"
@@ -414,11 +415,13 @@ async def test_no_retry_once_the_url_is_about_to_expire(
     offer_destination(mock_api)
 
     def slow_failure(url: Any, **kwargs: Any) -> Any:
-        fake_time.now += 150
+        fake_time.current += 150
         return CallbackResult(status=503, body=s3_error("SlowDown", "Reduce your rate."))
 
     mock_api.put(STORE_PATTERN, callback=slow_failure, repeat=True)
-    with pytest.raises(UploadError, match="not retried because the upload URL is about to expire"):
+    with pytest.raises(
+        UploadError, match="Not retried: the upload URL's expiry would pass before the next attempt"
+    ):
         await client.documents.upload(PDF)
     # Fails at t=150 and waits 0.5 s; fails again at t=300.5, past the 299 s line.
     assert len(puts(mock_api)) == 2
@@ -432,7 +435,7 @@ async def test_lifetime_comes_from_x_amz_expires(
     store_answers(mock_api, 503, 503, 200)
     # A 2 s URL: the first retry (after 0.5 s) fits, the second (1 s more) would start
     # past the safety line one second before expiry.
-    with pytest.raises(UploadError, match="about to expire"):
+    with pytest.raises(UploadError, match="upload URL's expiry would pass"):
         await client.documents.upload(PDF)
     assert len(puts(mock_api)) == 2
     assert fake_time.sleeps == [0.5]
@@ -452,28 +455,29 @@ def test_url_lifetime(url: str, expected: float) -> None:
     assert _upload.url_lifetime(url) == expected
 
 
-async def test_expired_before_the_first_attempt() -> None:
+async def test_expired_before_the_first_attempt(fake_time: FakeClock) -> None:
     async with aiohttp.ClientSession() as session:
         with pytest.raises(UploadError, match="expired before the document could be sent") as c:
             await _upload.put_document(
-                session,
+                AiohttpSender(_session_of(session)),
+                fake_time,
                 UPLOAD_URL,
                 b"x",
                 {},
                 policy=RetryPolicy(),
                 attempt_seconds=1.0,
-                expires_at=10.0,
-                clock=lambda: 10.0,
+                expires_at=fake_time.now(),
             )
     assert c.value.code == "ExpiredUploadUrl"
     assert_no_secrets(str(c.value))
 
 
-async def test_url_that_is_not_http_is_refused_without_echo() -> None:
+async def test_url_that_is_not_http_is_refused_without_echo(fake_time: FakeClock) -> None:
     async with aiohttp.ClientSession() as session:
         with pytest.raises(UploadError, match="not an http") as caught:
             await _upload.put_document(
-                session,
+                AiohttpSender(_session_of(session)),
+                fake_time,
                 f"ftp://host/x?X-Amz-Signature={SIGNATURE}",
                 b"x",
                 {},
@@ -482,6 +486,13 @@ async def test_url_that_is_not_http_is_refused_without_echo() -> None:
                 expires_at=1e12,
             )
     assert_no_secrets(str(caught.value))
+
+
+def _session_of(session: aiohttp.ClientSession) -> Callable[[], Awaitable[aiohttp.ClientSession]]:
+    async def get() -> aiohttp.ClientSession:
+        return session
+
+    return get
 
 
 # --- what is logged ----------------------------------------------------------------------
