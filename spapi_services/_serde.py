@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import re
+import secrets
 import types
 import typing
 from collections.abc import Callable, Mapping, Sequence
@@ -27,6 +28,12 @@ from cattrs.v import format_exception
 from .errors import ResponseDecodeError
 from .models._base import ApiEnum
 from .models.common import ApiWarning, Error
+
+_orjson: Any
+try:  # the ``speedups`` extra
+    import orjson as _orjson
+except ImportError:  # pragma: no cover - depends on what is installed
+    _orjson = None
 
 __all__ = [
     "converter",
@@ -166,13 +173,19 @@ def _structure_bool(value: Any, _: Any) -> bool:
 
 def _structure_decimal(value: Any, _: Any) -> Decimal:
     if isinstance(value, Decimal):
-        return value
-    if isinstance(value, int | float | str) and not isinstance(value, bool):
+        number = value
+    elif isinstance(value, int | float | str) and not isinstance(value, bool):
         try:
-            return Decimal(str(value))
+            # A float's repr is the shortest text that reads back as it: what was sent.
+            number = Decimal(repr(value) if isinstance(value, float) else value)
         except InvalidOperation:
-            pass
-    raise _expected(value, "a number")
+            raise _expected(value, "a number") from None
+    else:
+        raise _expected(value, "a number")
+    if not number.is_finite():
+        # NaN and Infinity are no amount of money, and no JSON number either.
+        raise _ShapeError(f"expected a finite number, got {_json_kind(value)} {str(value)[:20]!r}")
+    return number
 
 
 def _structure_datetime(value: Any, _: Any) -> datetime:
@@ -201,9 +214,9 @@ def _structure_enum(value: Any, cls: type[ApiEnum]) -> ApiEnum:
     raise _expected(value, f"a {cls.__name__} string")
 
 
-def _unstructure_decimal(value: Decimal) -> int | float:
-    # JSON has one number type; an integral amount stays an integer on the wire.
-    return int(value) if value == value.to_integral_value() else float(value)
+def _unstructure_decimal(value: Decimal) -> Decimal:
+    # Kept a Decimal: :func:`dumps` writes it digit for digit (a float would round it).
+    return value
 
 
 # --- container hooks that resolve their inner hook once ------------------------------
@@ -512,13 +525,58 @@ def unstructure(obj: Any) -> Any:
 
 
 def loads(body: str | bytes) -> Any:
-    """Parse JSON, keeping every number with a fraction exact as a :class:`Decimal`."""
-    return json.loads(body, parse_float=Decimal)
+    """Parse JSON.
+
+    With the standard library, every number with a fraction is read as an exact
+    :class:`Decimal`.  With orjson installed (the ``speedups`` extra) it is read as a float
+    and made a Decimal from its shortest repr: exact for up to 15 significant digits, far
+    beyond any amount of money a job carries.  ``NaN`` and ``Infinity`` are not JSON and
+    are refused either way.
+    """
+    if _orjson is not None:
+        return _orjson.loads(body)
+    return json.loads(body, parse_float=Decimal, parse_constant=_not_json)
 
 
 def dumps(data: Any) -> str:
-    """Serialise JSON-ready data compactly."""
-    return json.dumps(data, separators=(",", ":"), ensure_ascii=False)
+    """Serialise JSON-ready data compactly; a :class:`Decimal` is written exactly."""
+    if _orjson is not None:
+        written: bytes = _orjson.dumps(data, default=_orjson_default)
+        return written.decode()
+    text = json.dumps(data, separators=(",", ":"), ensure_ascii=False, default=_mark_decimal)
+    if _WRITTEN_MARK in text:
+        text = _MARKED_DECIMAL.sub(r"\1", text)
+    return text
+
+
+def _not_json(constant: str) -> Any:
+    raise ValueError(f"{constant} is not a JSON number")
+
+
+def _finite_text(value: Decimal) -> str:
+    if not value.is_finite():
+        raise ValueError(f"{value} cannot be written as a JSON number")
+    return str(value)
+
+
+# The standard library cannot write a number from text: a Decimal goes out as a marked
+# string, and the marks (with their quotes) come off afterwards.  The mark holds a random
+# part, so no string a caller passes can be mistaken for one.
+_DECIMAL_MARK = f"\x00{secrets.token_hex(8)}:"
+_WRITTEN_MARK = json.dumps(_DECIMAL_MARK)[1:-1]  # as it appears in the output
+_MARKED_DECIMAL = re.compile('"' + re.escape(_WRITTEN_MARK) + r'([-+.0-9Ee]+)"')
+
+
+def _mark_decimal(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return _DECIMAL_MARK + _finite_text(value)
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
+
+
+def _orjson_default(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return _orjson.Fragment(_finite_text(value).encode())
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
 
 
 # --- bodies to results -------------------------------------------------------------

@@ -8,11 +8,12 @@ made by the server from the operation, not by each handler.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from typing import Any
 
 import attrs
+
+from .. import _serde
 
 __all__ = [
     "EMPTY_OBJECT",
@@ -30,7 +31,7 @@ __all__ = [
 
 def dump(data: Any) -> bytes:
     """Compact JSON bytes."""
-    return json.dumps(data, separators=(",", ":"), ensure_ascii=False).encode()
+    return _serde.dumps(data).encode()
 
 
 @attrs.frozen(slots=True)
