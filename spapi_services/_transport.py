@@ -375,6 +375,7 @@ class Transport:
             error = call.deadline.ran_out(operation, "waiting for the answer")
         else:
             error = error_class(f"{operation}: {what}")
+        error.host = call.url.host
         error.__cause__ = _without_token(exc)
         return AttemptFailed(failure, error, reason=what)
 
@@ -492,6 +493,8 @@ def _log_warnings(
             route.operation_id,
             printable(request_id, 100) if request_id else None,
             printable("; ".join(notes), 2000),
+            # For handlers that show warnings their own way (the CLI prints each once).
+            extra={"spapi_warnings": len(notes), "spapi_operation": route.operation_id},
         )
 
 

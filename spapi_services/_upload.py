@@ -398,7 +398,7 @@ async def put_document(
         except (aiohttp.ClientError, TimeoutError) as exc:
             _log_attempt(shown, destination_id, type(exc).__name__, timer.now() - started, attempts)
             failure, what, error_class = classify_exception(exc)
-            error = error_class(f"PUT {shown}: {what}")
+            error = error_class(f"PUT {shown}: {what}", host=target.host)
             # Some aiohttp errors print the whole URL, signature included: not chained.
             error.__cause__ = exc if _safe_to_chain(exc) else None
             raise AttemptFailed(failure, error, reason=what) from None

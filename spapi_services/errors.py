@@ -96,7 +96,17 @@ def _restore(cls: type[SpApiError], args: tuple[Any, ...], state: dict[str, Any]
 
 
 class ApiConnectionError(SpApiError):
-    """No HTTP answer: the connection failed, was reset, or the answer was cut short."""
+    """No HTTP answer: the connection failed, was reset, or the answer was cut short.
+
+    ``host`` names the host that could not be reached (the API's, the token endpoint's,
+    or the document store's), when known.
+    """
+
+    host: str | None = None
+
+    def __init__(self, message: str, *, host: str | None = None) -> None:
+        super().__init__(message)
+        self.host = host
 
 
 class ApiTimeoutError(ApiConnectionError):
@@ -107,8 +117,8 @@ class ApiTimeoutError(ApiConnectionError):
     ``None`` when one attempt timed out.
     """
 
-    def __init__(self, message: str, *, stage: str | None = None) -> None:
-        super().__init__(message)
+    def __init__(self, message: str, *, stage: str | None = None, host: str | None = None) -> None:
+        super().__init__(message, host=host)
         self.stage = stage
 
 
@@ -142,7 +152,7 @@ class TokenEndpointUnreachableError(AuthenticationError, ApiConnectionError):
     """
 
     def __init__(self, message: str, *, host: str | None = None) -> None:
-        super().__init__(message)
+        AuthenticationError.__init__(self, message)
         self.host = host
 
 

@@ -136,7 +136,7 @@ async def sync_jobs(
     For each marketplace (``marketplace_ids``, default the client's ``marketplace_id``):
 
     * the first run (no checkpoint in the sink), or any run with ``full=True``, fetches
-      every job created from ``since`` to ``until`` (default: now);
+      every job created from ``since`` to ``until`` (default, and at most: now);
     * later runs fetch the jobs updated since the checkpoint, less ``overlap``;
     * a run that was interrupted (Ctrl-C, a crash, a network failure) is finished first,
       from the first page it had not stored; ``since``, ``until`` and ``full`` do not
@@ -166,7 +166,10 @@ async def sync_jobs(
         raise ValueError("overlap: must be a timedelta of zero or more")
 
     started = time.monotonic()
-    end = until or datetime.now(UTC)
+    now = datetime.now(UTC)
+    # Never past the present: the checkpoint becomes this end, and a future one would
+    # make the next run skip every change made before that instant.
+    end = now if until is None else min(until, now)
     await sink.open()
     try:
         plans: list[tuple[SyncPlan, bool]] = []

@@ -122,8 +122,8 @@ class ThreadedSink:
         await self._run(self._finish, plan)
 
     async def close(self) -> None:
-        """Close the sink (waiting for a write in progress)."""
-        self._stop_thread(self._close)
+        """Close the sink, after a write in progress (the event loop is not held up)."""
+        await self._stop_thread(self._close)
 
     def _open(self) -> None:
         raise NotImplementedError
@@ -155,15 +155,18 @@ class ThreadedSink:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._executor, functools.partial(fn, *args))
 
-    def _stop_thread(self, last: Callable[[], None]) -> None:
+    async def _stop_thread(self, last: Callable[[], None]) -> None:
         executor, self._executor = self._executor, None
         if executor is None:
             return
+        loop = asyncio.get_running_loop()
         try:
-            executor.submit(last).result()
+            # On the sink's thread, after whatever is queued there (a commit still running
+            # for a cancelled caller): closing can wait on a lock held by another
+            # connection, and the loop must not wait with it.
+            await loop.run_in_executor(executor, last)
         finally:
-            # Waits for a commit still running for a cancelled caller: it is short.
-            executor.shutdown(wait=True)
+            await asyncio.shield(asyncio.to_thread(executor.shutdown, wait=True))
 
 
 def job_record(job: ServiceJob) -> dict[str, Any]:
