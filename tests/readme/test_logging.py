@@ -7,6 +7,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from spapi_services.emulator import ServicesEmulator
+from spapi_services.emulator.store import AppointmentRecord, JobRecord
 
 from ._readme import US, as_script, block, run_script, sample, settings_env
 
@@ -54,21 +55,42 @@ def _shape(line: str) -> str:
     return line
 
 
+def staffed_appointment(emu: ServicesEmulator) -> tuple[JobRecord, AppointmentRecord]:
+    """A job waiting for service, and its coming appointment that has a technician."""
+    return next(
+        (j, a)
+        for j in emu.store.find_jobs(status="NOT_SERVICED", marketplace_id=US)
+        if (a := j.active_appointment()) is not None and a.technicians and a.start > emu.clock.now()
+    )
+
+
+def driver_args(job: JobRecord, appointment: AppointmentRecord) -> list[str]:
+    new_start = appointment.start + timedelta(days=1)
+    return [job.service_job_id, appointment.appointment_id, new_start.isoformat()]
+
+
+async def test_without_logging_configured_nothing_is_printed(
+    emulator: ServicesEmulator, tmp_path: Path
+) -> None:
+    job, appointment = staffed_appointment(emulator)
+
+    done = await run_script(
+        DRIVER, driver_args(job, appointment), env=settings_env(emulator), cwd=tmp_path
+    )
+
+    assert done.returncode == 0, done.stderr
+    assert appointment.status == "CANCELLED"  # moved: Amazon's answer carried a warning
+    assert (done.stdout, done.stderr) == ("", "")
+
+
 async def test_debug_lines_appear_and_no_secret_or_buyer_data_does(
     emulator: ServicesEmulator, tmp_path: Path
 ) -> None:
-    job, appointment = next(
-        (j, a)
-        for j in emulator.store.find_jobs(status="NOT_SERVICED", marketplace_id=US)
-        if (a := j.active_appointment()) is not None
-        and a.technicians
-        and a.start > emulator.clock.now()
-    )
-    new_start = appointment.start + timedelta(days=1)
+    job, appointment = staffed_appointment(emulator)
 
     done = await run_script(
         as_script(block("logging")) + DRIVER,
-        [job.service_job_id, appointment.appointment_id, new_start.isoformat()],
+        driver_args(job, appointment),
         env=settings_env(emulator),
         cwd=tmp_path,
     )
