@@ -56,11 +56,14 @@ def _shape(line: str) -> str:
 
 
 def staffed_appointment(emu: ServicesEmulator) -> tuple[JobRecord, AppointmentRecord]:
-    """A job waiting for service, and its coming appointment that has a technician."""
+    """A job waiting for service, and its coming appointment that has one technician (as in
+    the README's sample, whose warning names one)."""
     return next(
         (j, a)
         for j in emu.store.find_jobs(status="NOT_SERVICED", marketplace_id=US)
-        if (a := j.active_appointment()) is not None and a.technicians and a.start > emu.clock.now()
+        if (a := j.active_appointment()) is not None
+        and len(a.technicians) == 1
+        and a.start > emu.clock.now()
     )
 
 
