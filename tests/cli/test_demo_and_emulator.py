@@ -100,14 +100,19 @@ def test_the_demo_staffs_a_technician_who_is_free_not_only_on_shift(
             marketplace_id=US,
         ) as client:
             report = await client.appointments.slots_for_job(job_id)
-            first = next(s.start_time for s in report.appointment_slots or () if s.capacity)
-            assert first is not None
-            end = first + timedelta(minutes=job.duration)
-            on_shift = [
-                t for t in emulator.store.qualified_resources(job_id) if t.covers(first, end)
-            ]
-            # The technician first on shift at the first free slot takes a break then.
-            busy = on_shift[0].resource_id
+            length = timedelta(minutes=job.duration)
+            qualified = emulator.store.qualified_resources(job_id)
+            # What merely being on shift would choose: the first free slot with a
+            # qualified technician whose schedule covers it.  That technician takes a
+            # break then.
+            first, busy = next(
+                (s.start_time, t.resource_id)
+                for s in report.appointment_slots or ()
+                if s.capacity and s.start_time is not None
+                for t in qualified
+                if t.covers(s.start_time, s.start_time + length)
+            )
+            end = first + length
             await client.reservations.create(
                 busy,
                 Reservation(
