@@ -1,74 +1,136 @@
 """The ``spapi-services`` command group: global options, the client, and error reporting.
 
-Every command body is a coroutine run with :func:`asyncio.run` by :func:`run`, which
-also turns the SDK's exceptions into messages a person can act on: what the API said
-(status, each error's code and message, the request id), which argument broke which
-rule, or which environment variables are missing.  No tracebacks unless ``--debug``.
+A command parses its options, then makes one call of :func:`call_api` with the coroutine
+that uses the client and the function that shows the result.  :func:`call_api` opens a
+client configured from the global options, runs the coroutine in a fresh event loop, and
+turns the SDK's exceptions into messages a person can act on (see :mod:`._failures`):
+what the API said, which option broke which rule, which host could not be reached.  No
+tracebacks unless ``--debug``.  With ``--json``, errors are JSON on stderr too.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import sqlite3
-import sys
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import (
+    AsyncIterable,
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Coroutine,
+    Sequence,
+)
 from contextlib import asynccontextmanager
-from typing import Any, NoReturn, TypeVar
+from typing import Any, TypeVar
 
 import attrs
 import click
-from rich.console import Console
+from rich.logging import RichHandler
 from rich.markup import escape
+from yarl import URL
 
-from .. import __version__
-from .._auth import LwaCredentials
+from .. import __version__, _serde
+from .._auth import DEFAULT_TOKEN_URL, LwaCredentials
 from .._client import Region, ServicesClient
-from ..errors import (
-    ApiConnectionError,
-    ApiStatusError,
-    AuthenticationError,
-    OperationFailedError,
-    ResponseDecodeError,
-    SpApiError,
-    UploadError,
-)
-from ..models.common import Error
-from ._output import Output
+from ._failures import EXIT_INTERRUPTED, EXIT_USAGE, Failure, Reach, explain, from_click
+from ._output import Output, fmt_time
+from ._times import TIME_HELP, TimeParam, readings
 
 __all__ = [
-    "CliError",
+    "Argument",
+    "Command",
+    "Group",
+    "Option",
     "Settings",
-    "SetupError",
+    "Show",
+    "call_api",
     "cli",
+    "collect",
+    "confirm",
     "json_option",
+    "json_or",
     "open_client",
     "run",
     "settings",
 ]
 
 T = TypeVar("T")
+Show = Callable[[Output, T], None]
 
-#: Exit status for an error the API (or the network) reported.
-EXIT_API = 1
-#: Exit status for arguments refused before anything was sent (click uses it too).
-EXIT_USAGE = 2
-#: Exit status after Ctrl-C.
-EXIT_INTERRUPTED = 130
+_JSON_FLAG = "spapi_services.cli.json"
 
 
-class CliError(click.ClickException):
-    """A problem to report in one line; exits with :data:`EXIT_API` (1)."""
+class Option(click.Option):
+    """An option that may also name the SDK arguments its value ends up in.
 
-    def show(self, file: Any = None) -> None:
-        """Print the message to stderr, in red, without click's usage text."""
-        Console(stderr=True).print(f"[bold red]Error:[/bold red] {escape(self.message)}")
+    An option's destination is named after the SDK argument it is passed to, so messages
+    about that argument can name the option instead; ``sdk_names`` lists any other names
+    the SDK uses for the same value (a model field, a path in a request body).
+    """
+
+    def __init__(self, *args: Any, sdk_names: Sequence[str] = (), **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.sdk_names = tuple(sdk_names)
 
 
-class SetupError(CliError):
-    """Something to fix before anything can be sent (credentials, options); exits 2."""
+class Argument(click.Argument):
+    """An argument that may also name the SDK arguments its value ends up in (see
+    :class:`Option`)."""
 
-    exit_code = EXIT_USAGE
+    def __init__(self, *args: Any, sdk_names: Sequence[str] = (), **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.sdk_names = tuple(sdk_names)
+
+
+class Command(click.Command):
+    """A command whose help explains how times are read, if it takes any."""
+
+    def format_epilog(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        super().format_epilog(ctx, formatter)
+        if any(isinstance(p.type, TimeParam) for p in self.params):
+            formatter.write_paragraph()
+            with formatter.indentation():
+                formatter.write_text(TIME_HELP)
+
+
+class Group(click.Group):
+    """A group whose commands and subgroups are :class:`Command` and :class:`Group`."""
+
+    command_class = Command
+    group_class = type
+
+
+class _Root(Group):
+    """The top group: click's own errors (a bad option...) become JSON with ``--json``."""
+
+    def make_context(
+        self,
+        info_name: str | None,
+        args: list[str],
+        parent: click.Context | None = None,
+        **extra: Any,
+    ) -> click.Context:
+        flagged = "--json" in (args[: args.index("--")] if "--" in args else args)
+        try:
+            ctx = super().make_context(info_name, args, parent, **extra)
+        except click.ClickException as exc:
+            raise _as_failure(exc, flagged) from None
+        ctx.meta[_JSON_FLAG] = flagged
+        return ctx
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except click.ClickException as exc:
+            opts = ctx.find_object(Settings)
+            wanted = bool(ctx.meta.get(_JSON_FLAG)) or (opts is not None and opts.as_json)
+            raise _as_failure(exc, wanted) from None
+
+
+def _as_failure(exc: click.ClickException, as_json: bool) -> Failure:
+    failure = exc if isinstance(exc, Failure) else from_click(exc)
+    failure.as_json = failure.as_json or as_json
+    return failure
 
 
 @attrs.define
@@ -89,6 +151,20 @@ class Settings:
         if self._output is None:
             self._output = Output(as_json=self.as_json)
         return self._output
+
+    def api_base_url(self) -> str:
+        """The API's base URL these settings choose (what the client will use)."""
+        if self.endpoint:
+            return self.endpoint
+        region = Region[self.region]
+        return region.sandbox_endpoint if self.sandbox else region.endpoint
+
+    def reach(self) -> Reach:
+        """Where requests go, for messages about hosts that cannot be reached."""
+        host = URL(self.api_base_url()).host or self.api_base_url()
+        return Reach(
+            host, token_url_given=self.token_url is not None, default_token_url=DEFAULT_TOKEN_URL
+        )
 
 
 def settings() -> Settings:
@@ -113,11 +189,15 @@ def json_option(fn: Callable[..., T]) -> Callable[..., T]:
         is_flag=True,
         expose_value=False,
         callback=mark,
-        help="Print the result as JSON (the API's field names) instead of a table.",
+        help="Print the result as JSON (the API's field names) instead of a table; "
+        "errors as JSON on stderr.",
     )(fn)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.group(
+    cls=_Root,
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+)
 @click.version_option(__version__, prog_name="spapi-services")
 @click.option(
     "--region",
@@ -132,16 +212,24 @@ def json_option(fn: Callable[..., T]) -> Callable[..., T]:
     "--endpoint",
     envvar="SPAPI_ENDPOINT",
     metavar="URL",
-    help="Another API base URL (a proxy, the local emulator).",
+    help="Another API base URL (a proxy, the local emulator) [env: SPAPI_ENDPOINT].",
 )
-@click.option("--token-url", envvar="SPAPI_TOKEN_URL", metavar="URL", help="Another LWA token URL.")
+@click.option(
+    "--token-url",
+    envvar="SPAPI_TOKEN_URL",
+    metavar="URL",
+    help="Another LWA token URL (the emulator's) [env: SPAPI_TOKEN_URL].",
+)
 @click.option(
     "--marketplace",
+    "marketplace_id",
+    cls=Option,
     envvar="SPAPI_MARKETPLACE_ID",
     metavar="ID",
-    help="Marketplace id for operations that take one (e.g. ATVPDKIKX0DER).",
+    help="Marketplace id for operations that take one, e.g. ATVPDKIKX0DER "
+    "[env: SPAPI_MARKETPLACE_ID].",
 )
-@click.option("--json", "as_json", is_flag=True, help="JSON output for every command.")
+@click.option("--json", "as_json", is_flag=True, help="JSON output (and errors) for every command.")
 @click.option("--debug", is_flag=True, help="Log each request (no secrets) and show tracebacks.")
 @click.pass_context
 def cli(
@@ -150,27 +238,55 @@ def cli(
     sandbox: bool,
     endpoint: str | None,
     token_url: str | None,
-    marketplace: str | None,
+    marketplace_id: str | None,
     as_json: bool,
     debug: bool,
 ) -> None:
     """Amazon SP-API Services API from the shell, plus a bulk sync and a local demo.
 
     Credentials come from SPAPI_CLIENT_ID, SPAPI_CLIENT_SECRET and SPAPI_REFRESH_TOKEN.
-    Try it without any: `spapi-services demo`.
+    Try it without any: `spapi-services demo`.  Against the local emulator: run
+    `spapi-services emulator --env-file emu.env` and, in another shell, `source emu.env`.
     """
     ctx.obj = Settings(
         region=region.upper(),
         sandbox=sandbox,
         endpoint=endpoint,
         token_url=token_url,
-        marketplace=marketplace,
+        marketplace=marketplace_id,
         as_json=as_json,
         debug=debug,
     )
     if debug:
-        logging.basicConfig(format="%(asctime)s %(name)s %(message)s")
-        logging.getLogger("spapi_services").setLevel(logging.DEBUG)
+        ctx.call_on_close(_log_requests())
+
+
+class _NotShownTwice(logging.Filter):
+    """Drops the SDK's record of an answer's warnings: the command prints them itself."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (
+            record.levelno == logging.WARNING and "answered with warnings" in str(record.msg)
+        )
+
+
+def _log_requests() -> Callable[[], None]:
+    """Log the SDK's records to stderr; returns what undoes it."""
+    # Only the SDK's own logger, on stderr: stdout stays the command's result.
+    handler = RichHandler(
+        console=Output(as_json=False).err, show_path=False, markup=False, rich_tracebacks=False
+    )
+    handler.addFilter(_NotShownTwice())
+    logger = logging.getLogger("spapi_services")
+    level = logger.level
+    logger.addHandler(handler)
+    logger.setLevel(logging.DEBUG)
+
+    def undo() -> None:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
+
+    return undo
 
 
 def credentials_from_env() -> LwaCredentials:
@@ -178,9 +294,11 @@ def credentials_from_env() -> LwaCredentials:
     try:
         return LwaCredentials.from_env()
     except ValueError as exc:
-        raise SetupError(
+        raise Failure(
             f"{exc}.  They are your LWA app's client id and secret and the selling "
-            "partner's refresh token.  To try the tool without them: spapi-services demo"
+            "partner's refresh token.  To try the tool without them: spapi-services demo",
+            kind="setup",
+            exit_code=EXIT_USAGE,
         ) from None
 
 
@@ -194,7 +312,7 @@ async def open_client(
         "region": Region[opts.region],
         "sandbox": opts.sandbox,
         "endpoint": opts.endpoint,
-        "token_url": opts.token_url,
+        "token_url": opts.token_url or DEFAULT_TOKEN_URL,
         "marketplace_id": opts.marketplace,
     }
     kwargs.update(overrides)
@@ -204,87 +322,83 @@ async def open_client(
         yield client
 
 
-def run(main: Callable[[], Awaitable[T]]) -> T:
+def json_or(show: Show[T]) -> Show[T]:
+    """A renderer that prints the result itself as JSON with ``--json``, else ``show``s it."""
+
+    def render(out: Output, result: T) -> None:
+        if out.as_json:
+            out.json(result)
+        else:
+            show(out, result)
+
+    return render
+
+
+def confirm(message: str) -> Show[object]:
+    """A renderer that confirms a change (``{"ok": true, "message": ...}`` with --json)."""
+    return lambda out, _: out.done(message)
+
+
+async def collect(items: AsyncIterable[T]) -> list[T]:
+    """Every item (or page) of an async iterator, in a list."""
+    return [item async for item in items]
+
+
+def call_api(work: Callable[[ServicesClient], Awaitable[T]], show: Show[T]) -> None:
+    """Run ``work`` with a client made from the global options, then ``show`` its result.
+
+    Says first how any local times among the options were read.  ``show`` gets the
+    command's :class:`Output`, and prints a table or, with ``--json``, JSON
+    (:func:`json_or` does both for the common case).
+    """
+    opts = settings()
+    out = opts.output
+    _say_how_times_were_read(out)
+
+    async def main() -> T:
+        async with open_client(opts) as client:
+            return await work(client)
+
+    show(out, run(main, opts))
+
+
+def _say_how_times_were_read(out: Output) -> None:
+    for option, reading in readings():
+        if out.as_json:
+            out.note_json(
+                {
+                    "note": "local time",
+                    "option": option,
+                    "input": reading.text,
+                    "zone": reading.zone,
+                    "instant": _serde.format_datetime(reading.instant),
+                }
+            )
+        else:
+            out.note(
+                f"[dim]{escape(option)} {escape(reading.text)} is local time "
+                f"({escape(reading.zone or '')}): {fmt_time(reading.instant)}[/dim]"
+            )
+
+
+def run(main: Callable[[], Coroutine[Any, Any, T]], opts: Settings | None = None) -> T:
     """Run a command's coroutine in a fresh event loop and report failures readably."""
-    debug = settings().debug
+    opts = opts or settings()
     try:
-        return asyncio.run(_call(main))
+        return asyncio.run(main())
     except click.ClickException:
         raise
     except KeyboardInterrupt:
-        Console(stderr=True).print("[yellow]Interrupted.[/yellow]")
-        sys.exit(EXIT_INTERRUPTED)
-    except Exception as exc:
-        if debug:
-            raise
-        fail(exc)
-
-
-async def _call(main: Callable[[], Awaitable[T]]) -> T:
-    return await main()
-
-
-def fail(exc: BaseException) -> NoReturn:
-    """Print what went wrong and exit with the status that fits it."""
-    err = Console(stderr=True)
-    if isinstance(exc, ApiStatusError):
-        where = f" from {exc.operation}" if exc.operation else ""
-        err.print(f"[bold red]Error:[/bold red] the API answered HTTP {exc.status_code}{where}")
-        _print_errors(err, exc.errors, exc.body)
-        _print_request_id(err, exc.request_id)
-        if exc.status_code == 429:
-            err.print("The usage plan's bucket stayed empty through every retry; try later.")
-        sys.exit(EXIT_API)
-    if isinstance(exc, OperationFailedError):
-        where = f" from {exc.operation}" if exc.operation else ""
-        err.print(
-            f"[bold red]Error:[/bold red] the API answered HTTP {exc.status_code}{where} "
-            "but reported errors"
+        failure = Failure(
+            "stopped by Ctrl-C", kind="interrupted", exit_code=EXIT_INTERRUPTED, label="Interrupted"
         )
-        _print_errors(err, exc.errors, "")
-        _print_request_id(err, exc.request_id)
-        sys.exit(EXIT_API)
-    if isinstance(exc, AuthenticationError):
-        detail = ": ".join(x for x in (exc.error, exc.error_description) if x)
-        err.print("[bold red]Error:[/bold red] Login with Amazon refused the credentials")
-        err.print(f"  {escape(detail or str(exc))}")
-        err.print("Check SPAPI_CLIENT_ID, SPAPI_CLIENT_SECRET and SPAPI_REFRESH_TOKEN.")
-        sys.exit(EXIT_API)
-    if isinstance(exc, ApiConnectionError):
-        err.print(f"[bold red]Error:[/bold red] no answer from the API: {escape(str(exc))}")
-        err.print("Check the network, and --endpoint / --region if you set them.")
-        sys.exit(EXIT_API)
-    if isinstance(exc, UploadError | ResponseDecodeError | SpApiError):
-        err.print(f"[bold red]Error:[/bold red] {escape(str(exc))}")
-        sys.exit(EXIT_API)
-    if isinstance(exc, sqlite3.Error):
-        err.print(f"[bold red]Error:[/bold red] the SQLite file: {escape(str(exc))}")
-        sys.exit(EXIT_API)
-    if isinstance(exc, OSError) and not isinstance(exc, FileNotFoundError | IsADirectoryError):
-        err.print(f"[bold red]Error:[/bold red] {escape(str(exc))}")
-        sys.exit(EXIT_API)
-    if isinstance(exc, ValueError | TypeError | FileNotFoundError | IsADirectoryError):
-        message = str(exc)
-        if message.startswith("marketplace_id:"):
-            message += "  (give --marketplace ID or set SPAPI_MARKETPLACE_ID)"
-        err.print(f"[bold red]Invalid argument:[/bold red] {escape(message)}")
-        err.print("Nothing was sent.", style="dim")
-        sys.exit(EXIT_USAGE)
-    raise exc
-
-
-def _print_errors(err: Console, errors: tuple[Error, ...], body: str) -> None:
-    if not errors:
-        text = " ".join(body.split())[:300]
-        err.print(f"  {escape(text) if text else '(no error details in the answer)'}")
-        return
-    for error in errors:
-        line = f"  [bold]{escape(error.code)}[/bold]: {escape(error.message)}"
-        if error.details:
-            line += f" [dim]({escape(error.details)})[/dim]"
-        err.print(line)
-
-
-def _print_request_id(err: Console, request_id: str | None) -> None:
-    if request_id:
-        err.print(f"  request id: {escape(request_id)}  [dim](quote it to Amazon support)[/dim]")
+        failure.as_json = opts.as_json
+        raise failure from None
+    except Exception as exc:
+        if opts.debug:
+            raise
+        explained = explain(exc, reach=opts.reach(), ctx=click.get_current_context(silent=True))
+        if explained is None:
+            raise
+        explained.as_json = opts.as_json
+        raise explained from None

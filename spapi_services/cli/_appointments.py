@@ -2,85 +2,113 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from pathlib import Path
+from typing import Any, TypeVar
 
 import click
 
+from .._client import ServicesClient
 from ..models.appointments import AppointmentResult, AppointmentSlotReport, FulfillmentDocument
-from ..models.common import Warning
-from ._app import json_option, open_client, run, settings
-from ._output import Output
+from ..models.common import Warning as ApiWarning
+from ._app import Group, Option, Show, call_api, json_option, json_or
+from ._output import Output, plural
 from ._times import TIME
 
 __all__ = ["appointments", "fulfillment"]
 
+F = TypeVar("F", bound=Callable[..., Any])
 
-@click.group()
+
+def _start(help: str, *, required: bool = False) -> Callable[[F], F]:
+    return click.option(
+        "--start",
+        "start_time",
+        type=TIME,
+        cls=Option,
+        sdk_names=("start_date_time",),
+        required=required,
+        help=help,
+    )
+
+
+def _end(help: str) -> Callable[[F], F]:
+    return click.option(
+        "--end", "end_time", type=TIME, cls=Option, sdk_names=("end_date_time",), help=help
+    )
+
+
+_DURATION = click.option(
+    "--duration",
+    "duration_minutes",
+    cls=Option,
+    sdk_names=("duration_in_minutes",),
+    type=click.IntRange(min=1),
+    help="Minutes (default: the job's).",
+)
+
+
+@click.group(cls=Group)
 def appointments() -> None:
     """Book, move and staff appointments; find free slots."""
 
 
-def _show_result(out: Output, result: AppointmentResult, verb: str, job_id: str) -> None:
-    if out.as_json:
-        out.json(result)
-        return
-    out.done(f"{verb} appointment {result.appointment_id} for job {job_id}")
-    _show_warnings(out, result.warnings or ())
+def _result(verb: str, job_id: str) -> Show[AppointmentResult]:
+    def show(out: Output, result: AppointmentResult) -> None:
+        out.done(f"{verb} appointment {result.appointment_id} for job {job_id}")
+        out.warnings(result.warnings)
 
-
-def _show_warnings(out: Output, warnings: Sequence[Warning]) -> None:
-    for warning in warnings:
-        out.note(f"[yellow]warning[/yellow] {warning.code}: {warning.message}")
+    return json_or(show)
 
 
 @appointments.command("add")
 @click.argument("service_job_id")
-@click.option("--start", "start_time", type=TIME, required=True, help="When it starts (UTC).")
-@click.option("--duration", type=click.IntRange(min=1), help="Minutes (default: the job's).")
+@_start("When it starts.", required=True)
+@_DURATION
 @json_option
-def add(service_job_id: str, start_time: datetime, duration: int | None) -> None:
+def add(service_job_id: str, start_time: datetime, duration_minutes: int | None) -> None:
     """Book an appointment for a job."""
-    out = settings().output
-
-    async def main() -> AppointmentResult:
-        async with open_client() as client:
-            return await client.appointments.add(
-                service_job_id, start_time=start_time, duration_minutes=duration
-            )
-
-    _show_result(out, run(main), "booked", service_job_id)
+    call_api(
+        lambda client: client.appointments.add(
+            service_job_id, start_time=start_time, duration_minutes=duration_minutes
+        ),
+        _result("booked", service_job_id),
+    )
 
 
 @appointments.command("reschedule")
 @click.argument("service_job_id")
 @click.argument("appointment_id")
-@click.option("--start", "start_time", type=TIME, required=True, help="The new start (UTC).")
-@click.option("--reason", "reason_code", required=True, help="Reschedule reason code.")
-@click.option("--duration", type=click.IntRange(min=1), help="Minutes.")
+@_start("The new start.", required=True)
+@click.option(
+    "--reason",
+    "reason_code",
+    cls=Option,
+    sdk_names=("reschedule_reason_code",),
+    required=True,
+    help="Reschedule reason code (e.g. R1).",
+)
+@_DURATION
 @json_option
 def reschedule(
     service_job_id: str,
     appointment_id: str,
     start_time: datetime,
     reason_code: str,
-    duration: int | None,
+    duration_minutes: int | None,
 ) -> None:
     """Move an appointment (the API gives it a new id)."""
-    out = settings().output
-
-    async def main() -> AppointmentResult:
-        async with open_client() as client:
-            return await client.appointments.reschedule(
-                service_job_id,
-                appointment_id,
-                start_time=start_time,
-                reason_code=reason_code,
-                duration_minutes=duration,
-            )
-
-    _show_result(out, run(main), "rescheduled as", service_job_id)
+    call_api(
+        lambda client: client.appointments.reschedule(
+            service_job_id,
+            appointment_id,
+            start_time=start_time,
+            reason_code=reason_code,
+            duration_minutes=duration_minutes,
+        ),
+        _result("rescheduled as", service_job_id),
+    )
 
 
 @appointments.command("assign")
@@ -90,28 +118,28 @@ def reschedule(
 @json_option
 def assign(service_job_id: str, appointment_id: str, resource_ids: Sequence[str]) -> None:
     """Put technicians (resource ids) on an appointment."""
-    out = settings().output
 
-    async def main() -> list[Warning]:
-        async with open_client() as client:
-            return await client.appointments.assign_resources(
-                service_job_id, appointment_id, list(resource_ids)
-            )
+    def show(out: Output, warnings: list[ApiWarning]) -> None:
+        if out.as_json:
+            out.json({"warnings": warnings})
+            return
+        out.done(f"assigned {', '.join(resource_ids)} to appointment {appointment_id}")
+        out.warnings(warnings)
 
-    warnings = run(main)
-    if out.as_json:
-        out.json({"warnings": warnings})
-        return
-    out.done(f"assigned {', '.join(resource_ids)} to appointment {appointment_id}")
-    _show_warnings(out, warnings)
+    call_api(
+        lambda client: client.appointments.assign_resources(
+            service_job_id, appointment_id, list(resource_ids)
+        ),
+        show,
+    )
 
 
 @appointments.command("slots")
 @click.argument("service_job_id", required=False)
 @click.option("--asin", help="Service ASIN (with --store, instead of a job id).")
 @click.option("--store", "store_id", help="Store id (with --asin).")
-@click.option("--start", "start_time", type=TIME, help="Window start (with --end; ≤ 90 days).")
-@click.option("--end", "end_time", type=TIME, help="Window end.")
+@_start("Window start (with --end; ≤ 90 days).")
+@_end("Window end.")
 @json_option
 def slots(
     service_job_id: str | None,
@@ -125,47 +153,67 @@ def slots(
         raise click.UsageError("give a SERVICE_JOB_ID, or --asin and --store (not both)")
     if service_job_id is None and (asin is None or store_id is None):
         raise click.UsageError("--asin and --store go together")
-    out = settings().output
 
-    async def main() -> AppointmentSlotReport:
-        async with open_client() as client:
-            if service_job_id is not None:
-                return await client.appointments.slots_for_job(
-                    service_job_id, start_time=start_time, end_time=end_time
-                )
-            assert asin is not None
-            assert store_id is not None
-            return await client.appointments.slots(
-                asin=asin, store_id=store_id, start_time=start_time, end_time=end_time
+    async def find(client: ServicesClient) -> AppointmentSlotReport:
+        if service_job_id is not None:
+            return await client.appointments.slots_for_job(
+                service_job_id, start_time=start_time, end_time=end_time
             )
+        assert asin is not None
+        assert store_id is not None
+        return await client.appointments.slots(
+            asin=asin, store_id=store_id, start_time=start_time, end_time=end_time
+        )
 
-    report = run(main)
-    if out.as_json:
-        out.json(report)
-        return
-    found = report.appointment_slots or ()
-    out.table(
-        f"{len(found)} free slot{'s' if len(found) != 1 else ''}",
-        ["start", "end", "capacity"],
-        [(s.start_time, s.end_time, s.capacity) for s in found],
-        caption=str(report.scheduling_type) if report.scheduling_type else None,
-    )
+    def show(out: Output, report: AppointmentSlotReport) -> None:
+        found = report.appointment_slots or ()
+        out.table(
+            plural(len(found), "free slot"),
+            ["start", "end", "capacity"],
+            [(s.start_time, s.end_time, s.capacity) for s in found],
+            caption=str(report.scheduling_type) if report.scheduling_type else None,
+        )
+
+    call_api(find, json_or(show))
 
 
-@click.group()
+@click.group(cls=Group)
 def fulfillment() -> None:
     """Record how an appointment was fulfilled."""
+
+
+_VISIT = ("fulfillment_time",)
+_ARRIVAL = ("estimated_arrival_time",)
 
 
 @fulfillment.command("set")
 @click.argument("service_job_id")
 @click.argument("appointment_id")
-@click.option("--start", "start_time", type=TIME, help="When the work started (with --end).")
-@click.option("--end", "end_time", type=TIME, help="When the work ended.")
-@click.option("--technician", "technicians", multiple=True, metavar="ID", help="Who did it.")
+@click.option(
+    "--start",
+    "start_time",
+    type=TIME,
+    cls=Option,
+    sdk_names=_VISIT,
+    help="When the work started (with --end).",
+)
+@click.option(
+    "--end", "end_time", type=TIME, cls=Option, sdk_names=_VISIT, help="When the work ended."
+)
+@click.option(
+    "--technician",
+    "resources",
+    cls=Option,
+    sdk_names=("appointment_resources",),
+    multiple=True,
+    metavar="ID",
+    help="Who did it.",
+)
 @click.option(
     "--document",
     "documents",
+    cls=Option,
+    sdk_names=("fulfillment_documents",),
     multiple=True,
     metavar="UPLOAD_ID:SHA256",
     help="An uploaded document to cite (from `documents upload`).",
@@ -177,15 +225,23 @@ def fulfillment() -> None:
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
     help="Upload this file and cite it.",
 )
-@click.option("--arrival-start", type=TIME, help="Estimated arrival window start.")
-@click.option("--arrival-end", type=TIME, help="Estimated arrival window end.")
+@click.option(
+    "--arrival-start",
+    type=TIME,
+    cls=Option,
+    sdk_names=_ARRIVAL,
+    help="Estimated arrival window start.",
+)
+@click.option(
+    "--arrival-end", type=TIME, cls=Option, sdk_names=_ARRIVAL, help="Estimated arrival window end."
+)
 @json_option
 def set_fulfillment(
     service_job_id: str,
     appointment_id: str,
     start_time: datetime | None,
     end_time: datetime | None,
-    technicians: Sequence[str],
+    resources: Sequence[str],
     documents: Sequence[str],
     uploads: Sequence[Path],
     arrival_start: datetime | None,
@@ -196,31 +252,37 @@ def set_fulfillment(
         raise click.UsageError("--start and --end go together")
     if (arrival_start is None) != (arrival_end is None):
         raise click.UsageError("--arrival-start and --arrival-end go together")
+    if not (start_time or resources or documents or uploads or arrival_start):
+        raise click.UsageError(
+            "give at least one of --start/--end, --technician, --document, --upload "
+            "or --arrival-start/--arrival-end"
+        )
     cited = [_document(text) for text in documents]
-    out = settings().output
 
-    async def main() -> list[FulfillmentDocument]:
-        async with open_client() as client:
-            uploaded = [await client.documents.upload(path) for path in uploads]
-            await client.appointments.set_fulfillment_data(
-                service_job_id,
-                appointment_id,
-                fulfillment_time=(start_time, end_time) if start_time and end_time else None,
-                resources=list(technicians) or None,
-                documents=[*cited, *uploaded] or None,
-                estimated_arrival_time=(
-                    (arrival_start, arrival_end) if arrival_start and arrival_end else None
-                ),
-            )
-            return uploaded
+    async def record(client: ServicesClient) -> list[FulfillmentDocument]:
+        uploaded = [await client.documents.upload(path) for path in uploads]
+        await client.appointments.set_fulfillment_data(
+            service_job_id,
+            appointment_id,
+            fulfillment_time=(start_time, end_time) if start_time and end_time else None,
+            resources=list(resources) or None,
+            documents=[*cited, *uploaded] or None,
+            estimated_arrival_time=(
+                (arrival_start, arrival_end) if arrival_start and arrival_end else None
+            ),
+        )
+        return uploaded
 
-    uploaded = run(main)
-    if out.as_json:
-        out.json({"ok": True, "uploadedDocuments": uploaded})
-        return
-    for doc in uploaded:
-        out.note(f"uploaded document {doc.upload_destination_id}")
-    out.done(f"recorded fulfilment of appointment {appointment_id}")
+    def show(out: Output, uploaded: list[FulfillmentDocument]) -> None:
+        if out.as_json:
+            out.json({"ok": True, "uploadedDocuments": uploaded})
+            return
+        for doc in uploaded:
+            out.say("uploaded a document; its upload destination id:")
+            out.say(f"  {doc.upload_destination_id}")
+        out.done(f"recorded fulfilment of appointment {appointment_id}")
+
+    call_api(record, show)
 
 
 def _document(text: str) -> FulfillmentDocument:

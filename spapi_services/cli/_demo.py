@@ -22,13 +22,15 @@ from typing import TYPE_CHECKING
 
 import click
 from rich.console import Console
+from rich.markup import escape
 
 from .._client import ServicesClient
+from ..models.appointments import AppointmentSlotReport
 from ..models.jobs import Appointment, ServiceJob
 from ..sync import DEFAULT_WINDOWS, SqliteSink, SyncReport, sync_jobs
 from ._app import run
 from ._jobs import jobs_table, show_job
-from ._output import Output, fmt_time
+from ._output import Output, fmt_time, plural
 from ._sync import ProgressBar
 
 if TYPE_CHECKING:
@@ -162,7 +164,7 @@ async def _demo(
         emu.faults.set("upload", latency=base, jitter=jitter)
     async with emu:
         plan_rate, plan_burst = emu.limits.plan(_OP)
-        console.print(
+        out.say(
             f"Emulator on [cyan]{emu.url}[/cyan]: {len(emu.store.jobs):,} seeded jobs in "
             f"{len(MARKETPLACES)} marketplaces, {_ms(base, jitter)} per answer, Amazon's usage "
             f"plans enforced (getServiceJobs {plan_rate:g}/s, burst {plan_burst})."
@@ -207,45 +209,48 @@ async def _workflow(
     job = candidates[0]
     job_id = job.service_job_id
     assert job_id is not None
-    console.print(f"Working on job [cyan]{job_id}[/cyan].")
+    out.say(f"Working on job [cyan]{escape(job_id)}[/cyan].")
 
     _step(console, 2, "Book an appointment in a free slot")
     report = await client.appointments.slots_for_job(job_id)
     free = [s.start_time for s in report.appointment_slots or () if (s.capacity or 0) > 0]
-    start, technician = _slot_with_technician(emu, job_id, [t for t in free if t is not None])
-    console.print(
-        f"{len(free)} free slots in the next week; taking {fmt_time(start)}, when technician "
-        f"[cyan]{technician}[/cyan] is on shift (from the emulator's roster: the API has no "
-        "call to list technicians)."
+    start, technician = await _free_technician(client, emu, job_id, report)
+    out.say(
+        f"{plural(len(free), 'free slot')} in the next week.  Taking {fmt_time(start)}, "
+        f"when technician [cyan]{escape(technician)}[/cyan] is free: qualified (from the "
+        "emulator's roster: the API has no call to list technicians) and, by "
+        "getRangeSlotCapacity, neither booked nor reserved then."
     )
     active = _active(job)
     if active is not None and active.appointment_id:
         result = await client.appointments.reschedule(
             job_id, active.appointment_id, start_time=start, reason_code="R1"
         )
-        console.print(
-            f"The job already had appointment {active.appointment_id}: rescheduled it; the API "
-            f"gave the moved appointment the new id [cyan]{result.appointment_id}[/cyan]."
+        out.say(
+            f"The job already had appointment {escape(active.appointment_id)}: rescheduled it; "
+            "the API gave the moved appointment the new id "
+            f"[cyan]{escape(str(result.appointment_id))}[/cyan]."
         )
     else:
         result = await client.appointments.add(job_id, start_time=start)
-        console.print(f"Booked appointment [cyan]{result.appointment_id}[/cyan].")
+        out.say(f"Booked appointment [cyan]{escape(str(result.appointment_id))}[/cyan].")
+    out.warnings(result.warnings)
     appointment_id = result.appointment_id
     assert appointment_id is not None
 
     _step(console, 3, "Assign the technician")
     warnings = await client.appointments.assign_resources(job_id, appointment_id, [technician])
-    console.print(f"Assigned [cyan]{technician}[/cyan] to the appointment.")
-    for warning in warnings:
-        console.print(f"[yellow]warning[/yellow] {warning.code}: {warning.message}")
+    out.say(f"Assigned [cyan]{escape(technician)}[/cyan] to the appointment.")
+    out.warnings(warnings)
 
     _step(console, 4, "Upload proof of the visit")
     image = proof_png()
     document = await client.documents.upload(image, content_type="PNG")
-    console.print(
-        f"Made a {len(image)}-byte PNG in memory, encrypted it (AES-256-CBC) and uploaded it: "
-        f"destination [cyan]{document.upload_destination_id}[/cyan]."
+    out.say(
+        f"Made a {len(image)}-byte PNG in memory, encrypted it (AES-256-CBC) and uploaded it; "
+        "its upload destination id:"
     )
+    out.say(f"  [cyan]{escape(str(document.upload_destination_id))}[/cyan]")
 
     _step(console, 5, "Record the fulfilment")
     done_at = datetime.now(UTC).replace(microsecond=0)
@@ -256,7 +261,7 @@ async def _workflow(
         resources=[technician],
         documents=[document],
     )
-    console.print(
+    out.say(
         "Recorded when the work was done, by whom, and the proof document.  (The emulator "
         "does not hold the visit to the booked time; the live API wants it after the visit.)"
     )
@@ -266,18 +271,50 @@ async def _workflow(
     show_job(out, await client.service_jobs.get(job_id))
 
 
-def _slot_with_technician(
-    emu: ServicesEmulator, job_id: str, free: list[datetime]
+async def _free_technician(
+    client: ServicesClient, emu: ServicesEmulator, job_id: str, report: AppointmentSlotReport
 ) -> tuple[datetime, str]:
-    """The first free slot that a qualified technician's schedule covers, and that technician."""
-    record = emu.store.jobs[job_id]
-    qualified = emu.store.qualified_resources(job_id)
-    for start in free:
-        end = start + timedelta(minutes=record.duration)
-        for technician in qualified:
-            if technician.covers(start, end):
-                return start, technician.resource_id
-    raise click.ClickException("no free slot with a technician on shift; try another --seed")
+    """The first free slot that a qualified technician is free for, and that technician.
+
+    Being on shift is not enough: a technician may be booked on another job then, or
+    on a break, and assigning them would draw a RESOURCES_OVERBOOKED warning.  The
+    API's available capacity of each technician says who is really free.
+    """
+    duration = timedelta(minutes=emu.store.jobs[job_id].duration)
+    starts = [s.start_time for s in report.appointment_slots or () if (s.capacity or 0) > 0]
+    if not starts or report.start_time is None or report.end_time is None:
+        raise click.ClickException("no free slot for the job; try another --seed")
+    qualified = [t.resource_id for t in emu.store.qualified_resources(job_id)]
+    free_times = {
+        tech: await _available(client, tech, report.start_time, report.end_time)
+        for tech in qualified
+    }
+    for start in filter(None, starts):
+        for tech in qualified:
+            if any(s <= start and start + duration <= e for s, e in free_times[tech]):
+                return start, tech
+    raise click.ClickException("no free slot with a free technician; try another --seed")
+
+
+async def _available(
+    client: ServicesClient, resource_id: str, start: datetime, end: datetime
+) -> list[tuple[datetime, datetime]]:
+    """The stretches of ``[start, end)`` when the resource can take one more job."""
+    spans: list[tuple[datetime, datetime]] = []
+    pages = client.schedules.range_capacity(
+        resource_id, start_time=start, end_time=end, capacity_types=["AVAILABLE_CAPACITY"]
+    )
+    async for page in pages:
+        for capacity in page.capacities or ():
+            for slot in capacity.slots or ():
+                s, e = slot.start_date_time, slot.end_date_time
+                if s is None or e is None or (slot.capacity or 0) < 1:
+                    continue
+                if spans and spans[-1][1] == s:  # neighbours with different capacities
+                    spans[-1] = (spans[-1][0], e)
+                else:
+                    spans.append((s, e))
+    return spans
 
 
 def _active(job: ServiceJob) -> Appointment | None:
@@ -296,10 +333,10 @@ async def _bulk_sync(
     windows: int,
 ) -> SyncReport:
     _step(console, 7, "Mirror every job into SQLite")
-    console.print(
-        f"{len(marketplaces)} marketplaces, their time ranges cut into {windows} windows by size, "
-        f"{windows} pages in flight, "
-        f"all paced by the client's getServiceJobs bucket → [cyan]{db_path}[/cyan]"
+    out.say(
+        f"{len(marketplaces)} marketplaces, their time ranges cut into "
+        f"{plural(windows, 'window')} by size, {plural(windows, 'page')} in flight, "
+        f"all paced by the client's getServiceJobs bucket → [cyan]{escape(str(db_path))}[/cyan]"
     )
     since = datetime.now(UTC) - timedelta(days=91)
     with ProgressBar(out.out, "Syncing") as bar:

@@ -17,11 +17,12 @@ __all__ = ["emulator"]
 def emulator(args: Sequence[str]) -> None:
     """Serve the Services API emulator until Ctrl+C (options: `emulator --help`).
 
-    The same as `python -m spapi_services.emulator`.  It prints its URL and the
-    credentials it accepts; point the tool at it with --endpoint and --token-url.
+    It prints export SPAPI_...= lines (credentials, URLs, marketplace) that point this
+    tool at it; `--env-file PATH` writes them to a file to `source` in another shell.
+    The same as `python -m spapi_services.emulator`.
     """
-    from ..emulator.__main__ import main
+    from ..emulator.__main__ import CLI_PROG, main
 
-    code = main(list(args))
+    code = main(list(args), prog=CLI_PROG)
     if code:
         raise SystemExit(code)

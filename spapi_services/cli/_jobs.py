@@ -9,16 +9,16 @@ import click
 
 from ..models.enums import ServiceJobStatus
 from ..models.jobs import ServiceJob
-from ._app import json_option, open_client, run, settings
-from ._output import Output
+from ._app import Group, call_api, collect, confirm, json_option, json_or
+from ._output import Output, plural
 from ._times import TIME
 
-__all__ = ["jobs"]
+__all__ = ["jobs", "jobs_table", "show_job"]
 
 _STATUSES = [s.value for s in ServiceJobStatus]
 
 
-@click.group()
+@click.group(cls=Group)
 def jobs() -> None:
     """Service jobs: search, show, cancel, complete."""
 
@@ -26,8 +26,8 @@ def jobs() -> None:
 @jobs.command("list")
 @click.option("--created-after", "--since", "created_after", type=TIME, help="Created at or after.")
 @click.option("--created-before", type=TIME, help="Created before.")
-@click.option("--updated-after", type=TIME, help="Last updated at or after.")
-@click.option("--updated-before", type=TIME, help="Last updated before.")
+@click.option("--updated-after", "last_updated_after", type=TIME, help="Last updated at or after.")
+@click.option("--updated-before", "last_updated_before", type=TIME, help="Last updated before.")
 @click.option(
     "--status",
     "statuses",
@@ -39,6 +39,7 @@ def jobs() -> None:
 @click.option("--asin", "asins", multiple=True, help="Only jobs for this service ASIN.")
 @click.option(
     "--limit",
+    "max_items",
     type=click.IntRange(min=0),
     default=50,
     show_default=True,
@@ -49,45 +50,39 @@ def jobs() -> None:
 def list_jobs(
     created_after: datetime | None,
     created_before: datetime | None,
-    updated_after: datetime | None,
-    updated_before: datetime | None,
+    last_updated_after: datetime | None,
+    last_updated_before: datetime | None,
     statuses: Sequence[str],
     store_ids: Sequence[str],
     asins: Sequence[str],
-    limit: int,
+    max_items: int,
     desc: bool,
 ) -> None:
     """Search service jobs, following pages up to --limit.
 
     Give --created-after (alias --since) or --updated-after, e.g. --since 7d.
     """
-    if created_after is None and updated_after is None:
+    if created_after is None and last_updated_after is None:
         raise click.UsageError(
             "give --created-after (or --since) or --updated-after, e.g. --since 7d"
         )
-    out = settings().output
-
-    async def main() -> list[ServiceJob]:
-        async with open_client() as client:
-            paginator = client.service_jobs.list(
+    call_api(
+        lambda client: collect(
+            client.service_jobs.list(
                 created_after=created_after,
                 created_before=created_before,
-                last_updated_after=updated_after,
-                last_updated_before=updated_before,
+                last_updated_after=last_updated_after,
+                last_updated_before=last_updated_before,
                 statuses=[s.upper() for s in statuses] or None,
                 store_ids=list(store_ids) or None,
                 asins=list(asins) or None,
                 sort_field="JOB_DATE",
                 sort_order="DESC" if desc else "ASC",
-                max_items=limit or None,
+                max_items=max_items or None,
             )
-            return [job async for job in paginator]
-
-    found = run(main)
-    if out.as_json:
-        out.json(found)
-        return
-    jobs_table(out, found, title=f"{len(found)} service job{'s' if len(found) != 1 else ''}")
+        ),
+        json_or(lambda out, found: jobs_table(out, found, title=plural(len(found), "service job"))),
+    )
 
 
 def jobs_table(out: Output, found: Sequence[ServiceJob], *, title: str) -> None:
@@ -125,17 +120,7 @@ def _active_appointment(job: ServiceJob) -> datetime | None:
 @json_option
 def get_job(service_job_id: str) -> None:
     """Show one service job (buyer details only with --json)."""
-    out = settings().output
-
-    async def main() -> ServiceJob:
-        async with open_client() as client:
-            return await client.service_jobs.get(service_job_id)
-
-    job = run(main)
-    if out.as_json:
-        out.json(job)
-        return
-    show_job(out, job)
+    call_api(lambda client: client.service_jobs.get(service_job_id), json_or(show_job))
 
 
 def show_job(out: Output, job: ServiceJob) -> None:
@@ -185,14 +170,10 @@ def show_job(out: Output, job: ServiceJob) -> None:
 @json_option
 def cancel_job(service_job_id: str, reason_code: str) -> None:
     """Cancel a service job."""
-    out = settings().output
-
-    async def main() -> None:
-        async with open_client() as client:
-            await client.service_jobs.cancel(service_job_id, reason_code=reason_code)
-
-    run(main)
-    out.done(f"cancelled service job {service_job_id}")
+    call_api(
+        lambda client: client.service_jobs.cancel(service_job_id, reason_code=reason_code),
+        confirm(f"cancelled service job {service_job_id}"),
+    )
 
 
 @jobs.command("complete")
@@ -200,11 +181,7 @@ def cancel_job(service_job_id: str, reason_code: str) -> None:
 @json_option
 def complete_job(service_job_id: str) -> None:
     """Mark a service job completed (record its fulfilment first)."""
-    out = settings().output
-
-    async def main() -> None:
-        async with open_client() as client:
-            await client.service_jobs.complete(service_job_id)
-
-    run(main)
-    out.done(f"completed service job {service_job_id}")
+    call_api(
+        lambda client: client.service_jobs.complete(service_job_id),
+        confirm(f"completed service job {service_job_id}"),
+    )

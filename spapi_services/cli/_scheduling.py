@@ -14,7 +14,6 @@ import click
 from .. import _serde
 from ..errors import ResponseDecodeError
 from ..models.appointments import FulfillmentDocument
-from ..models.common import Error, Warning
 from ..models.enums import CapacityType, ContentType, DayOfWeek, ReservationType
 from ..models.scheduling import (
     AvailabilityRecord,
@@ -26,8 +25,18 @@ from ..models.scheduling import (
     UpdateReservationRecord,
     UpdateScheduleRecord,
 )
-from ._app import json_option, open_client, run, settings
-from ._output import Output
+from ._app import (
+    Argument,
+    Group,
+    Option,
+    Show,
+    call_api,
+    collect,
+    confirm,
+    json_option,
+    json_or,
+)
+from ._output import Output, plural
 from ._times import TIME
 
 __all__ = ["capacity", "documents", "reservations", "schedules"]
@@ -40,43 +49,51 @@ _DAYS = {d.value[:3]: d for d in DayOfWeek}
 # --- documents ------------------------------------------------------------------------
 
 
-@click.group()
+@click.group(cls=Group)
 def documents() -> None:
     """Fulfilment documents (proof of appointment)."""
 
 
 @documents.command("upload")
-@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument(
+    "file",
+    cls=Argument,
+    sdk_names=("document",),
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+)
 @click.option(
     "--content-type",
     type=click.Choice([c.value for c in ContentType], case_sensitive=False),
     help="File type (default: from the suffix or the first bytes).",
 )
-@click.option("--no-encrypt", is_flag=True, help="Send the bytes unencrypted (not for normal use).")
+@click.option(
+    "--encrypt/--no-encrypt",
+    default=True,
+    show_default=True,
+    help="Encrypt the bytes before sending (--no-encrypt is not for normal use).",
+)
 @json_option
-def upload(file: Path, content_type: str | None, no_encrypt: bool) -> None:
+def upload(file: Path, content_type: str | None, encrypt: bool) -> None:
     """Upload a document; prints the UPLOAD_ID:SHA256 to cite in `fulfillment set`."""
-    out = settings().output
 
-    async def main() -> FulfillmentDocument:
-        async with open_client() as client:
-            return await client.documents.upload(
-                file,
-                content_type=content_type.upper() if content_type else None,
-                encrypt=not no_encrypt,
-            )
+    def show(out: Output, doc: FulfillmentDocument) -> None:
+        # The id is longer than a terminal is wide: each value on a line of its own,
+        # never broken, so a copy gets it whole.
+        out.fields(
+            f"Uploaded {file.name}",
+            [
+                ("upload destination id", doc.upload_destination_id),
+                ("content SHA-256", doc.content_sha256),
+            ],
+        )
+        out.say("Cite it in `fulfillment set` with:")
+        out.say(f"  --document {doc.upload_destination_id}:{doc.content_sha256}")
 
-    doc = run(main)
-    if out.as_json:
-        out.json(doc)
-        return
-    out.fields(
-        f"Uploaded {file.name}",
-        [
-            ("upload destination id", doc.upload_destination_id),
-            ("content SHA-256", doc.content_sha256),
-            ("cite with", f"--document {doc.upload_destination_id}:{doc.content_sha256}"),
-        ],
+    call_api(
+        lambda client: client.documents.upload(
+            file, content_type=content_type.upper() if content_type else None, encrypt=encrypt
+        ),
+        json_or(show),
     )
 
 
@@ -86,14 +103,20 @@ def upload(file: Path, content_type: str | None, no_encrypt: bool) -> None:
 def _availability_options(fn: F) -> F:
     for option in reversed(
         [
-            click.option("--start", "start_time", type=TIME, help="Start of the time (UTC)."),
-            click.option("--end", "end_time", type=TIME, help="End of the time (UTC)."),
+            click.option("--start", "start_time", type=TIME, help="Start of the time."),
+            click.option("--end", "end_time", type=TIME, help="End of the time."),
             click.option("--capacity", type=click.IntRange(min=1), help="Jobs at once."),
             click.option(
-                "--repeat-until", type=TIME, help="Repeat daily until this time (a recurrence)."
+                "--repeat-until",
+                type=TIME,
+                cls=Option,
+                sdk_names=("recurrence.end_time", "recurrence"),
+                help="Repeat daily until this time (a recurrence).",
             ),
             click.option(
                 "--days",
+                cls=Option,
+                sdk_names=("days_of_week",),
                 metavar="MON,TUE,...",
                 help="With --repeat-until: only these weekdays.",
             ),
@@ -167,17 +190,10 @@ def _records_from_file(path: Path) -> list[AvailabilityRecord]:
         ) from None
 
 
-def _notes(out: Output, warnings: Sequence[Warning] | None, errors: Sequence[Error] | None) -> None:
-    for warning in warnings or ():
-        out.note(f"[yellow]warning {warning.code}[/yellow]: {warning.message}")
-    for error in errors or ():
-        out.note(f"[red]error {error.code}[/red]: {error.message}")
-
-
 # --- schedules ------------------------------------------------------------------------
 
 
-@click.group()
+@click.group(cls=Group)
 def schedules() -> None:
     """A resource's working hours."""
 
@@ -209,27 +225,22 @@ def update_schedule(
         records = _records_from_file(records_file)
     else:
         records = [_availability(start_time, end_time, capacity, repeat_until, days, days_of_month)]
-    out = settings().output
 
-    async def main() -> list[UpdateScheduleRecord]:
-        async with open_client() as client:
-            return await client.schedules.update(resource_id, records)
+    def show(out: Output, notes: list[UpdateScheduleRecord]) -> None:
+        if out.as_json:
+            out.json({"ok": True, "records": notes})
+            return
+        out.done(f"schedule of {resource_id} set ({plural(len(records), 'record')})")
+        for note in notes:
+            out.warnings(note.warnings, note.errors)
 
-    notes = run(main)
-    if out.as_json:
-        out.json({"ok": True, "records": notes})
-        return
-    out.done(
-        f"schedule of {resource_id} set ({len(records)} record{'s' if len(records) != 1 else ''})"
-    )
-    for note in notes:
-        _notes(out, note.warnings, note.errors)
+    call_api(lambda client: client.schedules.update(resource_id, records), show)
 
 
 # --- reservations ---------------------------------------------------------------------
 
 
-@click.group()
+@click.group(cls=Group)
 def reservations() -> None:
     """Reserve a resource's time; change or cancel reservations."""
 
@@ -237,18 +248,21 @@ def reservations() -> None:
 _TYPE = click.option(
     "--type",
     "reservation_type",
+    cls=Option,
+    sdk_names=("reservation.type",),
     type=click.Choice([t.value for t in ReservationType], case_sensitive=False),
     required=True,
     help="Why the time is reserved.",
 )
 
 
+def _reservation(verb: str) -> Show[CreateReservationRecord | UpdateReservationRecord]:
+    return json_or(lambda out, record: _show_reservation(out, record, verb))
+
+
 def _show_reservation(
     out: Output, record: CreateReservationRecord | UpdateReservationRecord, verb: str
 ) -> None:
-    if out.as_json:
-        out.json(record)
-        return
     res = record.reservation
     avail = res.availability if res else None
     out.fields(
@@ -261,7 +275,7 @@ def _show_reservation(
             ("capacity", avail.capacity if avail else None),
         ],
     )
-    _notes(out, record.warnings, record.errors)
+    out.warnings(record.warnings, record.errors)
 
 
 @reservations.command("create")
@@ -284,13 +298,10 @@ def create_reservation(
     reservation = Reservation(
         type=ReservationType(reservation_type.upper()), availability=availability
     )
-    out = settings().output
-
-    async def main() -> CreateReservationRecord:
-        async with open_client() as client:
-            return await client.reservations.create(resource_id, reservation)
-
-    _show_reservation(out, run(main), "created")
+    call_api(
+        lambda client: client.reservations.create(resource_id, reservation),
+        _reservation("created"),
+    )
 
 
 @reservations.command("update")
@@ -315,13 +326,10 @@ def update_reservation(
     reservation = Reservation(
         type=ReservationType(reservation_type.upper()), availability=availability
     )
-    out = settings().output
-
-    async def main() -> UpdateReservationRecord:
-        async with open_client() as client:
-            return await client.reservations.update(reservation_id, resource_id, reservation)
-
-    _show_reservation(out, run(main), "updated")
+    call_api(
+        lambda client: client.reservations.update(reservation_id, resource_id, reservation),
+        _reservation("updated"),
+    )
 
 
 @reservations.command("cancel")
@@ -329,20 +337,16 @@ def update_reservation(
 @json_option
 def cancel_reservation(reservation_id: str) -> None:
     """Cancel a reservation."""
-    out = settings().output
-
-    async def main() -> None:
-        async with open_client() as client:
-            await client.reservations.cancel(reservation_id)
-
-    run(main)
-    out.done(f"cancelled reservation {reservation_id}")
+    call_api(
+        lambda client: client.reservations.cancel(reservation_id),
+        confirm(f"cancelled reservation {reservation_id}"),
+    )
 
 
 # --- capacity -------------------------------------------------------------------------
 
 
-@click.group()
+@click.group(cls=Group)
 def capacity() -> None:
     """A resource's capacity over time."""
 
@@ -356,49 +360,67 @@ _CAPACITY_TYPES = click.option(
 )
 
 
+_WINDOW_START = click.option(
+    "--start",
+    "start_time",
+    type=TIME,
+    cls=Option,
+    sdk_names=("start_date_time",),
+    required=True,
+    help="Window start.",
+)
+_WINDOW_END = click.option(
+    "--end",
+    "end_time",
+    type=TIME,
+    cls=Option,
+    sdk_names=("end_date_time",),
+    required=True,
+    help="Window end.",
+)
+
+
 def _types(values: Sequence[str]) -> list[str] | None:
     return [v.upper() for v in values] or None
 
 
 @capacity.command("range")
 @click.argument("resource_id")
-@click.option("--start", "start_time", type=TIME, required=True, help="Window start.")
-@click.option("--end", "end_time", type=TIME, required=True, help="Window end.")
+@_WINDOW_START
+@_WINDOW_END
 @_CAPACITY_TYPES
 @json_option
 def range_capacity(
     resource_id: str, start_time: datetime, end_time: datetime, capacity_types: Sequence[str]
 ) -> None:
     """Capacity in ranges of equal capacity, all pages."""
-    out = settings().output
 
-    async def main() -> list[RangeSlotCapacity]:
-        async with open_client() as client:
-            pages = client.schedules.range_capacity(
+    def show(out: Output, pages: list[RangeSlotCapacity]) -> None:
+        rows = [
+            (c.capacity_type, s.start_date_time, s.end_date_time, s.capacity)
+            for page in pages
+            for c in page.capacities or ()
+            for s in c.slots or ()
+        ]
+        out.table(f"Capacity of {resource_id}", ["type", "start", "end", "capacity"], rows)
+
+    call_api(
+        lambda client: collect(
+            client.schedules.range_capacity(
                 resource_id,
                 start_time=start_time,
                 end_time=end_time,
                 capacity_types=_types(capacity_types),
             )
-            return [page async for page in pages]
-
-    pages = run(main)
-    if out.as_json:
-        out.json(pages)
-        return
-    rows = [
-        (c.capacity_type, s.start_date_time, s.end_date_time, s.capacity)
-        for page in pages
-        for c in page.capacities or ()
-        for s in c.slots or ()
-    ]
-    out.table(f"Capacity of {resource_id}", ["type", "start", "end", "capacity"], rows)
+        ),
+        json_or(show),
+    )
 
 
 @capacity.command("fixed")
 @click.argument("resource_id")
-@click.option("--start", "start_time", type=TIME, required=True, help="Window start.")
-@click.option("--end", "end_time", type=TIME, required=True, help="Window end.")
+@_WINDOW_START
+@_WINDOW_END
 @click.option("--slot-duration", type=int, help="Minutes per slot (5..360, a multiple of 5).")
 @_CAPACITY_TYPES
 @json_option
@@ -410,37 +432,35 @@ def fixed_capacity(
     capacity_types: Sequence[str],
 ) -> None:
     """Capacity in fixed-length slots, all pages."""
-    out = settings().output
 
-    async def main() -> list[FixedSlotCapacity]:
-        async with open_client() as client:
-            pages = client.schedules.fixed_capacity(
+    def show(out: Output, pages: list[FixedSlotCapacity]) -> None:
+        rows = [
+            (
+                s.start_date_time,
+                s.scheduled_capacity,
+                s.available_capacity,
+                s.encumbered_capacity,
+                s.reserved_capacity,
+            )
+            for page in pages
+            for s in page.capacities or ()
+        ]
+        duration = pages[0].slot_duration if pages else slot_duration
+        out.table(
+            f"Capacity of {resource_id}" + (f", {duration}-minute slots" if duration else ""),
+            ["slot start", "scheduled", "available", "encumbered", "reserved"],
+            rows,
+        )
+
+    call_api(
+        lambda client: collect(
+            client.schedules.fixed_capacity(
                 resource_id,
                 start_time=start_time,
                 end_time=end_time,
                 slot_duration=slot_duration,
                 capacity_types=_types(capacity_types),
             )
-            return [page async for page in pages]
-
-    pages = run(main)
-    if out.as_json:
-        out.json(pages)
-        return
-    rows = [
-        (
-            s.start_date_time,
-            s.scheduled_capacity,
-            s.available_capacity,
-            s.encumbered_capacity,
-            s.reserved_capacity,
-        )
-        for page in pages
-        for s in page.capacities or ()
-    ]
-    duration = pages[0].slot_duration if pages else slot_duration
-    out.table(
-        f"Capacity of {resource_id}" + (f", {duration}-minute slots" if duration else ""),
-        ["slot start", "scheduled", "available", "encumbered", "reserved"],
-        rows,
+        ),
+        json_or(show),
     )

@@ -7,20 +7,21 @@ from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
 
+import attrs
 import click
 from rich.console import Console
 from rich.progress import (
     BarColumn,
-    MofNCompleteColumn,
     Progress,
     TaskID,
     TextColumn,
     TimeElapsedColumn,
 )
 
+from .._client import ServicesClient
 from ..sync import DEFAULT_WINDOWS, JsonlSink, Sink, SqliteSink, SyncProgress, SyncReport, sync_jobs
-from ._app import SetupError, json_option, open_client, run, settings
-from ._output import Output, fmt_time
+from ._app import Command, call_api, json_option, run, settings
+from ._output import Output, fmt_time, plural
 from ._times import TIME
 
 __all__ = ["ProgressBar", "show_report", "sync"]
@@ -29,15 +30,17 @@ DEFAULT_DB = "service_jobs.sqlite"
 
 
 class ProgressBar:
-    """A rich progress bar fed by :func:`sync_jobs`'s ``on_progress``."""
+    """A rich progress bar fed by :func:`sync_jobs`'s ``on_progress``.
+
+    It appears with the first stored page, so a sync refused before it fetched anything
+    (an argument, the credentials, the network) shows its error and no bar.
+    """
 
     def __init__(self, console: Console, description: str = "Syncing jobs") -> None:
         self._progress = Progress(
             TextColumn("[bold]{task.description}"),
             BarColumn(),
-            MofNCompleteColumn(),
-            TextColumn("jobs · {task.fields[pages]} pages · {task.fields[windows]} windows"),
-            TextColumn("· {task.fields[rate]:.1f} req/s"),
+            TextColumn("{task.fields[counts]}"),
             TimeElapsedColumn(),
             console=console,
             transient=False,
@@ -46,29 +49,27 @@ class ProgressBar:
         self._task: TaskID | None = None
 
     def __enter__(self) -> ProgressBar:
-        self._progress.start()
-        self._task = self._progress.add_task(
-            self._description, total=None, pages=0, windows="0/0", rate=0.0
-        )
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self._progress.stop()
+        if self._task is not None:
+            self._progress.stop()
 
     def __call__(self, p: SyncProgress) -> None:
-        assert self._task is not None
-        self._progress.update(
-            self._task,
-            completed=p.jobs,
-            total=max(p.expected, p.jobs) or None,
-            pages=p.pages,
-            windows=f"{p.windows_done}/{p.windows}",
-            rate=p.pages / p.elapsed if p.elapsed > 0 else 0.0,
+        if self._task is None:
+            self._progress.start()
+            self._task = self._progress.add_task(self._description, total=None, counts="")
+        total = max(p.expected, p.jobs)
+        rate = p.pages / p.elapsed if p.elapsed > 0 else 0.0
+        counts = (
+            f"{p.jobs}/{plural(total, 'job')} · {plural(p.pages, 'page')} · "
+            f"{p.windows_done}/{plural(p.windows, 'window')} · {rate:.1f} req/s"
         )
+        self._progress.update(self._task, completed=p.jobs, total=total or None, counts=counts)
 
 
 def show_report(out: Output, report: SyncReport, where: str) -> None:
-    """The outcome of a sync, as a table (or JSON)."""
+    """The outcome of a sync, as a table (or JSON with --json)."""
     if out.as_json:
         out.json(
             {
@@ -112,13 +113,13 @@ def show_report(out: Output, report: SyncReport, where: str) -> None:
             for r in report.runs
         ],
         caption=(
-            f"{report.jobs} jobs in {report.pages} pages, {report.elapsed:.1f} s, "
-            f"{report.requests_per_second:.1f} requests/s"
+            f"{plural(report.jobs, 'job')} in {plural(report.pages, 'page')}, "
+            f"{report.elapsed:.1f} s, {report.requests_per_second:.1f} requests/s"
         ),
     )
 
 
-@click.command()
+@click.command(cls=Command)
 @click.option(
     "--db",
     "db_path",
@@ -134,7 +135,7 @@ def show_report(out: Output, report: SyncReport, where: str) -> None:
 @click.option(
     "--since",
     type=TIME,
-    help="First run: jobs created since then (e.g. 30d, 2026-01-01).",
+    help="First run: jobs created since then (e.g. 90d, 2026-01-01).",
 )
 @click.option("--until", type=TIME, help="End of the range (default: now).")
 @click.option(
@@ -156,7 +157,7 @@ def show_report(out: Output, report: SyncReport, where: str) -> None:
 )
 @click.option(
     "--marketplace",
-    "marketplaces",
+    "marketplace_ids",
     multiple=True,
     metavar="ID",
     help="Marketplace to sync (repeat for several; default: the global --marketplace).",
@@ -171,7 +172,7 @@ def sync(
     full: bool,
     windows: int,
     concurrency: int | None,
-    marketplaces: Sequence[str],
+    marketplace_ids: Sequence[str],
     quiet: bool,
 ) -> None:
     """Mirror service jobs into a SQLite file (or JSON Lines), resumably.
@@ -183,33 +184,73 @@ def sync(
     """
     if db_path is not None and jsonl_path is not None:
         raise click.UsageError("give --db or --jsonl, not both")
-    sink: Sink
-    if jsonl_path is not None:
-        sink, where = JsonlSink(jsonl_path), str(jsonl_path)
-    else:
-        path = db_path or Path(DEFAULT_DB)
-        sink, where = SqliteSink(path), str(path)
+    if full and since is None:
+        raise click.UsageError("--full fetches everything created since --since: give --since")
     opts = settings()
+    scopes = list(marketplace_ids) or ([opts.marketplace] if opts.marketplace else [])
+    if not scopes:
+        raise click.UsageError(
+            "give --marketplace ID (global or after `sync`, or SPAPI_MARKETPLACE_ID), "
+            "e.g. ATVPDKIKX0DER"
+        )
+    target = _Target(db_path, jsonl_path)
+    if since is None:
+        first = run(lambda: target.first_runs(scopes), opts)
+        if first:
+            raise click.UsageError(
+                f"{target.where} holds nothing yet for {', '.join(first)}: give --since to say "
+                "which jobs the first sync fetches (those created since then), "
+                "e.g. --since 90d or --since 2026-01-01"
+            )
     out = opts.output
-    scopes = list(marketplaces) or None
-    if scopes is None and opts.marketplace is None:
-        raise SetupError("give --marketplace ID (global or after `sync`), e.g. ATVPDKIKX0DER")
 
-    async def main() -> SyncReport:
-        async with open_client() as client:
-            bar = None if quiet or out.as_json else ProgressBar(out.err)
-            with bar or contextlib.nullcontext():
-                return await sync_jobs(
-                    client,
-                    sink,
-                    since=since,
-                    until=until,
-                    full=full,
-                    windows=windows,
-                    concurrency=concurrency,
-                    marketplace_ids=scopes,
-                    on_progress=bar,
-                )
+    async def mirror(client: ServicesClient) -> SyncReport:
+        bar = None if quiet or out.as_json else ProgressBar(out.err)
+        with bar or contextlib.nullcontext():
+            return await sync_jobs(
+                client,
+                target.sink(),
+                since=since,
+                until=until,
+                full=full,
+                windows=windows,
+                concurrency=concurrency,
+                marketplace_ids=list(marketplace_ids) or None,
+                on_progress=bar,
+            )
 
-    report = run(main)
-    show_report(out, report, where)
+    call_api(mirror, lambda out, report: show_report(out, report, target.where))
+
+
+@attrs.frozen
+class _Target:
+    """Where the sync writes: a SQLite file (the default) or a JSON Lines file."""
+
+    db_path: Path | None
+    jsonl_path: Path | None
+
+    @property
+    def where(self) -> str:
+        return str(self.jsonl_path or self.db_path or Path(DEFAULT_DB))
+
+    def sink(self) -> Sink:
+        if self.jsonl_path is not None:
+            return JsonlSink(self.jsonl_path)
+        return SqliteSink(self.db_path or Path(DEFAULT_DB))
+
+    async def first_runs(self, scopes: Sequence[str]) -> list[str]:
+        """The marketplaces this store holds neither a checkpoint nor a run for."""
+        sink = self.sink()
+        state_file = sink.checkpoint_path if isinstance(sink, JsonlSink) else Path(self.where)
+        if not state_file.exists():  # nothing to read, and nothing to create yet
+            return list(scopes)
+        await sink.open()
+        try:
+            states = [await sink.state(scope) for scope in scopes]
+        finally:
+            await sink.close()
+        return [
+            scope
+            for scope, state in zip(scopes, states, strict=True)
+            if state.checkpoint is None and state.plan is None
+        ]

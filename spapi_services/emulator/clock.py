@@ -3,7 +3,10 @@
 Usage plans, token lifetimes and upload-URL expiry run on the monotonic clock, so a jump
 of the system time cannot refill a bucket or revive a token.  Business rules ("start time
 in the past", creation dates) need the wall clock.  Tests pass a :class:`FakeClock` and move
-both together with :meth:`FakeClock.advance` instead of sleeping.
+both together with :meth:`FakeClock.advance` instead of sleeping; or a
+:class:`ShiftedClock`, whose wall clock starts at a chosen instant and then runs in real
+time, when the same world is wanted whatever the date but time must still pass (usage
+plans that refill, tokens that expire).
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ import time
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
-__all__ = ["Clock", "FakeClock", "SystemClock"]
+__all__ = ["Clock", "FakeClock", "ShiftedClock", "SystemClock"]
 
 
 class Clock(Protocol):
@@ -35,6 +38,29 @@ class SystemClock:
 
     def now(self) -> datetime:
         return datetime.now(UTC)
+
+
+class ShiftedClock:
+    """The real clocks, with the wall clock reading ``start`` at the moment it is made.
+
+    From then on both run at real speed: the monotonic clock is the system's own, and the
+    wall clock is ``start`` plus the monotonic time elapsed since (so it never jumps with
+    the system time either).
+
+    :param start: the wall-clock time to start at (an aware datetime).
+    """
+
+    def __init__(self, start: datetime) -> None:
+        if start.tzinfo is None:
+            raise ValueError("ShiftedClock: start must be an aware datetime")
+        self._start = start.astimezone(UTC)
+        self._origin = time.monotonic()
+
+    def monotonic(self) -> float:
+        return time.monotonic()
+
+    def now(self) -> datetime:
+        return self._start + timedelta(seconds=time.monotonic() - self._origin)
 
 
 class FakeClock:

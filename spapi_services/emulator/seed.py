@@ -5,8 +5,14 @@ schedules and jobs.  Jobs are spread over the 90 days before ``reference`` acros
 marketplaces, in every status, with appointments that fit the status (a completed job
 has a completed appointment with a proof of appointment; a job waiting for service has
 an active one, often staffed, sometimes rescheduled).  Technicians are generated so that
-every service a store offers has at least two qualified technicians.  Names, addresses
-and phone numbers are invented.
+every service a store offers has at least two qualified technicians, one of whom works
+every weekday.  Names, addresses and phone numbers are invented.
+
+Whatever day ``reference`` falls on, a seed draws the same jobs (statuses, marketplaces,
+ages): only what depends on the calendar itself (which technicians are on duty for an
+appointment, weekends moved to Monday) differs.  And the first job of each marketplace
+was created 6 to 12 hours before ``reference``: at any moment of the day that starts at
+``reference``, every marketplace with jobs has one created in the last 36 hours.
 """
 
 from __future__ import annotations
@@ -52,6 +58,9 @@ _STATUSES = (
     ("PAYMENT_DECLINED", 4),
 )
 _MARKET_WEIGHTS = (50, 13, 12, 13, 12)
+#: How long before the reference the first job of each marketplace is created.
+_RECENT = (timedelta(hours=6), timedelta(hours=12))
+_WEEKDAYS = frozenset(range(5))
 _POA_TYPES = ("NO_SIGNATURE_DUMMY_POS", "CUSTOMER_SIGNATURE", "DUMMY_RECEIPT", "POA_RECEIPT")
 
 
@@ -70,6 +79,8 @@ class _World:
         self.rng = rng
         self.ref = reference
         self.used_ids: set[str] = set()
+        self.recent: set[str] = set()
+        """Marketplaces that have their recent job."""
         store.seller_id = "A" + self.code(13)
         self.provider_id = "A" + self.code(12)
         self.asins = {offer.title: "B0" + self.code(8) for offer in SERVICES}
@@ -187,8 +198,9 @@ class _World:
             end = start.replace(hour=market.close_hour_utc)
             return AvailabilityWindow(start, end, capacity, last_day, days)
 
-        for tech in techs:
-            days = frozenset(range(5)) if rng.random() < 0.6 else frozenset(range(1, 6))
+        shifts = [_WEEKDAYS if rng.random() < 0.6 else frozenset(range(1, 6)) for _ in techs]
+        _cover_weekdays(techs, shifts, self.offers[shop.store_id])
+        for tech, days in zip(techs, shifts, strict=True):
             tech.schedule.append(window(days, 1))
         whole = ResourceRecord(
             resource_id=shop.store_id,
@@ -216,10 +228,15 @@ class _World:
     def add_job(self) -> None:
         rng = self.rng
         market = rng.choices(MARKETPLACES, weights=_MARKET_WEIGHTS)[0]
+        age = rng.uniform(6 * 3600, 90 * 86400)
+        if market.marketplace_id not in self.recent:
+            # A marketplace's first job is a recent one: every world has fresh work.
+            self.recent.add(market.marketplace_id)
+            age = rng.uniform(*(bound.total_seconds() for bound in _RECENT))
         shop = rng.choice(self.by_market[market.marketplace_id])
         offer = rng.choice(self.offers[shop.store_id])
         status = rng.choices([s for s, _ in _STATUSES], weights=[w for _, w in _STATUSES])[0]
-        created = self.ref - timedelta(seconds=rng.uniform(6 * 3600, 90 * 86400))
+        created = self.ref - timedelta(seconds=age)
         created = created.replace(microsecond=created.microsecond // 1000 * 1000)
         job_id = self.unique(lambda: str(rng.randrange(10**13, 10**14)))
         product_orders = (self.order_id(),) if offer.item else ()
@@ -381,10 +398,13 @@ class _World:
         self, job: JobRecord, status: str, start: datetime, *, staffed: bool = False
     ) -> AppointmentRecord:
         technicians: list[tuple[str, str]] = []
+        # One draw whatever the pool: who is on duty depends on the weekday, and the rest
+        # of the world must not.
+        pick = random.Random(self.rng.getrandbits(64))
         if staffed:
             slot = AppointmentRecord("", status, start, job.duration)
             pool = self.store.qualified_resources(job, slot)
-            chosen = self.rng.sample(pool, k=min(len(pool), self.rng.choice((1, 1, 2))))
+            chosen = pick.sample(pool, k=min(len(pool), pick.choice((1, 1, 2))))
             technicians = [(t.resource_id, t.name) for t in chosen]
         return AppointmentRecord(
             appointment_id=f"{job.service_job_id}_{self.store.new_uuid()}",
@@ -408,6 +428,23 @@ class _World:
             poa["technicians"] = technicians
             poa["uploadingTechnician"] = appointment.technicians[0][0]
         return poa
+
+
+def _cover_weekdays(
+    techs: list[ResourceRecord], shifts: list[frozenset[int]], offers: list[ServiceOffer]
+) -> None:
+    """Put one qualified technician of each offered service on the Monday-to-Friday shift,
+    so that an appointment on any weekday has someone to staff it."""
+    for offer in offers:
+        qualified = [
+            i
+            for i, tech in enumerate(techs)
+            if tech.background_checked
+            and set(offer.skills) <= tech.skills
+            and offer.location in tech.location_types
+        ]
+        if qualified and not any(shifts[i] == _WEEKDAYS for i in qualified):
+            shifts[qualified[0]] = _WEEKDAYS
 
 
 def _number(value: Decimal) -> int | float:

@@ -32,7 +32,7 @@ from .api_jobs import JobsApi
 from .api_scheduling import SchedulingApi
 from .api_slots import SlotsApi
 from .auth import AuthFailure, LwaCredentials, TokenAuthority, default_credentials
-from .clock import Clock, SystemClock
+from .clock import Clock, ShiftedClock, SystemClock
 from .context import Handler, ServiceContext
 from .documents import DocumentVault
 from .faults import FaultInjector, FaultPlan, error_page
@@ -73,6 +73,9 @@ class ServicesEmulator:
     :param enforce_limits: throttle requests over the published usage plans.
     :param rate_scale: multiply every usage plan's refill rate.
     :param clock: the clocks to use (a :class:`~spapi_services.emulator.FakeClock` in tests).
+    :param at: start the wall clock at this instant and let it run in real time from there
+        (a :class:`~spapi_services.emulator.clock.ShiftedClock`): the same world whatever
+        the date, with usage plans and tokens on real time.  Not with ``clock``.
     :param reference_time: the "now" the seeded world is built around (default: the
         clock's current day, at midnight UTC).
     :param static_spec: a Swagger model file; replay its sandbox cases instead of the store.
@@ -95,6 +98,7 @@ class ServicesEmulator:
         enforce_limits: bool = True,
         rate_scale: float = 1.0,
         clock: Clock | None = None,
+        at: datetime | None = None,
         reference_time: datetime | None = None,
         static_spec: str | Path | None = None,
         upload_url_ttl: int = 300,
@@ -108,6 +112,10 @@ class ServicesEmulator:
         self.host = host
         self.port = port
         self.seed = seed
+        if at is not None:
+            if clock is not None:
+                raise ValueError("at: give a clock or a start time, not both")
+            clock = ShiftedClock(at)
         self.clock: Clock = clock or SystemClock()
         self.auth = TokenAuthority(
             credentials or default_credentials(seed), self.clock, ttl=token_ttl

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -49,6 +50,16 @@ def emulator() -> Iterator[ServicesEmulator]:
     reference = datetime.now(UTC).replace(microsecond=0) - timedelta(days=1)
     with EmulatorThread(jobs=200, seed=11, enforce_limits=False, reference_time=reference) as emu:
         yield emu
+
+
+@pytest.fixture
+def new_york(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """The process's local time zone is New York's while the test runs."""
+    monkeypatch.setenv("TZ", "America/New_York")
+    time.tzset()
+    yield
+    monkeypatch.undo()
+    time.tzset()
 
 
 class Runner:

@@ -96,7 +96,7 @@ def test_jobs_cancel_bad_reason_is_refused_before_sending(
     result = run("jobs", "cancel", "12345678901234", "--reason", "not valid")
     assert result.exit_code == 2
     err = one_line(result.stderr)
-    assert "Invalid argument: reason_code:" in err
+    assert "Invalid argument: --reason: 'not valid' does not match the pattern" in err
     assert "Nothing was sent" in err
     assert emulator.count() == before
 
@@ -327,7 +327,7 @@ def test_capacity_fixed_bad_slot_duration_is_refused_before_sending(
         "capacity", "fixed", "R1", "--start", "+1d", "--end", "+2d", "--slot-duration", "7"
     )
     assert result.exit_code == 2
-    assert "slot_duration" in one_line(result.stderr)
+    assert "--slot-duration: must be a multiple of 5, got 7" in one_line(result.stderr)
     assert emulator.count() == before
 
 
@@ -372,12 +372,6 @@ def test_sync_jsonl_of_two_marketplaces(
     ids = [json.loads(line)["serviceJobId"] for line in path.read_text().splitlines()]
     assert sorted(ids) == sorted(expected)
     assert json.loads(result.stdout)["jobs"] == len(expected)
-
-
-def test_sync_first_run_needs_since(run: Runner, tmp_path: Path) -> None:
-    result = run("sync", "--db", str(tmp_path / "new.sqlite"))
-    assert result.exit_code == 2
-    assert "since: required for the first sync" in one_line(result.stderr)
 
 
 def test_sync_takes_one_sink(run: Runner, tmp_path: Path) -> None:

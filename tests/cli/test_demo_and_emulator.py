@@ -2,20 +2,31 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
+import shlex
+import shutil
 import signal
 import socket
 import sqlite3
+import stat
 import subprocess
 import sys
 import time
+from datetime import timedelta
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from spapi_services.emulator import ServicesEmulator
+import pytest
 
-from .conftest import US, Runner
+from spapi_services import ServicesClient
+from spapi_services.cli._demo import _free_technician
+from spapi_services.emulator import ServicesEmulator
+from spapi_services.emulator.__main__ import write_env_file
+from spapi_services.models.scheduling import AvailabilityRecord, Reservation
+
+from .conftest import US, Runner, jobs_in
 
 
 def test_demo_runs_to_completion(run: Runner, tmp_path: Path) -> None:
@@ -75,10 +86,138 @@ def test_emulator_serves_in_the_foreground_until_stopped() -> None:
     assert proc.returncode == 0, err
 
 
+def test_the_demo_staffs_a_technician_who_is_free_not_only_on_shift(
+    emulator: ServicesEmulator, taken: set[str]
+) -> None:
+    job = jobs_in(emulator, "PENDING_SCHEDULE", taken)
+    job_id = job.service_job_id
+
+    async def scenario() -> None:
+        async with ServicesClient(
+            emulator.credentials,
+            endpoint=emulator.url,
+            token_url=emulator.token_url,
+            marketplace_id=US,
+        ) as client:
+            report = await client.appointments.slots_for_job(job_id)
+            length = timedelta(minutes=job.duration)
+            qualified = emulator.store.qualified_resources(job_id)
+            # What merely being on shift would choose: the first free slot with a
+            # qualified technician whose schedule covers it.  That technician takes a
+            # break then.
+            first, busy = next(
+                (s.start_time, t.resource_id)
+                for s in report.appointment_slots or ()
+                if s.capacity and s.start_time is not None
+                for t in qualified
+                if t.covers(s.start_time, s.start_time + length)
+            )
+            end = first + length
+            await client.reservations.create(
+                busy,
+                Reservation(
+                    type="BREAK", availability=AvailabilityRecord(start_time=first, end_time=end)
+                ),
+            )
+            start, technician = await _free_technician(client, emulator, job_id, report)
+            assert (start, technician) != (first, busy)
+            booked = await client.appointments.add(job_id, start_time=start)
+            assert booked.appointment_id is not None
+            warnings = await client.appointments.assign_resources(
+                job_id, booked.appointment_id, [technician]
+            )
+            assert warnings == []
+
+    asyncio.run(scenario())
+
+
 def test_emulator_passes_its_own_usage_errors_through(run: Runner) -> None:
     result = run("emulator", "--jobs", "many")
     assert result.exit_code == 2
     assert "--jobs" in result.stderr
+
+
+def test_emulator_help_names_the_command_it_was_run_as(run: Runner) -> None:
+    result = run("emulator", "--help")
+    assert result.exit_code == 0
+    assert result.stdout.startswith("usage: spapi-services emulator")
+    assert "--env-file PATH" in result.stdout
+    plain = subprocess.run(
+        [sys.executable, "-m", "spapi_services.emulator", "--help"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert plain.stdout.startswith("usage: python -m spapi_services.emulator")
+    assert "spapi-services emulator" in plain.stdout
+
+
+_EXPORTED = [
+    "SPAPI_CLIENT_ID",
+    "SPAPI_CLIENT_SECRET",
+    "SPAPI_REFRESH_TOKEN",
+    "SPAPI_ENDPOINT",
+    "SPAPI_TOKEN_URL",
+    "SPAPI_MARKETPLACE_ID",
+]
+
+
+@pytest.mark.skipif(shutil.which("bash") is None, reason="needs bash to source the file")
+def test_the_emulator_env_file_is_private_and_one_source_sets_up_another_shell(
+    tmp_path: Path,
+) -> None:
+    env_file = tmp_path / "emu.env"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "spapi_services.cli", "emulator", "--port", "0", "--jobs", "60",
+         "--env-file", str(env_file)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        umask=0,  # the file must not rely on the user's umask to stay private
+    )  # fmt: skip
+    try:
+        assert proc.stdout is not None
+        printed = []
+        while not (line := proc.stdout.readline()).startswith("Press Ctrl+C"):
+            assert line, "the emulator stopped before it was ready"
+            printed.append(line.rstrip("\n"))
+        exports = [line for line in printed if line.startswith("export ")]
+        assert [line.split("=", 1)[0].removeprefix("export ") for line in exports] == _EXPORTED
+        assert stat.S_IMODE(env_file.stat().st_mode) == 0o600
+        assert env_file.read_text().splitlines() == exports
+
+        # A second shell with none of the variables: one `source`, then any command.
+        clean = {k: v for k, v in os.environ.items() if not k.startswith("SPAPI_")}
+        command = f'source {shlex.quote(str(env_file))} && exec "$0" -m spapi_services.cli ' + (
+            "--json jobs list --since 95d --limit 3"
+        )
+        shell = subprocess.run(
+            ["bash", "-c", command, sys.executable],
+            env=clean,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert shell.returncode == 0, shell.stderr
+        found = json.loads(shell.stdout)
+        assert found
+        assert {job["marketplaceId"] for job in found} == {US}
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.communicate(timeout=10)
+
+
+def test_the_env_file_replaces_a_link_instead_of_writing_through_it(tmp_path: Path) -> None:
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.write_text("someone else's file\n")
+    env_file = tmp_path / "emu.env"
+    env_file.symlink_to(elsewhere)
+    write_env_file(env_file, {"SPAPI_REFRESH_TOKEN": "Atzr|secret"})
+    assert elsewhere.read_text() == "someone else's file\n"
+    assert not env_file.is_symlink()
+    assert stat.S_IMODE(env_file.stat().st_mode) == 0o600
+    assert env_file.read_text() == "export SPAPI_REFRESH_TOKEN='Atzr|secret'\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["elsewhere", "emu.env"]
 
 
 def test_ctrl_c_during_a_sync_then_a_rerun_gives_exactly_every_job(

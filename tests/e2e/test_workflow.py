@@ -7,9 +7,10 @@ from __future__ import annotations
 
 import hashlib
 from base64 import b64encode
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import timedelta, timezone
 
 import pytest
+from _emulators import NOW
 
 from spapi_services import (
     NotFoundError,
@@ -29,7 +30,8 @@ from spapi_services.models import (
 
 from .conftest import bookable_start, tiny_png, unscheduled_job
 
-pytestmark = pytest.mark.services_emulator(jobs=60, seed=3)
+# The emulator's clock starts at NOW: times are taken from it, never from the machine.
+pytestmark = pytest.mark.services_emulator(jobs=60, seed=3, at=NOW)
 
 
 async def test_find_book_staff_prove_fulfil_complete(
@@ -69,7 +71,7 @@ async def test_find_book_staff_prove_fulfil_complete(
     document = await client.documents.upload(png)
     assert document.content_sha256 == b64encode(hashlib.sha256(png).digest()).decode()
 
-    now = datetime.now(UTC)
+    now = emu.clock.now()
     await client.appointments.set_fulfillment_data(
         job_id,
         booked.appointment_id,
@@ -158,7 +160,7 @@ async def test_forbidden_transitions_answer_422(
         call = services_client.service_jobs.cancel(job_id, reason_code="V1")
     else:
         call = services_client.appointments.add(
-            job_id, start_time=datetime.now(UTC) + timedelta(days=3)
+            job_id, start_time=services_emulator.clock.now() + timedelta(days=3)
         )
     with pytest.raises(UnprocessableEntityError) as caught:
         await call
@@ -175,17 +177,17 @@ async def test_booking_rules_the_api_enforces(
     job = unscheduled_job(emu)
     with pytest.raises(UnprocessableEntityError):  # in the past
         await client.appointments.add(
-            job.service_job_id, start_time=datetime.now(UTC) - timedelta(days=1)
+            job.service_job_id, start_time=emu.clock.now() - timedelta(days=1)
         )
     with pytest.raises(UnprocessableEntityError):  # more than 365 days out
         await client.appointments.add(
-            job.service_job_id, start_time=datetime.now(UTC) + timedelta(days=400)
+            job.service_job_id, start_time=emu.clock.now() + timedelta(days=400)
         )
     busy = emu.store.find_jobs(status="NOT_SERVICED")[0]
     assert busy.active_appointment() is not None
     with pytest.raises(UnprocessableEntityError):  # already has an active appointment
         await client.appointments.add(
-            busy.service_job_id, start_time=datetime.now(UTC) + timedelta(days=3)
+            busy.service_job_id, start_time=emu.clock.now() + timedelta(days=3)
         )
     assert len(emu.store.jobs[job.service_job_id].appointments) == len(job.appointments)
 
@@ -197,9 +199,7 @@ async def test_reservations_round_trip_and_unknown_ones_are_404(
     job = unscheduled_job(emu)
     technician = emu.store.qualified_resources(job.service_job_id)[0]
     market = emu.store.stores[technician.store_id].marketplace_id
-    day = (datetime.now(UTC) + timedelta(days=10)).replace(
-        hour=12, minute=0, second=0, microsecond=0
-    )
+    day = (emu.clock.now() + timedelta(days=10)).replace(hour=12, minute=0, second=0, microsecond=0)
     created = await client.reservations.create(
         technician.resource_id,
         Reservation(
@@ -234,7 +234,7 @@ async def test_reservations_round_trip_and_unknown_ones_are_404(
     assert caught.value.request_id
 
 
-@pytest.mark.services_emulator(jobs=20, seed=5)
+@pytest.mark.services_emulator(jobs=20, seed=5, at=NOW)
 async def test_the_plan_throttles_a_client_without_limits_but_not_one_with_them(
     services_emulator: ServicesEmulator,
 ) -> None:

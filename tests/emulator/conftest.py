@@ -3,18 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable
-from datetime import UTC, datetime
 
 import aiohttp
 import pytest
-from _emulators import emulators
+from _emulators import NOW, emulators
 
 from spapi_services.emulator import FakeClock, ServicesEmulator
 
 from ._helpers import Api
-
-#: Wednesday noon, UTC: every test world is built around the same moment.
-NOW = datetime(2026, 6, 17, 12, 0, tzinfo=UTC)
 
 
 @pytest.fixture

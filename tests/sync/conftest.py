@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import pytest
+from _emulators import NOW
 
 from spapi_services import RetryPolicy, ServicesClient
 from spapi_services.emulator import ServicesEmulator
@@ -15,22 +16,18 @@ from spapi_services.emulator.catalog import MARKETPLACES
 US = "ATVPDKIKX0DER"
 ALL_MARKETPLACES = [m.marketplace_id for m in MARKETPLACES]
 #: Far enough back to cover every seeded job (they span the 90 days before the reference).
-SINCE = datetime.now(UTC) - timedelta(days=95)
+SINCE = NOW - timedelta(days=95)
 
 
 @pytest.fixture
 async def emulator(request: pytest.FixtureRequest) -> AsyncIterator[ServicesEmulator]:
     """A running emulator: 150 jobs, seed 3, no throttling unless a marker says otherwise.
 
-    The world is built around yesterday, so no seeded job was updated in the last few
-    minutes, which a later run's overlap would otherwise pick up again.
+    Its clock starts at NOW, and its world is built around midnight before: no seeded job
+    was updated in the last few minutes, which a later run's overlap would pick up again.
+    The syncs run as of the emulator's clock (``until``), not the machine's.
     """
-    options: dict[str, Any] = {
-        "jobs": 150,
-        "seed": 3,
-        "enforce_limits": False,
-        "reference_time": datetime.now(UTC).replace(microsecond=0) - timedelta(days=1),
-    }
+    options: dict[str, Any] = {"jobs": 150, "seed": 3, "enforce_limits": False, "at": NOW}
     marker = request.node.get_closest_marker("emulator")
     if marker is not None:
         options.update(marker.kwargs)

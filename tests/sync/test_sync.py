@@ -9,6 +9,7 @@ import sqlite3
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -18,6 +19,7 @@ from spapi_services.sync import (
     JsonlSink,
     SqliteSink,
     SyncProgress,
+    SyncReport,
     sync_jobs,
 )
 from spapi_services.sync._plan import split
@@ -49,6 +51,13 @@ def ids_of(emu: ServicesEmulator, marketplace: str | None = None) -> set[str]:
     }
 
 
+async def sync(
+    emu: ServicesEmulator, client: ServicesClient, sink: Any, **options: Any
+) -> SyncReport:
+    """``sync_jobs`` up to now on the emulator's clock (its world is at a fixed moment)."""
+    return await sync_jobs(client, sink, until=emu.clock.now(), **options)
+
+
 class Boom(Exception):
     """Stands for a crash in the middle of a sync."""
 
@@ -68,7 +77,9 @@ async def test_first_sync_mirrors_every_job_of_every_marketplace(
     emulator: ServicesEmulator, client: ServicesClient, tmp_path: Path
 ) -> None:
     db = tmp_path / "jobs.sqlite"
-    report = await sync_jobs(client, SqliteSink(db), since=SINCE, marketplace_ids=ALL_MARKETPLACES)
+    report = await sync(
+        emulator, client, SqliteSink(db), since=SINCE, marketplace_ids=ALL_MARKETPLACES
+    )
 
     mirrored = rows(db)
     assert set(mirrored) == ids_of(emulator)
@@ -103,8 +114,13 @@ async def test_a_large_range_is_cut_into_windows_fetched_together(
 ) -> None:
     emulator.faults.set("getServiceJobs", latency=0.02)
     seen: list[SyncProgress] = []
-    report = await sync_jobs(
-        client, SqliteSink(tmp_path / "j.sqlite"), since=SINCE, windows=6, on_progress=seen.append
+    report = await sync(
+        emulator,
+        client,
+        SqliteSink(tmp_path / "j.sqlite"),
+        since=SINCE,
+        windows=6,
+        on_progress=seen.append,
     )
     us = ids_of(emulator, US)
     assert set(rows(tmp_path / "j.sqlite")) == us
@@ -121,14 +137,14 @@ async def test_a_large_range_is_cut_into_windows_fetched_together(
 async def test_a_small_range_takes_one_request(
     emulator: ServicesEmulator, client: ServicesClient, tmp_path: Path
 ) -> None:
-    since = datetime.now(UTC) - timedelta(days=1, hours=12)
+    since = emulator.clock.now() - timedelta(days=1, hours=12)
     expected = {
         j.service_job_id
         for j in emulator.store.jobs.values()
         if j.marketplace_id == US and j.created >= since
     }
     assert 0 < len(expected) <= 20
-    report = await sync_jobs(client, SqliteSink(tmp_path / "j.sqlite"), since=since)
+    report = await sync(emulator, client, SqliteSink(tmp_path / "j.sqlite"), since=since)
     assert set(rows(tmp_path / "j.sqlite")) == expected
     assert report.requests == report.pages == 1
 
@@ -157,7 +173,7 @@ async def test_a_later_sync_fetches_only_what_changed(
     emulator: ServicesEmulator, client: ServicesClient, tmp_path: Path
 ) -> None:
     db = tmp_path / "jobs.sqlite"
-    await sync_jobs(client, SqliteSink(db), since=SINCE)
+    await sync(emulator, client, SqliteSink(db), since=SINCE)
     before = rows(db)
 
     open_jobs = [
@@ -178,7 +194,7 @@ async def test_a_later_sync_fetches_only_what_changed(
     await client.service_jobs.complete(other)
     changed.add(other)
 
-    report = await sync_jobs(client, SqliteSink(db), since=SINCE)
+    report = await sync(emulator, client, SqliteSink(db), since=SINCE)
     after = rows(db)
     assert report.runs[0].mode == "updated"
     assert report.jobs == 4
@@ -196,8 +212,8 @@ async def test_full_fetches_everything_again(
     emulator: ServicesEmulator, client: ServicesClient, tmp_path: Path
 ) -> None:
     db = tmp_path / "jobs.sqlite"
-    await sync_jobs(client, SqliteSink(db), since=SINCE)
-    report = await sync_jobs(client, SqliteSink(db), since=SINCE, full=True)
+    await sync(emulator, client, SqliteSink(db), since=SINCE)
+    report = await sync(emulator, client, SqliteSink(db), since=SINCE, full=True)
     assert report.runs[0].mode == "created"
     assert report.jobs == len(ids_of(emulator, US)) == len(rows(db))
 
@@ -211,11 +227,13 @@ async def test_a_crash_midway_then_a_rerun_loses_and_duplicates_nothing(
 ) -> None:
     db = tmp_path / "jobs.sqlite"
     with pytest.raises(Boom):
-        await sync_jobs(client, SqliteSink(db), since=SINCE, windows=4, on_progress=crash_after(5))
+        await sync(
+            emulator, client, SqliteSink(db), since=SINCE, windows=4, on_progress=crash_after(5)
+        )
     partial = rows(db)
     assert 0 < len(partial) < len(ids_of(emulator, US))
 
-    report = await sync_jobs(client, SqliteSink(db), since=SINCE, windows=4)
+    report = await sync(emulator, client, SqliteSink(db), since=SINCE, windows=4)
     assert report.resumed
     assert report.runs[0].mode == "created"
     assert set(rows(db)) == ids_of(emulator, US)
@@ -229,10 +247,10 @@ async def test_a_run_stopped_before_its_first_page_is_sized_again(
 ) -> None:
     db = tmp_path / "jobs.sqlite"
     with pytest.raises(Boom):
-        await sync_jobs(client, SqliteSink(db), since=SINCE, on_progress=crash_after(0))
+        await sync(emulator, client, SqliteSink(db), since=SINCE, on_progress=crash_after(0))
     assert emulator.count() == 0
 
-    report = await sync_jobs(client, SqliteSink(db), since=SINCE)
+    report = await sync(emulator, client, SqliteSink(db), since=SINCE)
     assert report.resumed
     assert report.windows == 8  # cut up as a new run would be, not paged as one window
     assert set(rows(db)) == ids_of(emulator, US)
@@ -249,12 +267,12 @@ async def test_a_network_fault_midway_then_a_rerun_resumes(
             emulator.faults.set("getServiceJobs", error_rate=1.0, error_status=503)
 
     with pytest.raises(ServiceUnavailableError):
-        await sync_jobs(client, JsonlSink(path), since=SINCE, on_progress=fail_from_now_on)
+        await sync(emulator, client, JsonlSink(path), since=SINCE, on_progress=fail_from_now_on)
     written = lines(path)
     assert 0 < len(written) < len(ids_of(emulator, US))
 
     emulator.faults.clear()
-    report = await sync_jobs(client, JsonlSink(path), since=SINCE)
+    report = await sync(emulator, client, JsonlSink(path), since=SINCE)
     assert report.resumed
     ids = [str(job["serviceJobId"]) for job in lines(path)]
     assert len(ids) == len(set(ids)) == len(ids_of(emulator, US))
@@ -274,7 +292,7 @@ async def test_a_cancelled_sync_resumes(
             enough.set()
 
     task = asyncio.create_task(
-        sync_jobs(client, SqliteSink(db), since=SINCE, on_progress=on_progress)
+        sync(emulator, client, SqliteSink(db), since=SINCE, on_progress=on_progress)
     )
     await enough.wait()
     task.cancel()
@@ -282,7 +300,7 @@ async def test_a_cancelled_sync_resumes(
         await task
     assert 0 < len(rows(db)) < len(ids_of(emulator, US))
 
-    await sync_jobs(client, SqliteSink(db), since=SINCE)
+    await sync(emulator, client, SqliteSink(db), since=SINCE)
     assert set(rows(db)) == ids_of(emulator, US)
 
 
@@ -292,12 +310,12 @@ async def test_jsonl_cuts_a_page_whose_checkpoint_was_never_saved(
 ) -> None:
     path = tmp_path / "jobs.jsonl"
     with pytest.raises(Boom):
-        await sync_jobs(client, JsonlSink(path), since=SINCE, on_progress=crash_after(3))
+        await sync(emulator, client, JsonlSink(path), since=SINCE, on_progress=crash_after(3))
     # A crash between appending a page and saving the checkpoint leaves an uncounted tail.
     with path.open("ab") as log:
         log.write(b'{"serviceJobId":"half-written page"}\n{"serviceJob')
 
-    await sync_jobs(client, JsonlSink(path), since=SINCE)
+    await sync(emulator, client, JsonlSink(path), since=SINCE)
     ids = [str(job["serviceJobId"]) for job in lines(path)]
     assert len(ids) == len(set(ids))
     assert set(ids) == ids_of(emulator, US)
@@ -312,7 +330,7 @@ async def test_a_saved_page_token_the_api_refuses_restarts_its_window(
 ) -> None:
     db = tmp_path / "jobs.sqlite"
     with pytest.raises(Boom):
-        await sync_jobs(client, SqliteSink(db), since=SINCE, on_progress=crash_after(3))
+        await sync(emulator, client, SqliteSink(db), since=SINCE, on_progress=crash_after(3))
     conn = sqlite3.connect(db)
     try:
         with conn:
@@ -323,7 +341,7 @@ async def test_a_saved_page_token_the_api_refuses_restarts_its_window(
         conn.close()
     assert changed > 0
 
-    await sync_jobs(client, SqliteSink(db), since=SINCE)
+    await sync(emulator, client, SqliteSink(db), since=SINCE)
     assert set(rows(db)) == ids_of(emulator, US)
     assert emulator.count("getServiceJobs", 400) == changed
 
@@ -332,12 +350,12 @@ async def test_jsonl_later_runs_append_only_changed_jobs(
     emulator: ServicesEmulator, client: ServicesClient, tmp_path: Path
 ) -> None:
     path = tmp_path / "jobs.jsonl"
-    await sync_jobs(client, JsonlSink(path, durable=False), since=SINCE)
+    await sync(emulator, client, JsonlSink(path, durable=False), since=SINCE)
     first = len(lines(path))
     job_id = emulator.store.find_jobs(status="NOT_SERVICED", marketplace_id=US)[0].service_job_id
     emulator.store.set_job_status(job_id, "CANCELLED")
 
-    await sync_jobs(client, JsonlSink(path, durable=False), since=SINCE)
+    await sync(emulator, client, JsonlSink(path, durable=False), since=SINCE)
     log = lines(path)
     assert len(log) == first + 1
     assert log[-1]["serviceJobId"] == job_id
@@ -358,8 +376,12 @@ async def test_the_real_usage_plan_draws_no_429(emulator: ServicesEmulator, tmp_
         marketplace_id=US,
         retry=RetryPolicy(max_retries=0),  # a 429 would fail the sync outright
     ) as client:
-        report = await sync_jobs(
-            client, SqliteSink(tmp_path / "j.sqlite"), since=SINCE, marketplace_ids=ALL_MARKETPLACES
+        report = await sync(
+            emulator,
+            client,
+            SqliteSink(tmp_path / "j.sqlite"),
+            since=SINCE,
+            marketplace_ids=ALL_MARKETPLACES,
         )
     assert report.requests > 50
     assert emulator.count("getServiceJobs", 429) == 0
@@ -380,7 +402,8 @@ async def test_the_client_follows_a_scaled_plan_without_a_429(
         marketplace_id=US,
         retry=RetryPolicy(max_retries=0),
     ) as client:
-        report = await sync_jobs(
+        report = await sync(
+            emulator,
             client,
             SqliteSink(tmp_path / "j.sqlite"),
             since=SINCE,
