@@ -14,9 +14,9 @@ from _emulators import emulators
 
 from spapi_services import (
     LwaCredentials,
+    NotFoundError,
     ServicesClient,
     TokenEndpointUnreachableError,
-    UnprocessableEntityError,
 )
 from spapi_services.emulator import FakeClock, ServicesEmulator
 from spapi_services.emulator.store import JobRecord
@@ -102,10 +102,11 @@ async def test_throttled_through_every_retry_is_for_later(
 ) -> None:
     schedule: Schedule = readme["schedule"]
     job = waiting_jobs(emulator)[0]
-    emulator.faults.set(ADD, error_rate=1.0, error_status=429, count=4)  # 1 try + 3 retries
+    emulator.faults.set(ADD, error_rate=1.0, error_status=429)  # throttled, every time
+    hurried = client.with_options(deadline=1.0)  # 429s are retried until the deadline
 
-    assert await schedule(client, job.service_job_id, start_for(emulator)) == "later"
-    assert emulator.count(ADD, 429) == 4
+    assert await schedule(hurried, job.service_job_id, start_for(emulator)) == "later"
+    assert emulator.count(ADD, 429) >= 2  # retried, then given up in time
     assert emulator.count(GET) == 0  # a 429 booked nothing: no need to look
     assert booked(job) == []
 
@@ -191,17 +192,23 @@ async def test_a_token_endpoint_down_or_failing_is_for_later_not_a_refusal(
     assert emulator.count() == 0  # nothing reached the API
 
 
-async def test_a_4xx_after_a_retried_lost_answer_says_the_first_may_have_worked(
+async def test_a_refused_retry_after_a_lost_answer_is_sorted_out_or_flagged(
     emulator: ServicesEmulator, client: ServicesClient
 ) -> None:
     job = emulator.store.find_jobs(status="NOT_SERVICED", marketplace_id=US)[0]
     # Cancelled, then the answer is cut off halfway: the SDK retries (a cancel may be
-    # repeated) and the job, already cancelled, refuses.
+    # repeated), the job, already cancelled, refuses, and the SDK reads it back.
     emulator.faults.set("cancelServiceJobByServiceJobId", mangle="reset", count=1)
-
-    with pytest.raises(UnprocessableEntityError) as refused:
-        await client.service_jobs.cancel(job.service_job_id, reason_code="V1")
-
-    assert job.status == "CANCELLED"  # the first attempt did it
+    await client.service_jobs.cancel(job.service_job_id, reason_code="V1")
+    assert job.status == "CANCELLED"  # the first attempt did it, and the call says so
     assert emulator.count("cancelServiceJobByServiceJobId") == 2
+    assert emulator.count(GET, 200) == 1
+
+    # A reservation cannot be read back: the 404 says the first attempt may have worked.
+    reservation = next(iter(emulator.store.reservations.values()))
+    emulator.faults.set("cancelReservation", mangle="reset", count=1)
+    with pytest.raises(NotFoundError) as refused:
+        await client.reservations.cancel(reservation.reservation_id)
+    assert refused.value.may_have_taken_effect
     assert any("may have taken effect" in note for note in refused.value.__notes__)
+    assert reservation.reservation_id not in emulator.store.reservations

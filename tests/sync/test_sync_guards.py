@@ -8,12 +8,14 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
+
 from spapi_services import ServicesClient
 from spapi_services.emulator import ServicesEmulator
 from spapi_services.sync import SqliteSink, sync_jobs
 from spapi_services.sync._plan import Mode, SyncPlan
 
-from .conftest import SINCE, US
+from .conftest import US
 
 
 def statuses(path: Path) -> dict[str, str]:
@@ -24,12 +26,15 @@ def statuses(path: Path) -> dict[str, str]:
         db.close()
 
 
+# On the machine's clock, as a user's emulator would be: "the present" is the sync's own.
+@pytest.mark.emulator(at=None)
 async def test_a_future_until_is_clamped_so_the_next_run_misses_nothing(
     emulator: ServicesEmulator, client: ServicesClient, tmp_path: Path
 ) -> None:
     db = tmp_path / "jobs.sqlite"
+    since = datetime.now(UTC) - timedelta(days=95)
     report = await sync_jobs(
-        client, SqliteSink(db), since=SINCE, until=datetime.now(UTC) + timedelta(days=30)
+        client, SqliteSink(db), since=since, until=datetime.now(UTC) + timedelta(days=30)
     )
     assert report.runs[0].end <= datetime.now(UTC)  # the checkpoint is the present, at most
 
