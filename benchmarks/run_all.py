@@ -2,8 +2,8 @@
 
 ``python benchmarks/run_all.py [--quick] [--only overhead,peers,...] [--server lean]``
 
-Sections, in order: start-up, parsing (``bench_parse.py``, then against pydantic v2),
-overhead, against the peers,
+Sections, in order: start-up, the pytest plugin's share of a pytest start, parsing
+(``bench_parse.py``, then against pydantic v2), overhead, against the peers,
 at the bound (with the chart), paging at the plan, bulk sync (``bench_sync.py``), memory,
 and the emulator's own speed (``bench_emulator.py``).  The modules written by other
 people are imported from this folder and their ``run()`` called as they are; a section
@@ -42,10 +42,12 @@ import bench_overhead  # noqa: E402
 import bench_pages  # noqa: E402
 import bench_parse_pydantic  # noqa: E402
 import bench_peers  # noqa: E402
+import bench_plugin_startup  # noqa: E402
 import bench_startup  # noqa: E402
 
 SECTIONS = (
     "startup",
+    "plugin",
     "parse",
     "pydantic",
     "overhead",
@@ -104,6 +106,7 @@ def run_sections(names: list[str], quick: bool, server: str) -> dict[str, Any]:
     """Run the named sections; returns {name: {"results", "markdown", "seconds"} or "error"}."""
     ours: dict[str, tuple[Callable[[], dict[str, Any]], Callable[[dict[str, Any]], str]]] = {
         "startup": (lambda: bench_startup.run(quick), bench_startup.markdown),
+        "plugin": (lambda: bench_plugin_startup.run(quick), bench_plugin_startup.markdown),
         "pydantic": (bench_parse_pydantic.run, bench_parse_pydantic.markdown),
         "overhead": (lambda: bench_overhead.run(quick), bench_overhead.markdown),
         "peers": (lambda: bench_peers.run(quick, server), bench_peers.markdown),
@@ -279,11 +282,22 @@ def headline(sections: dict[str, Any]) -> list[list[str]]:
                 "–",
             ]
         )
+    plugin = _get(sections, "plugin", "results")
+    if plugin:
+        rows.append(
+            [
+                "7b. start-up: the pytest plugin's imports in every pytest run",
+                _common.fmt_spread(plugin["plugin_ms"]["imports"], 1, " ms"),
+                f"≤ {plugin['target_ms']:.0f} ms, no aiohttp or cryptography",
+                verdict(bench_plugin_startup.target_met(plugin)),
+            ]
+        )
     return rows
 
 
 TITLES = {
     "startup": "7. Start-up",
+    "plugin": "7b. The pytest plugin at pytest's start-up (bench_plugin_startup.py)",
     "parse": "6. Parsing (bench_parse.py)",
     "pydantic": "6b. Parsing against pydantic v2",
     "overhead": "1. Overhead against a hand-written aiohttp loop",
@@ -304,6 +318,7 @@ ORDER = (
     "parse",
     "pydantic",
     "startup",
+    "plugin",
     "emulator",
 )
 

@@ -25,6 +25,7 @@ from typing import Any
 import attrs
 
 from spapi_services.emulator import ServicesEmulator
+from spapi_services.emulator.__main__ import environment
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 
@@ -111,23 +112,19 @@ def load_module(found: Block) -> dict[str, Any]:
 
 
 def settings_env(emu: ServicesEmulator, **extra: str) -> dict[str, str]:
-    """This process's environment with the settings a reader exports for the emulator.
+    """This process's environment with the variables the emulator's command line exports.
 
     Any ``SPAPI_*`` variable already set is dropped first: an example must not reach
     beyond the emulator, whatever the machine running the tests has configured.
     """
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SPAPI_")}
-    creds = emu.credentials
-    env.update(
-        SPAPI_CLIENT_ID=creds.client_id,
-        SPAPI_CLIENT_SECRET=creds.client_secret,
-        SPAPI_REFRESH_TOKEN=creds.refresh_token,
-        SPAPI_ENDPOINT=emu.url,
-        SPAPI_TOKEN_URL=emu.token_url,
-        SPAPI_MARKETPLACE_ID=US,
-        **extra,
-    )
+    env = without_settings()
+    env.update(environment(emu), **extra)
     return env
+
+
+def without_settings() -> dict[str, str]:
+    """This process's environment less every ``SPAPI_*`` variable."""
+    return {k: v for k, v in os.environ.items() if not k.startswith("SPAPI_")}
 
 
 @attrs.frozen
@@ -138,20 +135,27 @@ class Finished:
 
 
 async def run_script(
-    code: str, args: list[str], *, env: dict[str, str], cwd: Path, name: str = "example.py"
+    code: str,
+    args: list[str],
+    *,
+    env: dict[str, str],
+    cwd: Path,
+    name: str = "example.py",
+    source: Path | None = None,
 ) -> Finished:
     """Save ``code`` as a file and run it with this Python, warnings as errors.
 
-    Asynchronously, so that an emulator in this event loop keeps answering meanwhile.
+    With ``source``, through ``sh``, after ``. source``, as a reader runs it after
+    sourcing the emulator's env file.  Asynchronously, so that an emulator in this event
+    loop keeps answering meanwhile.
     """
     path = cwd / name
     path.write_text(code, encoding="utf-8")
+    command = [sys.executable, "-W", "error", str(path), *args]
+    if source is not None:
+        command = ["sh", "-c", '. "$0" && exec "$@"', str(source), *command]
     proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-W",
-        "error",
-        str(path),
-        *args,
+        *command,
         cwd=cwd,
         env=env,
         stdout=asyncio.subprocess.PIPE,

@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
-from ._readme import as_script, block, run_script
+from ._readme import as_script, block, run_script, without_settings
 
 
 async def test_it_reads_a_job_and_survives_an_injected_503(tmp_path: Path) -> None:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SPAPI_")}
-
-    done = await run_script(as_script(block("emulator")), [], env=env, cwd=tmp_path)
+    done = await run_script(as_script(block("emulator")), [], env=without_settings(), cwd=tmp_path)
 
     assert done.returncode == 0, done.stderr
     assert done.stderr == ""

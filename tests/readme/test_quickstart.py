@@ -5,8 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from spapi_services.emulator import ServicesEmulator
+from spapi_services.emulator.__main__ import environment, write_env_file
 
-from ._readme import US, as_script, block, run_script, settings_env
+from ._readme import US, as_script, block, run_script, settings_env, without_settings
 
 
 async def test_it_books_the_longest_waiting_job_and_puts_the_technician_on_it(
@@ -16,13 +17,16 @@ async def test_it_books_the_longest_waiting_job_and_puts_the_technician_on_it(
     job = store.find_jobs(status="PENDING_SCHEDULE", marketplace_id=US)[0]  # oldest first
     technician = store.qualified_resources(job)[0]  # "your technician", who can do the job
     appointments_before = len(job.appointments)
+    # As the README has it: the emulator's settings in a file, sourced, then the script.
+    write_env_file(tmp_path / "emulator.env", environment(emulator))
 
     done = await run_script(
         as_script(block("quickstart")),
         [technician.resource_id],
-        env=settings_env(emulator),
+        env=without_settings(),
         cwd=tmp_path,
         name="quickstart.py",
+        source=tmp_path / "emulator.env",
     )
 
     assert done.returncode == 0, done.stderr
