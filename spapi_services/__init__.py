@@ -5,47 +5,93 @@
     async with ServicesClient(LwaCredentials.from_env(), marketplace_id="ATVPDKIKX0DER") as client:
         async for job in client.service_jobs.list(created_after=since):
             ...
+
+The public names load on first use: ``import spapi_services`` alone costs almost nothing
+(the pytest plugin, loaded in every pytest run of a project that installs the SDK, relies
+on it), and ``from spapi_services import ServicesClient`` loads the client then.
 """
 
-__version__ = "0.1.0"
+from __future__ import annotations
 
+import importlib
 import logging as _logging
+from typing import TYPE_CHECKING, Any
 
-from ._auth import AccessTokenProvider, LwaCredentials
-from ._client import Region, ServicesClient
-from ._pagination import PageIterator
-from ._ratelimit import RateLimits, UsagePlan
-from ._retry import RetryPolicy
-from ._sender import RawResponse, Sender
-from ._timing import Timer
-from .errors import (
-    ApiConnectionError,
-    ApiStatusError,
-    ApiTimeoutError,
-    AuthenticationError,
-    BadRequestError,
-    ForbiddenError,
-    InternalServerError,
-    NotFoundError,
-    OperationFailedError,
-    PaginationError,
-    PayloadTooLargeError,
-    RateLimitError,
-    ResponseDecodeError,
-    ServerError,
-    ServiceUnavailableError,
-    SpApiError,
-    TokenEndpointUnreachableError,
-    UnprocessableEntityError,
-    UnsupportedMediaTypeError,
-    UploadError,
-)
-from .resources.service_jobs import JobFilters, JobPaginator
+__version__ = "0.1.0"
 
 # A library leaves output to the application: without this, WARNING records (an API
 # warning about an answer) would reach stderr through logging's last-resort handler
 # whenever the application has not configured logging, whatever it wanted.
 _logging.getLogger("spapi_services").addHandler(_logging.NullHandler())
+
+if TYPE_CHECKING:
+    from ._auth import AccessTokenProvider, LwaCredentials
+    from ._client import Region, ServicesClient
+    from ._pagination import PageIterator
+    from ._ratelimit import RateLimits, UsagePlan
+    from ._retry import RetryPolicy
+    from ._sender import RawResponse, Sender
+    from ._timing import Timer
+    from .errors import (
+        ApiConnectionError,
+        ApiStatusError,
+        ApiTimeoutError,
+        AuthenticationError,
+        BadRequestError,
+        ForbiddenError,
+        InternalServerError,
+        NotFoundError,
+        OperationFailedError,
+        PaginationError,
+        PayloadTooLargeError,
+        RateLimitError,
+        ResponseDecodeError,
+        ServerError,
+        ServiceUnavailableError,
+        SpApiError,
+        TokenEndpointUnreachableError,
+        UnprocessableEntityError,
+        UnsupportedMediaTypeError,
+        UploadError,
+    )
+    from .resources.service_jobs import JobFilters, JobPaginator
+
+#: Where each public name lives.
+_HOMES = {
+    "AccessTokenProvider": "._auth",
+    "ApiConnectionError": ".errors",
+    "ApiStatusError": ".errors",
+    "ApiTimeoutError": ".errors",
+    "AuthenticationError": ".errors",
+    "BadRequestError": ".errors",
+    "ForbiddenError": ".errors",
+    "InternalServerError": ".errors",
+    "JobFilters": ".resources.service_jobs",
+    "JobPaginator": ".resources.service_jobs",
+    "LwaCredentials": "._auth",
+    "NotFoundError": ".errors",
+    "OperationFailedError": ".errors",
+    "PageIterator": "._pagination",
+    "PaginationError": ".errors",
+    "PayloadTooLargeError": ".errors",
+    "RateLimitError": ".errors",
+    "RateLimits": "._ratelimit",
+    "RawResponse": "._sender",
+    "Region": "._client",
+    "ResponseDecodeError": ".errors",
+    "RetryPolicy": "._retry",
+    "Sender": "._sender",
+    "ServerError": ".errors",
+    "ServiceUnavailableError": ".errors",
+    "ServicesClient": "._client",
+    "SpApiError": ".errors",
+    "Timer": "._timing",
+    "TokenEndpointUnreachableError": ".errors",
+    "UnprocessableEntityError": ".errors",
+    "UnsupportedMediaTypeError": ".errors",
+    "UploadError": ".errors",
+    "UsagePlan": "._ratelimit",
+}
 
 __all__ = [
     "AccessTokenProvider",
@@ -83,3 +129,16 @@ __all__ = [
     "UsagePlan",
     "__version__",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(home, __name__), name)
+    globals()[name] = value  # once found, an attribute like any other
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from .. import _serde, _upload
-from .._crypto import EncryptionKeyError, digests, encrypt_cbc, key_and_iv
 from .._validation import check_enum, check_int, check_request
 from ..errors import UploadError
 from ..models.appointments import FulfillmentDocument
@@ -83,6 +82,9 @@ class Documents(Resource):
         """
         if not isinstance(encrypt, bool):
             raise TypeError(f"encrypt: expected True or False, got {type(encrypt).__name__}")
+        # Here, not at import: cryptography loads only for a program that uploads.
+        from .._crypto import EncryptionKeyError, digests, encrypt_cbc, key_and_iv
+
         document = await _upload.read_document(source, content_type)
         sums = digests(document.data)
         # The URL's lifetime counts from before the request: never later than Amazon's.

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import shlex
 import signal
 import sys
 
@@ -47,8 +48,9 @@ def test_the_human_readable_banner(capsys: pytest.CaptureFixture[str]) -> None:
     emu = ServicesEmulator(jobs=3, port=8080)
     _announce(emu, as_json=False)
     out = capsys.readouterr().out
-    assert "url:           http://127.0.0.1:8080" in out
-    assert f"refresh token: {emu.credentials.refresh_token}" in out
+    assert "Services API emulator (live, 3 jobs) on http://127.0.0.1:8080" in out
+    assert "export SPAPI_ENDPOINT=http://127.0.0.1:8080" in out
+    assert f"export SPAPI_REFRESH_TOKEN={shlex.quote(emu.credentials.refresh_token)}" in out
 
 
 def test_only_loopback() -> None:

@@ -72,11 +72,6 @@ def test_a_pytest_run_does_not_load_the_emulator(after_start: dict[str, object])
     assert [m for m in EMULATOR if m in modules] == []
 
 
-@pytest.mark.xfail(
-    reason="spapi_services/__init__.py imports the client eagerly (the lead's change "
-    "making it lazy removes this marker)",
-    strict=True,
-)
 def test_a_pytest_run_does_not_load_the_client(after_start: dict[str, object]) -> None:
     modules = after_start["modules"]
     assert isinstance(modules, list)

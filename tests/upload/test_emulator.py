@@ -13,12 +13,12 @@ from typing import Any
 import pytest
 
 from spapi_services import ServicesClient, UnprocessableEntityError, UploadError
+from spapi_services import _crypto as crypto_module
 from spapi_services._crypto import decrypt_cbc, digests, encrypt_cbc, key_and_iv
 from spapi_services.emulator import FakeClock, ServicesEmulator
 from spapi_services.emulator import documents as vault_module
 from spapi_services.models.appointments import FulfillmentDocument
 from spapi_services.models.enums import ContentType
-from spapi_services.resources import documents as documents_module
 
 from .conftest import FakeClock as UploadClock
 
@@ -180,7 +180,7 @@ async def test_document_encrypted_with_another_key(
                 return ciphertext
         raise AssertionError("no key found")
 
-    monkeypatch.setattr(documents_module, "encrypt_cbc", wrong_key)
+    monkeypatch.setattr(crypto_module, "encrypt_cbc", wrong_key)
     document = await client.documents.upload(plain)
     assert used
     error = await refusal(client, open_appointments(emu)[0], document)
