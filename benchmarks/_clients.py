@@ -158,9 +158,9 @@ async def ours(args: argparse.Namespace) -> dict[str, Any]:
     since = datetime(2025, 1, 1, tzinfo=UTC)
     if args.ablate == "decode":
         # For the overhead breakdown: hand back the JSON instead of building models.
-        from spapi_services.resources import service_jobs
+        from spapi_services.resources import _base
 
-        service_jobs.decode_payload = lambda response, _cls, _op: response.data  # type: ignore[assignment]
+        _base.decode_payload = lambda response, _cls, _op, **_: response.data  # type: ignore[assignment]
     tally = Tally()
     async with client:
         if args.scenario == "pages":
