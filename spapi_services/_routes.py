@@ -163,6 +163,7 @@ _TABLE: Final = (
         marketplace_ids=True,
         success_status=204,
     ),
+    # The operationId's double "m" is Amazon's; everything keyed on it must keep it.
     Route(
         operation_id="getAppointmmentSlotsByJobId",
         method="GET",
