@@ -25,7 +25,13 @@ __version__ = "0.1.0"
 _logging.getLogger("spapi_services").addHandler(_logging.NullHandler())
 
 if TYPE_CHECKING:
-    from ._auth import AccessTokenProvider, LwaCredentials
+    from ._auth import (
+        AccessToken,
+        AccessTokenProvider,
+        LwaCredentials,
+        MemoryTokenCache,
+        TokenCache,
+    )
     from ._client import Region, ServicesClient
     from ._pagination import PageIterator
     from ._ratelimit import RateLimits, UsagePlan
@@ -58,6 +64,7 @@ if TYPE_CHECKING:
 
 #: Where each public name lives.
 _HOMES = {
+    "AccessToken": "._auth",
     "AccessTokenProvider": "._auth",
     "ApiConnectionError": ".errors",
     "ApiStatusError": ".errors",
@@ -69,6 +76,7 @@ _HOMES = {
     "JobFilters": ".resources.service_jobs",
     "JobPaginator": ".resources.service_jobs",
     "LwaCredentials": "._auth",
+    "MemoryTokenCache": "._auth",
     "NotFoundError": ".errors",
     "OperationFailedError": ".errors",
     "PageIterator": "._pagination",
@@ -86,6 +94,7 @@ _HOMES = {
     "ServicesClient": "._client",
     "SpApiError": ".errors",
     "Timer": "._timing",
+    "TokenCache": "._auth",
     "TokenEndpointUnreachableError": ".errors",
     "UnprocessableEntityError": ".errors",
     "UnsupportedMediaTypeError": ".errors",
@@ -94,6 +103,7 @@ _HOMES = {
 }
 
 __all__ = [
+    "AccessToken",
     "AccessTokenProvider",
     "ApiConnectionError",
     "ApiStatusError",
@@ -105,6 +115,7 @@ __all__ = [
     "JobFilters",
     "JobPaginator",
     "LwaCredentials",
+    "MemoryTokenCache",
     "NotFoundError",
     "OperationFailedError",
     "PageIterator",
@@ -122,6 +133,7 @@ __all__ = [
     "ServicesClient",
     "SpApiError",
     "Timer",
+    "TokenCache",
     "TokenEndpointUnreachableError",
     "UnprocessableEntityError",
     "UnsupportedMediaTypeError",

@@ -12,12 +12,14 @@ from __future__ import annotations
 
 import asyncio
 import copy as _copy
+import hashlib
 import json
 import logging
 import math
 import os
+import time
 from collections.abc import Awaitable, Callable, Mapping
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 from urllib.parse import urlencode
 
 import aiohttp
@@ -39,7 +41,16 @@ from ._text import printable
 from ._timing import Timer
 from .errors import AuthenticationError, TokenEndpointUnreachableError
 
-__all__ = ["DEFAULT_TOKEN_URL", "AccessTokenProvider", "LwaCredentials", "TokenSource"]
+__all__ = [
+    "DEFAULT_TOKEN_URL",
+    "AccessToken",
+    "AccessTokenProvider",
+    "LwaCredentials",
+    "MemoryTokenCache",
+    "TokenCache",
+    "TokenSource",
+    "token_key",
+]
 
 DEFAULT_TOKEN_URL = "https://api.amazon.com/auth/o2/token"
 
@@ -84,13 +95,114 @@ class LwaCredentials:
         return cls(*(env[name].strip() for name in _ENV))
 
 
+@attrs.frozen
+class AccessToken:
+    """An LWA access token and how many seconds it may still be used for.
+
+    ``expires_in`` already leaves the safety margin out: a token is handed out only while
+    it has a good while to live (a minute, or half its life when that is shorter).
+    """
+
+    value: str = attrs.field(repr=False)
+    expires_in: float
+
+
+@runtime_checkable
+class TokenCache(Protocol):
+    """Where a client keeps access tokens, so that one exchange serves many requests.
+
+    ``key`` names one application and refresh token (a hash: the secret itself is never
+    a key).  A store shared by several processes makes one exchange serve all of them.
+    """
+
+    async def get_or_exchange(
+        self, key: str, exchange: Callable[[], Awaitable[AccessToken]]
+    ) -> AccessToken:
+        """The token stored under ``key``, or the result of calling ``exchange`` once for
+        every caller that asks while it runs (and storing it for ``expires_in`` seconds)."""
+        ...
+
+    async def invalidate(self, key: str, token: str) -> None:
+        """Forget ``token`` if it is still the one stored under ``key`` (the API refused it)."""
+        ...
+
+
+class MemoryTokenCache:
+    """Access tokens in this process's memory: one exchange at a time per key.
+
+    Callers waiting on an exchange that fails share its failure rather than each asking
+    (and being refused) in turn.  One instance may serve several clients of the same
+    event loop.  ``clock`` is a monotonic clock (default :func:`time.monotonic`).
+    """
+
+    def __init__(self, *, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self._tokens: dict[str, tuple[str, float]] = {}  # key -> (token, usable until)
+        self._locks: dict[str, asyncio.Lock] = {}
+        self._finished: dict[str, int] = {}  # exchanges ended per key, well or badly
+        self._failures: dict[str, AuthenticationError] = {}  # the last one's, if it failed
+
+    def __repr__(self) -> str:
+        return f"MemoryTokenCache({len(self._tokens)} tokens)"
+
+    async def get_or_exchange(
+        self, key: str, exchange: Callable[[], Awaitable[AccessToken]]
+    ) -> AccessToken:
+        """See :meth:`TokenCache.get_or_exchange`."""
+        found = self._usable(key)
+        if found is not None:
+            return found
+        lock = self._locks.get(key)
+        if lock is None:
+            lock = self._locks[key] = asyncio.Lock()
+        finished_before = self._finished.get(key, 0)
+        async with lock:
+            found = self._usable(key)  # another task may have exchanged while we waited
+            if found is not None:
+                return found
+            failure = self._failures.get(key)
+            if failure is not None and self._finished.get(key, 0) != finished_before:
+                # The exchange we queued behind has just failed: share its answer.
+                raise _shared(failure)
+            try:
+                token = await exchange()
+            except AuthenticationError as exc:
+                self._failures[key] = exc
+                self._finished[key] = self._finished.get(key, 0) + 1
+                raise
+            self._failures.pop(key, None)
+            self._finished[key] = self._finished.get(key, 0) + 1
+            self._tokens[key] = (token.value, self._clock() + token.expires_in)
+            return token
+
+    async def invalidate(self, key: str, token: str) -> None:
+        """See :meth:`TokenCache.invalidate`."""
+        stored = self._tokens.get(key)
+        if stored is not None and stored[0] == token:
+            del self._tokens[key]
+
+    def _usable(self, key: str) -> AccessToken | None:
+        stored = self._tokens.get(key)
+        if stored is None:
+            return None
+        left = stored[1] - self._clock()
+        return AccessToken(stored[0], left) if left > 0 else None
+
+
+def token_key(credentials: LwaCredentials) -> str:
+    """The cache key of an application's token for one seller: a hash, never the secret."""
+    material = f"{credentials.client_id}\0{credentials.refresh_token}".encode()
+    return "lwa:" + hashlib.sha256(material).hexdigest()
+
+
 class TokenSource:
     """Hands out a valid access token, exchanging the refresh token when needed.
 
     The exchange goes out through the client's sender and retries through the same loop
     as API calls, under the calling request's :class:`RetryPolicy`, timeout and deadline.
-    Expiry is read on the timer's clock (monotonic: a change of the wall clock cannot
-    revive a token or expire one early).
+    Tokens are kept in a :class:`TokenCache` (this process's memory unless the client was
+    given another) and, once had, in this object until their time is up.  Expiry is read
+    on the timer's monotonic clock: a change of the wall clock cannot revive a token.
     """
 
     def __init__(
@@ -102,6 +214,7 @@ class TokenSource:
         sender: Sender,
         timer: Timer,
         user_agent: str | None = None,
+        cache: TokenCache | None = None,
     ) -> None:
         if credentials is None and provider is None:
             raise ValueError("credentials: required unless access_token_provider is given")
@@ -110,6 +223,8 @@ class TokenSource:
         self._provider = provider
         self._sender = sender
         self._timer = timer
+        self._cache: TokenCache = MemoryTokenCache(clock=timer.now) if cache is None else cache
+        self._key = token_key(credentials) if credentials is not None else ""
         self._headers = {
             "Content-Type": "application/x-www-form-urlencoded;charset=UTF-8",
             "Accept": "application/json",
@@ -118,9 +233,6 @@ class TokenSource:
             self._headers["User-Agent"] = user_agent
         self._token: str | None = None
         self._expires_at = 0.0
-        self._lock: asyncio.Lock | None = None
-        self._finished = 0  # exchanges ended (each with its retries), well or badly
-        self._failure: AuthenticationError | None = None  # how the last one ended, if badly
         self.exchanges = 0
         """How many token requests have been sent (for tests and diagnostics)."""
 
@@ -142,38 +254,25 @@ class TokenSource:
         token = self._valid()
         if token is not None:
             return token
-        if self._lock is None:
-            self._lock = asyncio.Lock()
-        finished_before = self._finished
-        async with self._lock:
-            token = self._valid()  # another task may have refreshed while we waited
-            if token is not None:
-                return token
-            failure = self._failure
-            if failure is not None and self._finished != finished_before:
-                # The exchange we queued behind has just failed: share its answer rather
-                # than have every waiting request ask (and be refused) again in turn.
-                raise _shared(failure)
-            try:
-                token = await self._exchange(policy, attempt_seconds, deadline)
-            except AuthenticationError as exc:
-                self._failure = exc
-                self._finished += 1
-                raise
-            self._failure = None
-            self._finished += 1
-            return token
+        had = await self._cache.get_or_exchange(
+            self._key, lambda: self._exchange(policy, attempt_seconds, deadline)
+        )
+        self._token = had.value
+        self._expires_at = self._timer.now() + had.expires_in
+        return had.value
 
     def cached(self) -> str | None:
-        """The exchanged token if it is still good, without waiting (``None`` otherwise,
+        """The token had already if it is still good, without waiting (``None`` otherwise,
         and always ``None`` with a caller's provider, which is asked on every request)."""
         return None if self._provider is not None else self._valid()
 
-    def invalidate(self, token: str) -> None:
-        """Forget ``token`` if it is still the cached one (the API said it is no good)."""
+    async def invalidate(self, token: str) -> None:
+        """Forget ``token`` here and in the cache (the API said it is no good)."""
         if self._token == token:
             self._token = None
             self._expires_at = 0.0
+        if self._provider is None:
+            await self._cache.invalidate(self._key, token)
 
     def _valid(self) -> str | None:
         if self._token is not None and self._timer.now() < self._expires_at:
@@ -182,7 +281,7 @@ class TokenSource:
 
     async def _exchange(
         self, policy: RetryPolicy, attempt_seconds: float, deadline: Deadline | None
-    ) -> str:
+    ) -> AccessToken:
         creds = self._credentials
         if creds is None:  # only a provider's client has none, and it never exchanges
             raise RuntimeError("no LWA credentials to exchange")
@@ -195,7 +294,7 @@ class TokenSource:
             }
         ).encode()
 
-        async def attempt() -> str:
+        async def attempt() -> AccessToken:
             return self._accept(await self._post(form, attempt_seconds, deadline))
 
         return await run_attempts(
@@ -251,7 +350,7 @@ class TokenSource:
     def _host(self) -> str:
         return self._token_url.host or str(self._token_url)
 
-    def _accept(self, raw: RawResponse) -> str:
+    def _accept(self, raw: RawResponse) -> AccessToken:
         data = _json_or_none(raw.body)
         if not isinstance(data, dict) or not isinstance(data.get("access_token"), str):
             raise AuthenticationError("Login with Amazon answered 200 without an access token")
@@ -261,14 +360,10 @@ class TokenSource:
             expires_in = _DEFAULT_EXPIRES_IN
         if not math.isfinite(expires_in) or expires_in <= 0:
             expires_in = _DEFAULT_EXPIRES_IN
-        token: str = data["access_token"]
-        self._token = token
-        # A minute short of expiry; a token that lives a minute or less is still kept for
-        # half its life rather than exchanged again on every request.
-        margin = min(_EXPIRY_MARGIN, expires_in / 2)
-        self._expires_at = self._timer.now() + expires_in - margin
         _log.debug("LWA access token obtained, valid for %.0fs", expires_in)
-        return token
+        # Used until a minute short of expiry; a token that lives a minute or less is
+        # still kept for half its life rather than exchanged again on every request.
+        return AccessToken(data["access_token"], expires_in - min(_EXPIRY_MARGIN, expires_in / 2))
 
 
 def _json_or_none(body: bytes) -> Any:

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, Self
 import aiohttp
 import attrs
 
-from ._auth import DEFAULT_TOKEN_URL, AccessTokenProvider, LwaCredentials, TokenSource
+from ._auth import DEFAULT_TOKEN_URL, AccessTokenProvider, LwaCredentials, TokenCache, TokenSource
 from ._config import (
     DEFAULT_DEADLINE,
     DEFAULT_TIMEOUT,
@@ -68,6 +68,7 @@ class _Core:
             sender=sender,
             timer=timer,
             user_agent=user_agent,
+            cache=config.token_cache,
         )
         self.transport = Transport(
             base_url=config.base_url,
@@ -155,6 +156,10 @@ class ServicesClient:
     :param rate_limits: ``None`` for Amazon's published usage plans, ``False`` for no
         client-side limiting, or a :class:`RateLimits` (or another
         :class:`~spapi_services.UsagePlan`), shareable between clients.
+    :param token_cache: where access tokens are kept: ``None`` for this client's memory,
+        or a :class:`~spapi_services.TokenCache` shared by several clients (a
+        :class:`~spapi_services.MemoryTokenCache` in one process; a
+        ``spapi_services.redis.RedisTokenCache`` across processes and hosts).
     :param user_agent: your application's name and version, put before ours.
     :param sender: replaces the HTTP layer: an async callable
         ``(method, url, headers, body, timeout) -> RawResponse`` making one attempt (for
@@ -177,6 +182,7 @@ class ServicesClient:
         deadline: float | None = DEFAULT_DEADLINE,
         retry: RetryPolicy | None = None,
         rate_limits: UsagePlan | bool | None = None,
+        token_cache: TokenCache | None = None,
         user_agent: str | None = None,
         sender: Sender | None = None,
         timer: Timer | None = None,
@@ -196,6 +202,7 @@ class ServicesClient:
             deadline=deadline,
             retry=RetryPolicy() if retry is None else retry,
             rate_limits=rate_limits,
+            token_cache=token_cache,
             user_agent=user_agent,
             sender=sender,
             timer=timer,

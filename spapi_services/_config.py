@@ -18,7 +18,7 @@ import aiohttp
 import attrs
 
 from . import __version__
-from ._auth import AccessTokenProvider, LwaCredentials
+from ._auth import AccessTokenProvider, LwaCredentials, TokenCache
 from ._ratelimit import RateLimits, UsagePlan
 from ._retry import RetryPolicy
 from ._sender import Sender
@@ -194,6 +194,12 @@ class ClientConfig:
         factory=RetryPolicy, validator=_type("retry", RetryPolicy, "a RetryPolicy")
     )
     rate_limits: UsagePlan | bool | None = attrs.field(default=None, validator=_plan)
+    token_cache: TokenCache | None = attrs.field(
+        default=None,
+        validator=_type(
+            "token_cache", TokenCache, "a TokenCache (MemoryTokenCache, RedisTokenCache)"
+        ),
+    )
     user_agent: str | None = attrs.field(default=None, validator=_user_agent)
     sender: Sender | None = attrs.field(default=None, validator=_sender)
     timer: Timer | None = attrs.field(default=None, validator=_timer)

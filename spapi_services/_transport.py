@@ -251,7 +251,7 @@ class Transport:
             if call.record.refreshed or not _token_rejected(exc.errors):
                 raise
             # The token may have been revoked or expired early: get a fresh one, once.
-            self._tokens.invalidate(token)
+            await self._tokens.invalidate(token)
             call.record.refreshed = True
             return await self._retrying(call, await self._token(call))
 

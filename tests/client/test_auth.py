@@ -19,6 +19,7 @@ from spapi_services import (
     AuthenticationError,
     ForbiddenError,
     LwaCredentials,
+    MemoryTokenCache,
     RawResponse,
     RetryPolicy,
     ServicesClient,
@@ -410,3 +411,37 @@ async def test_lwa_redirect_is_not_followed(
         await client.service_jobs.get("job-1")
     assert caught.value.status_code == 307
     assert ("POST", aiohttp.client.URL(elsewhere)) not in mock_api.requests
+
+
+async def test_one_token_cache_serves_several_clients_of_a_seller(
+    mock_api: aioresponses, make_client: ClientFactory
+) -> None:
+    lwa_ok(mock_api)
+    expect(mock_api, "GET", payload=JOB, repeat=True)
+    shared = MemoryTokenCache()
+    first = make_client(token_cache=shared)
+    second = make_client(token_cache=shared)
+    await asyncio.gather(first.service_jobs.get("job-1"), second.service_jobs.get("job-1"))
+    assert token_posts(mock_api) == 1  # one exchange for both
+    assert "Atza" not in repr(shared)
+
+
+async def test_a_refused_token_is_dropped_from_the_shared_cache(
+    mock_api: aioresponses, make_client: ClientFactory
+) -> None:
+    mock_api.post(TOKEN_URL, payload={"access_token": "Atza|old", "expires_in": 3600})
+    mock_api.post(TOKEN_URL, payload={"access_token": "Atza|new", "expires_in": 3600})
+    refused = {"errors": [{"code": "Unauthorized", "message": "The access token has expired"}]}
+    expect(mock_api, "GET", status=403, payload=refused)
+    sent = expect(mock_api, "GET", payload=JOB, repeat=True)
+    shared = MemoryTokenCache()
+    await make_client(token_cache=shared).service_jobs.get("job-1")
+    # A second client of the seller asks the cache and gets the new token, not the old.
+    await make_client(token_cache=shared).service_jobs.get("job-1")
+    assert [s.headers["x-amz-access-token"] for s in sent] == ["Atza|new", "Atza|new"]
+    assert token_posts(mock_api) == 2
+
+
+def test_the_token_cache_argument_is_checked() -> None:
+    with pytest.raises(TypeError, match="token_cache: expected a TokenCache"):
+        ServicesClient(LwaCredentials("i", "s", "r"), token_cache={})  # type: ignore[arg-type]
