@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 from _emulators import NOW
 
 from spapi_services.emulator import FakeClock, ServicesEmulator
-from spapi_services.emulator import clock as clock_module
 from spapi_services.emulator.clock import ShiftedClock
 
 
 class Ticks:
-    """Stands for ``time.monotonic``: moves only when told."""
+    """Stands for ``time.monotonic`` (which a ShiftedClock runs on): moves only when told."""
 
     def __init__(self) -> None:
         self.now = 500.0
@@ -25,7 +25,7 @@ class Ticks:
 @pytest.fixture
 def ticks(monkeypatch: pytest.MonkeyPatch) -> Ticks:
     fake = Ticks()
-    monkeypatch.setattr(clock_module.time, "monotonic", fake)
+    monkeypatch.setattr(time, "monotonic", fake)
     return fake
 
 
