@@ -119,14 +119,18 @@ class _Core:
 def _scope(config: ClientConfig) -> str:
     """The application and selling partner whose usage plan a client spends.
 
-    Amazon meters per application and seller; the refresh token stands for the seller
-    here, hashed, so that the scope can be stored and shown without giving it away.
+    Amazon meters per application and seller.  ``seller=`` names the seller when given;
+    otherwise the refresh token stands for it, hashed, so that the scope can be stored and
+    shown without giving it away.
     """
     credentials = config.credentials
+    application = credentials.client_id if credentials is not None else "app"
+    if config.seller is not None:
+        return f"{application}/seller:{config.seller}"
     if credentials is None:
-        return "access-token-provider"
+        return f"{application}/access-token-provider"
     seller = hashlib.sha256(credentials.refresh_token.encode()).hexdigest()[:32]
-    return f"{credentials.client_id}/{seller}"
+    return f"{application}/{seller}"
 
 
 class ServicesClient:
@@ -156,6 +160,10 @@ class ServicesClient:
     :param rate_limits: ``None`` for Amazon's published usage plans, ``False`` for no
         client-side limiting, or a :class:`RateLimits` (or another
         :class:`~spapi_services.UsagePlan`), shareable between clients.
+    :param seller: names the selling partner whose usage plan this client spends, for
+        plans shared with other clients or processes (``rate_limits``); by default the
+        refresh token stands for it (hashed).  Give it with ``access_token_provider``,
+        where there is no refresh token to go by.
     :param token_cache: where access tokens are kept: ``None`` for this client's memory,
         or a :class:`~spapi_services.TokenCache` shared by several clients (a
         :class:`~spapi_services.MemoryTokenCache` in one process; a
@@ -182,6 +190,7 @@ class ServicesClient:
         deadline: float | None = DEFAULT_DEADLINE,
         retry: RetryPolicy | None = None,
         rate_limits: UsagePlan | bool | None = None,
+        seller: str | None = None,
         token_cache: TokenCache | None = None,
         user_agent: str | None = None,
         sender: Sender | None = None,
@@ -202,6 +211,7 @@ class ServicesClient:
             deadline=deadline,
             retry=RetryPolicy() if retry is None else retry,
             rate_limits=rate_limits,
+            seller=seller,
             token_cache=token_cache,
             user_agent=user_agent,
             sender=sender,

@@ -194,6 +194,7 @@ class ClientConfig:
         factory=RetryPolicy, validator=_type("retry", RetryPolicy, "a RetryPolicy")
     )
     rate_limits: UsagePlan | bool | None = attrs.field(default=None, validator=_plan)
+    seller: str | None = attrs.field(default=None, validator=_type("seller", str, "a string"))
     token_cache: TokenCache | None = attrs.field(
         default=None,
         validator=_type(

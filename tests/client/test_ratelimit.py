@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from aioresponses import CallbackResult, aioresponses
 
-from spapi_services import RateLimits, RetryPolicy, ServicesClient
+from spapi_services import LwaCredentials, RateLimits, RetryPolicy, ServicesClient
 from spapi_services._ratelimit import Bucket
 from spapi_services._routes import ROUTES
 
@@ -330,3 +330,21 @@ def test_rate_limits_argument_is_checked() -> None:
 
 async def _token() -> str:
     return "t"
+
+
+def test_the_plan_scope_is_the_application_and_the_seller_never_a_secret(
+    creds: LwaCredentials,
+) -> None:
+    plain = ServicesClient(creds, rate_limits=False)
+    named = ServicesClient(creds, seller="A2SELLER", rate_limits=False)
+    provided = ServicesClient(access_token_provider=_token, rate_limits=False)
+    assert plain.plan_scope.startswith(creds.client_id + "/")
+    assert creds.refresh_token not in plain.plan_scope
+    assert named.plan_scope == f"{creds.client_id}/seller:A2SELLER"
+    assert provided.plan_scope == "app/access-token-provider"
+    other = ServicesClient(LwaCredentials(creds.client_id, "s", "Atzr|another"), rate_limits=False)
+    assert other.plan_scope != plain.plan_scope  # another seller, another budget
+
+
+async def _token() -> str:
+    return "Atza|x"
