@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from .auth import LwaCredentials
-    from .clock import Clock, FakeClock, SystemClock
+    from .clock import Clock, FakeClock, ShiftedClock, SystemClock
     from .documents import encrypt_document
     from .faults import Fault, FaultInjector, FaultPlan
     from .introspection import RequestRecord
@@ -46,6 +46,7 @@ __all__ = [
     "LwaCredentials",
     "RequestRecord",
     "ServicesEmulator",
+    "ShiftedClock",
     "StaticSandbox",
     "SystemClock",
     "encrypt_document",
@@ -61,6 +62,7 @@ _HOMES = {
     "LwaCredentials": "auth",
     "RequestRecord": "introspection",
     "ServicesEmulator": "server",
+    "ShiftedClock": "clock",
     "StaticSandbox": "static",
     "SystemClock": "clock",
     "encrypt_document": "documents",

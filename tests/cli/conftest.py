@@ -105,7 +105,7 @@ def staffable(
     emu: ServicesEmulator, taken: set[str]
 ) -> tuple[JobRecord, AppointmentRecord, ResourceRecord]:
     """An open US job with a future active appointment, and a technician who can take it."""
-    now = datetime.now(UTC)
+    now = emu.clock.now()
     for job in emu.store.find_jobs(status="NOT_SERVICED", marketplace_id=US):
         appointment = job.active_appointment()
         if job.service_job_id in taken or appointment is None or appointment.start <= now:

@@ -233,6 +233,9 @@ def test_ctrl_c_during_a_sync_then_a_rerun_gives_exactly_every_job(
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
+            # A suite run in the background ignores SIGINT, and its children inherit that:
+            # the child gets the default back, as a person's shell gives it.
+            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
         )  # fmt: skip
         deadline = time.monotonic() + 20
         while _rows(db) < 20 and proc.poll() is None and time.monotonic() < deadline:

@@ -30,7 +30,7 @@ import random
 import time
 from collections import Counter
 from collections.abc import AsyncIterator
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import attrs
@@ -75,17 +75,6 @@ MIX = {
     "createServiceDocumentUploadDestination": 0.06,
 }
 CREATES = [op for op, route in ROUTES.items() if not route.idempotent]
-
-
-class SteadyClock:
-    """Real monotonic time (usage plans refill), and a wall clock fixed at ``NOW``
-    (the scenarios' appointment times stay in the future)."""
-
-    def monotonic(self) -> float:
-        return time.monotonic()
-
-    def now(self) -> datetime:
-        return NOW
 
 
 @attrs.define
@@ -203,7 +192,7 @@ async def soak_emulator() -> AsyncIterator[ServicesEmulator]:
     # used up (a bigger world would only make each job search slower to answer).
     jobs = 3000 if CALLS <= 5000 else 6000
     async with ServicesEmulator(
-        jobs=jobs, seed=11, enforce_limits=True, rate_scale=RATE_SCALE, clock=SteadyClock()
+        jobs=jobs, seed=11, enforce_limits=True, rate_scale=RATE_SCALE, at=NOW
     ) as emu:
         yield emu
 
