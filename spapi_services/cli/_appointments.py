@@ -155,14 +155,12 @@ def slots(
         raise click.UsageError("--asin and --store go together")
 
     async def find(client: ServicesClient) -> AppointmentSlotReport:
-        if service_job_id is not None:
-            return await client.appointments.slots_for_job(
-                service_job_id, start_time=start_time, end_time=end_time
+        if asin is not None and store_id is not None:
+            return await client.appointments.slots(
+                asin=asin, store_id=store_id, start_time=start_time, end_time=end_time
             )
-        assert asin is not None
-        assert store_id is not None
-        return await client.appointments.slots(
-            asin=asin, store_id=store_id, start_time=start_time, end_time=end_time
+        return await client.appointments.slots_for_job(
+            str(service_job_id), start_time=start_time, end_time=end_time
         )
 
     def show(out: Output, report: AppointmentSlotReport) -> None:

@@ -206,9 +206,10 @@ async def _workflow(
     if not candidates:
         raise click.ClickException("the emulator has no NOT_SERVICED job; try another --seed")
     jobs_table(out, candidates, title="The first 5 NOT_SERVICED jobs")
-    job = candidates[0]
+    job = next((j for j in candidates if j.service_job_id), None)
+    if job is None or job.service_job_id is None:
+        raise click.ClickException("the API listed jobs without their ids")
     job_id = job.service_job_id
-    assert job_id is not None
     out.say(f"Working on job [cyan]{escape(job_id)}[/cyan].")
 
     _step(console, 2, "Book an appointment in a free slot")
@@ -236,7 +237,8 @@ async def _workflow(
         out.say(f"Booked appointment [cyan]{escape(str(result.appointment_id))}[/cyan].")
     out.warnings(result.warnings)
     appointment_id = result.appointment_id
-    assert appointment_id is not None
+    if appointment_id is None:
+        raise click.ClickException("the API booked the appointment but gave no appointment id")
 
     _step(console, 3, "Assign the technician")
     warnings = await client.appointments.assign_resources(job_id, appointment_id, [technician])
