@@ -1,0 +1,214 @@
+"""Usage plans kept in Redis: one bucket per application, seller and operation, shared by
+every process and host that calls for them.
+
+Each bucket is a GCRA (generic cell rate algorithm) state: the *theoretical arrival time*
+(``tat``), the moment the bucket would be full again if nothing more were taken.  Taking a
+token moves it one interval (``1 / rate``) later; a request is let out while ``tat`` is no
+more than ``capacity - 1`` intervals ahead of now.  That is exactly a token bucket of
+``capacity`` tokens refilled at ``rate``, in one number, updated by a Lua script that
+reads the time from Redis's own clock (``TIME``): the hosts' clocks never enter it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from redis.asyncio import Redis
+
+from .._ratelimit import RateLimits, default_headroom
+from ._link import RedisLink, Unavailable, check_prefix, check_seconds
+
+__all__ = ["RedisRateLimits"]
+
+# Every script starts the same way: Redis's time in microseconds, the bucket's state, and
+# its rate (the one the API reported, stored by any process; else the caller's).
+# KEYS[1] the bucket; ARGV[1] the rate to use if none is stored, ARGV[2] '1' if that rate
+# came from the API (then it is stored for every process), ARGV[3] the capacity, ARGV[4]
+# the idle lifetime of the key in milliseconds.
+_PRELUDE = """
+local clock = redis.call('TIME')
+local now = tonumber(clock[1]) * 1000000 + tonumber(clock[2])
+local state = redis.call('HMGET', KEYS[1], 'tat', 'rate')
+local rate = tonumber(state[2])
+if not rate then
+  rate = tonumber(ARGV[1])
+  if ARGV[2] == '1' then redis.call('HSET', KEYS[1], 'rate', ARGV[1]) end
+end
+local capacity = tonumber(ARGV[3])
+local function keep(tat)
+  redis.call('HSET', KEYS[1], 'tat', string.format('%.17g', tat))
+  redis.call('PEXPIRE', KEYS[1], math.max(tonumber(ARGV[4]), math.ceil((tat - now) / 1000)))
+end
+"""
+
+# Take a token (0), or say in how many microseconds one is due (taking nothing).
+_ACQUIRE = (
+    _PRELUDE
+    + """
+local interval = 1000000 / rate
+local tat = math.max(tonumber(state[1]) or now, now)
+local due = tat - now - (capacity - 1) * interval
+if due > 0 then return math.ceil(due) end
+keep(tat + interval)
+return 0
+"""
+)
+
+# The API reported a rate (ARGV[5]): store it, and keep the tokens owed as they are by
+# stretching or shrinking what is left of the refill to the new rate.
+_UPDATE_RATE = (
+    _PRELUDE
+    + """
+local reported = tonumber(ARGV[5])
+local tat = tonumber(state[1])
+if tat and tat > now then keep(now + (tat - now) * rate / reported) end
+redis.call('HSET', KEYS[1], 'rate', ARGV[5])
+redis.call('PEXPIRE', KEYS[1], math.max(tonumber(ARGV[4]), redis.call('PTTL', KEYS[1])))
+return 0
+"""
+)
+
+# A 429: the bucket is empty, so the next token is one interval away.
+_DRAIN = (
+    _PRELUDE
+    + """
+keep(now + capacity * 1000000 / rate)
+return 0
+"""
+)
+
+
+class RedisRateLimits:
+    """Amazon's usage plans in Redis, shared by every process that calls for a seller.
+
+    Pass one to each :class:`~spapi_services.ServicesClient` of every process and host:
+    clients of the same application and selling partner then draw from one bucket per
+    operation, as Amazon meters them, however many processes they run in.
+
+    ``redis`` is a URL (``redis://host:6379/0``; the plan makes the client and
+    :meth:`aclose` closes it) or a :class:`redis.asyncio.Redis` of yours.  ``overrides``
+    and ``headroom`` mean what they mean for :class:`~spapi_services.RateLimits`; every
+    process sharing a bucket must be given the same.  Keys are
+    ``{key_prefix}:plan:{scope}:{operationId}`` and expire after ``key_ttl`` seconds unused
+    (never while tokens are still owed).
+
+    Every Redis command is bounded by ``timeout`` seconds.  When Redis fails or is slow
+    the plan goes on with buckets in this process (logged once at WARNING), tries Redis
+    again every ``retry_interval`` seconds, and uses it again as soon as it answers
+    (logged at INFO): no call waits on Redis longer than the timeout, and none fails
+    because of it.  ``clock`` (monotonic seconds) times those retries.
+
+    Any other store can serve instead: implement the three methods of
+    :class:`~spapi_services.UsagePlan` (take a token or say when one is due, follow the
+    reported rate, empty a bucket after a 429), atomically for all its users, and pass it
+    as ``rate_limits``.
+    """
+
+    def __init__(
+        self,
+        redis: str | Redis,
+        *,
+        overrides: Mapping[str, tuple[float, int]] | None = None,
+        key_prefix: str = "spapi",
+        headroom: int | None = None,
+        timeout: float = 0.25,
+        retry_interval: float = 5.0,
+        key_ttl: float = 3600.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        owner = "RedisRateLimits"
+        # Checks overrides and headroom as the in-process plan does, and stands in for Redis.
+        self._local = RateLimits(overrides, headroom=headroom)
+        self._prefix = check_prefix(owner, key_prefix)
+        self._ttl_ms = math.ceil(check_seconds(owner, "key_ttl", key_ttl) * 1000)
+        self._link = RedisLink(
+            redis,
+            owner=owner,
+            what="usage plans",
+            timeout=timeout,
+            retry_interval=retry_interval,
+            clock=clock,
+        )
+        self._acquire = self._link.script(_ACQUIRE)
+        self._update_rate = self._link.script(_UPDATE_RATE)
+        self._drain = self._link.script(_DRAIN)
+        self._reported: dict[tuple[str, str], float] = {}
+
+    def __repr__(self) -> str:
+        state = "shared" if self._link.answering else "in-process until Redis answers"
+        return f"RedisRateLimits({self._link!r}, key_prefix={self._prefix!r}, {state})"
+
+    async def __aenter__(self) -> RedisRateLimits:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Close the Redis client if the plan made it from a URL."""
+        await self._link.aclose()
+
+    @property
+    def shared(self) -> bool:
+        """``True`` while Redis answers; ``False`` while buckets are kept in this process."""
+        return self._link.answering
+
+    @property
+    def fallback(self) -> RateLimits:
+        """The in-process buckets used while Redis does not answer."""
+        return self._local
+
+    def plan(self, operation_id: str) -> tuple[float, int]:
+        """``(rate, burst)`` configured for an operation."""
+        return self._local.plan(operation_id)
+
+    def capacity(self, operation_id: str) -> int:
+        """How many requests a full bucket lets out at once (its burst less the headroom)."""
+        burst = self.plan(operation_id)[1]
+        headroom = self._local.headroom
+        return max(1, burst - (default_headroom(burst) if headroom is None else headroom))
+
+    def key(self, scope: str, operation_id: str) -> str:
+        """The Redis key of a bucket."""
+        return f"{self._prefix}:plan:{scope}:{operation_id}"
+
+    async def try_acquire(self, scope: str, operation_id: str) -> float:
+        """See :meth:`UsagePlan.try_acquire`: one round trip to Redis."""
+        try:
+            due = await self._run(self._acquire, scope, operation_id)
+        except Unavailable:
+            return await self._local.try_acquire(scope, operation_id)
+        return int(due) / 1e6
+
+    async def update_rate(self, scope: str, operation_id: str, rate: float) -> None:
+        """See :meth:`UsagePlan.update_rate`: stored in Redis for every process."""
+        if isinstance(rate, bool) or not isinstance(rate, int | float) or not 0 < rate < math.inf:
+            return
+        await self._local.update_rate(scope, operation_id, rate)  # ready should Redis fail
+        with contextlib.suppress(Unavailable):
+            await self._run(self._update_rate, scope, operation_id, repr(float(rate)))
+        self._reported[scope, operation_id] = float(rate)
+
+    async def throttled(self, scope: str, operation_id: str) -> None:
+        """See :meth:`UsagePlan.throttled`: empties the bucket every process shares."""
+        try:
+            await self._run(self._drain, scope, operation_id)
+        except Unavailable:
+            await self._local.throttled(scope, operation_id)
+
+    async def _run(self, script: Any, scope: str, operation_id: str, *extra: str) -> Any:
+        reported = self._reported.get((scope, operation_id))
+        rate = self.plan(operation_id)[0] if reported is None else reported
+        args = [
+            repr(float(rate)),
+            "1" if reported is not None else "0",
+            self.capacity(operation_id),
+            self._ttl_ms,
+            *extra,
+        ]
+        key = self.key(scope, operation_id)
+        return await self._link.run(lambda: script(keys=[key], args=args))

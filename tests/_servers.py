@@ -1,0 +1,177 @@
+"""Real servers for the tests: each started on a free loopback port, in a temporary
+directory, with nothing kept on disk, and stopped when its tests end.
+
+A server is a :class:`LocalServer` subclass that says how to start its program and how to
+tell that it answers.  Without the program installed its tests skip, saying what to
+install; with ``SPAPI_REQUIRE_SERVERS=1`` in the environment (CI sets it) they fail
+instead, so a missing install step cannot pass as a green run.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import ClassVar, Self, TypeVar
+
+import pytest
+
+REQUIRE_SERVERS = "SPAPI_REQUIRE_SERVERS"
+
+S = TypeVar("S", bound="LocalServer")
+
+
+def require_program(program: str, package: str) -> str:
+    """The path of ``program``, or skip (fail under ``SPAPI_REQUIRE_SERVERS=1``)."""
+    path = shutil.which(program)
+    if path is not None:
+        return path
+    reason = f"{program} is not installed (apt-get install {package})"
+    if os.environ.get(REQUIRE_SERVERS) == "1":
+        pytest.fail(f"{reason}, and {REQUIRE_SERVERS}=1 requires it", pytrace=False)
+    pytest.skip(reason)
+
+
+def free_port() -> int:
+    """A TCP port nobody listens on right now, on 127.0.0.1."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+class LocalServer:
+    """A server program run by a test: start, stop, and the ways a test can hurt it.
+
+    Subclasses set :attr:`program` and :attr:`package` and write :meth:`command` and
+    :meth:`answers`.  The port stays the same across restarts, so clients can reconnect.
+    """
+
+    program: ClassVar[str]
+    package: ClassVar[str]
+
+    def __init__(self, directory: Path) -> None:
+        self.executable = require_program(self.program, self.package)
+        self.directory = directory
+        self.port = free_port()
+        self._process: subprocess.Popen[bytes] | None = None
+        self._log = directory / f"{self.program}.log"
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(127.0.0.1:{self.port})"
+
+    def command(self) -> list[str]:
+        """The command line that runs the server in the foreground."""
+        raise NotImplementedError
+
+    def answers(self) -> bool:
+        """Whether the server answers a request right now (a quick probe)."""
+        raise NotImplementedError
+
+    def start(self, wait: float = 10.0) -> Self:
+        """Start the server and return once it answers."""
+        with self._log.open("ab") as log:
+            self._process = subprocess.Popen(
+                self.command(), cwd=self.directory, stdout=log, stderr=subprocess.STDOUT
+            )
+        give_up = time.monotonic() + wait
+        while not self.answers():
+            if self._process.poll() is not None or time.monotonic() > give_up:
+                self.stop()
+                tail = self._log.read_text(errors="replace")[-2000:]
+                raise RuntimeError(f"{self!r} did not start:\n{tail}")
+            time.sleep(0.01)
+        return self
+
+    def stop(self) -> None:
+        """Stop the server (politely, then not)."""
+        process, self._process = self._process, None
+        if process is None:
+            return
+        if process.poll() is None:
+            os.kill(process.pid, signal.SIGCONT)  # a paused server cannot hear SIGTERM
+            process.terminate()
+            try:
+                process.wait(5)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+    def kill(self) -> None:
+        """Kill the server at once, as a crash would (``start`` brings it back)."""
+        process, self._process = self._process, None
+        if process is not None:
+            process.kill()
+            process.wait()
+
+    def pause(self) -> None:
+        """Freeze the server (SIGSTOP): connections open, nothing answered."""
+        assert self._process is not None
+        os.kill(self._process.pid, signal.SIGSTOP)
+
+    def resume(self) -> None:
+        """Let a paused server run again."""
+        assert self._process is not None
+        os.kill(self._process.pid, signal.SIGCONT)
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+class RedisServer(LocalServer):
+    """Debian's ``redis-server``, in memory only."""
+
+    program = "redis-server"
+    package = "redis-server"
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def command(self) -> list[str]:
+        return [
+            self.executable,
+            "--bind", "127.0.0.1",
+            "--port", str(self.port),
+            "--dir", str(self.directory),
+            "--save", "",
+            "--appendonly", "no",
+            "--daemonize", "no",
+            "--loglevel", "warning",
+        ]  # fmt: skip
+
+    def answers(self) -> bool:
+        return self.call("PING") == b"+PONG"
+
+    def call(self, *words: str) -> bytes | None:
+        """Send one command over a fresh connection; its raw first line (None: no answer)."""
+        request = f"*{len(words)}\r\n".encode()
+        for word in words:
+            data = word.encode()
+            request += b"$%d\r\n%s\r\n" % (len(data), data)
+        try:
+            with socket.create_connection(("127.0.0.1", self.port), timeout=1.0) as conn:
+                conn.sendall(request)
+                return conn.makefile("rb").readline().rstrip(b"\r\n")
+        except OSError:
+            return None
+
+
+@contextlib.contextmanager
+def running(server_class: type[S]) -> Iterator[S]:
+    """A server of ``server_class`` in a temporary directory, stopped and removed after."""
+    with (
+        tempfile.TemporaryDirectory(prefix=f"spapi-{server_class.program}-") as directory,
+        server_class(Path(directory)) as server,
+    ):
+        yield server
