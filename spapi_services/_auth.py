@@ -235,6 +235,9 @@ class TokenSource:
         self._expires_at = 0.0
         self.exchanges = 0
         """How many token requests have been sent (for tests and diagnostics)."""
+        self.on_exchange: Callable[[BaseException | None], None] | None = None
+        """Told the end of every token request: ``None`` when it gave a token, else the
+        error (for metrics)."""
 
     def __repr__(self) -> str:
         return f"TokenSource(token_url={str(self._token_url)!r}, cached={self._token is not None})"
@@ -295,7 +298,16 @@ class TokenSource:
         ).encode()
 
         async def attempt() -> AccessToken:
-            return self._accept(await self._post(form, attempt_seconds, deadline))
+            try:
+                token = self._accept(await self._post(form, attempt_seconds, deadline))
+            except AttemptFailed as failed:
+                self._exchanged(failed.error)
+                raise
+            except AuthenticationError as exc:
+                self._exchanged(exc)
+                raise
+            self._exchanged(None)
+            return token
 
         return await run_attempts(
             attempt,
@@ -346,6 +358,10 @@ class TokenSource:
                 retry_after=parse_retry_after(raw.headers.get("Retry-After")),
             )
         return raw
+
+    def _exchanged(self, error: BaseException | None) -> None:
+        if self.on_exchange is not None:
+            self.on_exchange(error)
 
     def _host(self) -> str:
         return self._token_url.host or str(self._token_url)

@@ -5,13 +5,16 @@ from __future__ import annotations
 import asyncio
 import enum
 import hashlib
+from collections.abc import Sequence
 from functools import cached_property
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Self
 
 import aiohttp
 import attrs
+from yarl import URL
 
+from . import _otel
 from ._auth import DEFAULT_TOKEN_URL, AccessTokenProvider, LwaCredentials, TokenCache, TokenSource
 from ._config import (
     DEFAULT_DEADLINE,
@@ -25,6 +28,7 @@ from ._ratelimit import UsagePlan
 from ._retry import RetryPolicy
 from ._routes import route
 from ._sender import AiohttpSender, Sender
+from ._text import printable
 from ._timing import LoopTimer, Timer
 from ._transport import ApiResponse, CallOptions, CallRecord, Transport, encode_query
 from ._upload import put_document, upload_headers, url_lifetime
@@ -57,6 +61,7 @@ class _Core:
         self.state = _State.UNOPENED
         self.loop: asyncio.AbstractEventLoop | None = None
         self._timeout = config.timeout
+        self._trace_configs = config.trace_configs
         sender: Sender = AiohttpSender(self.get_session) if config.sender is None else config.sender
         timer: Timer = LoopTimer() if config.timer is None else config.timer
         user_agent = build_user_agent(config.user_agent)
@@ -70,14 +75,27 @@ class _Core:
             user_agent=user_agent,
             cache=config.token_cache,
         )
+        plan = make_plan(config.rate_limits)
+        api = URL(config.base_url)
+        self.otel = _otel.instrumentation(
+            enabled=config.instrument,
+            tracer_provider=config.tracer_provider,
+            meter_provider=config.meter_provider,
+            host=api.host or config.base_url,
+            port=api.port,
+            paced=plan is not None,
+        )
+        if self.otel is not None:
+            tokens.on_exchange = self.otel.exchanged
         self.transport = Transport(
             base_url=config.base_url,
             tokens=tokens,
-            plan=make_plan(config.rate_limits),
+            plan=plan,
             scope=self.scope,
             user_agent=user_agent,
             sender=sender,
             timer=timer,
+            otel=self.otel,
         )
 
     def check_open(self) -> None:
@@ -102,6 +120,7 @@ class _Core:
             self.session = aiohttp.ClientSession(
                 timeout=aiohttp.ClientTimeout(total=self._timeout),
                 connector=aiohttp.TCPConnector(limit=100, limit_per_host=100),
+                trace_configs=list(self._trace_configs) or None,
             )
             self.owns_session = True
         if self.state is _State.UNOPENED:
@@ -173,6 +192,15 @@ class ServicesClient:
         ``(method, url, headers, body, timeout) -> RawResponse`` making one attempt (for
         tests, or another HTTP stack).  Default: aiohttp.
     :param timer: replaces the clock and sleep the pipeline waits with (for tests).
+    :param instrument: OpenTelemetry traces and metrics of every call, when
+        ``opentelemetry-api`` is installed (the ``otel`` extra): on by default, through
+        the global providers unless the two below are given; ``False`` turns them off.
+    :param tracer_provider: the OpenTelemetry ``TracerProvider`` for the calls' spans.
+    :param meter_provider: the OpenTelemetry ``MeterProvider`` for the SDK's metrics.
+    :param trace_configs: ``aiohttp.TraceConfig`` objects for the session the client
+        makes (such as opentelemetry-instrumentation-aiohttp-client's, whose HTTP spans
+        then nest under the calls' spans).  With ``session=``, give them to that session
+        instead: passing both is a ``ValueError``.
     """
 
     def __init__(
@@ -195,6 +223,10 @@ class ServicesClient:
         user_agent: str | None = None,
         sender: Sender | None = None,
         timer: Timer | None = None,
+        instrument: bool = True,
+        tracer_provider: Any = None,
+        meter_provider: Any = None,
+        trace_configs: Sequence[aiohttp.TraceConfig] | None = None,
     ) -> None:
         if credentials is None and access_token_provider is None:
             credentials = LwaCredentials.from_env()
@@ -216,6 +248,10 @@ class ServicesClient:
             user_agent=user_agent,
             sender=sender,
             timer=timer,
+            instrument=instrument,
+            tracer_provider=tracer_provider,
+            meter_provider=meter_provider,
+            trace_configs=trace_configs,
         )
         self._setup(config, _Core(config))
 
@@ -386,17 +422,46 @@ class ServicesClient:
         """PUT a document to its presigned URL (see :func:`spapi_services._upload.put_document`)."""
         self._core.check_open()
         transport = self._core.transport
-        await put_document(
-            transport.sender,
-            transport.timer,
-            url,
-            body,
-            upload_headers(headers, content_type),
-            policy=self._options.retry,
-            attempt_seconds=self._options.timeout,
-            expires_at=asked_at + url_lifetime(url),
-            destination_id=destination_id,
-        )
+
+        async def put() -> None:
+            await put_document(
+                transport.sender,
+                transport.timer,
+                url,
+                body,
+                upload_headers(headers, content_type),
+                policy=self._options.retry,
+                attempt_seconds=self._options.timeout,
+                expires_at=asked_at + url_lifetime(url),
+                destination_id=destination_id,
+            )
+
+        otel = self._core.otel
+        if otel is None:
+            await put()
+            return
+        # The URL's query is its signature: only the host is named.
+        attributes = {
+            "http.request.method": "PUT",
+            "server.address": URL(url).host or "",
+            "spapi.document.size": len(body),
+            "spapi.document.content_type": str(content_type.value),
+            "spapi.upload_destination_id": printable(destination_id, 100),
+        }
+        with otel.activity("document upload", attributes, client_kind=True):
+            await put()
+            return
+        where = URL(url)
+        # The URL's query is its signature: only the host is named.
+        attributes = {
+            "http.request.method": "PUT",
+            "server.address": where.host or "",
+            "spapi.document.size": len(body),
+            "spapi.document.content_type": str(content_type.value),
+            "spapi.upload_destination_id": destination_id,
+        }
+        with otel.activity("document upload", attributes, client_kind=True):
+            await put
 
     def _marketplace(self, marketplace_id: str | None) -> str:
         chosen = marketplace_id if marketplace_id is not None else self.marketplace_id

@@ -12,6 +12,7 @@ import enum
 import math
 import platform
 import sys
+from collections.abc import Iterable
 from typing import Any
 
 import aiohttp
@@ -167,6 +168,39 @@ def _sender(_: Any, __: attrs.Attribute[Any], value: Any) -> None:
         raise TypeError("sender: expected an async callable (method, url, headers, body, timeout)")
 
 
+def _provider_of(name: str, kind: str, method: str) -> Any:
+    def check(_: Any, __: attrs.Attribute[Any], value: Any) -> None:
+        if value is not None and not callable(getattr(value, method, None)):
+            raise TypeError(
+                f"{name}: expected an OpenTelemetry {kind} (with {method}()), "
+                f"got {type(value).__name__}"
+            )
+
+    return check
+
+
+def _trace_configs(value: Iterable[aiohttp.TraceConfig] | None) -> tuple[aiohttp.TraceConfig, ...]:
+    if value is None:
+        return ()
+    if isinstance(value, aiohttp.TraceConfig):
+        raise TypeError("trace_configs: expected a list of aiohttp.TraceConfig, not one")
+    try:
+        return tuple(value)
+    except TypeError:
+        raise TypeError(
+            f"trace_configs: expected a list of aiohttp.TraceConfig, got {type(value).__name__}"
+        ) from None
+
+
+def _check_trace_configs(_: Any, __: attrs.Attribute[Any], value: Any) -> None:
+    for index, item in enumerate(value):
+        if not isinstance(item, aiohttp.TraceConfig):
+            raise TypeError(
+                f"trace_configs[{index}]: expected an aiohttp.TraceConfig, "
+                f"got {type(item).__name__}"
+            )
+
+
 @attrs.frozen(kw_only=True)
 class ClientConfig:
     """Everything a :class:`ServicesClient` is configured with (see its docstring)."""
@@ -204,10 +238,31 @@ class ClientConfig:
     user_agent: str | None = attrs.field(default=None, validator=_user_agent)
     sender: Sender | None = attrs.field(default=None, validator=_sender)
     timer: Timer | None = attrs.field(default=None, validator=_timer)
+    instrument: bool = attrs.field(
+        default=True, validator=_type("instrument", bool, "True or False")
+    )
+    tracer_provider: Any = attrs.field(
+        default=None, validator=_provider_of("tracer_provider", "TracerProvider", "get_tracer")
+    )
+    meter_provider: Any = attrs.field(
+        default=None, validator=_provider_of("meter_provider", "MeterProvider", "get_meter")
+    )
+    trace_configs: tuple[aiohttp.TraceConfig, ...] = attrs.field(
+        default=(), converter=_trace_configs, validator=_check_trace_configs
+    )
 
     def __attrs_post_init__(self) -> None:
         if self.credentials is None and self.access_token_provider is None:
             raise ValueError("credentials: required unless access_token_provider is given")
+        if self.trace_configs and self.session is not None:
+            raise ValueError(
+                "trace_configs: only for the session the client makes; with session= "
+                "give them to your own: aiohttp.ClientSession(trace_configs=[...])"
+            )
+        if self.trace_configs and self.sender is not None:
+            raise ValueError(
+                "trace_configs: only for the client's own aiohttp session, which a sender= replaces"
+            )
 
     @property
     def base_url(self) -> str:

@@ -3,6 +3,7 @@
 It is built in layers, each a short method with one job, as httpx's ``send`` is::
 
     send                 the call's deadline; the URL and body
+      _traced            the call's span and metrics (only when instrumentation is on)
       _authorized        the access token; an expired-token 403 refreshes it once
         _retrying        the one retry loop (:func:`spapi_services._retry.run_attempts`)
           _attempt       one attempt:
@@ -15,6 +16,10 @@ It is built in layers, each a short method with one job, as httpx's ``send`` is:
 It knows routes and HTTP, never the models: it hands back the parsed JSON and the
 answer's metadata, or raises one of :mod:`spapi_services.errors`.  The sender, the
 usage plan, the token source and the timer are passed in, so each can be replaced.
+
+The ``spapi_services.wire`` logger, when its own level is set to DEBUG, logs each
+request's line and headers and each answer's status and headers, the access token
+redacted and no body.
 """
 
 from __future__ import annotations
@@ -23,7 +28,7 @@ import asyncio
 import logging
 import math
 import time
-from collections.abc import Awaitable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime
 from typing import Any, TypeVar
 from urllib.parse import quote
@@ -35,6 +40,7 @@ from yarl import URL
 
 from . import _serde
 from ._auth import TokenSource
+from ._otel import Instrumentation
 from ._queue import RequestQueue
 from ._ratelimit import UsagePlan
 from ._retry import (
@@ -65,11 +71,24 @@ from .models.enums import ErrorLevel
 __all__ = ["ApiResponse", "CallOptions", "CallRecord", "Transport", "encode_query"]
 
 _log = logging.getLogger("spapi_services")
+# Not only a child of the one above: it speaks only when its own level is DEBUG, so that
+# turning the SDK's DEBUG lines on does not also print every header.
+_wire = logging.getLogger("spapi_services.wire")
 
 T = TypeVar("T")
 
 _TOKEN_PROBLEM_WORDS = ("token", "expired", "signature")
 _TOKEN_HEADER = "x-amz-access-token"
+_SECRET_HEADERS = frozenset(
+    {
+        _TOKEN_HEADER,
+        "authorization",
+        "proxy-authorization",
+        "cookie",
+        "set-cookie",
+        "x-amz-security-token",
+    }
+)
 _NO_QUEUE = RequestQueue(None)
 
 
@@ -111,6 +130,10 @@ class CallRecord:
     retries: list[RetryNote] = attrs.Factory(list)
     refreshed: bool = False
     """Whether the access token was refreshed after the API refused it."""
+    throttled: int = 0
+    """429 answers drawn."""
+    token_wait: float = 0.0
+    """Seconds spent waiting for an access token (0 when one was at hand)."""
 
 
 @attrs.define
@@ -122,6 +145,7 @@ class _Call:
     options: CallOptions
     deadline: Deadline
     record: CallRecord
+    on_retry: Callable[[RetryNote], None] | None = None
 
 
 def encode_query(params: Mapping[str, Any]) -> dict[str, str]:
@@ -163,6 +187,7 @@ class Transport:
         user_agent: str,
         sender: Sender,
         timer: Timer,
+        otel: Instrumentation | None = None,
     ) -> None:
         self._base_url = base_url.rstrip("/")
         self._tokens = tokens
@@ -170,6 +195,7 @@ class Transport:
         self._scope = scope
         self._sender = sender
         self._timer = timer
+        self._otel = otel
         self._headers = {
             "User-Agent": user_agent,
             "Accept": "application/json",
@@ -195,6 +221,11 @@ class Transport:
     def timer(self) -> Timer:
         """The timer the pipeline sleeps and measures with."""
         return self._timer
+
+    @property
+    def otel(self) -> Instrumentation | None:
+        """The client's OpenTelemetry instrumentation (``None``: off)."""
+        return self._otel
 
     def url(self, route: Route, path_params: Mapping[str, str]) -> URL:
         """The URL of a route, each path parameter percent-encoded as one segment.
@@ -241,7 +272,21 @@ class Transport:
             deadline=Deadline(options.deadline, self._timer),
             record=record or CallRecord(route.operation_id),
         )
-        return await self._authorized(call)
+        if self._otel is None:
+            return await self._authorized(call)
+        return await self._traced(call, self._otel)
+
+    async def _traced(self, call: _Call, otel: Instrumentation) -> ApiResponse:
+        started = time.perf_counter()
+        active = otel.start(call.route, call.record)
+        call.on_retry = active.retried
+        try:
+            response = await self._authorized(call)
+        except BaseException as exc:
+            otel.finish(active, time.perf_counter() - started, exc)
+            raise
+        otel.finish(active, time.perf_counter() - started, None)
+        return response
 
     async def _authorized(self, call: _Call) -> ApiResponse:
         token = await self._token(call)
@@ -262,7 +307,11 @@ class Transport:
         fetch = self._tokens.get(
             call.options.retry, attempt_seconds=call.options.timeout, deadline=call.deadline
         )
-        return await self._within(call, "waiting for the access token", fetch)
+        started = self._timer.now()
+        try:
+            return await self._within(call, "waiting for the access token", fetch)
+        finally:
+            call.record.token_wait += self._timer.now() - started
 
     async def _retrying(self, call: _Call, token: str) -> ApiResponse:
         return await run_attempts(
@@ -272,7 +321,7 @@ class Transport:
             timer=self._timer,
             deadline=call.deadline,
             throttled_within_deadline=True,
-            on_retry=call.record.retries.append,
+            on_retry=call.record.retries.append if call.on_retry is None else call.on_retry,
         )
 
     async def _attempt(self, call: _Call, token: str) -> ApiResponse:
@@ -280,20 +329,21 @@ class Transport:
         waited = await self._take_place(call, queue)
         record = call.record
         record.attempts += 1
+        headers = {**call.headers, _TOKEN_HEADER: token}
+        if _wire.level and _wire.isEnabledFor(logging.DEBUG):
+            _log_request(call, headers)
         started = time.monotonic()
         try:
             raw = await self._sender(
-                call.route.method,
-                call.url,
-                {**call.headers, _TOKEN_HEADER: token},
-                call.body,
-                self._attempt_seconds(call),
+                call.route.method, call.url, headers, call.body, self._attempt_seconds(call)
             )
         except (aiohttp.ClientError, TimeoutError) as exc:
             self._log_attempt(call, type(exc).__name__, None, started, waited)
             raise self._no_answer(call, exc) from None
         except BodyTooLarge as exc:
             # With the request id, as every answer's error has: Amazon's support asks for it.
+            if _wire.level and _wire.isEnabledFor(logging.DEBUG):
+                _log_answer(call, exc.status, exc.headers, None)
             raise ResponseDecodeError(
                 str(exc),
                 request_id=exc.headers.get("x-amzn-RequestId"),
@@ -387,6 +437,8 @@ class Transport:
         request_id = headers.get("x-amzn-RequestId")
         rate_limit = _rate_limit(headers)
         record.status, record.request_id, record.rate_limit = status, request_id, rate_limit
+        if _wire.level and _wire.isEnabledFor(logging.DEBUG):
+            _log_answer(call, status, headers, len(raw.body))
         operation = call.route.operation_id
         if (
             rate_limit is not None
@@ -397,7 +449,7 @@ class Transport:
             await self._plan.update_rate(self._scope, operation, rate_limit)
         self._log_attempt(call, str(status), request_id, started, waited)
         if 200 <= status < 300:
-            return _success(call.route, raw, request_id, rate_limit)
+            return _success(call.route, raw, request_id, rate_limit, call.url.host)
 
         text = raw.body.decode("utf-8", errors="replace")
         error = status_error_class(status)(
@@ -408,10 +460,13 @@ class Transport:
             headers=headers,
             body=text,
             operation=operation,
+            host=call.url.host,
         )
         failure = classify(status)
-        if failure is Failure.THROTTLED and self._plan is not None:
-            await self._plan.throttled(self._scope, operation)
+        if failure is Failure.THROTTLED:
+            record.throttled += 1
+            if self._plan is not None:
+                await self._plan.throttled(self._scope, operation)
         raise AttemptFailed(
             failure,
             error,
@@ -442,7 +497,11 @@ class Transport:
 
 
 def _success(
-    route: Route, raw: RawResponse, request_id: str | None, rate_limit: float | None
+    route: Route,
+    raw: RawResponse,
+    request_id: str | None,
+    rate_limit: float | None,
+    host: str | None = None,
 ) -> ApiResponse:
     data: Any = None
     status = raw.status
@@ -466,6 +525,8 @@ def _success(
                 operation=route.operation_id,
                 payload=data.get("payload"),
                 body=raw.body.decode("utf-8", errors="replace"),
+                headers=raw.headers,
+                host=host,
             )
         _log_warnings(route, data, errors, request_id)
     return ApiResponse(
@@ -496,6 +557,39 @@ def _log_warnings(
             # For handlers that show warnings their own way (the CLI prints each once).
             extra={"spapi_warnings": len(notes), "spapi_operation": route.operation_id},
         )
+
+
+def _log_request(call: _Call, headers: Mapping[str, str]) -> None:
+    size = "no body" if call.body is None else f"{len(call.body)}-byte body"
+    _wire.debug(
+        "> %s %s attempt=%d headers=%s (%s)",
+        call.route.method,
+        printable(str(call.url), 2000),
+        call.record.attempts,
+        _shown_headers(headers),
+        size,
+    )
+
+
+def _log_answer(call: _Call, status: int, headers: Mapping[str, str], size: int | None) -> None:
+    body = "body over the size limit" if size is None else f"{size}-byte body"
+    _wire.debug(
+        "< %s %s -> %d headers=%s (%s)",
+        call.route.method,
+        call.route.operation_id,
+        status,
+        _shown_headers(headers),
+        body,
+    )
+
+
+def _shown_headers(headers: Mapping[str, str]) -> str:
+    """Headers as one printable line, secrets replaced by ``<redacted>``."""
+    shown = (
+        f"{name}: {'<redacted>' if name.lower() in _SECRET_HEADERS else printable(value, 500)}"
+        for name, value in headers.items()
+    )
+    return "{" + ", ".join(shown) + "}"
 
 
 def _try_json(text: str) -> Any:

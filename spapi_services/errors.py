@@ -25,11 +25,18 @@
 
 Bad arguments are not among them: they raise :class:`ValueError` or :class:`TypeError`
 before anything is sent.  :class:`asyncio.CancelledError` is never wrapped.
+
+An error about an answer (:class:`ApiStatusError`, :class:`OperationFailedError`) names
+what Amazon's support asks for, in its message and as a dict (``support_info()``): the
+operation, the request id, when it was answered, the status, the rate-limit header and
+the error codes.
 """
 
 from __future__ import annotations
 
+import email.utils
 from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 from multidict import CIMultiDict, CIMultiDictProxy
@@ -170,12 +177,77 @@ def _summary(errors: Sequence[Error]) -> str:
     return "; ".join(f"{printable(e.code, 100)}: {printable(e.message, 300)}" for e in errors)
 
 
-class ApiStatusError(_ErrorsMixin, SpApiError):
+_RATE_LIMIT_HEADER = "x-amzn-RateLimit-Limit"
+
+
+def answer_time(headers: Mapping[str, str]) -> datetime:
+    """When an answer was given: its ``Date`` header, else now (UTC, to the second)."""
+    value = headers.get("Date")
+    if value:
+        try:
+            when = email.utils.parsedate_to_datetime(value)
+        except (TypeError, ValueError, IndexError):
+            pass
+        else:
+            if when.tzinfo is None:  # "-0000": UTC by RFC 5322
+                when = when.replace(tzinfo=UTC)
+            return when.astimezone(UTC)
+    return datetime.now(UTC).replace(microsecond=0)
+
+
+def _iso(when: datetime) -> str:
+    return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+class _ForSupport(_ErrorsMixin):
+    """What Amazon's support asks for about an answer that went wrong."""
+
+    operation: str | None
+    request_id: str | None
+    status_code: int
+    headers: Mapping[str, str]
+    host: str | None
+    answered_at: datetime
+    attempts: int
+
+    def support_info(self) -> dict[str, Any]:
+        """The facts to quote in a support case, as plain JSON-ready values.
+
+        ``operation``, ``request_id``, ``time`` (the answer's ``Date``, or when it was
+        read; UTC, ISO 8601), ``status``, ``rate_limit`` (the ``x-amzn-RateLimit-Limit``
+        header as sent), ``error_codes``, ``endpoint`` (the API's host) and ``attempts``.
+        """
+        rate = self.headers.get(_RATE_LIMIT_HEADER)
+        return {
+            "operation": self.operation,
+            "request_id": self.request_id,
+            "time": _iso(self.answered_at),
+            "status": self.status_code,
+            "rate_limit": printable(rate, 50) if rate is not None else None,
+            "error_codes": [printable(code, 100) for code in self.codes],
+            "endpoint": self.host,
+            "attempts": self.attempts,
+        }
+
+    def _support_note(self) -> str:
+        """`` (request id ..., 2026-03-02T10:15:00Z, rate limit 5/s)`` for the message."""
+        parts = []
+        if self.request_id:
+            parts.append(f"request id {printable(self.request_id, 100)}")
+        parts.append(_iso(self.answered_at))
+        rate = self.headers.get(_RATE_LIMIT_HEADER)
+        if rate:
+            parts.append(f"rate limit {printable(rate, 50)}/s")
+        return f" ({', '.join(parts)})"
+
+
+class ApiStatusError(_ForSupport, SpApiError):
     """The API answered with an error status.
 
     Carries everything needed to act on it or to open a support case: the status, the
     parsed ``errors``, Amazon's ``request_id``, the ``rate_limit`` it reported, the
-    response ``headers`` and the raw ``body`` text.
+    response ``headers``, the raw ``body`` text, ``answered_at`` (the answer's ``Date``,
+    else when it was read) and ``host``; :meth:`support_info` gathers what support asks for.
     """
 
     def __init__(
@@ -188,6 +260,7 @@ class ApiStatusError(_ErrorsMixin, SpApiError):
         headers: Mapping[str, str] | None = None,
         body: str = "",
         operation: str | None = None,
+        host: str | None = None,
     ) -> None:
         self.status_code = status_code
         self.errors = tuple(errors)
@@ -197,6 +270,8 @@ class ApiStatusError(_ErrorsMixin, SpApiError):
         self.headers: Mapping[str, str] = CIMultiDictProxy(CIMultiDict(headers or {}))
         self.body = body
         self.operation = operation
+        self.host = host
+        self.answered_at = answer_time(self.headers)
         super().__init__(self._message())
 
     def _message(self) -> str:
@@ -206,8 +281,7 @@ class ApiStatusError(_ErrorsMixin, SpApiError):
         else:
             text = " ".join(self.body.split())
             detail = printable(text, _BODY_EXCERPT) if text else "(empty body)"
-        rid = f" (request id {printable(self.request_id, 100)})" if self.request_id else ""
-        return f"{where}HTTP {self.status_code}: {detail}{rid}"
+        return f"{where}HTTP {self.status_code}: {detail}{self._support_note()}"
 
 
 class BadRequestError(ApiStatusError):
@@ -271,12 +345,14 @@ def status_error_class(status_code: int) -> type[ApiStatusError]:
     return ServerError if status_code >= 500 else ApiStatusError
 
 
-class OperationFailedError(_ErrorsMixin, SpApiError):
+class OperationFailedError(_ForSupport, SpApiError):
     """A 2xx answer that nonetheless reports errors for the whole request.
 
     The sandbox does this for an unknown resource id on schedules and reservations.
     ``payload`` is whatever the answer carried beside the errors (its ``payload``, as
-    parsed JSON, or ``None``) and ``body`` the raw text, for callers who want to look.
+    parsed JSON, or ``None``) and ``body`` the raw text, for callers who want to look;
+    ``headers``, ``answered_at``, ``host`` and :meth:`support_info` as for
+    :class:`ApiStatusError`.
     """
 
     def __init__(
@@ -288,6 +364,8 @@ class OperationFailedError(_ErrorsMixin, SpApiError):
         operation: str | None = None,
         payload: Any = None,
         body: str = "",
+        headers: Mapping[str, str] | None = None,
+        host: str | None = None,
     ) -> None:
         self.status_code = status_code
         self.errors = tuple(errors)
@@ -295,9 +373,13 @@ class OperationFailedError(_ErrorsMixin, SpApiError):
         self.operation = operation
         self.payload = payload
         self.body = body
+        self.headers: Mapping[str, str] = CIMultiDictProxy(CIMultiDict(headers or {}))
+        self.host = host
+        self.answered_at = answer_time(self.headers)
         where = f"{operation}: " if operation else ""
-        rid = f" (request id {printable(request_id, 100)})" if request_id else ""
-        super().__init__(f"{where}HTTP {status_code} with errors: {_summary(self.errors)}{rid}")
+        super().__init__(
+            f"{where}HTTP {status_code} with errors: {_summary(self.errors)}{self._support_note()}"
+        )
 
 
 class ResponseDecodeError(SpApiError):

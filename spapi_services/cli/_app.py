@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sys
 from collections.abc import (
     AsyncIterable,
     AsyncIterator,
@@ -144,6 +145,7 @@ class Settings:
     marketplace: str | None = None
     as_json: bool = False
     debug: bool = False
+    otel_console: bool = False
     _output: Output | None = None
 
     @property
@@ -231,6 +233,13 @@ def json_option(fn: Callable[..., T]) -> Callable[..., T]:
 )
 @click.option("--json", "as_json", is_flag=True, help="JSON output (and errors) for every command.")
 @click.option("--debug", is_flag=True, help="Log each request (no secrets) and show tracebacks.")
+@click.option(
+    "--otel-console",
+    is_flag=True,
+    envvar="SPAPI_OTEL_CONSOLE",
+    help="Print each call's OpenTelemetry span on stderr, and the metrics at the end "
+    "(needs opentelemetry-sdk) [env: SPAPI_OTEL_CONSOLE].",
+)
 @click.pass_context
 def cli(
     ctx: click.Context,
@@ -241,6 +250,7 @@ def cli(
     marketplace_id: str | None,
     as_json: bool,
     debug: bool,
+    otel_console: bool,
 ) -> None:
     """Amazon SP-API Services API from the shell, plus a bulk sync and a local demo.
 
@@ -256,9 +266,14 @@ def cli(
         marketplace=marketplace_id,
         as_json=as_json,
         debug=debug,
+        otel_console=otel_console,
     )
     if debug:
         ctx.call_on_close(_log_requests())
+    if otel_console:
+        from ._telemetry import console_telemetry
+
+        ctx.call_on_close(console_telemetry(sys.stderr))
 
 
 class _NotShownTwice(logging.Filter):
