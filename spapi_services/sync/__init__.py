@@ -13,8 +13,30 @@ through concurrently, paced together by the client's getServiceJobs bucket, so t
 goes as fast as the usage plan allows and no faster.  Progress is stored with the jobs,
 page by page: a run that stops for any reason resumes next time, losing and repeating
 nothing.  See :func:`sync_jobs`.
+
+Buyers' personal data (see :data:`PERSONAL_FIELDS`) is stored as ``sync_jobs``'
+``buyer_data`` says: kept, encrypted with a :class:`BuyerKey`, replaced by keyed hashes,
+or dropped.  The files are readable by their owner only.  The sinks read jobs back
+(``iter_jobs``, ``get``), remove closed jobs past their time (``prune``), erase a buyer
+(``forget_buyer``) and rotate keys (``rewrite_buyer_data``)::
+
+    key = BuyerKey.from_text(os.environ["MIRROR_KEY"])
+    async with SqliteSink("jobs.sqlite", buyer_key=key) as mirror:
+        await sync_jobs(client, mirror, since=since, buyer_data="encrypt")
+        await mirror.prune(older_than=timedelta(days=365))
 """
 
+from ._buyer import (
+    BUYER_DATA_CHOICES,
+    CLOSED_STATUSES,
+    PERSONAL_FIELDS,
+    BuyerData,
+    BuyerKey,
+    BuyerKeyError,
+    BuyerKeyLike,
+    BuyerKeys,
+    last_activity,
+)
 from ._engine import (
     DEFAULT_OVERLAP,
     DEFAULT_WINDOWS,
@@ -25,14 +47,23 @@ from ._engine import (
 )
 from ._jsonl import JsonlSink
 from ._plan import Mode, SyncPlan, Window
-from ._sink import Sink, SinkState
+from ._sink import RewriteReport, Sink, SinkState
 from ._sqlite import SqliteSink
 
 __all__ = [
+    "BUYER_DATA_CHOICES",
+    "CLOSED_STATUSES",
     "DEFAULT_OVERLAP",
     "DEFAULT_WINDOWS",
+    "PERSONAL_FIELDS",
+    "BuyerData",
+    "BuyerKey",
+    "BuyerKeyError",
+    "BuyerKeyLike",
+    "BuyerKeys",
     "JsonlSink",
     "Mode",
+    "RewriteReport",
     "RunSummary",
     "Sink",
     "SinkState",
@@ -41,5 +72,6 @@ __all__ = [
     "SyncProgress",
     "SyncReport",
     "Window",
+    "last_activity",
     "sync_jobs",
 ]

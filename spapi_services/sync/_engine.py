@@ -25,14 +25,16 @@ from typing import Any
 
 import attrs
 
+from .. import _serde
 from .._client import ServicesClient
 from .._validation import check_datetime, check_id, check_int, check_items
 from ..errors import BadRequestError
 from ..models.enums import SortField, SortOrder
-from ..models.jobs import JobListing
+from ..models.jobs import JobListing, ServiceJob
 from ..resources.service_jobs import JobFilters
+from ._buyer import BuyerData, BuyerDataPolicy, BuyerKeyLike, ErasedBuyers
 from ._plan import Mode, SyncPlan, Window, split
-from ._sink import Sink, SinkState
+from ._sink import Sink, SinkState, job_record
 
 __all__ = [
     "DEFAULT_OVERLAP",
@@ -130,6 +132,8 @@ async def sync_jobs(
     full: bool = False,
     marketplace_ids: Iterable[str] | None = None,
     on_progress: ProgressCallback | None = None,
+    buyer_data: BuyerData = "keep",
+    buyer_key: BuyerKeyLike | None = None,
 ) -> SyncReport:
     """Mirror service jobs into ``sink``, resuming where the last sync left off.
 
@@ -150,9 +154,19 @@ async def sync_jobs(
     windows, paced together by the client's getServiceJobs bucket.  A page's jobs and
     its window's progress are stored in one commit, so a sync stopped at any point
     loses and repeats nothing; a marketplace's checkpoint advances only when all of its
-    windows are done.  ``on_progress`` is called after every stored page.  Arguments are
-    checked before anything is opened or sent; errors from the API propagate unchanged
-    once the other pages in flight have been stopped.
+    windows are done.  ``on_progress`` is called after every stored page.
+
+    ``buyer_data`` says what the sink stores of each buyer's personal data (id, name,
+    phone, the service address, a linked vehicle): ``"keep"`` (the default) as sent,
+    ``"encrypt"`` encrypted with ``buyer_key`` (AES-256-GCM), ``"hash"`` as keyed hashes
+    (HMAC-SHA256 with ``buyer_key``), ``"drop"`` not at all.  ``buyer_key`` defaults to
+    the sink's own ``buyer_key``; with a ring of keys, the first protects.  A buyer the
+    sink has forgotten (``forget_buyer``) is stored without personal data whatever the
+    mode.  Jobs already stored keep the form they were written in until rewritten
+    (``rewrite_buyer_data`` on the sink, or a later sync of the job).
+
+    Arguments are checked before anything is opened or sent; errors from the API
+    propagate unchanged once the other pages in flight have been stopped.
     """
     scopes = _scopes(client, marketplace_ids)
     check_int("windows", windows, minimum=1, maximum=1000)
@@ -164,6 +178,9 @@ async def sync_jobs(
         check_datetime("until", until)
     if not isinstance(overlap, timedelta) or overlap < timedelta(0):
         raise ValueError("overlap: must be a timedelta of zero or more")
+    if buyer_key is None:
+        buyer_key = getattr(sink, "buyer_keys", None)
+    policy = BuyerDataPolicy.of(buyer_data, buyer_key)
 
     started = time.monotonic()
     now = datetime.now(UTC)
@@ -173,8 +190,10 @@ async def sync_jobs(
     await sink.open()
     try:
         plans: list[tuple[SyncPlan, bool]] = []
+        erased = ErasedBuyers()
         for scope in scopes:
             state = await sink.state(scope)
+            erased = state.erased
             plans.append(_choose_plan(state, scope, since, end, overlap, full))
         fresh: list[SyncPlan] = []
         for plan, resumed in plans:
@@ -188,6 +207,7 @@ async def sync_jobs(
             await sink.begin(plan)
             fresh.append(plan)
         run = _Run(client, sink, [p for p, _ in plans], fresh, windows, on_progress, started)
+        run.protect = _protector(policy, erased)
         await run.execute(workers)
     finally:
         await sink.close()
@@ -212,6 +232,34 @@ async def sync_jobs(
         requests=run.requests,
         elapsed=time.monotonic() - started,
     )
+
+
+def _as_is(jobs: Sequence[ServiceJob]) -> Sequence[ServiceJob]:
+    return jobs
+
+
+def _protector(
+    policy: BuyerDataPolicy, erased: ErasedBuyers
+) -> Callable[[Sequence[ServiceJob]], Sequence[ServiceJob]]:
+    """What becomes of a page's jobs before the sink sees them.
+
+    The policy is applied to each job's JSON record, and the job made again from the
+    result: the sink gets jobs like any other and stores what it is given.
+    """
+    if policy.mode == "keep" and not erased.digests:
+        return _as_is
+
+    def protect(jobs: Sequence[ServiceJob]) -> Sequence[ServiceJob]:
+        protected = []
+        for job in jobs:
+            record = job_record(job)
+            stored = erased.guard(record)
+            if stored is None:
+                stored = policy.protect(record)
+            protected.append(job if stored is record else _serde.structure(stored, ServiceJob))
+        return protected
+
+    return protect
 
 
 def _scopes(client: ServicesClient, marketplace_ids: Iterable[str] | None) -> list[str]:
@@ -282,6 +330,7 @@ class _Run:
         self.requests = 0
         self.pages_of = {plan.scope: 0 for plan in plans}
         self.jobs_of = {plan.scope: 0 for plan in plans}
+        self.protect: Callable[[Sequence[ServiceJob]], Sequence[ServiceJob]] = _as_is
 
     async def execute(self, workers: int) -> None:
         """Survey the new plans, cut them into windows, then fetch every pending page."""
@@ -391,8 +440,9 @@ class _Run:
     ) -> None:
         if page.total_result_size is not None:
             window.expected = page.total_result_size
+        jobs = self.protect(page.jobs or ())
         async with self._sink_lock:
-            written = await self._sink.write_page(plan, window, page.jobs or (), token)
+            written = await self._sink.write_page(plan, window, jobs, token)
             window.page_token = token
             window.done = token is None
             window.pages += 1

@@ -1,36 +1,63 @@
 """A JSON Lines file as the mirror: an append-only log of job snapshots.
 
-Each line is one service job as the API's JSON.  A job appears once per run that saw it
-(its first sync, then each later run after it changed), so the newest line for a
-``serviceJobId`` is its latest state.  The file is never rewritten.
+Each line is one service job as the API's JSON (its buyer data as the sync's
+``buyer_data`` left it).  A job appears once per run that saw it (its first sync, then
+each later run after it changed), so the newest line for a ``serviceJobId`` is its
+latest state.  Syncs only append; pruning, forgetting a buyer and rewriting the buyer
+data rewrite the file whole.
 
 Beside it, ``<file>.checkpoint.json`` holds each scope's checkpoint, the unfinished run's
-windows and page tokens, and ``committed_bytes``: how much of the log is backed by the
-checkpoint.  A page is appended and flushed first, then the sidecar is replaced
-atomically with the window's next token and the new length.  The guarantee:
+windows and page tokens, the buyers forgotten (salted digests), and ``committed_bytes``:
+how much of the log is backed by the checkpoint.  A page is appended and flushed first,
+then the sidecar is replaced atomically with the window's next token and the new length.
+The guarantee:
 
 * a page is in the log if and only if the sidecar counts it; on opening, anything past
   ``committed_bytes`` (a page written by a run that stopped before saving its
   checkpoint) is cut off, and that page is fetched again;
 * within one run, resumptions included, a job is written at most once: the ids already
-  written by the run are read back from the log when it resumes.
+  written by the run are read back from the log when it resumes;
+* a rewrite is all or nothing: the new log is written beside the old one, the sidecar
+  notes the rewrite, then the new log replaces the old; a rewrite stopped midway is
+  undone or completed when the sink is next opened.
 
-Do not edit the log while a run is unfinished; a log shorter than its checkpoint says
-is refused.
+Both files, and the temporary files they are written through, are created with mode
+0600.  Do not edit the log while a run is unfinished, nor run a sync and a rewrite of the
+same file at once; a log shorter than its checkpoint says is refused.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
+from datetime import datetime
 from pathlib import Path
 from typing import IO, Any
 
 from .. import _serde
 from ..models.jobs import ServiceJob
+from ._buyer import (
+    BuyerDataPolicy,
+    BuyerKeyLike,
+    ErasedBuyers,
+    buyer_matches,
+    erase_record,
+    prunable,
+    reveal_record,
+    stale_hashes,
+)
+from ._files import (
+    FILE_MODE,
+    make_private_folders,
+    private_opener,
+    replace_private,
+    sync_folder,
+    warn_if_shared,
+)
 from ._plan import Mode, SyncPlan, Window, format_time, parse_time
-from ._sink import SinkState, ThreadedSink, job_record
+from ._sink import RewriteReport, SinkState, ThreadedSink, job_record
 
 __all__ = ["JsonlSink"]
 
@@ -43,16 +70,31 @@ class JsonlSink(ThreadedSink):
     :param path: the log (created if missing).
     :param durable: ``fsync`` the log and the checkpoint after every page, so a power cut
         cannot lose a page the checkpoint counts.  Turn it off for speed on scratch data.
+    :param buyer_key: the key, or ring of keys, that decrypts buyer data for
+        :meth:`iter_jobs` and :meth:`get` and finds a buyer's protected jobs for
+        :meth:`forget_buyer`; ``sync_jobs`` also protects with it by default.
+
+    New files (and any folder made for them) are private to their owner; an existing log
+    keeps its mode, with a warning if others can read it.  Reading jobs back scans the
+    log: fine for a log, slow for a database's work.
     """
 
-    def __init__(self, path: str | os.PathLike[str], *, durable: bool = True) -> None:
-        super().__init__()
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        durable: bool = True,
+        buyer_key: BuyerKeyLike | None = None,
+    ) -> None:
+        super().__init__(buyer_key=buyer_key)
         self.path = Path(path)
         self.checkpoint_path = self.path.with_name(self.path.name + ".checkpoint.json")
+        self.rewrite_path = self.path.with_name(self.path.name + ".rewrite")
         self.durable = durable
         self._file: IO[bytes] | None = None
         self._state: dict[str, Any] = {}
         self._seen: dict[str, set[str]] = {}
+        self._erased = ErasedBuyers()
 
     _thread_name = "spapi-sync-jsonl"
 
@@ -62,9 +104,10 @@ class JsonlSink(ThreadedSink):
     # --- on the sink's thread ---------------------------------------------------------
 
     def _open(self) -> None:
-        if self.path.parent != Path():
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-        log = open(self.path, "a+b")  # noqa: SIM115 - held open until close()
+        if self.path.parent != Path() and not self.path.parent.exists():
+            make_private_folders(self.path.parent)
+        warn_if_shared(self.path)
+        log = open(self.path, "a+b", opener=private_opener)  # noqa: SIM115 - held until close()
         self._file = log
         size = log.seek(0, os.SEEK_END)
         if self.checkpoint_path.exists():
@@ -77,6 +120,8 @@ class JsonlSink(ThreadedSink):
         else:
             # A log made elsewhere, or a first run: what is there stays, untouched.
             self._state = {"version": _VERSION, "committed_bytes": size, "scopes": {}}
+        if "rewrite" in self._state:
+            size = self._recover_rewrite()
         committed = int(self._state["committed_bytes"])
         if size < committed:
             raise ValueError(
@@ -84,17 +129,27 @@ class JsonlSink(ThreadedSink):
                 "it was changed outside the sync; move the checkpoint file away to start over"
             )
         if size > committed:
-            log.truncate(committed)  # a page whose checkpoint was never saved
+            self._log().truncate(committed)  # a page whose checkpoint was never saved
+        erased = self._state.get("erased")
+        if erased:
+            self._erased = ErasedBuyers(bytes.fromhex(erased["salt"]), erased["digests"])
+
+    def _log(self) -> IO[bytes]:
+        if self._file is None:
+            raise RuntimeError("JsonlSink is not open")
+        return self._file
 
     def _scope_state(self, scope: str) -> SinkState:
         scoped = self._state["scopes"].get(scope, {})
         checkpoint = parse_time(scoped["synced_until"]) if "synced_until" in scoped else None
         run = scoped.get("run")
         if run is None:
-            return SinkState(checkpoint=checkpoint)
+            return SinkState(checkpoint=checkpoint, erased=self._erased)
         committed = int(self._state["committed_bytes"])
         self._seen[scope] = self._ids_since(int(run["log_offset"]), committed, scope)
-        return SinkState(checkpoint=checkpoint, plan=_plan_from_json(scope, run))
+        return SinkState(
+            checkpoint=checkpoint, plan=_plan_from_json(scope, run), erased=self._erased
+        )
 
     def _ids_since(self, offset: int, end: int, scope: str) -> set[str]:
         """Ids of the scope's jobs in the log between two offsets (an unfinished run's)."""
@@ -118,9 +173,7 @@ class JsonlSink(ThreadedSink):
     def _write_page(
         self, plan: SyncPlan, window: Window, jobs: Sequence[ServiceJob], next_token: str | None
     ) -> int:
-        log = self._file
-        if log is None:
-            raise RuntimeError("JsonlSink is not open")
+        log = self._log()
         seen = self._seen.setdefault(plan.scope, set())
         lines: list[bytes] = []
         ids: list[str] = []
@@ -155,18 +208,171 @@ class JsonlSink(ThreadedSink):
 
     def _save(self) -> None:
         data = json.dumps(self._state, indent=1).encode()
-        tmp = self.checkpoint_path.with_name(self.checkpoint_path.name + ".tmp")
-        with open(tmp, "wb") as out:
-            out.write(data)
-            out.flush()
-            if self.durable:
-                os.fsync(out.fileno())
-        os.replace(tmp, self.checkpoint_path)
+        replace_private(self.checkpoint_path, data, durable=self.durable)
 
     def _close(self) -> None:
         log, self._file = self._file, None
         if log is not None:
             log.close()
+
+    # --- reading --------------------------------------------------------------------
+
+    def _lines(self) -> Iterator[tuple[int, bytes]]:
+        """Each committed line of the log with its offset (blank lines skipped)."""
+        end = int(self._state["committed_bytes"])
+        with open(self.path, "rb") as log:
+            offset = 0
+            for line in log:
+                if offset >= end:
+                    return
+                if line.strip():
+                    yield offset, line
+                offset += len(line)
+
+    def _latest(self) -> dict[str, tuple[int, int]]:
+        """``serviceJobId -> (offset, length)`` of each job's newest line, in log order."""
+        latest: dict[str, tuple[int, int]] = {}
+        for offset, line in self._lines():
+            job_id = json.loads(line).get("serviceJobId")
+            key = job_id if isinstance(job_id, str) else f"\x00{offset}"
+            latest.pop(key, None)  # moved to the end: the order of the latest lines
+            latest[key] = (offset, len(line))
+        return latest
+
+    def _read_page(self, cursor: Any, limit: int) -> tuple[list[dict[str, Any]], Any]:
+        spans: list[tuple[int, int]] = list(self._latest().values()) if cursor is None else cursor
+        page, rest = spans[:limit], spans[limit:]
+        records: list[dict[str, Any]] = []
+        with open(self.path, "rb") as log:
+            for offset, length in page:
+                log.seek(offset)
+                records.append(_serde.loads(log.read(length)))
+        return records, (rest or None)
+
+    def _read_one(self, service_job_id: str) -> dict[str, Any] | None:
+        found: dict[str, Any] | None = None
+        for _, line in self._lines():
+            record = _serde.loads(line)
+            if record.get("serviceJobId") == service_job_id:
+                found = record
+        return found
+
+    # --- maintenance: the log rewritten whole ---------------------------------------------
+
+    def _prune(self, cutoff: datetime, statuses: frozenset[str]) -> int:
+        doomed: set[str] = set()
+        with open(self.path, "rb") as log:
+            for job_id, (offset, length) in self._latest().items():
+                log.seek(offset)
+                if prunable(_serde.loads(log.read(length)), cutoff, statuses):
+                    doomed.add(job_id)
+        if doomed:
+            self._rewrite_log(
+                lambda line: None if json.loads(line).get("serviceJobId") in doomed else line
+            )
+        return len(doomed)
+
+    def _forget(self, buyer_id: str) -> int:
+        jobs: set[str] = set()
+
+        def erase(line: bytes) -> bytes | None:
+            record = _serde.loads(line)
+            if not buyer_matches(record, buyer_id, self.buyer_keys):
+                return line
+            jobs.add(str(record.get("serviceJobId")))
+            return _serde.dumps(erase_record(record)).encode() + b"\n"
+
+        self._rewrite_log(erase)
+        erased = self._erased
+        erased.add(buyer_id)
+        self._state["erased"] = {"salt": erased.salt.hex(), "digests": sorted(erased.digests)}
+        self._save()
+        return len(jobs)
+
+    def _rewrite(self, policy: BuyerDataPolicy) -> RewriteReport:
+        jobs: set[str] = set()
+        stale: set[str] = set()
+
+        def protect(line: bytes) -> bytes | None:
+            record = _serde.loads(line)
+            stored = policy.protect(reveal_record(record, self.buyer_keys))
+            if stale_hashes(stored, policy.keys):
+                stale.add(str(record.get("serviceJobId")))
+            if stored == record:
+                return line
+            jobs.add(str(record.get("serviceJobId")))
+            return _serde.dumps(stored).encode() + b"\n"
+
+        self._rewrite_log(protect)
+        return RewriteReport(jobs=len(jobs), stale_hashes=len(stale))
+
+    def _rewrite_log(self, transform: Callable[[bytes], bytes | None]) -> None:
+        """Replace the log by its lines through ``transform`` (``None`` drops a line).
+
+        The offsets the checkpoint keeps (its length, where each unfinished run began)
+        are carried over to the new log.  Nothing is replaced if no line changed.
+        """
+        marks = {int(run["log_offset"]) for run in self._runs()}
+        moved: dict[int, int] = {}
+        changed = False
+        with contextlib.suppress(FileNotFoundError):
+            self.rewrite_path.unlink()  # left by a rewrite that failed before its note
+        fd = os.open(self.rewrite_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE)
+        try:
+            with os.fdopen(fd, "wb") as out:
+                for offset, line in self._lines():
+                    if offset in marks:
+                        moved[offset] = out.tell()
+                    new = transform(line)
+                    changed = changed or new != line
+                    if new is not None:
+                        out.write(new)
+                size = out.tell()
+                out.flush()
+                if self.durable:
+                    os.fsync(out.fileno())
+        except BaseException:
+            with contextlib.suppress(OSError):
+                self.rewrite_path.unlink()
+            raise
+        if not changed:
+            self.rewrite_path.unlink()
+            return
+        committed = int(self._state["committed_bytes"])
+        offsets = {str(old): moved.get(old, size) for old in marks if old < committed}
+        # The note first: if the process stops after it, opening the sink finishes the
+        # rewrite (or, if the new log never replaced the old, discards it).
+        self._state["rewrite"] = {"committed_bytes": size, "offsets": offsets}
+        self._save()
+        self._close()
+        os.replace(self.rewrite_path, self.path)
+        if self.durable:
+            sync_folder(self.path.parent)
+        self._file = open(self.path, "a+b", opener=private_opener)  # noqa: SIM115
+        self._finish_rewrite()
+
+    def _recover_rewrite(self) -> int:
+        """Finish or undo a rewrite that was stopped; the log's size afterwards."""
+        if self.rewrite_path.exists():
+            self.rewrite_path.unlink()  # the old log is still in place: keep it
+            del self._state["rewrite"]
+            self._save()
+        else:
+            self._finish_rewrite()
+        return self._log().seek(0, os.SEEK_END)
+
+    def _finish_rewrite(self) -> None:
+        note = self._state.pop("rewrite")
+        offsets: dict[str, int] = note["offsets"]
+        for run in self._runs():
+            run["log_offset"] = offsets.get(str(run["log_offset"]), note["committed_bytes"])
+        self._state["committed_bytes"] = note["committed_bytes"]
+        self._save()
+
+    def _runs(self) -> Iterator[dict[str, Any]]:
+        for scoped in self._state["scopes"].values():
+            if "run" in scoped:
+                yield scoped["run"]
 
 
 def _plan_to_json(plan: SyncPlan, *, log_offset: int) -> dict[str, Any]:

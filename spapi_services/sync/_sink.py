@@ -5,6 +5,12 @@ checkpoint of each scope (how far the last complete run got), the jobs of each p
 and the progress of the window the page came from.  Because a page's jobs and its
 window's next page token are committed at once, a run stopped at any point resumes from
 the first page not stored, and no page is ever stored twice.
+
+The jobs a sink is handed are already as the mirror keeps them: the engine applies the
+buyer-data policy (see :mod:`._buyer`) before any sink sees a job, so a sink stores
+what it gets and need not know about keys.  :class:`ThreadedSink` adds what every mirror
+offers its users: reading jobs back (decrypted with the sink's ``buyer_key``), pruning
+closed jobs, forgetting a buyer, and rewriting the buyer data under another policy.
 """
 
 from __future__ import annotations
@@ -12,19 +18,41 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import functools
-from collections.abc import Callable, Sequence
-from datetime import datetime
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol, TypeVar
 
 import attrs
 
 from .. import _serde
+from .._validation import check_id
 from ..models.jobs import ServiceJob
+from ._buyer import (
+    CLOSED_STATUSES,
+    BuyerData,
+    BuyerDataPolicy,
+    BuyerKeyLike,
+    BuyerKeys,
+    ErasedBuyers,
+    as_keys,
+    reveal_record,
+)
 from ._plan import SyncPlan, Window
 
-__all__ = ["Sink", "SinkState", "ThreadedSink", "job_record"]
+__all__ = [
+    "RewriteReport",
+    "Sink",
+    "SinkState",
+    "ThreadedSink",
+    "job_from_record",
+    "job_record",
+]
 
 T = TypeVar("T")
+_S = TypeVar("_S", bound="ThreadedSink")
+
+#: Jobs read from the store per trip to the sink's thread.
+_READ_BATCH = 200
 
 
 @attrs.frozen(kw_only=True)
@@ -33,10 +61,26 @@ class SinkState:
 
     ``checkpoint`` is the end of the last complete run (``None`` before the first), and
     ``plan`` an unfinished run to resume (``None`` when the last run completed).
+    ``erased`` are the buyers the store has forgotten: the engine stores none of their
+    data again.
     """
 
     checkpoint: datetime | None = None
     plan: SyncPlan | None = None
+    erased: ErasedBuyers = attrs.field(factory=ErasedBuyers)
+
+
+@attrs.frozen(kw_only=True)
+class RewriteReport:
+    """What :meth:`ThreadedSink.rewrite_buyer_data` did.
+
+    ``jobs`` were rewritten; ``stale_hashes`` still hold keyed hashes made with a key
+    other than the current one (a hash cannot be re-keyed: those values change when the
+    job is synced again with ``full=True``, or its buyer is forgotten).
+    """
+
+    jobs: int
+    stale_hashes: int
 
 
 class Sink(Protocol):
@@ -84,24 +128,46 @@ class ThreadedSink:
     One thread keeps the event loop free while a commit waits on the disk, and keeps
     every call to a connection on the thread that made it.  A call cancelled while it
     runs still finishes on its thread; it commits whole or not at all.
+
+    Opening is counted: ``async with sink:`` around several calls (or around a
+    ``sync_jobs`` that opens and closes the sink itself) keeps one connection open until
+    the outermost close.  The maintenance calls open the sink for their own duration if
+    it is not open.
+
+    :param buyer_key: the key (or ring of keys) that reads encrypted buyer data back,
+        and finds a buyer's jobs when their ids are stored encrypted or hashed.
     """
 
     _thread_name = "spapi-sync"
 
-    def __init__(self) -> None:
+    def __init__(self, *, buyer_key: BuyerKeyLike | None = None) -> None:
         self._executor: concurrent.futures.ThreadPoolExecutor | None = None
+        self._opens = 0
+        self.buyer_keys: BuyerKeys | None = as_keys(buyer_key)
+
+    async def __aenter__(self: _S) -> _S:
+        await self.open()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
 
     # The Sink protocol, each call handed to the sink's thread.  A subclass provides the
-    # blocking halves: _open, _scope_state, _begin, _write_page, _finish and _close.
+    # blocking halves: _open, _scope_state, _begin, _write_page, _finish and _close, and
+    # for the mirror's users _read_page, _read_one, _prune, _forget and _rewrite.
 
     async def open(self) -> None:
         """Open the sink (creating its files), ready for :meth:`state`."""
+        if self._opens:
+            self._opens += 1
+            return
         self._start_thread(self._thread_name)
         try:
             await self._run(self._open)
         except BaseException:
-            await self.close()
+            await self._stop_thread(self._close)
             raise
+        self._opens = 1
 
     async def state(self, scope: str) -> SinkState:
         """The scope's checkpoint and unfinished run."""
@@ -122,8 +188,101 @@ class ThreadedSink:
         await self._run(self._finish, plan)
 
     async def close(self) -> None:
-        """Close the sink, after a write in progress (the event loop is not held up)."""
+        """Close the sink, after a write in progress (the event loop is not held up).
+
+        Safe to call more than once; with nested opens, only the outermost closes.
+        """
+        if self._opens > 1:
+            self._opens -= 1
+            return
+        self._opens = 0
         await self._stop_thread(self._close)
+
+    # --- for the mirror's users ---------------------------------------------------------
+
+    async def iter_jobs(self) -> AsyncIterator[ServiceJob]:
+        """Every job the mirror holds, in its latest state, buyer data decrypted.
+
+        The sink must be open (``async with sink:``).  Encrypted buyer data is decrypted
+        with ``buyer_key``; without one it is returned as stored.  Keyed hashes are
+        returned as stored.
+        """
+        if not self._opens:
+            raise RuntimeError(
+                f"{type(self).__name__}.iter_jobs: open the sink first (async with sink: ...)"
+            )
+        cursor: Any = None
+        while True:
+            jobs, cursor = await self._run(self._jobs_page, cursor)
+            for job in jobs:
+                yield job
+            if cursor is None:
+                return
+
+    async def get(self, service_job_id: str) -> ServiceJob | None:
+        """The job with this id in its latest state, buyer data decrypted; ``None`` if absent."""
+        check_id("service_job_id", service_job_id)
+        async with self:
+            record = await self._run(self._read_one, service_job_id)
+        if record is None:
+            return None
+        return job_from_record(record, self.buyer_keys)
+
+    async def prune(
+        self,
+        older_than: timedelta,
+        *,
+        statuses: Iterable[str] = CLOSED_STATUSES,
+        now: datetime | None = None,
+    ) -> int:
+        """Remove closed jobs whose last date is more than ``older_than`` ago; how many.
+
+        A job's last date is the latest time it records (see
+        :func:`~spapi_services.sync.last_activity`); ``statuses`` are the statuses that
+        count as closed (default: COMPLETED, CANCELLED, NOT_FULFILLABLE).  The store is
+        compacted afterwards, so no copy of the removed jobs is left in its files.
+        """
+        if not isinstance(older_than, timedelta) or older_than < timedelta(0):
+            raise ValueError("older_than: must be a timedelta of zero or more, e.g. 90 days")
+        chosen = _statuses(statuses)
+        cutoff = (now or datetime.now(UTC)) - older_than
+        async with self:
+            return await self._run(self._prune, cutoff, chosen)
+
+    async def forget_buyer(self, buyer_id: str) -> int:
+        """Erase a buyer's personal data from every job of theirs; how many jobs.
+
+        The jobs stay, with their business (status, times, items, payments); the buyer's
+        id, name, phone, the address and any vehicle go.  The buyer is remembered (as a
+        salted digest of the id), so later syncs store none of their data again.  The
+        store is compacted afterwards, so no copy is left in its files.  Where buyer ids
+        are stored encrypted or hashed, the sink's ``buyer_key`` must hold their key.
+        """
+        check_id("buyer_id", buyer_id)
+        async with self:
+            return await self._run(self._forget, buyer_id)
+
+    async def rewrite_buyer_data(
+        self, buyer_data: BuyerData, *, buyer_key: BuyerKeyLike | None = None
+    ) -> RewriteReport:
+        """Store every job's buyer data again under ``buyer_data`` (a key rotation).
+
+        Encrypted values are decrypted with the sink's ``buyer_key`` first, then
+        protected with ``buyer_key`` (default: the sink's): after putting a new key
+        first in the ring, this re-encrypts everything with it.  It also turns a mirror
+        kept in clear into an encrypted, hashed or dropped one.  Keyed hashes cannot be
+        undone and stay as they are.  The store is compacted afterwards.
+        """
+        keys = as_keys(buyer_key) if buyer_key is not None else self.buyer_keys
+        policy = BuyerDataPolicy(buyer_data, keys)
+        async with self:
+            return await self._run(self._rewrite, policy)
+
+    def _jobs_page(self, cursor: Any) -> tuple[list[ServiceJob], Any]:
+        records, cursor = self._read_page(cursor, _READ_BATCH)
+        return [job_from_record(r, self.buyer_keys) for r in records], cursor
+
+    # --- the blocking halves ------------------------------------------------------------
 
     def _open(self) -> None:
         raise NotImplementedError
@@ -143,6 +302,23 @@ class ThreadedSink:
         raise NotImplementedError
 
     def _close(self) -> None:
+        raise NotImplementedError
+
+    def _read_page(self, cursor: Any, limit: int) -> tuple[list[dict[str, Any]], Any]:
+        """Up to ``limit`` records from ``cursor`` (``None``: the start); the next cursor,
+        ``None`` after the last."""
+        raise NotImplementedError
+
+    def _read_one(self, service_job_id: str) -> dict[str, Any] | None:
+        raise NotImplementedError
+
+    def _prune(self, cutoff: datetime, statuses: frozenset[str]) -> int:
+        raise NotImplementedError
+
+    def _forget(self, buyer_id: str) -> int:
+        raise NotImplementedError
+
+    def _rewrite(self, policy: BuyerDataPolicy) -> RewriteReport:
         raise NotImplementedError
 
     def _start_thread(self, name: str) -> None:
@@ -169,7 +345,21 @@ class ThreadedSink:
             await asyncio.shield(asyncio.to_thread(executor.shutdown, wait=True))
 
 
+def _statuses(statuses: Iterable[str]) -> frozenset[str]:
+    if isinstance(statuses, str):
+        raise TypeError("statuses: expected a list of statuses, not one string")
+    chosen = frozenset(str(s) for s in statuses)
+    if not chosen or not all(chosen):
+        raise ValueError("statuses: give at least one status, e.g. COMPLETED")
+    return chosen
+
+
 def job_record(job: ServiceJob) -> dict[str, Any]:
     """A job as the JSON the API sent (camelCase, ``None`` fields left out)."""
     data: dict[str, Any] = _serde.unstructure(job)
     return data
+
+
+def job_from_record(record: dict[str, Any], keys: BuyerKeys | None) -> ServiceJob:
+    """A stored record as a job, its encrypted buyer data decrypted with ``keys``."""
+    return _serde.structure(reveal_record(record, keys), ServiceJob)
