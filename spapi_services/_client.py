@@ -446,22 +446,10 @@ class ServicesClient:
             "server.address": URL(url).host or "",
             "spapi.document.size": len(body),
             "spapi.document.content_type": str(content_type.value),
-            "spapi.upload_destination_id": printable(destination_id, 100),
+            "spapi.upload_destination_id": printable(destination_id, 300),
         }
         with otel.activity("document upload", attributes, client_kind=True):
             await put()
-            return
-        where = URL(url)
-        # The URL's query is its signature: only the host is named.
-        attributes = {
-            "http.request.method": "PUT",
-            "server.address": where.host or "",
-            "spapi.document.size": len(body),
-            "spapi.document.content_type": str(content_type.value),
-            "spapi.upload_destination_id": destination_id,
-        }
-        with otel.activity("document upload", attributes, client_kind=True):
-            await put
 
     def _marketplace(self, marketplace_id: str | None) -> str:
         chosen = marketplace_id if marketplace_id is not None else self.marketplace_id

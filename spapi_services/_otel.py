@@ -18,9 +18,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import traceback
+from collections import OrderedDict
 from collections.abc import Iterator, Mapping
 from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any
+
+from yarl import URL
 
 from . import __version__
 from ._text import printable
@@ -47,16 +50,11 @@ __all__ = [
     "Instrumentation",
     "activity",
     "command_providers",
-    "current_page",
     "instrumentation",
 ]
 
 #: The instrumentation scope's name (the tracer's and the meter's).
 INSTRUMENTATION_NAME = "spapi_services"
-
-#: The page number of the paginated call being made (1 for the first page), set by the
-#: paginators around each page's call; ``None`` outside them.
-current_page: ContextVar[int | None] = ContextVar("spapi_services.page", default=None)
 
 #: Providers for the clients a command line run makes when they are given none (set by
 #: ``spapi-services --otel-console`` for the length of a command; ``None``: the globals).
@@ -81,7 +79,9 @@ SPAN_ATTRIBUTES: Mapping[str, str] = {
     "spapi.throttled": "429 answers drawn (only when there were any)",
     "spapi.auth.wait": "seconds waited for an access token (only when one was fetched)",
     "spapi.auth.refreshed": "true when the API refused the token and it was renewed",
-    "spapi.page": "the page number, for a page of a paginated list (from 1)",
+    "spapi.page": "a paginated operation's page number: 1 without a page token, then "
+    "one more than the page whose answer gave the token (absent for a token this client "
+    "did not hand out, as when resuming)",
     "error.type": "the exception's class name, when the call failed",
 }
 
@@ -119,6 +119,15 @@ _DURATION_BUCKETS = (
 _MAX_DESCRIPTION = 500
 _MAX_REASON = 200
 _MAX_ID = 100
+#: The paginated operations, and the query parameter that carries their page token.
+_PAGE_TOKENS = {
+    "getServiceJobs": "pageToken",
+    "getRangeSlotCapacity": "nextPageToken",
+    "getFixedSlotCapacity": "nextPageToken",
+}
+#: How many page tokens are remembered with the number of the page they lead to: enough
+#: for every window of a large sync at once, bounded for a process that runs for months.
+_REMEMBERED_PAGES = 4096
 _TRACEBACK_HEAD = "Traceback (most recent call last):\n"
 
 _api: tuple[Any, Any, Any] | None = None  # (trace, metrics, context), once imported
@@ -230,10 +239,11 @@ class Instrumentation:
         self._span_attributes: dict[str, dict[str, Any]] = {}
         self._ok: dict[str, dict[str, str]] = {}
         self._method: dict[str, dict[str, str]] = {}
+        self._next_pages: OrderedDict[tuple[str, str], int] = OrderedDict()
 
     # --- one call of the API ---------------------------------------------------------
 
-    def start(self, route: Route, record: CallRecord) -> ActiveCall:
+    def start(self, route: Route, url: URL, record: CallRecord) -> ActiveCall:
         """Open the span of one call and make it the current one."""
         operation = route.operation_id
         attributes = self._span_attributes.get(operation)
@@ -243,18 +253,31 @@ class Instrumentation:
                 "rpc.method": operation,
                 "http.request.method": route.method,
             }
-        page = current_page.get()
-        if page is not None:
-            attributes = {**attributes, "spapi.page": page}
+        page = None
+        if operation in _PAGE_TOKENS:
+            page = self._page_number(operation, url)
+            if page is not None:
+                attributes = {**attributes, "spapi.page": page}
         span = self.tracer.start_span(operation, kind=self._client_kind, attributes=attributes)
         token = self._attach(self._in_context(span))
-        return ActiveCall(self, span, token, record)
+        return ActiveCall(self, span, token, record, page)
 
-    def finish(self, active: ActiveCall, seconds: float, error: BaseException | None) -> None:
-        """Close a call's span (with what its record holds) and count the call."""
+    def finish(
+        self,
+        active: ActiveCall,
+        seconds: float,
+        error: BaseException | None,
+        answer: Any = None,
+    ) -> None:
+        """Close a call's span (with what its record holds) and count the call.
+
+        ``answer`` is the parsed body of a successful call (for the next page's number).
+        """
         self._detach(active.token)
         record = active.record
         operation = record.operation
+        if active.page is not None and answer is not None:
+            self._remember_next_page(operation, active.page, answer)
         span = active.span
         if span.is_recording():
             _describe_call(span, record)
@@ -289,6 +312,20 @@ class Instrumentation:
         self._retries.add(
             1, {"rpc.method": active.record.operation, "spapi.retry.reason": _reason_kind(reason)}
         )
+
+    def _page_number(self, operation: str, url: URL) -> int | None:
+        token = url.query.get(_PAGE_TOKENS[operation])
+        if not token:
+            return 1
+        return self._next_pages.get((operation, token))
+
+    def _remember_next_page(self, operation: str, page: int, answer: Any) -> None:
+        token = _next_page_token(answer)
+        if token is None:
+            return
+        self._next_pages[(operation, token)] = page + 1
+        if len(self._next_pages) > _REMEMBERED_PAGES:
+            self._next_pages.popitem(last=False)
 
     def _of(self, operation: str) -> dict[str, str]:
         attributes = self._method.get(operation)
@@ -346,13 +383,16 @@ class Instrumentation:
 class ActiveCall:
     """A call in progress: its span, the context it was made current in, its record."""
 
-    __slots__ = ("_otel", "record", "span", "token")
+    __slots__ = ("_otel", "page", "record", "span", "token")
 
-    def __init__(self, otel: Instrumentation, span: Any, token: Any, record: CallRecord) -> None:
+    def __init__(
+        self, otel: Instrumentation, span: Any, token: Any, record: CallRecord, page: int | None
+    ) -> None:
         self._otel = otel
         self.span = span
         self.token = token
         self.record = record
+        self.page = page
 
     def retried(self, note: RetryNote) -> None:
         """The retry loop's ``on_retry``: kept in the record, and traced."""
@@ -465,6 +505,18 @@ def _exception_event(error: BaseException, description: str) -> dict[str, Any]:
         "exception.stacktrace": f"{_TRACEBACK_HEAD}{frames}{name}: {description}",
         "exception.escaped": "True",
     }
+
+
+def _next_page_token(answer: Any) -> str | None:
+    """The token of the page after this one: at the top of a capacity answer, in the
+    ``payload`` of a job search's."""
+    if not isinstance(answer, dict):
+        return None
+    token = answer.get("nextPageToken")
+    payload = answer.get("payload")
+    if token is None and isinstance(payload, dict):
+        token = payload.get("nextPageToken")
+    return token if isinstance(token, str) and token else None
 
 
 def _outcome(operation: str, error: BaseException) -> dict[str, str]:

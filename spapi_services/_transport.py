@@ -278,14 +278,14 @@ class Transport:
 
     async def _traced(self, call: _Call, otel: Instrumentation) -> ApiResponse:
         started = time.perf_counter()
-        active = otel.start(call.route, call.record)
+        active = otel.start(call.route, call.url, call.record)
         call.on_retry = active.retried
         try:
             response = await self._authorized(call)
         except BaseException as exc:
             otel.finish(active, time.perf_counter() - started, exc)
             raise
-        otel.finish(active, time.perf_counter() - started, None)
+        otel.finish(active, time.perf_counter() - started, None, response.data)
         return response
 
     async def _authorized(self, call: _Call) -> ApiResponse:
