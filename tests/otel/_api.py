@@ -73,3 +73,21 @@ def client_for(api: FakeApi, **kwargs: Any) -> ServicesClient:
     return ServicesClient(
         endpoint=API, token_url=TOKEN_URL, marketplace_id=MARKETPLACE, sender=api, **kwargs
     )
+
+
+class PacedPlan:
+    """A usage plan whose first token of each call is due in ``due`` seconds."""
+
+    def __init__(self, due: float) -> None:
+        self.due = due
+        self.asked = 0
+
+    async def try_acquire(self, scope: str, operation_id: str) -> float:
+        self.asked += 1
+        return self.due if self.asked % 2 else 0.0
+
+    async def update_rate(self, scope: str, operation_id: str, rate: float) -> None:
+        return None
+
+    async def throttled(self, scope: str, operation_id: str) -> None:
+        return None

@@ -25,7 +25,7 @@ from spapi_services import (
     ServiceUnavailableError,
 )
 
-from ._api import GET, FakeApi, answer, client_for, job_body, replies
+from ._api import GET, FakeApi, PacedPlan, answer, client_for, job_body, replies
 from .conftest import Telemetry
 
 ERROR_BODY = {"errors": [{"code": "NotFound", "message": "No job with that id."}]}
@@ -165,31 +165,13 @@ async def test_a_429_that_ends_the_call_is_counted_too(telemetry: Telemetry) -> 
     assert telemetry.total("spapi.client.throttled") == 1
 
 
-class _PacedPlan:
-    """A usage plan whose first token of each call is due in ``due`` seconds."""
-
-    def __init__(self, due: float) -> None:
-        self.due = due
-        self.asked = 0
-
-    async def try_acquire(self, scope: str, operation_id: str) -> float:
-        self.asked += 1
-        return self.due if self.asked % 2 else 0.0
-
-    async def update_rate(self, scope: str, operation_id: str, rate: float) -> None:
-        return None
-
-    async def throttled(self, scope: str, operation_id: str) -> None:
-        return None
-
-
 async def test_the_wait_for_the_usage_plan_is_an_attribute_and_a_histogram(
     telemetry: Telemetry,
 ) -> None:
     timer = ManualTimer()
     async with client_for(
         FakeApi(replies(answer(200, job_body()))),
-        rate_limits=_PacedPlan(0.75),
+        rate_limits=PacedPlan(0.75),
         timer=timer,
         **telemetry.providers,
     ) as client:
