@@ -186,7 +186,10 @@ class AdaptiveBucket(Bucket):
 
     from the cut: quickly up at first, flat near ``w_max`` (the rate that drew the 429,
     where the trouble started), then probing faster past it, until it meets the ceiling,
-    which it never passes.  ``C`` is :data:`STEEPNESS` of the ceiling.
+    which it never passes.  ``C`` is :data:`STEEPNESS` of the ceiling.  A cut that comes
+    before the rate is back at the last ``w_max`` means the others want more of the plan
+    than before: ``w_max`` is then set lower, halfway between the rate and the cut rate
+    (CUBIC's fast convergence), so the processes even out their shares sooner.
 
     A burst of requests sent together draws its 429s together; they say one thing, so
     they make one cut.  Every cut starts a new :attr:`generation`; a 429 to a request let
@@ -269,10 +272,12 @@ class AdaptiveBucket(Bucket):
             self._climb(now)
         rate = self.rate
         lowered = max(rate * CUT, self._ceiling * FLOOR)
-        self._w_max = rate
+        # Cut again below the last plateau: others want more of the plan than before, so
+        # aim the climb lower and leave them room (CUBIC's "fast convergence").
+        self._w_max = rate * (1 + CUT) / 2 if rate < self._w_max else rate
         self._c = STEEPNESS * self._ceiling
         # Where the curve starts: at the lowered rate when t = 0.
-        self._k = math.cbrt(max(rate - lowered, 0.0) / self._c)
+        self._k = math.cbrt(max(self._w_max - lowered, 0.0) / self._c)
         self._cut_at = self._last_cut = now
         self.generation += 1
         self._retime(lowered)

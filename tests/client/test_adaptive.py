@@ -155,8 +155,8 @@ async def test_the_burst_shrinks_with_the_rate(loop_clock: LoopClock) -> None:
 async def test_the_rate_climbs_back_along_cubic_to_the_ceiling(loop_clock: LoopClock) -> None:
     bucket = AdaptiveBucket("op", rate=20, burst=40)
     fresh_429(bucket)  # 20 -> 14
-    fresh_429(bucket)  # 14 -> 9.8, at t = 0: the curve now aims back at 14
-    w_max, start = 20 * CUT, 20 * CUT * CUT
+    fresh_429(bucket)  # 14 -> 9.8, at t = 0: the curve now aims at a plateau below 14
+    w_max, start = 20 * CUT * (1 + CUT) / 2, 20 * CUT * CUT
     c = STEEPNESS * 20
     k = math.cbrt((w_max - start) / c)
 
@@ -182,6 +182,27 @@ async def test_the_rate_climbs_back_along_cubic_to_the_ceiling(loop_clock: LoopC
     assert times[rates.index(20)] >= k + math.cbrt((20 - w_max) / c)
     loop_clock.now = 100.0
     assert bucket.current_rate() == 20
+
+
+async def test_a_cut_below_the_last_plateau_aims_lower(loop_clock: LoopClock) -> None:
+    # Cut at the ceiling, the climb aims back at it; cut again on the way up, the rate
+    # was wanted by others: the next plateau is halfway between the two rates.
+    first, second = AdaptiveBucket("a", rate=20, burst=40), AdaptiveBucket("b", rate=20, burst=40)
+    fresh_429(first)
+    fresh_429(second)
+    loop_clock.now = 1.0
+    fresh_429(second)
+    cut_from = second.rate / CUT
+    c = STEEPNESS * 20
+    plateau = cut_from * (1 + CUT) / 2
+    k = math.cbrt((plateau - second.rate) / c)
+    loop_clock.now = 1.0 + k
+    assert second.current_rate() == pytest.approx(plateau)
+    assert plateau < cut_from
+    # The bucket cut once climbs back towards the rate it was cut from, the ceiling.
+    assert first.current_rate() == pytest.approx(
+        min(20, 20 + c * (1.0 + k - math.cbrt(6 / c)) ** 3)
+    )
 
 
 async def test_the_curve_has_the_same_shape_in_time_for_every_plan(
