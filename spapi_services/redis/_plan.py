@@ -97,7 +97,9 @@ class RedisRateLimits:
     (never while tokens are still owed).
 
     Every Redis command is bounded by ``timeout`` seconds.  When Redis fails or is slow
-    the plan goes on with buckets in this process (logged once at WARNING), tries Redis
+    the plan goes on with adaptive buckets in this process (``RateLimits(adaptive=True)``:
+    each process finds its share of the plan from the 429s it draws; logged once at
+    WARNING), tries Redis
     again every ``retry_interval`` seconds, and uses it again as soon as it answers
     (logged at INFO): no call waits on Redis longer than the timeout, and none fails
     because of it.  ``clock`` (monotonic seconds) times those retries.
@@ -121,8 +123,10 @@ class RedisRateLimits:
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         owner = "RedisRateLimits"
-        # Checks overrides and headroom as the in-process plan does, and stands in for Redis.
-        self._local = RateLimits(overrides, headroom=headroom)
+        # Checks overrides and headroom as the in-process plan does, and stands in for Redis:
+        # adaptive, since the other processes are then on buckets of their own too, and
+        # together they would send several times the plan.
+        self._local = RateLimits(overrides, headroom=headroom, adaptive=True)
         self._prefix = check_prefix(owner, key_prefix)
         self._ttl_ms = math.ceil(check_seconds(owner, "key_ttl", key_ttl) * 1000)
         self._link = RedisLink(
@@ -159,7 +163,7 @@ class RedisRateLimits:
 
     @property
     def fallback(self) -> RateLimits:
-        """The in-process buckets used while Redis does not answer."""
+        """The in-process, adaptive buckets used while Redis does not answer."""
         return self._local
 
     def plan(self, operation_id: str) -> tuple[float, int]:

@@ -38,7 +38,7 @@ async def inspect(redis_url: str) -> AsyncIterator[redis.asyncio.Redis]:
     """A connection of the test's own, to look at what the SDK stored."""
     client = redis.asyncio.Redis.from_url(redis_url)
     yield client
-    await client.aclose()
+    await (getattr(client, "aclose", None) or client.close)()  # close() before redis-py 5.0.1
 
 
 @pytest.fixture

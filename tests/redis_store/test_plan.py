@@ -229,6 +229,7 @@ async def test_redis_killed_and_restarted_costs_one_warning_and_no_call(
         assert waits[:9] == [0.0] * 9
         assert all(0 < wait <= INTERVAL for wait in waits[9:])
         assert not plan.shared
+        assert plan.fallback.adaptive  # each process finds its share of the plan
         assert "in-process until Redis answers" in repr(plan)
         clock.advance(5.1)  # time to try Redis again: still dead
         assert await plan.try_acquire(SELLER, OP) > 0
