@@ -1,7 +1,8 @@
 """The ``spapi-services`` command line (needs the ``cli`` extra: click and rich).
 
 Every Services API operation from the shell, a resumable bulk sync into SQLite or JSON
-Lines, a local demo that needs no credentials, and the emulator in the foreground.
+Lines and the upkeep of that mirror (pruning, erasing a buyer, rotating keys), a local
+demo that needs no credentials, and the emulator in the foreground.
 ``spapi-services --help`` lists the commands.
 """
 
@@ -12,6 +13,7 @@ from ._appointments import appointments, fulfillment
 from ._demo import demo
 from ._emulator import emulator
 from ._jobs import jobs
+from ._mirror import mirror
 from ._scheduling import capacity, documents, reservations, schedules
 from ._sync import sync
 
@@ -26,6 +28,7 @@ for _command in (
     reservations,
     capacity,
     sync,
+    mirror,
     demo,
     emulator,
 ):

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Sequence
+import os
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from pathlib import Path
+from typing import TypeVar
 
 import attrs
 import click
@@ -19,14 +21,40 @@ from rich.progress import (
 )
 
 from .._client import ServicesClient
-from ..sync import DEFAULT_WINDOWS, JsonlSink, Sink, SqliteSink, SyncProgress, SyncReport, sync_jobs
-from ._app import Command, call_api, json_option, run, settings
+from ..sync import (
+    BUYER_DATA_CHOICES,
+    DEFAULT_WINDOWS,
+    BuyerData,
+    BuyerKeyError,
+    BuyerKeys,
+    JsonlSink,
+    SqliteSink,
+    SyncProgress,
+    SyncReport,
+    sync_jobs,
+)
+from ..sync._files import warn_if_shared
+from ..sync._sink import ThreadedSink
+from ._app import Command, Option, call_api, json_option, run, settings
 from ._output import Output, fmt_time, plural
 from ._times import TIME
 
-__all__ = ["ProgressBar", "show_report", "sync"]
+__all__ = [
+    "BUYER_KEYS_ENV",
+    "ProgressBar",
+    "Target",
+    "buyer_key_option",
+    "read_buyer_keys",
+    "show_report",
+    "sync",
+    "target_options",
+]
 
 DEFAULT_DB = "service_jobs.sqlite"
+#: The buyer keys, as text (the first protects new data), when no key file is given.
+BUYER_KEYS_ENV = "SPAPI_BUYER_KEYS"
+
+F = TypeVar("F", bound=Callable[..., object])
 
 
 class ProgressBar:
@@ -119,19 +147,65 @@ def show_report(out: Output, report: SyncReport, where: str) -> None:
     )
 
 
+def target_options(fn: F) -> F:
+    """``--db`` and ``--jsonl``: which mirror a command works on."""
+    fn = click.option(
+        "--jsonl",
+        "jsonl_path",
+        type=click.Path(dir_okay=False, path_type=Path),
+        help="A JSON Lines mirror instead (checkpoint kept beside it).",
+    )(fn)
+    return click.option(
+        "--db",
+        "db_path",
+        type=click.Path(dir_okay=False, path_type=Path),
+        help=f"The SQLite mirror (default: ./{DEFAULT_DB}).",
+    )(fn)
+
+
+def buyer_key_option(fn: F) -> F:
+    """``--buyer-key-file``: where the buyer keys are, if not in ``SPAPI_BUYER_KEYS``."""
+    return click.option(
+        "--buyer-key-file",
+        "buyer_key_file",
+        cls=Option,
+        sdk_names=("buyer_key",),
+        type=click.Path(dir_okay=False, exists=True, path_type=Path),
+        envvar="SPAPI_BUYER_KEY_FILE",
+        help=(
+            f"File of buyer keys, one a line, the first protecting new data (default: "
+            f"the keys in ${BUYER_KEYS_ENV}).  Make one with `mirror new-key --key-file`."
+        ),
+    )(fn)
+
+
+def read_buyer_keys(key_file: Path | None) -> BuyerKeys | None:
+    """The buyer keys from ``--buyer-key-file``, else ``SPAPI_BUYER_KEYS``, else none."""
+    if key_file is not None:
+        warn_if_shared(key_file, holds="the keys to buyers' data")
+        source, text = str(key_file), key_file.read_text(encoding="utf-8")
+    elif os.environ.get(BUYER_KEYS_ENV, "").strip():
+        source, text = f"${BUYER_KEYS_ENV}", os.environ[BUYER_KEYS_ENV]
+    else:
+        return None
+    try:
+        return BuyerKeys.from_text(text)
+    except BuyerKeyError as exc:
+        rule = str(exc).partition(": ")[2] or str(exc)
+        raise click.UsageError(f"{source}: {rule}") from None
+
+
+def require_keys(buyer_data: str, keys: BuyerKeys | None) -> None:
+    """Refuse a mode that needs a key when none is given, saying where to put one."""
+    if buyer_data in ("encrypt", "hash") and keys is None:
+        raise click.UsageError(
+            f"--buyer-data {buyer_data} needs a key: set {BUYER_KEYS_ENV} or give "
+            "--buyer-key-file PATH (make one with `spapi-services mirror new-key`)"
+        )
+
+
 @click.command(cls=Command)
-@click.option(
-    "--db",
-    "db_path",
-    type=click.Path(dir_okay=False, path_type=Path),
-    help=f"SQLite file to mirror into (default: ./{DEFAULT_DB}).",
-)
-@click.option(
-    "--jsonl",
-    "jsonl_path",
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="Append to a JSON Lines file instead (checkpoint kept beside it).",
-)
+@target_options
 @click.option(
     "--since",
     type=TIME,
@@ -162,17 +236,30 @@ def show_report(out: Output, report: SyncReport, where: str) -> None:
     metavar="ID",
     help="Marketplace to sync (repeat for several; default: the global --marketplace).",
 )
+@click.option(
+    "--buyer-data",
+    "buyer_data",
+    type=click.Choice(BUYER_DATA_CHOICES),
+    default="keep",
+    show_default=True,
+    envvar="SPAPI_BUYER_DATA",
+    help="What to store of buyers' names, phones and addresses: as sent, encrypted or "
+    "keyed hashes (both need a key), or nothing.",
+)
+@buyer_key_option
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 @json_option
 def sync(
-    db_path: Path | None,
     jsonl_path: Path | None,
+    db_path: Path | None,
     since: datetime | None,
     until: datetime | None,
     full: bool,
     windows: int,
     concurrency: int | None,
     marketplace_ids: Sequence[str],
+    buyer_data: BuyerData,
+    buyer_key_file: Path | None,
     quiet: bool,
 ) -> None:
     """Mirror service jobs into a SQLite file (or JSON Lines), resumably.
@@ -180,10 +267,12 @@ def sync(
     The first run fetches jobs created since --since; later runs fetch only jobs changed
     since the last complete run (less 5 minutes) and upsert them by id.  Stopped midway
     (Ctrl-C, a crash, a network failure), the next run carries on where it stopped,
-    losing and repeating nothing.
+    losing and repeating nothing.  The files are readable by you only; --buyer-data
+    encrypt, hash or drop keeps buyers' personal data out of them in clear.
     """
-    if db_path is not None and jsonl_path is not None:
-        raise click.UsageError("give --db or --jsonl, not both")
+    target = Target.of(db_path, jsonl_path)
+    keys = read_buyer_keys(buyer_key_file)
+    require_keys(buyer_data, keys)
     if full and since is None:
         raise click.UsageError("--full fetches everything created since --since: give --since")
     opts = settings()
@@ -193,7 +282,6 @@ def sync(
             "give --marketplace ID (global or after `sync`, or SPAPI_MARKETPLACE_ID), "
             "e.g. ATVPDKIKX0DER"
         )
-    target = _Target(db_path, jsonl_path)
     if since is None:
         first = run(lambda: target.first_runs(scopes), opts)
         if first:
@@ -209,7 +297,7 @@ def sync(
         with bar or contextlib.nullcontext():
             return await sync_jobs(
                 client,
-                target.sink(),
+                target.sink(keys),
                 since=since,
                 until=until,
                 full=full,
@@ -217,38 +305,47 @@ def sync(
                 concurrency=concurrency,
                 marketplace_ids=list(marketplace_ids) or None,
                 on_progress=bar,
+                buyer_data=buyer_data,
             )
 
     call_api(mirror, lambda out, report: show_report(out, report, target.where))
 
 
 @attrs.frozen
-class _Target:
+class Target:
     """Where the sync writes: a SQLite file (the default) or a JSON Lines file."""
 
     db_path: Path | None
     jsonl_path: Path | None
 
+    @classmethod
+    def of(cls, db_path: Path | None, jsonl_path: Path | None) -> Target:
+        """The target of ``--db`` and ``--jsonl``, refusing both at once."""
+        if db_path is not None and jsonl_path is not None:
+            raise click.UsageError("give --db or --jsonl, not both")
+        return cls(db_path, jsonl_path)
+
     @property
     def where(self) -> str:
         return str(self.jsonl_path or self.db_path or Path(DEFAULT_DB))
 
-    def sink(self) -> Sink:
+    @property
+    def path(self) -> Path:
+        return Path(self.where)
+
+    def sink(self, keys: BuyerKeys | None = None) -> ThreadedSink:
         if self.jsonl_path is not None:
-            return JsonlSink(self.jsonl_path)
-        return SqliteSink(self.db_path or Path(DEFAULT_DB))
+            return JsonlSink(self.jsonl_path, buyer_key=keys)
+        return SqliteSink(self.db_path or Path(DEFAULT_DB), buyer_key=keys)
 
     async def first_runs(self, scopes: Sequence[str]) -> list[str]:
         """The marketplaces this store holds neither a checkpoint nor a run for."""
         sink = self.sink()
-        state_file = sink.checkpoint_path if isinstance(sink, JsonlSink) else Path(self.where)
+        state_file = sink.checkpoint_path if isinstance(sink, JsonlSink) else self.path
         if not state_file.exists():  # nothing to read, and nothing to create yet
             return list(scopes)
-        await sink.open()
-        try:
+        async with sink:
             states = [await sink.state(scope) for scope in scopes]
-        finally:
-            await sink.close()
         return [
             scope
             for scope, state in zip(scopes, states, strict=True)

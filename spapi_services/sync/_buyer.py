@@ -126,8 +126,9 @@ class BuyerKey:
             raise BuyerKeyError(f"buyer_key: expected base64 text, got {type(text).__name__}")
         compact = text.strip()
         try:
-            raw = base64.urlsafe_b64decode(
-                compact.replace("+", "-").replace("/", "_") + "=" * (-len(compact) % 4)
+            unpadded = compact.replace("+", "-").replace("/", "_").rstrip("=")
+            raw = base64.b64decode(
+                unpadded + "=" * (-len(unpadded) % 4), altchars=b"-_", validate=True
             )
         except (binascii.Error, ValueError):
             raise BuyerKeyError("buyer_key: not base64 text") from None
@@ -219,8 +220,12 @@ class BuyerKeys:
 
     @classmethod
     def from_text(cls, text: str) -> BuyerKeys:
-        """A ring from keys' base64 texts, separated by commas, spaces or new lines."""
-        parts = [part for part in re.split(r"[\s,]+", text) if part]
+        """A ring from keys' base64 texts, separated by commas, spaces or new lines.
+
+        A line starting with ``#`` is a comment (a key file may label its keys).
+        """
+        lines = (line for line in text.splitlines() if not line.lstrip().startswith("#"))
+        parts = [part for part in re.split(r"[\s,]+", "\n".join(lines)) if part]
         if not parts:
             raise BuyerKeyError("buyer_key: no key in the text")
         return cls(BuyerKey.from_text(part) for part in parts)
