@@ -13,7 +13,7 @@ every process the same Redis::
     await plans.aclose()
     await tokens.aclose()
 
-Needs redis-py (``pip install "spapi-services[redis]"``) and Redis 6 or later.  Should
+Needs redis-py (``pip install "spapi-services[redis]"``) and Redis 5 or later.  Should
 Redis fail, calls go on with this process's own buckets and token memory until it
 answers again.
 
