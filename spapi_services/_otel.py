@@ -259,7 +259,9 @@ class Instrumentation:
             if page is not None:
                 attributes = {**attributes, "spapi.page": page}
         span = self.tracer.start_span(operation, kind=self._client_kind, attributes=attributes)
-        token = self._attach(self._in_context(span))
+        # A span that records nothing (no SDK, or sampled out) need not be made current:
+        # what is current already says the same to any span started inside the call.
+        token = self._attach(self._in_context(span)) if span.is_recording() else None
         return ActiveCall(self, span, token, record, page)
 
     def finish(
@@ -273,13 +275,15 @@ class Instrumentation:
 
         ``answer`` is the parsed body of a successful call (for the next page's number).
         """
-        self._detach(active.token)
+        recording = active.token is not None  # made current only when it records
+        if recording:
+            self._detach(active.token)
         record = active.record
         operation = record.operation
         if active.page is not None and answer is not None:
             self._remember_next_page(operation, active.page, answer)
         span = active.span
-        if span.is_recording():
+        if recording:
             _describe_call(span, record)
             if error is not None:
                 self._fail(span, error)
@@ -300,7 +304,7 @@ class Instrumentation:
     def retried(self, active: ActiveCall, note: RetryNote) -> None:
         """A retry about to be made: a span event and a count."""
         reason = printable(note.reason, _MAX_REASON)
-        if active.span.is_recording():
+        if active.token is not None:  # the span records
             active.span.add_event(
                 "retry",
                 {

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import pickle
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -134,7 +135,7 @@ def test_the_facts_survive_pickling() -> None:
 
 
 @pytest.fixture
-def wire(caplog: pytest.LogCaptureFixture) -> pytest.LogCaptureFixture:
+def wire(caplog: pytest.LogCaptureFixture) -> Iterator[pytest.LogCaptureFixture]:
     logger = logging.getLogger("spapi_services.wire")
     caplog.set_level(logging.DEBUG, logger="spapi_services.wire")
     yield caplog
