@@ -446,22 +446,24 @@ def activity(
 
 
 def _describe_call(span: Any, record: CallRecord) -> None:
-    set_attribute = span.set_attribute
+    # One call of set_attributes: the SDK takes its lock and checks the values once.
+    attributes: dict[str, Any] = {}
     if record.status is not None:
-        set_attribute("http.response.status_code", record.status)
+        attributes["http.response.status_code"] = record.status
     if record.request_id is not None:
-        set_attribute("spapi.request_id", printable(record.request_id, _MAX_ID))
-    set_attribute("spapi.attempts", record.attempts)
-    set_attribute("spapi.rate_limit.wait", record.plan_wait)
-    set_attribute("spapi.queue.wait", record.queue_wait)
+        attributes["spapi.request_id"] = printable(record.request_id, _MAX_ID)
+    attributes["spapi.attempts"] = record.attempts
+    attributes["spapi.rate_limit.wait"] = record.plan_wait
+    attributes["spapi.queue.wait"] = record.queue_wait
     if record.rate_limit is not None:
-        set_attribute("spapi.rate_limit.limit", record.rate_limit)
+        attributes["spapi.rate_limit.limit"] = record.rate_limit
     if record.throttled:
-        set_attribute("spapi.throttled", record.throttled)
+        attributes["spapi.throttled"] = record.throttled
     if record.token_wait:
-        set_attribute("spapi.auth.wait", record.token_wait)
+        attributes["spapi.auth.wait"] = record.token_wait
     if record.refreshed:
-        set_attribute("spapi.auth.refreshed", True)
+        attributes["spapi.auth.refreshed"] = True
+    span.set_attributes(attributes)
 
 
 def describe_error(error: BaseException) -> str:
