@@ -28,6 +28,7 @@ survives in a free page or an old log frame.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sqlite3
 from collections.abc import Iterator, Sequence
@@ -366,11 +367,12 @@ class SqliteSink(ThreadedSink):
         with _transaction(db):
             # Every row is looked at before any is changed: a row whose key is missing
             # stops the erasure before it starts.
-            theirs = [
-                (job_id, record)
-                for job_id, record in self._records(db)
-                if buyer_matches(record, buyer_id, self.buyer_keys)
-            ]
+            with self._records(db) as records:
+                theirs = [
+                    (job_id, record)
+                    for job_id, record in records
+                    if buyer_matches(record, buyer_id, self.buyer_keys)
+                ]
             db.executemany(
                 "UPDATE service_jobs SET job = ? WHERE service_job_id = ?",
                 [(_serde.dumps(erase_record(record)), job_id) for job_id, record in theirs],
@@ -394,19 +396,29 @@ class SqliteSink(ThreadedSink):
         changed: list[tuple[str, str]] = []
         stale = 0
         with _transaction(db):
-            for job_id, record in self._records(db):
-                stored = policy.protect(reveal_record(record, self.buyer_keys))
-                if stored != record:
-                    changed.append((_serde.dumps(stored), job_id))
-                stale += stale_hashes(stored, policy.keys)
+            with self._records(db) as records:
+                for job_id, record in records:
+                    stored = policy.protect(reveal_record(record, self.buyer_keys))
+                    if stored != record:
+                        changed.append((_serde.dumps(stored), job_id))
+                    stale += stale_hashes(stored, policy.keys)
             db.executemany("UPDATE service_jobs SET job = ? WHERE service_job_id = ?", changed)
         self._compact()
         return RewriteReport(jobs=len(changed), stale_hashes=stale)
 
     @staticmethod
-    def _records(db: sqlite3.Connection) -> Iterator[tuple[str, dict[str, Any]]]:
-        for job_id, job in db.execute("SELECT service_job_id, job FROM service_jobs"):
-            yield job_id, _serde.loads(job)
+    @contextlib.contextmanager
+    def _records(db: sqlite3.Connection) -> Iterator[Iterator[tuple[str, dict[str, Any]]]]:
+        """Every row's id and record, its cursor closed on leaving, error or not.
+
+        A cursor left open (held by a traceback) keeps the connection alive after
+        ``close()``, and with it a read of the log that no checkpoint can get past.
+        """
+        cursor = db.execute("SELECT service_job_id, job FROM service_jobs")
+        try:
+            yield ((job_id, _serde.loads(job)) for job_id, job in cursor)
+        finally:
+            cursor.close()
 
     def _compact(self) -> None:
         """Leave no copy of removed data in the file, its free pages or its log."""
