@@ -247,6 +247,7 @@ class AdaptiveBucket(Bucket):
             return
         self._ceiling = float(rate)
         if self._cut_at is None:
+            self._w_max = self._ceiling
             self._retime(self._ceiling)
         else:
             self._climb(asyncio.get_running_loop().time())
@@ -290,7 +291,7 @@ class AdaptiveBucket(Bucket):
         rate = self._w_max + self._c * t * t * t
         if rate >= self._ceiling:
             self._cut_at = None
-            rate = self._ceiling
+            self._w_max = rate = self._ceiling
         rate = max(rate, self._ceiling * FLOOR)
         if abs(rate - self.rate) > 1e-9 * rate:
             self._retime(rate)

@@ -252,6 +252,11 @@ async def test_the_header_at_the_ceiling_moves_the_rate(loop_clock: LoopClock) -
     for nonsense in (0.0, -1.0, float("nan"), float("inf")):
         bucket.follow_header(nonsense)
     assert bucket.ceiling == 2.0
+    # A cut from the new ceiling climbs back to it (not to a plateau below it).
+    fresh_429(bucket)
+    assert bucket.rate == pytest.approx(2.0 * CUT)
+    loop_clock.now = math.cbrt(2.0 * (1 - CUT) / (STEEPNESS * 2.0))
+    assert bucket.current_rate() == pytest.approx(2.0)
 
 
 # --- the default stays exact ------------------------------------------------------------
