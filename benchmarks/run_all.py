@@ -5,12 +5,13 @@
 Sections, in order: start-up, the pytest plugin's share of a pytest start, parsing
 (``bench_parse.py``, then against pydantic v2), overhead, against the peers,
 at the bound (with the chart), paging at the plan, bulk sync (``bench_sync.py``), memory,
-and the emulator's own speed (``bench_emulator.py``).  The modules written by other
-people are imported from this folder and their ``run()`` called as they are; a section
-that fails is reported as failed and the others still run.  ``--quick`` is a smoke run
-(small counts, one repetition): its figures are not the ones to quote, so it writes
-``RESULTS.quick.md`` into a temporary folder unless ``--out`` says otherwise.  The raw
-figures go to ``results.json`` (or ``results.quick.json``) beside the markdown.
+one seller's plan spent by several processes (``bench_processes.py``), what pacing costs
+(``bench_pacing.py``), and the emulator's own speed (``bench_emulator.py``).  The modules
+written by other people are imported from this folder and their ``run()`` called as they
+are; a section that fails is reported as failed and the others still run.  ``--quick``
+is a smoke run (small counts, one repetition): its figures are not the ones to quote, so
+it writes ``RESULTS.quick.md`` into a temporary folder unless ``--out`` says otherwise.
+The raw figures go to ``results.json`` (or ``results.quick.json``) beside the markdown.
 """
 
 from __future__ import annotations
@@ -39,10 +40,12 @@ import _common  # noqa: E402  (installs the loopback guard)
 import bench_bound  # noqa: E402
 import bench_memory  # noqa: E402
 import bench_overhead  # noqa: E402
+import bench_pacing  # noqa: E402
 import bench_pages  # noqa: E402
 import bench_parse_pydantic  # noqa: E402
 import bench_peers  # noqa: E402
 import bench_plugin_startup  # noqa: E402
+import bench_processes  # noqa: E402
 import bench_startup  # noqa: E402
 
 SECTIONS = (
@@ -56,6 +59,8 @@ SECTIONS = (
     "pages",
     "sync",
     "memory",
+    "processes",
+    "pacing",
     "emulator",
 )
 FOREIGN = {"parse": "bench_parse.py", "sync": "bench_sync.py", "emulator": "bench_emulator.py"}
@@ -113,6 +118,8 @@ def run_sections(names: list[str], quick: bool, server: str) -> dict[str, Any]:
         "bound": (lambda: bench_bound.run(quick, server), bench_bound.markdown),
         "pages": (lambda: bench_pages.run(quick, server), bench_pages.markdown),
         "memory": (lambda: bench_memory.run(quick), bench_memory.markdown),
+        "processes": (lambda: bench_processes.run(quick), bench_processes.markdown),
+        "pacing": (lambda: bench_pacing.run(quick), bench_pacing.markdown),
     }
     out: dict[str, Any] = {}
     for name in names:
@@ -258,6 +265,7 @@ def headline(sections: dict[str, Any]) -> list[list[str]]:
                 verdict(abs(growth) < 1.0),
             ]
         )
+    rows += _plan_rows(sections, verdict)
     parse = _get(sections, "parse", "results", "us_per_job")
     if parse:
         figures = ", ".join(f"{k} {v['median']:.1f}" for k, v in parse.items())
@@ -295,6 +303,64 @@ def headline(sections: dict[str, Any]) -> list[list[str]]:
     return rows
 
 
+def _plan_rows(sections: dict[str, Any], verdict: Callable[[bool | None], str]) -> list[list[str]]:
+    """Headline rows of bench_processes and bench_pacing."""
+    rows: list[list[str]] = []
+    procs = _get(sections, "processes", "results", "processes")
+    if procs:
+        cells, n = procs["cells"], procs["n"]
+        target = bench_processes.ADAPTIVE_TARGET
+        adaptive = cells.get(f"{target['processes']} adaptive", {})
+        default = cells.get(f"{target['processes']} default", {})
+        if "elapsed_over_bound" in adaptive:
+            rows.append(
+                [
+                    f"8. {target['processes']} processes × {n // target['processes']} calls, "
+                    "no shared store: elapsed / bound, 429s, lost",
+                    f"adaptive {_common.fmt_spread(adaptive['elapsed_over_bound'], 2, 'x')}, "
+                    f"{adaptive['throttled']['median']:.0f} × 429, "
+                    f"{adaptive['lost']['max']:.0f} lost"
+                    + (
+                        f"; default {default['elapsed_over_bound']['median']:.2f}x, "
+                        f"{default['throttled']['median']:.0f} × 429"
+                        if "elapsed_over_bound" in default
+                        else ""
+                    ),
+                    f"0 lost, ≤ {target['throttled_share'] * n:.0f} × 429, ≤ {target['elapsed']}x",
+                    verdict(procs["verdicts"].get("adaptive")),
+                ]
+            )
+        redis = [(c, cells.get(f"{c} redis", {})) for c in procs["counts"]]
+        if any("elapsed_over_bound" in cell for _, cell in redis):
+            rows.append(
+                [
+                    "8. Redis plan and token cache, 1–8 processes: elapsed / bound, 429s",
+                    "; ".join(
+                        f"{c}: {cell['elapsed_over_bound']['median']:.3f}x, "
+                        f"{cell['throttled']['max']:.0f} × 429, "
+                        f"{cell['exchanges']['max']:.0f} exchange(s)"
+                        for c, cell in redis
+                        if "elapsed_over_bound" in cell
+                    ),
+                    f"≤ {bench_processes.REDIS_TARGET}x, 0 × 429, 0 lost, 1 exchange",
+                    verdict(procs["verdicts"].get("redis")),
+                ]
+            )
+    pacing = _get(sections, "pacing", "results", "spacing", "rows")
+    if pacing:
+        shares = {k: v["bucket_share"] for k, v in pacing.items() if "bucket_share" in v}
+        if shares:
+            rows.append(
+                [
+                    "9. pacing: the bucket's own share of a paced call's CPU",
+                    "; ".join(f"{k.split(' by the ')[-1]} {v:+.0%}" for k, v in shares.items()),
+                    f"≤ {bench_pacing.TARGET_SHARE:.0%}",
+                    verdict(all(v <= bench_pacing.TARGET_SHARE for v in shares.values())),
+                ]
+            )
+    return rows
+
+
 TITLES = {
     "startup": "7. Start-up",
     "plugin": "7b. The pytest plugin at pytest's start-up (bench_plugin_startup.py)",
@@ -306,6 +372,8 @@ TITLES = {
     "pages": "4a. Paging one page at a time, each client's documented way",
     "sync": "4b. Bulk sync (bench_sync.py)",
     "memory": "5. Memory while paging",
+    "processes": "8. One seller's plan, several processes (bench_processes.py)",
+    "pacing": "9. What pacing costs (bench_pacing.py)",
     "emulator": "The emulator's own speed (bench_emulator.py)",
 }
 ORDER = (
@@ -315,6 +383,8 @@ ORDER = (
     "pages",
     "sync",
     "memory",
+    "processes",
+    "pacing",
     "parse",
     "pydantic",
     "startup",

@@ -1,0 +1,287 @@
+"""spapi-services in a process of its own, spending a usage plan one way; prints ``RESULT``.
+
+``python benchmarks/_plan_client.py SCENARIO --base-url URL --creds JSON --mode MODE ...``
+
+Modes (what ``rate_limits=`` gets; one plan object for every client of the process):
+
+* ``default``: ``None``, the published plans in this process (``RateLimits()``);
+* ``adaptive``: ``RateLimits(adaptive=True)``;
+* ``redis``: ``RedisRateLimits(--redis-url)``;
+* ``off``: ``False``, no plan at all.
+
+``--plan RATE,BURST`` overrides getServiceJobByServiceJobId's plan (``--headroom`` the
+tokens held back); ``--tokens redis`` keeps access tokens in a ``RedisTokenCache``.
+
+Scenarios, all on getServiceJobByServiceJobId:
+
+* ``burst``: ``--n`` calls fired at once by a cold client (its token exchange included);
+* ``get``: ``--n`` calls, ``--concurrency`` in flight, after ``--warmup`` calls: CPU and
+  the latency of each call;
+* ``sequential``: ``--n`` calls one after another after one warm-up call; with
+  ``--spacing S`` the n-th starts ``n × S`` seconds after the first (the benchmark paces
+  them itself), without it the plan paces them;
+* ``sellers``: ``--sellers`` clients, one per seller (``_sellers_emulator.seller_token``),
+  each making one warm-up call and then ``--n`` calls one after another, all at once.
+
+With ``--barrier`` the process prints ``READY`` once set up and starts only when a line
+arrives on its standard input: the benchmark starts several processes that way at the
+same instant.  Times in the result are ``time.time()`` (one clock for every process),
+CPU is ``time.process_time()`` over the timed part.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import statistics
+import sys
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import _guard
+
+_guard.install()
+
+from _clients import JOB_IDS, MARKETPLACE, Tally, job_id, run_workers  # noqa: E402
+
+GET = "getServiceJobByServiceJobId"
+
+
+class Setup:
+    """The plan and token cache of this process, and how to make a client on them."""
+
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.args = args
+        self.closers: list[Callable[[], Awaitable[None]]] = []
+        overrides = None
+        if args.plan:
+            rate, burst = args.plan.split(",")
+            overrides = {GET: (float(rate), int(burst))}
+        self.plan: Any
+        if args.mode == "off":
+            self.plan = False
+        elif args.mode == "default":
+            custom = overrides is not None or args.headroom is not None
+            self.plan = _rate_limits(overrides, args.headroom, False) if custom else None
+        elif args.mode == "adaptive":
+            self.plan = _rate_limits(overrides, args.headroom, True)
+        else:
+            from spapi_services.redis import RedisRateLimits
+
+            self.plan = RedisRateLimits(
+                args.redis_url,
+                overrides=overrides,
+                key_prefix=args.key_prefix,
+                headroom=args.headroom,
+            )
+            self.closers.append(self.plan.aclose)
+        self.tokens: Any = None
+        if args.tokens == "redis":
+            from spapi_services.redis import RedisTokenCache
+
+            self.tokens = RedisTokenCache(args.redis_url, key_prefix=args.key_prefix)
+            self.closers.append(self.tokens.aclose)
+
+    def client(self, refresh_token: str | None = None) -> Any:
+        from spapi_services import LwaCredentials, ServicesClient
+
+        creds = json.loads(self.args.creds)
+        credentials = LwaCredentials(
+            creds["client_id"], creds["client_secret"], refresh_token or creds["refresh_token"]
+        )
+        return ServicesClient(
+            credentials,
+            endpoint=self.args.base_url,
+            token_url=self.args.base_url + "/auth/o2/token",
+            marketplace_id=MARKETPLACE,
+            rate_limits=self.plan,
+            token_cache=self.tokens,
+        )
+
+    async def close(self) -> None:
+        for close in self.closers:
+            await close()
+
+
+def _rate_limits(overrides: Any, headroom: int | None, adaptive: bool) -> Any:
+    from spapi_services import RateLimits
+
+    return RateLimits(overrides, headroom=headroom, adaptive=adaptive)
+
+
+async def _barrier(args: argparse.Namespace) -> None:
+    if not args.barrier:
+        return
+    print("READY", flush=True)
+    line = await asyncio.get_running_loop().run_in_executor(None, sys.stdin.readline)
+    if not line:
+        raise SystemExit("the benchmark went away before GO")
+
+
+class Clock:
+    """Wall (``time.time()``) and CPU time of the timed part."""
+
+    def __enter__(self) -> Clock:
+        self.start, self.cpu0 = time.time(), time.process_time()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.end, self.cpu = time.time(), time.process_time() - self.cpu0
+
+
+def _outcome(tally: Tally, clock: Clock, n: int, **extra: Any) -> dict[str, Any]:
+    return {
+        "n": n,
+        "ok": tally.ok,
+        "errors": dict(tally.errors),
+        "start": clock.start,
+        "end": clock.end,
+        "wall_s": clock.end - clock.start,
+        "cpu_s": clock.cpu,
+        "cpu_ms_per_call": clock.cpu / n * 1e3 if n else 0.0,
+        **extra,
+    }
+
+
+async def _call(client: Any, i: int, tally: Tally) -> None:
+    try:
+        await client.service_jobs.get(job_id(i))
+    except Exception as exc:
+        tally.failed(exc)
+    else:
+        tally.ok += 1
+
+
+async def burst(setup: Setup, args: argparse.Namespace) -> dict[str, Any]:
+    tally = Tally()
+    async with setup.client() as client:
+        await _barrier(args)
+        with Clock() as clock:
+            await asyncio.gather(*(_call(client, args.offset + i, tally) for i in range(args.n)))
+    return _outcome(tally, clock, args.n)
+
+
+async def get(setup: Setup, args: argparse.Namespace) -> dict[str, Any]:
+    tally = Tally()
+    latencies: list[float] = []
+    async with setup.client() as client:
+        for i in range(args.warmup):
+            await client.service_jobs.get(job_id(i))
+        await _barrier(args)
+
+        async def timed(i: int) -> object:
+            started = time.perf_counter()
+            try:
+                return await client.service_jobs.get(job_id(i))
+            finally:
+                latencies.append(time.perf_counter() - started)
+
+        with Clock() as clock:
+            await run_workers(timed, args.n, args.concurrency, tally)
+    latencies.sort()
+    return _outcome(
+        tally,
+        clock,
+        args.n,
+        latency_ms={
+            "median": statistics.median(latencies) * 1e3,
+            "p90": latencies[int(0.9 * (len(latencies) - 1))] * 1e3,
+            "p99": latencies[int(0.99 * (len(latencies) - 1))] * 1e3,
+        },
+    )
+
+
+async def sequential(setup: Setup, args: argparse.Namespace) -> dict[str, Any]:
+    tally = Tally()
+    loop = asyncio.get_running_loop()
+    async with setup.client() as client:
+        await client.service_jobs.get(job_id(0))  # the token, a connection, the burst spent
+        await _barrier(args)
+        with Clock() as clock:
+            first = loop.time()
+            for i in range(args.n):
+                if args.spacing:
+                    await asyncio.sleep(max(0.0, first + i * args.spacing - loop.time()))
+                await _call(client, i + 1, tally)
+    return _outcome(tally, clock, args.n, interval_ms=(clock.end - clock.start) / args.n * 1e3)
+
+
+async def sellers(setup: Setup, args: argparse.Namespace) -> dict[str, Any]:
+    from _sellers_emulator import seller_token
+
+    tally = Tally()
+    clients = [setup.client(seller_token(i)) for i in range(args.sellers)]
+    try:
+        for client in clients:
+            await client.__aenter__()
+        # Every seller's token exchanged and its burst spent before the timed part.
+        await asyncio.gather(*(c.service_jobs.get(job_id(i)) for i, c in enumerate(clients)))
+        await _barrier(args)
+
+        async def one_seller(s: int, client: Any) -> None:
+            for i in range(args.n):
+                await _call(client, s * args.n + i, tally)
+
+        with Clock() as clock:
+            await asyncio.gather(*(one_seller(s, c) for s, c in enumerate(clients)))
+    finally:
+        for client in clients:
+            await client.__aexit__(None, None, None)
+    calls = args.n * args.sellers
+    return _outcome(tally, clock, calls, sellers=args.sellers)
+
+
+SCENARIOS = {"burst": burst, "get": get, "sequential": sequential, "sellers": sellers}
+
+
+async def _main(args: argparse.Namespace) -> dict[str, Any]:
+    setup = Setup(args)
+    try:
+        return await SCENARIOS[args.scenario](setup, args)
+    finally:
+        await setup.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("scenario", choices=sorted(SCENARIOS))
+    parser.add_argument("--base-url", required=True)
+    parser.add_argument("--creds", required=True, help="JSON: client_id, client_secret, ...")
+    parser.add_argument("--ids-url", help="a URL answering a JSON list of job ids to get")
+    parser.add_argument("--mode", choices=["default", "adaptive", "redis", "off"], required=True)
+    parser.add_argument("--plan", help="RATE,BURST for getServiceJobByServiceJobId")
+    parser.add_argument("--headroom", type=int)
+    parser.add_argument("--redis-url")
+    parser.add_argument("--key-prefix", default="spapi")
+    parser.add_argument("--tokens", choices=["memory", "redis"], default="memory")
+    parser.add_argument("--n", type=int, default=100)
+    parser.add_argument("--offset", type=int, default=0, help="first job index (burst)")
+    parser.add_argument("--concurrency", type=int, default=50)
+    parser.add_argument("--warmup", type=int, default=0)
+    parser.add_argument("--spacing", type=float, default=0.0)
+    parser.add_argument("--sellers", type=int, default=1)
+    parser.add_argument("--barrier", action="store_true")
+    args = parser.parse_args()
+    _guard.check_url(args.base_url)
+    if args.redis_url and not args.redis_url.startswith("redis://127.0.0.1:"):
+        raise SystemExit("--redis-url: loopback only")
+    if (args.mode == "redis" or args.tokens == "redis") and not args.redis_url:
+        raise SystemExit("--redis-url is needed for Redis")
+    if not 0 < args.n * args.sellers <= 20_000:
+        raise SystemExit("--n × --sellers: keep the loop bounded (1..20000)")
+    if args.ids_url:
+        import urllib.request
+
+        with urllib.request.urlopen(_guard.check_url(args.ids_url), timeout=30) as resp:
+            JOB_IDS.extend(json.loads(resp.read()))
+    outcome = asyncio.run(_main(args))
+    outcome.update(scenario=args.scenario, mode=args.mode, tokens=args.tokens)
+    print("RESULT " + json.dumps(outcome), flush=True)
+
+
+if __name__ == "__main__":
+    main()

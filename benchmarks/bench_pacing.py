@@ -1,0 +1,223 @@
+"""What pacing costs: the bucket's own share of a paced call's CPU, and many sellers at once.
+
+A call paced by the bucket at 20/s was measured at about ten times the CPU of an unpaced
+call, and a call started every 50 ms with no limiter at all cost as much as the paced
+one.  Two parts tell the bucket's cost from the cost of the pace itself:
+
+1. **Same spacing.**  getServiceJobByServiceJobId one call after another, 200 calls:
+   *paced* by the plan at 20/s (burst 1, so every call waits for its token), in process
+   and in Redis, against *unpaced* calls the benchmark itself starts every 50 ms (no
+   plan).  The bucket's share is (paced − unpaced) / paced.  For scale, the same calls
+   unpaced and back to back, 50 in flight (the loop never idle).
+2. **Many sellers.**  One process, S sellers (each its own client, refresh token and
+   bucket: the published 20/s with a burst of 1, so every call waits for its token),
+   each making 20 calls one after another, all sellers at once, S = 1, 10, 50, 200: CPU
+   per call against the busy figure of part 1.  (A lower rate cannot be set from the
+   client: the emulator's ``x-amzn-RateLimit-Limit`` header says 20/s, and the plan
+   follows it.)  200 sellers ask for 4,000 calls a second, more than two cores serve with
+   the emulator beside the client: the row shows the loop saturated.
+
+The emulator runs in its own process (its limits off in part 1; on in part 2, each
+seller metered apart), each client run in a fresh process.  CPU is the client
+process's ``time.process_time()`` over the timed part; medians (min–max) of 3 runs,
+the setups alternating.  ``python benchmarks/bench_pacing.py [--quick]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import itertools
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import _fleet
+import _redis_proc
+import _sellers_emulator
+from _common import emulator_server, fmt_spread, spread, table
+
+SPACING = 0.05  # 20/s: getServiceJobByServiceJobId's published rate
+TARGET_SHARE = 0.10
+SELLER_PLAN = "20,1"
+SELLER_COUNTS = (1, 10, 50, 200)
+
+_prefixes = itertools.count()
+
+
+def run(quick: bool = False) -> dict[str, Any]:
+    """Both parts; returns the figures (see :func:`markdown`)."""
+    note = _redis_proc.missing()
+    with contextlib.ExitStack() as stack:
+        redis_url = stack.enter_context(_redis_proc.start()) if note is None else None
+        spacing = same_spacing(redis_url, quick)
+    sellers = many_sellers(quick)
+    busy = spacing["rows"].get("unpaced, back to back, 50 in flight", {}).get("cpu_ms_per_call")
+    if busy:
+        for row in sellers["rows"].values():
+            if "cpu_ms_per_call" in row:
+                row["over_busy"] = row["cpu_ms_per_call"]["median"] / busy["median"]
+    return {"redis_note": note, "spacing": spacing, "sellers": sellers, "target": TARGET_SHARE}
+
+
+def same_spacing(redis_url: str | None, quick: bool) -> dict[str, Any]:
+    n, reps = (40, 1) if quick else (200, 3)
+    paced = {"plan": "20,1", "headroom": 0, "n": n}
+    setups: list[tuple[str, str, str, dict[str, Any]]] = [
+        ("unpaced, every 50 ms", "sequential", "off", {"spacing": SPACING, "n": n}),
+        ("paced by the in-process bucket, 20/s", "sequential", "default", paced),
+    ]
+    if redis_url:
+        setups.append(("paced by the Redis bucket, 20/s", "sequential", "redis", paced))
+    busy_n = 500 if quick else 2000
+    setups.append(
+        (
+            "unpaced, back to back, 50 in flight",
+            "get",
+            "off",
+            {"n": busy_n, "concurrency": 50, "warmup": 50},
+        )
+    )
+    runs: list[dict[str, Any]] = []
+    with emulator_server(enforce=False) as server:
+        for rep in range(reps):
+            for name, scenario, mode, options in setups:
+                extra: dict[str, Any] = {}
+                if mode == "redis":
+                    prefix = f"pacing{os.getpid()}-{next(_prefixes)}"
+                    extra = {"redis_url": redis_url, "key_prefix": prefix}
+                command = _fleet.command(scenario, server, mode, **options, **extra)
+                (outcome,) = _fleet.run([command], timeout=300)
+                runs.append(outcome | {"setup": name, "rep": rep})
+                print(f"   {name}: {_brief(outcome)}", flush=True)
+    rows = _rows(runs, [s[0] for s in setups])
+    unpaced = rows.get("unpaced, every 50 ms", {}).get("cpu_ms_per_call")
+    for name, row in rows.items():
+        if name.startswith("paced") and unpaced and "cpu_ms_per_call" in row:
+            paced_ms = row["cpu_ms_per_call"]["median"]
+            row["bucket_share"] = (paced_ms - unpaced["median"]) / paced_ms
+    return {"n": n, "busy_n": busy_n, "rows": rows, "runs": runs}
+
+
+def many_sellers(quick: bool) -> dict[str, Any]:
+    counts, n, reps = ((1, 20), 10, 1) if quick else (SELLER_COUNTS, 20, 3)
+    runs: list[dict[str, Any]] = []
+    with _sellers_emulator.start(max(counts), enforce=True) as server:
+        for rep in range(reps):
+            for count in counts:
+                server.reset()
+                command = _fleet.command(
+                    "sellers", server, "default", sellers=count, n=n, plan=SELLER_PLAN, headroom=0
+                )
+                (outcome,) = _fleet.run([command], timeout=300)
+                throttled = sum(v for k, v in server.log()["counts"].items() if k.endswith(" 429"))
+                runs.append(outcome | {"setup": str(count), "rep": rep, "throttled": throttled})
+                print(f"   {count} sellers: {_brief(outcome)}, {throttled} × 429", flush=True)
+    rows = _rows(runs, [str(c) for c in counts])
+    for count in counts:
+        done = [r for r in runs if r["setup"] == str(count) and "failed" not in r]
+        if done:
+            rows[str(count)]["calls_per_s"] = spread([r["n"] / r["wall_s"] for r in done])
+            rows[str(count)]["throttled"] = sum(r["throttled"] for r in done)
+    return {"counts": list(counts), "calls_per_seller": n, "plan": SELLER_PLAN, "rows": rows}
+
+
+def _rows(runs: list[dict[str, Any]], names: list[str]) -> dict[str, Any]:
+    rows: dict[str, Any] = {}
+    for name in names:
+        done = [r for r in runs if r["setup"] == name and "failed" not in r]
+        if not done:
+            rows[name] = {"failed": next((r["failed"] for r in runs if r["setup"] == name), "?")}
+            continue
+        rows[name] = {
+            "cpu_ms_per_call": spread([r["cpu_ms_per_call"] for r in done]),
+            "failed_calls": sum(r["n"] - r["ok"] for r in done),
+        }
+        if "interval_ms" in done[0]:
+            rows[name]["interval_ms"] = spread([r["interval_ms"] for r in done])
+    return rows
+
+
+def _brief(outcome: dict[str, Any]) -> str:
+    if "failed" in outcome:
+        return "failed: " + outcome["failed"][:200]
+    return (
+        f"{outcome['cpu_ms_per_call']:.3f} ms CPU/call, {outcome['wall_s']:.1f} s, "
+        f"{outcome['n'] - outcome['ok']} failed"
+    )
+
+
+def markdown(r: dict[str, Any]) -> str:
+    """The figures as markdown."""
+    lines: list[str] = []
+    if r.get("redis_note"):
+        lines += [f"Redis figures left out: {r['redis_note']}.", ""]
+    s = r["spacing"]
+    lines += [
+        f"**Same spacing.** {s['n']} getServiceJobByServiceJobId calls one after another "
+        f"(the busy row: {s['busy_n']:,} calls, 50 in flight). Client CPU per call, median "
+        "(min–max); the bucket's share = (paced − unpaced every 50 ms) / paced.",
+        "",
+    ]
+    rows = []
+    for name, row in s["rows"].items():
+        if "failed" in row:
+            rows.append([name, "failed", "", "", row["failed"][:80]])
+            continue
+        share = row.get("bucket_share")
+        rows.append(
+            [
+                name,
+                fmt_spread(row["cpu_ms_per_call"], 3, " ms"),
+                fmt_spread(row["interval_ms"], 1, " ms") if "interval_ms" in row else "–",
+                "–" if share is None else f"{share:+.1%}",
+                row["failed_calls"],
+            ]
+        )
+    lines.append(table(["calls", "CPU / call", "interval", "bucket's share", "failed calls"], rows))
+    shares = [row["bucket_share"] for row in s["rows"].values() if "bucket_share" in row]
+    if shares:
+        met = all(x <= r["target"] for x in shares)
+        lines += [
+            "",
+            f"The bucket's own share, target ≤ {r['target']:.0%} in process and with Redis: "
+            f"{'met' if met else '**missed**'}.",
+        ]
+    m = r["sellers"]
+    lines += [
+        "",
+        f"**Many sellers in one process.** Each seller its own client, refresh token and "
+        f"bucket (plan {m['plan'].replace(',', '/s, burst ')}), {m['calls_per_seller']} calls "
+        "one after another, every seller at once. CPU per call against the busy row above.",
+        "",
+    ]
+    rows = []
+    for count, row in m["rows"].items():
+        if "failed" in row:
+            rows.append([count, "failed", "", "", row["failed"][:80]])
+            continue
+        rows.append(
+            [
+                count,
+                fmt_spread(row["cpu_ms_per_call"], 3, " ms"),
+                f"{row['over_busy']:.2f}x" if "over_busy" in row else "–",
+                fmt_spread(row["calls_per_s"], 0, "/s"),
+                f"{row['failed_calls']} failed, {row['throttled']} × 429",
+            ]
+        )
+    lines.append(table(["sellers", "CPU / call", "vs busy", "calls / s", "outcome"], rows))
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true")
+    args = parser.parse_args()
+    print(markdown(run(args.quick)))
+
+
+if __name__ == "__main__":
+    main()
