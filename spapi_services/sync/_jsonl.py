@@ -31,7 +31,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterator, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import IO, Any
@@ -217,7 +217,7 @@ class JsonlSink(ThreadedSink):
 
     # --- reading --------------------------------------------------------------------
 
-    def _lines(self) -> Iterator[tuple[int, bytes]]:
+    def _lines(self) -> Generator[tuple[int, bytes], None, None]:
         """Each committed line of the log with its offset (blank lines skipped)."""
         end = int(self._state["committed_bytes"])
         with open(self.path, "rb") as log:
@@ -319,8 +319,8 @@ class JsonlSink(ThreadedSink):
             self.rewrite_path.unlink()  # left by a rewrite that failed before its note
         fd = os.open(self.rewrite_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE)
         try:
-            with os.fdopen(fd, "wb") as out:
-                for offset, line in self._lines():
+            with os.fdopen(fd, "wb") as out, contextlib.closing(self._lines()) as lines:
+                for offset, line in lines:
                     if offset in marks:
                         moved[offset] = out.tell()
                     new = transform(line)

@@ -9,18 +9,25 @@ log record (its message, its arguments, its formatted exception), every exceptio
 whole ``__cause__``/``__context__`` chain) and the repr of every object handed back is
 searched for the client secret, the refresh token and every access token issued, and the
 logs for every buyer's name, phone and address.
+
+The files a sync's mirror is made of get the same search, and their modes are checked.
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
+import json
 import logging
+import os
 import traceback
 from collections.abc import AsyncIterator, Iterator
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
+from _mirror_scan import buyers_data, leaks, mirror_files, mode_of
 
 from spapi_services import (
     ApiConnectionError,
@@ -33,6 +40,9 @@ from spapi_services import (
     UnprocessableEntityError,
 )
 from spapi_services.emulator import ServicesEmulator
+from spapi_services.emulator.__main__ import environment, write_env_file
+from spapi_services.emulator.catalog import MARKETPLACES
+from spapi_services.sync import BuyerKey, BuyerKeyError, BuyerKeys, JsonlSink, SqliteSink, sync_jobs
 
 from ._scenarios import NOW, SCENARIOS
 from .conftest import MakeClient
@@ -217,3 +227,93 @@ async def test_the_search_is_not_blind(
             assert_absent(list(exception_texts(exc)), {secret}, "a secret")
     name = next(iter(personal_data(emu)))
     assert name.replace(" ", "").isalnum() or "-" in name or " " in name
+
+
+# --- the mirror's files ---------------------------------------------------------------------
+
+
+@pytest.fixture
+def open_umask() -> Iterator[None]:
+    """Nothing masked: a file is as private as the call that made it asked."""
+    old = os.umask(0)
+    try:
+        yield
+    finally:
+        os.umask(old)
+
+
+async def test_the_mirrors_files_are_private_and_hold_no_secret_or_clear_buyer_data(
+    emu: ServicesEmulator,
+    make_client: MakeClient,
+    debug_logs: pytest.LogCaptureFixture,
+    tmp_path: Path,
+    open_umask: None,
+) -> None:
+    """Every file the sync, its upkeep and the emulator's --env-file make, under umask 000:
+    mode 0600 (folders 0700); no LWA secret or token, no buyer key, and, unless the buyer
+    data is kept, no buyer's data in any form.  The logs of all that hold neither."""
+    client = make_client(emu)
+    key, old_key = BuyerKey.generate(), BuyerKey.generate()
+    folder = tmp_path / "mirrors" / "private"
+    buyer = next(iter(emu.store.jobs.values())).details["buyer"]["buyerId"]
+    records = [json.loads(job.fragment()) for job in emu.store.jobs.values()]
+    personal = buyers_data(records)
+    assert len(personal) > 60
+    failures: list[BaseException] = []
+
+    for mode in ("keep", "encrypt", "hash", "drop"):
+        for sink in (
+            SqliteSink(folder / f"{mode}.sqlite", buyer_key=[key, old_key]),
+            JsonlSink(folder / f"{mode}.jsonl", buyer_key=[key, old_key]),
+        ):
+            async with sink:
+                await sync_jobs(
+                    client,
+                    sink,
+                    since=NOW - timedelta(days=3650),
+                    until=emu.clock.now(),
+                    marketplace_ids=[m.marketplace_id for m in MARKETPLACES],
+                    buyer_data=mode,  # type: ignore[arg-type]
+                )
+                await sink.rewrite_buyer_data(mode, buyer_key=[old_key, key])  # type: ignore[arg-type]
+                await sink.rewrite_buyer_data(mode)  # type: ignore[arg-type]
+                await sink.forget_buyer(buyer)
+                await sink.prune(timedelta(days=30), now=emu.clock.now())
+                files = mirror_files(sink.path)
+                assert len(files) >= 2  # the SQLite log and index are there while open
+                assert {f.name: mode_of(f) for f in files} == {f.name: 0o600 for f in files}
+                if mode != "keep":
+                    assert leaks(files, personal) == [], (mode, sink)
+            if mode in ("encrypt", "hash"):
+                with pytest.raises(BuyerKeyError) as wrong_key:
+                    await type(sink)(sink.path, buyer_key=BuyerKey.generate()).forget_buyer(buyer)
+                failures.append(wrong_key.value)
+    env_file = tmp_path / "emulator.env"
+    write_env_file(env_file, environment(emu))
+    assert mode_of(env_file) == 0o600
+    # The search below finds a secret where one is (the env file holds it, by design).
+    assert emu.credentials.client_secret.encode() in env_file.read_bytes()
+    assert mode_of(folder) == mode_of(folder.parent) == 0o700
+
+    forbidden = secrets_of(emu) | set(PREFIXES)
+    keys = {k.export() for k in (key, old_key)}
+    key_bytes = [k._secret for k in (key, old_key)]
+    everything = [f for f in folder.iterdir() if f.is_file()]
+    assert len(everything) == 12  # a SQLite file, a log and its checkpoint per mode
+    for file in everything:
+        data = file.read_bytes()
+        for secret in forbidden | keys:
+            assert secret.encode() not in data, f"a secret in {file.name}"
+        for raw in key_bytes:
+            assert raw not in data, f"a key's bytes in {file.name}"
+            assert base64.b64encode(raw) not in data, f"a key in {file.name}"
+    logs = list(record_texts(debug_logs.records))
+    assert any("synced up to" in text for text in logs)  # the sync did log
+    assert_absent(logs, forbidden | keys, "a secret in the logs:")
+    assert_absent(logs, personal_data(emu), "a buyer's data in the logs:")
+    for failure in failures:
+        texts = list(exception_texts(failure))
+        assert_absent(texts, keys, "a key in a BuyerKeyError:")
+        assert_absent(texts, personal_data(emu), "a buyer's data in a BuyerKeyError:")
+        assert_absent(texts, {buyer}, "the buyer's id in a BuyerKeyError:")
+    assert_absent([repr(key), repr(BuyerKeys([key, old_key]))], keys, "a key in a repr:")
