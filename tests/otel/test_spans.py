@@ -336,3 +336,50 @@ async def test_with_options_copies_share_the_instrumentation(telemetry: Telemetr
 
     assert len(telemetry.spans(GET)) == 1
     assert telemetry.total("spapi.client.calls", **{"rpc.method": GET}) == 1
+
+
+async def test_an_activity_span_holds_the_calls_made_inside_it(telemetry: Telemetry) -> None:
+    from spapi_services._otel import activity
+
+    api = FakeApi(replies(answer(200, job_body())))
+    async with client_for(api, **telemetry.providers) as client:
+        with activity(client, "sync_jobs", {"spapi.sync.marketplaces": 2}) as run:
+            await client.service_jobs.get("job-1")
+            run.set("spapi.sync.pages", 7)
+            run.set("spapi.sync.note", "line one\nline two")
+
+    outer = telemetry.span("sync_jobs")
+    assert outer.kind is SpanKind.INTERNAL
+    assert dict(outer.attributes or {}) == {
+        "spapi.sync.marketplaces": 2,
+        "spapi.sync.pages": 7,
+        "spapi.sync.note": "line one\\nline two",
+    }
+    call = telemetry.span(GET)
+    assert call.parent is not None
+    assert call.parent.span_id == outer.context.span_id
+
+
+async def test_an_activity_that_fails_records_it_safely(telemetry: Telemetry) -> None:
+    from spapi_services._otel import activity
+
+    async with client_for(FakeApi(replies(answer(404, ERROR_BODY))), **telemetry.providers) as c:
+        with pytest.raises(NotFoundError), activity(c, "sync_jobs"):
+            await c.service_jobs.get("job-1")
+
+    outer = telemetry.span("sync_jobs")
+    assert outer.status.status_code is StatusCode.ERROR
+    assert outer.attributes["error.type"] == "NotFoundError"
+    assert [e.name for e in outer.events] == ["exception"]
+
+
+async def test_an_activity_without_instrumentation_is_nothing(telemetry: Telemetry) -> None:
+    from spapi_services._otel import activity
+
+    api = FakeApi(replies(answer(200, job_body())))
+    async with client_for(api, instrument=False, **telemetry.providers) as client:
+        with activity(client, "sync_jobs") as run:
+            run.set("spapi.sync.pages", 1)
+            await client.service_jobs.get("job-1")
+
+    assert telemetry.spans() == []
