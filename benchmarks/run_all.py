@@ -6,7 +6,8 @@ Sections, in order: start-up, the pytest plugin's share of a pytest start, parsi
 (``bench_parse.py``, then against pydantic v2), overhead, against the peers,
 at the bound (with the chart), paging at the plan, bulk sync (``bench_sync.py``), memory,
 one seller's plan spent by several processes (``bench_processes.py``), what pacing costs
-(``bench_pacing.py``), and the emulator's own speed (``bench_emulator.py``).  The modules
+(``bench_pacing.py``), what tracing and metrics cost (``bench_otel.py``), and the
+emulator's own speed (``bench_emulator.py``).  The modules
 written by other people are imported from this folder and their ``run()`` called as they
 are; a section that fails is reported as failed and the others still run.  ``--quick``
 is a smoke run (small counts, one repetition): its figures are not the ones to quote, so
@@ -39,6 +40,7 @@ sys.path.insert(0, str(HERE.parent))
 import _common  # noqa: E402  (installs the loopback guard)
 import bench_bound  # noqa: E402
 import bench_memory  # noqa: E402
+import bench_otel  # noqa: E402
 import bench_overhead  # noqa: E402
 import bench_pacing  # noqa: E402
 import bench_pages  # noqa: E402
@@ -61,6 +63,7 @@ SECTIONS = (
     "memory",
     "processes",
     "pacing",
+    "otel",
     "emulator",
 )
 FOREIGN = {"parse": "bench_parse.py", "sync": "bench_sync.py", "emulator": "bench_emulator.py"}
@@ -120,6 +123,7 @@ def run_sections(names: list[str], quick: bool, server: str) -> dict[str, Any]:
         "memory": (lambda: bench_memory.run(quick), bench_memory.markdown),
         "processes": (lambda: bench_processes.run(quick), bench_processes.markdown),
         "pacing": (lambda: bench_pacing.run(quick), bench_pacing.markdown),
+        "otel": (lambda: bench_otel.run(quick), bench_otel.markdown),
     }
     out: dict[str, Any] = {}
     for name in names:
@@ -266,6 +270,18 @@ def headline(sections: dict[str, Any]) -> list[list[str]]:
             ]
         )
     rows += _plan_rows(sections, verdict)
+    otel = _get(sections, "otel", "results")
+    if otel:
+        share = otel["added_share_of_a_call"]
+        rows.append(
+            [
+                "10. tracing: CPU the no-op instrumentation adds to a call (SDK in memory)",
+                f"{otel['added_us_per_call']['noop']:.1f} µs = {share['noop']:.1%} "
+                f"({otel['added_us_per_call']['sdk']:.0f} µs = {share['sdk']:.0%})",
+                f"≤ {otel['target'] - 1:.0%} (no-op)",
+                verdict(1 + share["noop"] <= otel["target"]),
+            ]
+        )
     parse = _get(sections, "parse", "results", "us_per_job")
     if parse:
         figures = ", ".join(f"{k} {v['median']:.1f}" for k, v in parse.items())
@@ -374,6 +390,7 @@ TITLES = {
     "memory": "5. Memory while paging",
     "processes": "8. One seller's plan, several processes (bench_processes.py)",
     "pacing": "9. What pacing costs (bench_pacing.py)",
+    "otel": "10. What tracing and metrics cost (bench_otel.py)",
     "emulator": "The emulator's own speed (bench_emulator.py)",
 }
 ORDER = (
@@ -385,6 +402,7 @@ ORDER = (
     "memory",
     "processes",
     "pacing",
+    "otel",
     "parse",
     "pydantic",
     "startup",
