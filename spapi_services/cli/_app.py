@@ -11,6 +11,7 @@ tracebacks unless ``--debug``.  With ``--json``, errors are JSON on stderr too.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import sys
 from collections.abc import (
@@ -146,6 +147,7 @@ class Settings:
     as_json: bool = False
     debug: bool = False
     otel_console: bool = False
+    redis: str | None = None
     _output: Output | None = None
 
     @property
@@ -240,6 +242,15 @@ def json_option(fn: Callable[..., T]) -> Callable[..., T]:
     help="Print each call's OpenTelemetry span on stderr, and the metrics at the end "
     "(needs opentelemetry-sdk) [env: SPAPI_OTEL_CONSOLE].",
 )
+@click.option(
+    "--redis",
+    "redis_url",
+    envvar="SPAPI_REDIS_URL",
+    metavar="URL",
+    help="Share the seller's usage plans and access token through this Redis with every "
+    "other process using it, e.g. redis://localhost:6379/0 (needs the redis extra) "
+    "[env: SPAPI_REDIS_URL].",
+)
 @click.pass_context
 def cli(
     ctx: click.Context,
@@ -251,6 +262,7 @@ def cli(
     as_json: bool,
     debug: bool,
     otel_console: bool,
+    redis_url: str | None,
 ) -> None:
     """Amazon SP-API Services API from the shell, plus a bulk sync and a local demo.
 
@@ -267,6 +279,7 @@ def cli(
         as_json=as_json,
         debug=debug,
         otel_console=otel_console,
+        redis=redis_url or None,
     )
     if debug:
         ctx.call_on_close(_log_requests())
@@ -280,9 +293,7 @@ class _NotShownTwice(logging.Filter):
     """Drops the SDK's record of an answer's warnings: the command prints them itself."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        return not (
-            record.levelno == logging.WARNING and "answered with warnings" in str(record.msg)
-        )
+        return not getattr(record, "spapi_warnings", 0)
 
 
 def _log_requests() -> Callable[[], None]:
@@ -333,8 +344,26 @@ async def open_client(
     kwargs.update(overrides)
     if "credentials" not in kwargs and "access_token_provider" not in kwargs:
         kwargs["credentials"] = credentials_from_env()
-    async with ServicesClient(**kwargs) as client:
+    async with contextlib.AsyncExitStack() as stack:
+        if opts.redis and "rate_limits" not in kwargs:
+            plans, tokens = _shared_through(opts.redis)
+            kwargs.update(rate_limits=plans, token_cache=tokens)
+            stack.push_async_callback(plans.aclose)
+            stack.push_async_callback(tokens.aclose)
+        client = await stack.enter_async_context(ServicesClient(**kwargs))
         yield client
+
+
+def _shared_through(url: str) -> tuple[Any, Any]:
+    """The Redis-shared usage plans and token cache, or a message saying what is missing."""
+    try:
+        from ..redis import RedisRateLimits, RedisTokenCache
+    except ImportError as exc:
+        raise Failure(str(exc), kind="setup", exit_code=EXIT_USAGE) from None
+    try:
+        return RedisRateLimits(url), RedisTokenCache(url)
+    except ValueError as exc:
+        raise Failure(f"--redis: {exc}", kind="setup", exit_code=EXIT_USAGE) from None
 
 
 def json_or(show: Show[T]) -> Show[T]:
