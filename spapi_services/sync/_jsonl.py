@@ -251,7 +251,7 @@ class JsonlSink(ThreadedSink):
 
     def _read_one(self, service_job_id: str) -> dict[str, Any] | None:
         found: dict[str, Any] | None = None
-        wanted = json.dumps(service_job_id).encode()
+        wanted = _serde.dumps(service_job_id).encode()
         for _, line in self._lines():
             if wanted not in line:  # most lines, skipped without parsing them
                 continue
