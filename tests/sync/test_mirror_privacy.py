@@ -11,27 +11,33 @@ from __future__ import annotations
 import json
 import shutil
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
-from _mirror_scan import Personal, buyers_data, leaks, mirror_files, personal_values
+from _mirror_scan import Personal, buyers_data, forms, leaks, mirror_files, personal_values
 
-from spapi_services import ServicesClient
+from spapi_services import ServicesClient, _serde
 from spapi_services.emulator import ServicesEmulator
 from spapi_services.emulator.store import JobRecord
+from spapi_services.models.jobs import ServiceJob
 from spapi_services.sync import (
     BuyerData,
     BuyerKey,
     BuyerKeyError,
+    BuyerKeys,
     JsonlSink,
+    SinkState,
     SqliteSink,
+    SyncPlan,
     SyncReport,
+    Window,
     last_activity,
     sync_jobs,
 )
+from spapi_services.sync._buyer import reveal_record
 from spapi_services.sync._sink import ThreadedSink, job_record
 
 from .conftest import SINCE, US
@@ -366,10 +372,7 @@ async def test_reading_needs_an_open_sink_and_get_opens_its_own(
     assert await sink.get("no-such-job") is None
 
 
-def _as_model(record: dict[str, Any]) -> Any:
-    from spapi_services import _serde
-    from spapi_services.models.jobs import ServiceJob
-
+def _as_model(record: dict[str, Any]) -> ServiceJob:
     return _serde.structure(record, ServiceJob)
 
 
@@ -383,3 +386,64 @@ def test_the_sinks_folder_holds_only_what_they_made(tmp_path: Path) -> None:
         "m.sqlite-wal",
     ]
     shutil.rmtree(tmp_path)
+
+
+# --- any sink ------------------------------------------------------------------------------
+
+
+class ListSink:
+    """A sink of one's own, knowing nothing of buyer data: it keeps what it is handed."""
+
+    def __init__(self) -> None:
+        self.jobs: list[ServiceJob] = []
+        self.states: dict[str, SinkState] = {}
+
+    async def open(self) -> None:
+        pass
+
+    async def state(self, scope: str) -> SinkState:
+        return self.states.get(scope, SinkState())
+
+    async def begin(self, plan: SyncPlan) -> None:
+        pass
+
+    async def write_page(
+        self, plan: SyncPlan, window: Window, jobs: Sequence[ServiceJob], next_token: str | None
+    ) -> int:
+        self.jobs.extend(jobs)
+        return len(jobs)
+
+    async def finish(self, plan: SyncPlan) -> None:
+        self.states[plan.scope] = SinkState(checkpoint=plan.end)
+
+    async def close(self) -> None:
+        pass
+
+
+@pytest.mark.parametrize("mode", ["encrypt", "hash", "drop"])
+async def test_a_sink_of_ones_own_is_handed_protected_jobs(
+    emulator: ServicesEmulator, client: ServicesClient, mode: BuyerData
+) -> None:
+    sink = ListSink()
+    await sync(emulator, client, sink, buyer_data=mode, buyer_key=KEY)
+    assert len(sink.jobs) == len(emulator.store.find_jobs(marketplace_id=US))
+    text = "\n".join(_serde.dumps(job_record(job)) for job in sink.jobs)
+    values = us_personal(emulator)
+    assert [v for v in values if any(f in text.encode() for f in forms(v))] == []
+    if mode == "encrypt":  # and what it stored reads back with the key
+        records = {r["serviceJobId"]: r for r in wire(emulator)}
+        for job in sink.jobs:
+            revealed = reveal_record(job_record(job), BuyerKeys([KEY]))
+            assert revealed == job_record(_as_model(records[str(job.service_job_id)]))
+
+
+async def test_a_mode_that_needs_a_key_is_refused_before_anything_is_opened_or_sent(
+    emulator: ServicesEmulator, client: ServicesClient, tmp_path: Path
+) -> None:
+    for mode in ("encrypt", "hash"):
+        with pytest.raises(BuyerKeyError, match=f"buyer_key: required with buyer_data='{mode}'"):
+            await sync(emulator, client, SqliteSink(tmp_path / "m.sqlite"), buyer_data=mode)
+    with pytest.raises(ValueError, match="buyer_data: must be one of keep, encrypt, hash, drop"):
+        await sync(emulator, client, SqliteSink(tmp_path / "m.sqlite"), buyer_data="mask")
+    assert emulator.count() == 0
+    assert not (tmp_path / "m.sqlite").exists()
