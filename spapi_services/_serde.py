@@ -9,6 +9,7 @@ JSON path of the mismatch instead of being coerced into nonsense.
 
 from __future__ import annotations
 
+import importlib
 import json
 import re
 import secrets
@@ -29,9 +30,11 @@ from .errors import ResponseDecodeError
 from .models._base import ApiEnum
 from .models.common import ApiWarning, Error
 
+# The ``speedups`` extra: orjson when installed (looked up by name, so that type checkers
+# without it installed see no missing module).
 _orjson: Any
-try:  # the ``speedups`` extra
-    import orjson as _orjson
+try:
+    _orjson = importlib.import_module("orjson")
 except ImportError:  # pragma: no cover - depends on what is installed
     _orjson = None
 
