@@ -183,12 +183,14 @@ def _api_failure(exc: ApiStatusError | OperationFailedError) -> Failure:
         headline += " but reported errors"
     body: str = getattr(exc, "body", "")
     lines = list(_error_lines(exc.errors, body))
+    support = exc.support_info()
     if exc.request_id:
         lines.append(
-            f"  request id: {escape(exc.request_id)}  [dim](quote it to Amazon support)[/dim]"
+            f"  request id: {escape(exc.request_id)} at {support['time']}"
+            "  [dim](quote both to Amazon support)[/dim]"
         )
     if exc.status_code == 429:
-        lines.append("The usage plan's bucket stayed empty through every retry; try later.")
+        lines.append("Amazon kept answering 429 until the call's deadline; try later.")
     data: dict[str, Any] = {
         "status": exc.status_code,
         "operation": exc.operation,
@@ -197,6 +199,7 @@ def _api_failure(exc: ApiStatusError | OperationFailedError) -> Failure:
             {"code": e.code, "message": e.message, "details": e.details} for e in exc.errors
         ],
         "requestId": exc.request_id,
+        "support": support,
     }
     if not exc.errors and body.strip():
         data["body"] = " ".join(body.split())[:300]

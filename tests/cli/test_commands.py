@@ -77,7 +77,8 @@ def test_jobs_get_unknown_shows_the_api_error_and_the_request_id(run: Runner) ->
     err = one_line(result.stderr)
     assert "HTTP 404 from getServiceJobByServiceJobId" in err
     assert "NotFound: Job not found for jobId 99999999999999" in err
-    assert re.search(r"request id: [0-9a-f-]{36}", err)
+    # With the moment it was answered: what Amazon's support asks for beside the id.
+    assert re.search(r"request id: [0-9a-f-]{36} at \d{4}-\d\d-\d\dT\d\d:\d\d:\d\d", err)
     assert "Traceback" not in result.output
 
 

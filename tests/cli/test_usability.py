@@ -156,6 +156,8 @@ def test_with_json_an_api_error_is_json_on_stderr(run: Runner) -> None:
     assert error["codes"] == ["NotFound"]
     assert error["errors"][0]["message"] == "Job not found for jobId 99999999999999"
     assert re.fullmatch(r"[0-9a-f-]{36}", error["requestId"])
+    assert error["support"]["request_id"] == error["requestId"]
+    assert error["support"]["time"].endswith("Z")
 
 
 def test_with_json_a_refused_argument_is_json_with_its_rule(
