@@ -16,7 +16,7 @@ import tempfile
 import time
 from collections.abc import Iterator
 
-__all__ = ["available", "missing", "start"]
+__all__ = ["available", "free_port", "missing", "start"]
 
 
 def available() -> bool:
@@ -39,7 +39,8 @@ def missing() -> str | None:
     return None
 
 
-def _free_port() -> int:
+def free_port() -> int:
+    """A TCP port nobody listens on right now, on 127.0.0.1."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
         probe.bind(("127.0.0.1", 0))
         port: int = probe.getsockname()[1]
@@ -62,7 +63,7 @@ def start(wait: float = 10.0) -> Iterator[str]:
     if program is None:
         raise RuntimeError("redis-server is not installed (apt-get install redis-server)")
     with tempfile.TemporaryDirectory(prefix="spapi-bench-redis-") as folder:
-        port = _free_port()
+        port = free_port()
         command = [
             program,
             "--bind", "127.0.0.1",

@@ -29,7 +29,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import importlib.util
 import itertools
+import json
 import os
 import subprocess
 import sys
@@ -256,6 +258,9 @@ WORKERS = 4
 
 
 def web(server: Server, modes: list[str], redis_url: str | None, quick: bool) -> dict[str, Any]:
+    missing = [m for m in ("fastapi", "uvicorn") if importlib.util.find_spec(m) is None]
+    if missing:
+        return {"missing": f"{' and '.join(missing)} not installed (the test extra has them)"}
     n, reps = (100, 1) if quick else (N, 2)
     bound = (n - BURST) / RATE
     runs = []
@@ -299,14 +304,12 @@ def web(server: Server, modes: list[str], redis_url: str | None, quick: bool) ->
 
 @contextlib.contextmanager
 def _uvicorn(server: Server, mode: str, redis_url: str | None) -> Iterator[str]:
-    from _redis_proc import _free_port
-
-    port = _free_port()
+    port = _redis_proc.free_port()
     with tempfile.TemporaryDirectory(prefix="spapi-bench-web-") as ready:
         env = dict(os.environ)
         env.update(
             SPAPI_BENCH_BASE_URL=server.url,
-            SPAPI_BENCH_CREDS=__import__("json").dumps(server.creds),
+            SPAPI_BENCH_CREDS=json.dumps(server.creds),
             SPAPI_BENCH_IDS_URL=server.ids_url or "",
             SPAPI_BENCH_MODE=mode,
             SPAPI_BENCH_REDIS_URL=redis_url or "",
@@ -450,7 +453,9 @@ def markdown(r: dict[str, Any]) -> str:
             )
         )
     w = r.get("web")
-    if w:
+    if w and "missing" in w:
+        lines += ["", f"**A web backend.** Not run: {w['missing']}."]
+    elif w:
         lines += [
             "",
             f"**A web backend.** uvicorn, {w['workers']} workers, a FastAPI endpoint calling "
