@@ -30,6 +30,10 @@ class RequestQueue:
     def __repr__(self) -> str:
         return f"RequestQueue(size={self.size})"
 
+    def has_room(self) -> bool:
+        """Whether :meth:`enter` would return at once (a place free, nobody in line)."""
+        return self._places is None or not self._places.locked()
+
     async def enter(self) -> None:
         """Wait for a place (asyncio's Semaphore serves waiters in order)."""
         if self._places is not None:

@@ -391,7 +391,8 @@ class Transport:
         return waited
 
     async def _enter(self, call: _Call, queue: RequestQueue) -> None:
-        if queue.size is None:
+        if queue.has_room():
+            await queue.enter()  # returns at once: no wait to bound, no timer to set
             return
         started = self._timer.now()
         await self._within(call, "waiting in the request queue", queue.enter())
