@@ -23,10 +23,12 @@ Scenarios, all on getServiceJobByServiceJobId:
 * ``sellers``: ``--sellers`` clients, one per seller (``_sellers_emulator.seller_token``),
   each making one warm-up call and then ``--n`` calls one after another, all at once.
 
-With ``--barrier`` the process prints ``READY`` once set up and starts only when a line
-arrives on its standard input: the benchmark starts several processes that way at the
-same instant.  Times in the result are ``time.time()`` (one clock for every process),
-CPU is ``time.process_time()`` over the timed part.
+``--time-plan`` also counts the CPU spent inside the plan's ``try_acquire``
+(``plan_cpu_ms_per_call``, sequential scenario).  With ``--barrier`` the process prints
+``READY`` once set up and starts only when a line arrives on its standard input: the
+benchmark starts several processes that way at the same instant.  Times in the result
+are ``time.time()`` (one clock for every process), CPU is ``time.process_time()`` over
+the timed part.
 """
 
 from __future__ import annotations
@@ -79,12 +81,30 @@ class Setup:
                 headroom=args.headroom,
             )
             self.closers.append(self.plan.aclose)
+        self.plan_cpu = 0.0
+        if args.time_plan and self.plan not in (None, False):
+            self._time_plan()
         self.tokens: Any = None
         if args.tokens == "redis":
             from spapi_services.redis import RedisTokenCache
 
             self.tokens = RedisTokenCache(args.redis_url, key_prefix=args.key_prefix)
             self.closers.append(self.tokens.aclose)
+
+    def _time_plan(self) -> None:
+        """Count the CPU spent inside the plan's ``try_acquire`` (the bucket's own work,
+        and for Redis its round trips: nothing else runs while a sequential call waits)."""
+        take = self.plan.try_acquire
+
+        async def timed(scope: str, operation_id: str) -> float:
+            started = time.process_time()
+            try:
+                due: float = await take(scope, operation_id)
+                return due
+            finally:
+                self.plan_cpu += time.process_time() - started
+
+        self.plan.try_acquire = timed
 
     def client(self, refresh_token: str | None = None) -> Any:
         from spapi_services import LwaCredentials, ServicesClient
@@ -201,13 +221,20 @@ async def sequential(setup: Setup, args: argparse.Namespace) -> dict[str, Any]:
     async with setup.client() as client:
         await client.service_jobs.get(job_id(0))  # the token, a connection, the burst spent
         await _barrier(args)
+        setup.plan_cpu = 0.0
         with Clock() as clock:
             first = loop.time()
             for i in range(args.n):
                 if args.spacing:
                     await asyncio.sleep(max(0.0, first + i * args.spacing - loop.time()))
                 await _call(client, i + 1, tally)
-    return _outcome(tally, clock, args.n, interval_ms=(clock.end - clock.start) / args.n * 1e3)
+    return _outcome(
+        tally,
+        clock,
+        args.n,
+        interval_ms=(clock.end - clock.start) / args.n * 1e3,
+        plan_cpu_ms_per_call=setup.plan_cpu / args.n * 1e3,
+    )
 
 
 async def sellers(setup: Setup, args: argparse.Namespace) -> dict[str, Any]:
@@ -265,6 +292,9 @@ def main() -> None:
     parser.add_argument("--spacing", type=float, default=0.0)
     parser.add_argument("--sellers", type=int, default=1)
     parser.add_argument("--barrier", action="store_true")
+    parser.add_argument(
+        "--time-plan", action="store_true", help="count the CPU inside the plan's try_acquire"
+    )
     args = parser.parse_args()
     _guard.check_url(args.base_url)
     if args.redis_url and not args.redis_url.startswith("redis://127.0.0.1:"):
