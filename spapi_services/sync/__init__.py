@@ -1,4 +1,4 @@
-"""Bulk sync: mirror every service job of a marketplace into SQLite or JSON Lines.
+"""Bulk sync: mirror every service job of a marketplace into SQLite, JSON Lines or PostgreSQL.
 
 ::
 
@@ -24,6 +24,10 @@ or dropped.  The files are readable by their owner only.  The sinks read jobs ba
     async with SqliteSink("jobs.sqlite", buyer_key=key) as mirror:
         await sync_jobs(client, mirror, since=since, buyer_data="encrypt")
         await mirror.prune(older_than=timedelta(days=365))
+
+:class:`PostgresSink` keeps many sellers' mirrors in one PostgreSQL database, each row
+keyed by the seller (``pip install "spapi-services[postgres]"``); the fleet
+(:mod:`spapi_services.fleet`) syncs every seller into it from worker processes.
 """
 
 from ._buyer import (
@@ -47,7 +51,8 @@ from ._engine import (
 )
 from ._jsonl import JsonlSink
 from ._plan import Mode, SyncPlan, Window
-from ._sink import RewriteReport, Sink, SinkState
+from ._postgres import PostgresSink
+from ._sink import MirrorSink, RewriteReport, Sink, SinkState
 from ._sqlite import SqliteSink
 
 __all__ = [
@@ -62,7 +67,9 @@ __all__ = [
     "BuyerKeyLike",
     "BuyerKeys",
     "JsonlSink",
+    "MirrorSink",
     "Mode",
+    "PostgresSink",
     "RewriteReport",
     "RunSummary",
     "Sink",

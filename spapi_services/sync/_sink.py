@@ -8,9 +8,12 @@ the first page not stored, and no page is ever stored twice.
 
 The jobs a sink is handed are already as the mirror keeps them: the engine applies the
 buyer-data policy (see :mod:`._buyer`) before any sink sees a job, so a sink stores
-what it gets and need not know about keys.  :class:`ThreadedSink` adds what every mirror
+what it gets and need not know about keys.  :class:`MirrorSink` adds what every mirror
 offers its users: reading jobs back (decrypted with the sink's ``buyer_key``), pruning
 closed jobs, forgetting a buyer, and rewriting the buyer data under another policy.
+:class:`ThreadedSink` is a :class:`MirrorSink` whose store is reached by blocking calls
+(a file), run on a thread of its own; a sink over an asyncio driver (PostgreSQL) is a
+:class:`MirrorSink` directly.
 """
 
 from __future__ import annotations
@@ -40,6 +43,7 @@ from ._buyer import (
 from ._plan import SyncPlan, Window
 
 __all__ = [
+    "MirrorSink",
     "RewriteReport",
     "Sink",
     "SinkState",
@@ -49,10 +53,10 @@ __all__ = [
 ]
 
 T = TypeVar("T")
-_S = TypeVar("_S", bound="ThreadedSink")
+_S = TypeVar("_S", bound="MirrorSink")
 
-#: Jobs read from the store per trip to the sink's thread.
-_READ_BATCH = 200
+#: Jobs read from the store per trip to it (to the sink's thread, or the database).
+READ_BATCH = 200
 
 
 @attrs.frozen(kw_only=True)
@@ -122,26 +126,22 @@ class Sink(Protocol):
         ...
 
 
-class ThreadedSink:
-    """Runs a sink's blocking file work on one thread of its own, one call at a time.
-
-    One thread keeps the event loop free while a commit waits on the disk, and keeps
-    every call to a connection on the thread that made it.  A call cancelled while it
-    runs still finishes on its thread; it commits whole or not at all.
+class MirrorSink:
+    """What every mirror offers beside the :class:`Sink` protocol: opening counted, jobs
+    read back, closed jobs pruned, a buyer forgotten, buyer data rewritten.
 
     Opening is counted: ``async with sink:`` around several calls (or around a
-    ``sync_jobs`` that opens and closes the sink itself) keeps one connection open until
-    the outermost close.  The maintenance calls open the sink for their own duration if
-    it is not open.
+    ``sync_jobs`` that opens and closes the sink itself) keeps the store open until the
+    outermost close.  The maintenance calls open the sink for their own duration if it
+    is not open.  A subclass reaches its store through the ``_store_*`` coroutines and
+    writes the :class:`Sink` protocol's ``state``, ``begin``, ``write_page`` and
+    ``finish``.
 
     :param buyer_key: the key (or ring of keys) that reads encrypted buyer data back,
         and finds a buyer's jobs when their ids are stored encrypted or hashed.
     """
 
-    _thread_name = "spapi-sync"
-
     def __init__(self, *, buyer_key: BuyerKeyLike | None = None) -> None:
-        self._executor: concurrent.futures.ThreadPoolExecutor | None = None
         self._opens = 0
         self.buyer_keys: BuyerKeys | None = as_keys(buyer_key)
 
@@ -152,22 +152,156 @@ class ThreadedSink:
     async def __aexit__(self, *exc: object) -> None:
         await self.close()
 
+    async def open(self) -> None:
+        """Open the sink (creating its store), ready for :meth:`state`."""
+        if self._opens:
+            self._opens += 1
+            return
+        await self._store_open()
+        self._opens = 1
+
+    async def close(self) -> None:
+        """Close the sink.  Safe to call more than once; with nested opens, only the
+        outermost closes."""
+        if self._opens > 1:
+            self._opens -= 1
+            return
+        self._opens = 0
+        await self._store_close()
+
+    # --- for the mirror's users ---------------------------------------------------------
+
+    async def iter_jobs(self) -> AsyncIterator[ServiceJob]:
+        """Every job the mirror holds, in its latest state, buyer data decrypted.
+
+        The sink must be open (``async with sink:``).  Encrypted buyer data is decrypted
+        with ``buyer_key``; without one it is returned as stored.  Keyed hashes are
+        returned as stored.
+        """
+        if not self._opens:
+            raise RuntimeError(
+                f"{type(self).__name__}.iter_jobs: open the sink first (async with sink: ...)"
+            )
+        cursor: Any = None
+        while True:
+            jobs, cursor = await self._store_jobs_page(cursor)
+            for job in jobs:
+                yield job
+            if cursor is None:
+                return
+
+    async def get(self, service_job_id: str) -> ServiceJob | None:
+        """The job with this id in its latest state, buyer data decrypted; ``None`` if absent."""
+        check_id("service_job_id", service_job_id)
+        async with self:
+            record = await self._store_read_one(service_job_id)
+        if record is None:
+            return None
+        return job_from_record(record, self.buyer_keys)
+
+    async def prune(
+        self,
+        older_than: timedelta,
+        *,
+        statuses: Iterable[str] = CLOSED_STATUSES,
+        now: datetime | None = None,
+    ) -> int:
+        """Remove closed jobs whose last date is more than ``older_than`` ago; how many.
+
+        A job's last date is the latest time it records (see
+        :func:`~spapi_services.sync.last_activity`); ``statuses`` are the statuses that
+        count as closed (default: COMPLETED, CANCELLED, NOT_FULFILLABLE).  The file
+        sinks compact their store afterwards, so no copy of the removed jobs is left in
+        their files.
+        """
+        if not isinstance(older_than, timedelta) or older_than < timedelta(0):
+            raise ValueError("older_than: must be a timedelta of zero or more, e.g. 90 days")
+        chosen = _statuses(statuses)
+        cutoff = (now or datetime.now(UTC)) - older_than
+        async with self:
+            return await self._store_prune(cutoff, chosen)
+
+    async def forget_buyer(self, buyer_id: str) -> int:
+        """Erase a buyer's personal data from every job of theirs; how many jobs.
+
+        The jobs stay, with their business (status, times, items, payments); the buyer's
+        id, name, phone, the address and any vehicle go.  The buyer is remembered (as a
+        salted digest of the id), so later syncs store none of their data again.  The
+        file sinks compact their store afterwards, so no copy is left in their files.
+        Where buyer ids are stored encrypted or hashed, the sink's ``buyer_key`` must
+        hold their key.
+        """
+        check_id("buyer_id", buyer_id)
+        async with self:
+            return await self._store_forget(buyer_id)
+
+    async def rewrite_buyer_data(
+        self, buyer_data: BuyerData, *, buyer_key: BuyerKeyLike | None = None
+    ) -> RewriteReport:
+        """Store every job's buyer data again under ``buyer_data`` (a key rotation).
+
+        Encrypted values are decrypted with the sink's ``buyer_key`` first, then
+        protected with ``buyer_key`` (default: the sink's): after putting a new key
+        first in the ring, this re-encrypts everything with it.  It also turns a mirror
+        kept in clear into an encrypted, hashed or dropped one.  Keyed hashes cannot be
+        undone and stay as they are.  The file sinks compact their store afterwards.
+        """
+        keys = as_keys(buyer_key) if buyer_key is not None else self.buyer_keys
+        policy = BuyerDataPolicy(buyer_data, keys)
+        async with self:
+            return await self._store_rewrite(policy)
+
+    # --- the store, as a subclass reaches it ------------------------------------------
+
+    async def _store_open(self) -> None:
+        raise NotImplementedError
+
+    async def _store_close(self) -> None:
+        raise NotImplementedError
+
+    async def _store_jobs_page(self, cursor: Any) -> tuple[list[ServiceJob], Any]:
+        """A batch of jobs from ``cursor`` (``None``: the start), decrypted; the next
+        cursor, ``None`` after the last."""
+        raise NotImplementedError
+
+    async def _store_read_one(self, service_job_id: str) -> dict[str, Any] | None:
+        raise NotImplementedError
+
+    async def _store_prune(self, cutoff: datetime, statuses: frozenset[str]) -> int:
+        raise NotImplementedError
+
+    async def _store_forget(self, buyer_id: str) -> int:
+        raise NotImplementedError
+
+    async def _store_rewrite(self, policy: BuyerDataPolicy) -> RewriteReport:
+        raise NotImplementedError
+
+
+class ThreadedSink(MirrorSink):
+    """Runs a sink's blocking file work on one thread of its own, one call at a time.
+
+    One thread keeps the event loop free while a commit waits on the disk, and keeps
+    every call to a connection on the thread that made it.  A call cancelled while it
+    runs still finishes on its thread; it commits whole or not at all.  Opening is
+    counted (see :class:`MirrorSink`).
+
+    :param buyer_key: the key (or ring of keys) that reads encrypted buyer data back,
+        and finds a buyer's jobs when their ids are stored encrypted or hashed.
+    """
+
+    _thread_name = "spapi-sync"
+
+    def __init__(self, *, buyer_key: BuyerKeyLike | None = None) -> None:
+        super().__init__(buyer_key=buyer_key)
+        self._executor: concurrent.futures.ThreadPoolExecutor | None = None
+
     # The Sink protocol, each call handed to the sink's thread.  A subclass provides the
     # blocking halves: _open, _scope_state, _begin, _write_page, _finish and _close, and
     # for the mirror's users _read_page, _read_one, _prune, _forget and _rewrite.
 
     async def open(self) -> None:
         """Open the sink (creating its files), ready for :meth:`state`."""
-        if self._opens:
-            self._opens += 1
-            return
-        self._start_thread(self._thread_name)
-        try:
-            await self._run(self._open)
-        except BaseException:
-            await self._stop_thread(self._close)
-            raise
-        self._opens = 1
+        await super().open()
 
     async def state(self, scope: str) -> SinkState:
         """The scope's checkpoint and unfinished run."""
@@ -192,94 +326,38 @@ class ThreadedSink:
 
         Safe to call more than once; with nested opens, only the outermost closes.
         """
-        if self._opens > 1:
-            self._opens -= 1
-            return
-        self._opens = 0
+        await super().close()
+
+    # --- MirrorSink's store, on the sink's thread -----------------------------------------
+
+    async def _store_open(self) -> None:
+        self._start_thread(self._thread_name)
+        try:
+            await self._run(self._open)
+        except BaseException:
+            await self._stop_thread(self._close)
+            raise
+
+    async def _store_close(self) -> None:
         await self._stop_thread(self._close)
 
-    # --- for the mirror's users ---------------------------------------------------------
+    async def _store_jobs_page(self, cursor: Any) -> tuple[list[ServiceJob], Any]:
+        return await self._run(self._jobs_page, cursor)
 
-    async def iter_jobs(self) -> AsyncIterator[ServiceJob]:
-        """Every job the mirror holds, in its latest state, buyer data decrypted.
+    async def _store_read_one(self, service_job_id: str) -> dict[str, Any] | None:
+        return await self._run(self._read_one, service_job_id)
 
-        The sink must be open (``async with sink:``).  Encrypted buyer data is decrypted
-        with ``buyer_key``; without one it is returned as stored.  Keyed hashes are
-        returned as stored.
-        """
-        if not self._opens:
-            raise RuntimeError(
-                f"{type(self).__name__}.iter_jobs: open the sink first (async with sink: ...)"
-            )
-        cursor: Any = None
-        while True:
-            jobs, cursor = await self._run(self._jobs_page, cursor)
-            for job in jobs:
-                yield job
-            if cursor is None:
-                return
+    async def _store_prune(self, cutoff: datetime, statuses: frozenset[str]) -> int:
+        return await self._run(self._prune, cutoff, statuses)
 
-    async def get(self, service_job_id: str) -> ServiceJob | None:
-        """The job with this id in its latest state, buyer data decrypted; ``None`` if absent."""
-        check_id("service_job_id", service_job_id)
-        async with self:
-            record = await self._run(self._read_one, service_job_id)
-        if record is None:
-            return None
-        return job_from_record(record, self.buyer_keys)
+    async def _store_forget(self, buyer_id: str) -> int:
+        return await self._run(self._forget, buyer_id)
 
-    async def prune(
-        self,
-        older_than: timedelta,
-        *,
-        statuses: Iterable[str] = CLOSED_STATUSES,
-        now: datetime | None = None,
-    ) -> int:
-        """Remove closed jobs whose last date is more than ``older_than`` ago; how many.
-
-        A job's last date is the latest time it records (see
-        :func:`~spapi_services.sync.last_activity`); ``statuses`` are the statuses that
-        count as closed (default: COMPLETED, CANCELLED, NOT_FULFILLABLE).  The store is
-        compacted afterwards, so no copy of the removed jobs is left in its files.
-        """
-        if not isinstance(older_than, timedelta) or older_than < timedelta(0):
-            raise ValueError("older_than: must be a timedelta of zero or more, e.g. 90 days")
-        chosen = _statuses(statuses)
-        cutoff = (now or datetime.now(UTC)) - older_than
-        async with self:
-            return await self._run(self._prune, cutoff, chosen)
-
-    async def forget_buyer(self, buyer_id: str) -> int:
-        """Erase a buyer's personal data from every job of theirs; how many jobs.
-
-        The jobs stay, with their business (status, times, items, payments); the buyer's
-        id, name, phone, the address and any vehicle go.  The buyer is remembered (as a
-        salted digest of the id), so later syncs store none of their data again.  The
-        store is compacted afterwards, so no copy is left in its files.  Where buyer ids
-        are stored encrypted or hashed, the sink's ``buyer_key`` must hold their key.
-        """
-        check_id("buyer_id", buyer_id)
-        async with self:
-            return await self._run(self._forget, buyer_id)
-
-    async def rewrite_buyer_data(
-        self, buyer_data: BuyerData, *, buyer_key: BuyerKeyLike | None = None
-    ) -> RewriteReport:
-        """Store every job's buyer data again under ``buyer_data`` (a key rotation).
-
-        Encrypted values are decrypted with the sink's ``buyer_key`` first, then
-        protected with ``buyer_key`` (default: the sink's): after putting a new key
-        first in the ring, this re-encrypts everything with it.  It also turns a mirror
-        kept in clear into an encrypted, hashed or dropped one.  Keyed hashes cannot be
-        undone and stay as they are.  The store is compacted afterwards.
-        """
-        keys = as_keys(buyer_key) if buyer_key is not None else self.buyer_keys
-        policy = BuyerDataPolicy(buyer_data, keys)
-        async with self:
-            return await self._run(self._rewrite, policy)
+    async def _store_rewrite(self, policy: BuyerDataPolicy) -> RewriteReport:
+        return await self._run(self._rewrite, policy)
 
     def _jobs_page(self, cursor: Any) -> tuple[list[ServiceJob], Any]:
-        records, cursor = self._read_page(cursor, _READ_BATCH)
+        records, cursor = self._read_page(cursor, READ_BATCH)
         return [job_from_record(r, self.buyer_keys) for r in records], cursor
 
     # --- the blocking halves ------------------------------------------------------------

@@ -1,0 +1,643 @@
+"""PostgreSQL as the mirror: one table of jobs for every seller, one database for all.
+
+Tables, in a schema of their own (``spapi`` unless told otherwise):
+
+``service_jobs``
+    Keyed by ``(seller_id, service_job_id)``; the job as the API sent it (``job``,
+    JSONB, its buyer data as the sync's ``buyer_data`` left it) beside the columns
+    people filter on: ``status``, ``marketplace_id``, ``store_id``, ``create_time``,
+    ``scheduled_start`` (the start of the job's active appointment, else of its latest
+    one), ``last_activity`` (the latest time the job records: what pruning goes by) and
+    ``synced_at`` (when the row was last written).  Indexed per seller on each of them.
+``sync_checkpoints``
+    Per seller and scope (marketplace): ``synced_until``, the end of the last complete
+    run.
+``sync_runs`` and ``sync_windows``
+    The unfinished run of a seller's scope, if any, and each window's next page token.
+``erased_buyers`` and ``mirror_meta``
+    Salted digests of the buyers each seller's mirror has forgotten, and the salt.
+``schema_migrations``
+    Which versioned migrations have been applied, per component (``mirror`` here; the
+    fleet keeps its own tables in the same schema).
+
+Every page is one transaction: its rows and its window's new token go in together, so
+a sync stopped at any point resumes from the first page not stored.  The schema is
+created and migrated on first use, under an advisory lock: any number of processes may
+open sinks on a new database at once.
+
+The driver is asyncpg (``pip install "spapi-services[postgres]"``), imported when a sink
+first opens: importing this module costs nothing without it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, TypeAlias
+
+import attrs
+
+from .. import _serde
+from .._serde import parse_datetime
+from .._validation import check_id
+from ..models.jobs import ServiceJob
+from ._buyer import (
+    BuyerDataPolicy,
+    BuyerKeyLike,
+    ErasedBuyers,
+    buyer_matches,
+    erase_record,
+    last_activity,
+    reveal_record,
+    stale_hashes,
+)
+from ._plan import Mode, SyncPlan, Window
+from ._sink import READ_BATCH, MirrorSink, RewriteReport, SinkState, job_from_record, job_record
+
+if TYPE_CHECKING:
+    import asyncpg
+
+__all__ = [
+    "DEFAULT_SCHEMA",
+    "Migration",
+    "PostgresSink",
+    "check_schema",
+    "connect_pool",
+    "migrate",
+]
+
+#: The PostgreSQL schema the mirror's (and the fleet's) tables live in by default.
+DEFAULT_SCHEMA = "spapi"
+
+_SCHEMA_NAME = re.compile(r"[a-z_][a-z0-9_]{0,62}")
+
+Pool: TypeAlias = "asyncpg.Pool[asyncpg.Record]"
+Connection: TypeAlias = (
+    "asyncpg.Connection[asyncpg.Record] | asyncpg.pool.PoolConnectionProxy[asyncpg.Record]"
+)
+
+
+def _asyncpg() -> Any:
+    try:
+        import asyncpg
+    except ImportError as exc:
+        if not (exc.name or "").startswith("asyncpg"):
+            raise
+        raise ImportError(
+            'PostgreSQL needs asyncpg: pip install "spapi-services[postgres]"'
+        ) from exc
+    return asyncpg
+
+
+async def connect_pool(dsn: str, *, min_size: int = 1, max_size: int = 10) -> Pool:
+    """An asyncpg pool for ``dsn`` (``postgresql://user@host:5432/db``)."""
+    if not isinstance(dsn, str) or not dsn.startswith(("postgresql://", "postgres://")):
+        raise ValueError("database: expected a postgresql:// URL or an asyncpg pool")
+    pool: Pool = await _asyncpg().create_pool(dsn, min_size=min_size, max_size=max_size)
+    return pool
+
+
+def check_schema(schema: str) -> str:
+    """A schema name safe to write into SQL: lower-case letters, digits, ``_``."""
+    if not isinstance(schema, str) or not _SCHEMA_NAME.fullmatch(schema):
+        raise ValueError(
+            "schema: must be 1 to 63 lower-case letters, digits or underscores, "
+            f"not starting with a digit, got {schema!r}"
+        )
+    return schema
+
+
+# --- versioned migrations ----------------------------------------------------------------
+
+
+@attrs.frozen
+class Migration:
+    """One step of a component's schema: ``sql`` with ``{schema}`` for the schema name."""
+
+    version: int
+    name: str
+    sql: str
+
+
+def _lock_key(schema: str) -> int:
+    digest = hashlib.sha256(f"spapi-services migrations {schema}".encode()).digest()
+    return int.from_bytes(digest[:8], "big", signed=True)
+
+
+async def migrate(
+    pool: Pool, schema: str, component: str, migrations: Sequence[Migration]
+) -> list[int]:
+    """Apply the ``migrations`` of ``component`` not yet applied in ``schema``; their versions.
+
+    All of them go in one transaction under a transaction-level advisory lock on the
+    schema, so processes starting together wait for the first one and then find the
+    work done.  A database already up to date is seen without taking the lock.  A
+    database migrated by a newer release (a version this one does not know) is refused
+    rather than written with an older idea of its tables.
+    """
+    check_schema(schema)
+    known = {m.version for m in migrations}
+    async with pool.acquire() as conn:
+        done = await _applied(conn, schema, component)
+    if done is not None and done >= known:
+        _refuse_newer(schema, component, done, known)
+        return []
+    applied: list[int] = []
+    async with pool.acquire() as conn, conn.transaction():
+        await conn.execute("SELECT pg_advisory_xact_lock($1)", _lock_key(schema))
+        await conn.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
+        await conn.execute(
+            f"CREATE TABLE IF NOT EXISTS {schema}.schema_migrations ("
+            " component text NOT NULL, version integer NOT NULL, name text NOT NULL,"
+            " applied_at timestamptz NOT NULL DEFAULT now(),"
+            " PRIMARY KEY (component, version))"
+        )
+        done = await _applied(conn, schema, component) or set()
+        _refuse_newer(schema, component, done, known)
+        for migration in sorted(migrations, key=lambda m: m.version):
+            if migration.version in done:
+                continue
+            await conn.execute(migration.sql.format(schema=schema))
+            await conn.execute(
+                f"INSERT INTO {schema}.schema_migrations (component, version, name)"
+                " VALUES ($1, $2, $3)",
+                component,
+                migration.version,
+                migration.name,
+            )
+            applied.append(migration.version)
+    return applied
+
+
+async def _applied(conn: Connection, schema: str, component: str) -> set[int] | None:
+    """The versions of ``component`` applied in ``schema``; ``None`` if it has no table."""
+    exists = await conn.fetchval("SELECT to_regclass($1)", f"{schema}.schema_migrations")
+    if exists is None:
+        return None
+    rows = await conn.fetch(
+        f"SELECT version FROM {schema}.schema_migrations WHERE component = $1", component
+    )
+    return {row[0] for row in rows}
+
+
+def _refuse_newer(schema: str, component: str, done: set[int], known: set[int]) -> None:
+    unknown = done - known
+    if unknown:
+        raise RuntimeError(
+            f"schema {schema}: {component} is at version {max(unknown)}, newer than this "
+            f"release of spapi-services knows ({max(known)}); upgrade spapi-services"
+        )
+
+
+MIRROR_MIGRATIONS = (
+    Migration(
+        1,
+        "service jobs, checkpoints, runs, windows, erased buyers",
+        """
+CREATE TABLE {schema}.service_jobs (
+    seller_id text NOT NULL,
+    service_job_id text NOT NULL,
+    status text,
+    marketplace_id text,
+    store_id text,
+    create_time timestamptz,
+    scheduled_start timestamptz,
+    last_activity timestamptz,
+    synced_at timestamptz NOT NULL,
+    job jsonb NOT NULL,
+    PRIMARY KEY (seller_id, service_job_id)
+);
+CREATE INDEX service_jobs_status ON {schema}.service_jobs (seller_id, status);
+CREATE INDEX service_jobs_marketplace
+    ON {schema}.service_jobs (seller_id, marketplace_id, create_time);
+CREATE INDEX service_jobs_store ON {schema}.service_jobs (seller_id, store_id);
+CREATE INDEX service_jobs_scheduled ON {schema}.service_jobs (seller_id, scheduled_start);
+CREATE INDEX service_jobs_synced ON {schema}.service_jobs (seller_id, synced_at);
+CREATE INDEX service_jobs_last_activity ON {schema}.service_jobs (seller_id, last_activity);
+CREATE TABLE {schema}.sync_checkpoints (
+    seller_id text NOT NULL,
+    scope text NOT NULL,
+    synced_until timestamptz NOT NULL,
+    updated_at timestamptz NOT NULL,
+    PRIMARY KEY (seller_id, scope)
+);
+CREATE TABLE {schema}.sync_runs (
+    seller_id text NOT NULL,
+    scope text NOT NULL,
+    run_id text NOT NULL,
+    mode text NOT NULL,
+    range_start timestamptz NOT NULL,
+    range_end timestamptz NOT NULL,
+    PRIMARY KEY (seller_id, scope)
+);
+CREATE TABLE {schema}.sync_windows (
+    seller_id text NOT NULL,
+    scope text NOT NULL,
+    idx integer NOT NULL,
+    range_start timestamptz NOT NULL,
+    range_end timestamptz NOT NULL,
+    query_start timestamptz NOT NULL,
+    query_end timestamptz NOT NULL,
+    page_token text,
+    done boolean NOT NULL DEFAULT false,
+    pages integer NOT NULL DEFAULT 0,
+    jobs integer NOT NULL DEFAULT 0,
+    expected integer,
+    PRIMARY KEY (seller_id, scope, idx),
+    FOREIGN KEY (seller_id, scope) REFERENCES {schema}.sync_runs ON DELETE CASCADE
+);
+CREATE TABLE {schema}.erased_buyers (
+    seller_id text NOT NULL,
+    digest text NOT NULL,
+    erased_at timestamptz NOT NULL,
+    PRIMARY KEY (seller_id, digest)
+);
+CREATE TABLE {schema}.mirror_meta (
+    name text PRIMARY KEY,
+    value text NOT NULL
+);
+-- gen_random_uuid draws from a strong random source: 122 random bits of salt.
+INSERT INTO {schema}.mirror_meta (name, value)
+    VALUES ('erasure_salt', replace(gen_random_uuid()::text, '-', ''));
+""",
+    ),
+)
+
+_UPSERT = """
+INSERT INTO {schema}.service_jobs (seller_id, service_job_id, status, marketplace_id,
+    store_id, create_time, scheduled_start, last_activity, synced_at, job)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10::jsonb)
+ON CONFLICT (seller_id, service_job_id) DO UPDATE SET
+    status = excluded.status,
+    marketplace_id = excluded.marketplace_id,
+    store_id = excluded.store_id,
+    create_time = excluded.create_time,
+    scheduled_start = excluded.scheduled_start,
+    last_activity = excluded.last_activity,
+    synced_at = excluded.synced_at,
+    job = excluded.job
+"""
+
+
+class PostgresSink(MirrorSink):
+    """Mirror one seller's service jobs into PostgreSQL, beside every other seller's.
+
+    ::
+
+        async with PostgresSink("postgresql://sync@db/mirror", seller_id="A1B2C3") as mirror:
+            report = await sync_jobs(client, mirror, since=since)
+
+    :param database: a ``postgresql://`` URL (the sink opens a small pool and closes it)
+        or an asyncpg pool of yours (used, never closed: share one among the sinks of a
+        process).
+    :param seller_id: whose jobs, checkpoints and runs these are: every row the sink
+        reads or writes carries it.  Run one sync per seller at a time.
+    :param schema: the PostgreSQL schema of the tables (created on first use).
+    :param buyer_key: the key, or ring of keys, that decrypts buyer data for
+        :meth:`iter_jobs` and :meth:`get` and finds a buyer's protected jobs for
+        :meth:`forget_buyer`; ``sync_jobs`` also protects with it by default.
+
+    PostgreSQL keeps a removed or rewritten row's old version until vacuum reuses its
+    space, and in its write-ahead log and backups: ``prune`` and ``forget_buyer`` do not
+    rewrite the table (``VACUUM FULL`` would lock it for every seller).  Where no copy
+    of a buyer's data may linger, store it encrypted (``buyer_data="encrypt"``).
+    """
+
+    def __init__(
+        self,
+        database: str | Pool,
+        *,
+        seller_id: str,
+        schema: str = DEFAULT_SCHEMA,
+        buyer_key: BuyerKeyLike | None = None,
+    ) -> None:
+        super().__init__(buyer_key=buyer_key)
+        if isinstance(database, str):
+            if not database.startswith(("postgresql://", "postgres://")):
+                raise ValueError("database: expected a postgresql:// URL or an asyncpg pool")
+        elif not hasattr(database, "acquire"):
+            raise TypeError(
+                "database: expected a postgresql:// URL or an asyncpg pool, "
+                f"got {type(database).__name__}"
+            )
+        self.seller_id = check_id("seller_id", seller_id)
+        self.schema = check_schema(schema)
+        self._database = database
+        self._pool: Pool | None = None
+        self._erased = ErasedBuyers()
+        self._upsert = _UPSERT.format(schema=self.schema)
+
+    def __repr__(self) -> str:
+        return f"PostgresSink(seller_id={self.seller_id!r}, schema={self.schema!r})"
+
+    # --- opening ------------------------------------------------------------------------
+
+    async def _store_open(self) -> None:
+        if isinstance(self._database, str):
+            pool = await connect_pool(self._database, max_size=2)
+        else:
+            pool = self._database
+        try:
+            await migrate(pool, self.schema, "mirror", MIRROR_MIGRATIONS)
+            self._erased = await self._load_erased(pool)
+        except BaseException:
+            if pool is not self._database:
+                await pool.close()
+            raise
+        self._pool = pool
+
+    async def _store_close(self) -> None:
+        pool, self._pool = self._pool, None
+        if pool is not None and pool is not self._database:
+            await pool.close()
+
+    def _db(self) -> Pool:
+        if self._pool is None:
+            raise RuntimeError("PostgresSink is not open")
+        return self._pool
+
+    async def _load_erased(self, pool: Pool) -> ErasedBuyers:
+        s = self.schema
+        async with pool.acquire() as conn:
+            salt = await conn.fetchval(
+                f"SELECT value FROM {s}.mirror_meta WHERE name = 'erasure_salt'"
+            )
+            rows = await conn.fetch(
+                f"SELECT digest FROM {s}.erased_buyers WHERE seller_id = $1", self.seller_id
+            )
+        return ErasedBuyers(bytes.fromhex(salt), [row[0] for row in rows])
+
+    @asynccontextmanager
+    async def _transaction(self) -> AsyncIterator[Connection]:
+        async with self._db().acquire() as conn, conn.transaction():
+            yield conn
+
+    # --- the Sink protocol --------------------------------------------------------------
+
+    async def state(self, scope: str) -> SinkState:
+        """The scope's checkpoint and unfinished run, for this seller."""
+        s, seller = self.schema, self.seller_id
+        async with self._db().acquire() as conn:
+            checkpoint = await conn.fetchval(
+                f"SELECT synced_until FROM {s}.sync_checkpoints"
+                " WHERE seller_id = $1 AND scope = $2",
+                seller,
+                scope,
+            )
+            run = await conn.fetchrow(
+                f"SELECT run_id, mode, range_start, range_end FROM {s}.sync_runs"
+                " WHERE seller_id = $1 AND scope = $2",
+                seller,
+                scope,
+            )
+            windows = await conn.fetch(
+                f"SELECT idx, range_start, range_end, query_start, query_end, page_token,"
+                f" done, pages, jobs, expected FROM {s}.sync_windows"
+                " WHERE seller_id = $1 AND scope = $2 ORDER BY idx",
+                seller,
+                scope,
+            )
+        plan = None
+        if run is not None:
+            plan = SyncPlan(
+                run_id=run["run_id"],
+                scope=scope,
+                mode=Mode(run["mode"]),
+                start=_utc(run["range_start"]),
+                end=_utc(run["range_end"]),
+                windows=[
+                    Window(
+                        index=w["idx"],
+                        start=_utc(w["range_start"]),
+                        end=_utc(w["range_end"]),
+                        query_start=_utc(w["query_start"]),
+                        query_end=_utc(w["query_end"]),
+                        page_token=w["page_token"],
+                        done=w["done"],
+                        pages=w["pages"],
+                        jobs=w["jobs"],
+                        expected=w["expected"],
+                    )
+                    for w in windows
+                ],
+            )
+        return SinkState(
+            checkpoint=None if checkpoint is None else _utc(checkpoint),
+            plan=plan,
+            erased=self._erased,
+        )
+
+    async def begin(self, plan: SyncPlan) -> None:
+        """Record a new run, replacing any unfinished run of the seller's scope."""
+        s, seller = self.schema, self.seller_id
+        async with self._transaction() as conn:
+            await conn.execute(
+                f"DELETE FROM {s}.sync_runs WHERE seller_id = $1 AND scope = $2",
+                seller,
+                plan.scope,
+            )
+            await conn.execute(
+                f"INSERT INTO {s}.sync_runs (seller_id, scope, run_id, mode, range_start,"
+                " range_end) VALUES ($1, $2, $3, $4, $5, $6)",
+                seller,
+                plan.scope,
+                plan.run_id,
+                plan.mode.value,
+                plan.start,
+                plan.end,
+            )
+            await conn.executemany(
+                f"INSERT INTO {s}.sync_windows (seller_id, scope, idx, range_start, range_end,"
+                " query_start, query_end, page_token, done, pages, jobs, expected)"
+                " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+                [
+                    (
+                        seller,
+                        plan.scope,
+                        w.index,
+                        w.start,
+                        w.end,
+                        w.query_start,
+                        w.query_end,
+                        w.page_token,
+                        w.done,
+                        w.pages,
+                        w.jobs,
+                        w.expected,
+                    )
+                    for w in plan.windows
+                ],
+            )
+
+    async def write_page(
+        self, plan: SyncPlan, window: Window, jobs: Sequence[ServiceJob], next_token: str | None
+    ) -> int:
+        """Upsert a page's jobs and, in the same transaction, the window's progress."""
+        now = datetime.now(UTC)
+        rows = [self._row(job, now) for job in jobs if job.service_job_id]
+        async with self._transaction() as conn:
+            if rows:
+                await conn.executemany(self._upsert, rows)
+            await conn.execute(
+                f"UPDATE {self.schema}.sync_windows SET page_token = $1, done = $2,"
+                " pages = pages + 1, jobs = jobs + $3, expected = $4"
+                " WHERE seller_id = $5 AND scope = $6 AND idx = $7",
+                next_token,
+                next_token is None,
+                len(rows),
+                window.expected,
+                self.seller_id,
+                plan.scope,
+                window.index,
+            )
+        return len(rows)
+
+    async def finish(self, plan: SyncPlan) -> None:
+        """Make the run's end the scope's checkpoint and forget the run (one transaction)."""
+        s, seller = self.schema, self.seller_id
+        async with self._transaction() as conn:
+            await conn.execute(
+                f"INSERT INTO {s}.sync_checkpoints (seller_id, scope, synced_until, updated_at)"
+                " VALUES ($1, $2, $3, now()) ON CONFLICT (seller_id, scope) DO UPDATE SET"
+                " synced_until = excluded.synced_until, updated_at = excluded.updated_at",
+                seller,
+                plan.scope,
+                plan.end,
+            )
+            await conn.execute(
+                f"DELETE FROM {s}.sync_runs WHERE seller_id = $1 AND scope = $2",
+                seller,
+                plan.scope,
+            )
+
+    def _row(self, job: ServiceJob, synced_at: datetime) -> tuple[Any, ...]:
+        record = job_record(job)
+        return (
+            self.seller_id,
+            job.service_job_id,
+            str(job.service_job_status) if job.service_job_status is not None else None,
+            job.marketplace_id,
+            job.store_id,
+            job.create_time,
+            scheduled_start(record),
+            last_activity(record),
+            synced_at,
+            _serde.dumps(record),
+        )
+
+    # --- reading and upkeep -------------------------------------------------------------
+
+    async def _store_jobs_page(self, cursor: Any) -> tuple[list[ServiceJob], Any]:
+        async with self._db().acquire() as conn:
+            rows = await conn.fetch(
+                f"SELECT service_job_id, job FROM {self.schema}.service_jobs"
+                " WHERE seller_id = $1 AND service_job_id > $2"
+                " ORDER BY service_job_id LIMIT $3",
+                self.seller_id,
+                "" if cursor is None else cursor,
+                READ_BATCH,
+            )
+        jobs = [job_from_record(_serde.loads(row["job"]), self.buyer_keys) for row in rows]
+        return jobs, (rows[-1]["service_job_id"] if len(rows) == READ_BATCH else None)
+
+    async def _store_read_one(self, service_job_id: str) -> dict[str, Any] | None:
+        async with self._db().acquire() as conn:
+            text = await conn.fetchval(
+                f"SELECT job FROM {self.schema}.service_jobs"
+                " WHERE seller_id = $1 AND service_job_id = $2",
+                self.seller_id,
+                service_job_id,
+            )
+        return None if text is None else dict(_serde.loads(text))
+
+    async def _store_prune(self, cutoff: datetime, statuses: frozenset[str]) -> int:
+        async with self._db().acquire() as conn:
+            # A job that records no time is judged by when the mirror last stored it.
+            removed: int = await conn.fetchval(
+                f"WITH gone AS (DELETE FROM {self.schema}.service_jobs"
+                " WHERE seller_id = $1 AND status = ANY($2::text[])"
+                " AND COALESCE(last_activity, synced_at) < $3 RETURNING 1)"
+                " SELECT count(*) FROM gone",
+                self.seller_id,
+                sorted(statuses),
+                cutoff,
+            )
+        return removed
+
+    async def _store_forget(self, buyer_id: str) -> int:
+        s, seller = self.schema, self.seller_id
+        async with self._transaction() as conn:
+            # Every row is looked at before any is changed: a row whose key is missing
+            # stops the erasure before it starts.
+            theirs = [
+                (erase_record(record), job_id)
+                async for job_id, record in self._records(conn, "AND job ? 'buyer'")
+                if buyer_matches(record, buyer_id, self.buyer_keys)
+            ]
+            await conn.executemany(
+                f"UPDATE {s}.service_jobs SET job = $1::jsonb"
+                " WHERE seller_id = $3 AND service_job_id = $2",
+                [(_serde.dumps(record), job_id, seller) for record, job_id in theirs],
+            )
+            await conn.execute(
+                f"INSERT INTO {s}.erased_buyers (seller_id, digest, erased_at)"
+                " VALUES ($1, $2, now()) ON CONFLICT DO NOTHING",
+                seller,
+                self._erased.digest(buyer_id),
+            )
+        self._erased.add(buyer_id)
+        return len(theirs)
+
+    async def _store_rewrite(self, policy: BuyerDataPolicy) -> RewriteReport:
+        changed: list[tuple[str, str, str]] = []
+        stale = 0
+        async with self._transaction() as conn:
+            async for job_id, record in self._records(conn):
+                stored = policy.protect(reveal_record(record, self.buyer_keys))
+                if stored != record:
+                    changed.append((_serde.dumps(stored), job_id, self.seller_id))
+                stale += stale_hashes(stored, policy.keys)
+            await conn.executemany(
+                f"UPDATE {self.schema}.service_jobs SET job = $1::jsonb"
+                " WHERE service_job_id = $2 AND seller_id = $3",
+                changed,
+            )
+        return RewriteReport(jobs=len(changed), stale_hashes=stale)
+
+    async def _records(
+        self, conn: Connection, where: str = ""
+    ) -> AsyncIterator[tuple[str, dict[str, Any]]]:
+        """The seller's rows (id and record), locked until the transaction ends."""
+        query = (
+            f"SELECT service_job_id, job FROM {self.schema}.service_jobs"
+            f" WHERE seller_id = $1 {where} ORDER BY service_job_id FOR UPDATE"
+        )
+        async for row in conn.cursor(query, self.seller_id, prefetch=READ_BATCH):
+            yield row["service_job_id"], _serde.loads(row["job"])
+
+
+def scheduled_start(record: dict[str, Any]) -> datetime | None:
+    """When the job is (or was last) scheduled: its active appointment's start, else the
+    latest start among its appointments; ``None`` without appointments."""
+    starts: list[tuple[bool, datetime]] = []
+    appointments = record.get("appointments")
+    for appointment in appointments if isinstance(appointments, list) else ():
+        if not isinstance(appointment, dict):
+            continue
+        slot = appointment.get("appointmentTime")
+        text = slot.get("startTime") if isinstance(slot, dict) else None
+        if not isinstance(text, str):
+            continue
+        try:
+            start = parse_datetime(text)
+        except ValueError:
+            continue
+        starts.append((appointment.get("appointmentStatus") == "ACTIVE", start))
+    return max(starts)[1] if starts else None
+
+
+def _utc(value: datetime) -> datetime:
+    return value.astimezone(UTC)
