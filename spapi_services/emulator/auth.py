@@ -24,6 +24,7 @@ __all__ = [
     "TokenAuthority",
     "default_credentials",
     "same_secret",
+    "seller_refresh_token",
 ]
 
 _DENIED = "Access to requested resource is denied."
@@ -55,6 +56,16 @@ def default_credentials(seed: int) -> LwaCredentials:
         client_secret="amzn1.oa2-cs.v1." + "".join(rng.choices(hex_, k=64)),
         refresh_token="Atzr|" + "".join(rng.choices(alnum, k=120)),
     )
+
+
+def seller_refresh_token(seed: int, index: int) -> str:
+    """The refresh token of the emulator's ``index``-th selling partner (0 is the app's
+    own, from :func:`default_credentials`): the same seed and index, the same token."""
+    if index == 0:
+        return default_credentials(seed).refresh_token
+    rng = random.Random(f"lwa:{seed}:seller:{index}")
+    alnum = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+    return "Atzr|" + "".join(rng.choices(alnum, k=120))
 
 
 class TokenAuthority:

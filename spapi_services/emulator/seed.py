@@ -17,6 +17,7 @@ was created 6 to 12 hours before ``reference``: at any moment of the day that st
 
 from __future__ import annotations
 
+import hashlib
 import random
 import string
 from datetime import datetime, time, timedelta
@@ -45,7 +46,7 @@ from .store import (
 )
 from .times import format_datetime
 
-__all__ = ["seed_store"]
+__all__ = ["seed_store", "seller_seed"]
 
 _UPPER = string.ascii_uppercase + string.digits
 _STATUSES = (
@@ -71,6 +72,15 @@ def seed_store(store: Store, *, jobs: int, seed: int, reference: datetime) -> No
     world.build_stores()
     for _ in range(jobs):
         world.add_job()
+
+
+def seller_seed(seed: int, index: int) -> int:
+    """The seed of the world of the emulator's ``index``-th seller: ``seed`` itself for
+    the first, one drawn from both for the others (the same pair, the same world)."""
+    if index == 0:
+        return seed
+    digest = hashlib.sha256(f"seller world:{seed}:{index}".encode()).digest()
+    return int.from_bytes(digest[:8], "big")
 
 
 class _World:

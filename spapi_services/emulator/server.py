@@ -22,6 +22,7 @@ from pathlib import Path
 from types import TracebackType
 from urllib.parse import parse_qsl, urlencode
 
+import attrs
 from aiohttp import web
 from multidict import MultiDict
 
@@ -31,7 +32,13 @@ from .api_documents import DocumentsApi
 from .api_jobs import JobsApi
 from .api_scheduling import SchedulingApi
 from .api_slots import SlotsApi
-from .auth import AuthFailure, LwaCredentials, TokenAuthority, default_credentials
+from .auth import (
+    AuthFailure,
+    LwaCredentials,
+    TokenAuthority,
+    default_credentials,
+    seller_refresh_token,
+)
 from .clock import Clock, ShiftedClock, SystemClock
 from .context import Handler, ServiceContext
 from .documents import DocumentVault
@@ -39,13 +46,13 @@ from .faults import FaultInjector, FaultPlan, error_page
 from .introspection import DROPPED, REDACTED, TOKEN, UPLOAD, RequestRecord, Traffic, redact_headers
 from .limits import UsagePlans
 from .replies import ApiError, Reply, error_body, error_entry
-from .seed import seed_store
+from .seed import seed_store, seller_seed
 from .static import StaticSandbox
 from .store import Store
 from .tokens import PageTokens
 from .validation import check_request
 
-__all__ = ["ServicesEmulator"]
+__all__ = ["EmulatedSeller", "ServicesEmulator"]
 
 _log = logging.getLogger("spapi_services.emulator")
 
@@ -58,14 +65,51 @@ _JSON = "application/json"
 Endpoint = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
+@attrs.define(eq=False)
+class EmulatedSeller:
+    """A selling partner of the emulator: its refresh token and the world it sees.
+
+    ``credentials`` are the app's client id and secret with this seller's refresh token;
+    ``store`` is its world (its own jobs, stores and technicians); ``seller_id`` the id its
+    jobs carry.  Calls made with an access token of this seller's read and change this
+    world only, and draw on this seller's usage plans.
+    """
+
+    index: int
+    credentials: LwaCredentials
+    context: ServiceContext = attrs.field(repr=False)
+    handlers: dict[str, Handler] = attrs.field(repr=False)
+
+    @property
+    def refresh_token(self) -> str:
+        """The refresh token the emulator's token endpoint accepts for this seller."""
+        return self.credentials.refresh_token
+
+    @property
+    def store(self) -> Store:
+        """The seller's world."""
+        return self.context.store
+
+    @property
+    def seller_id(self) -> str:
+        """The seller id of the seller's jobs."""
+        return self.store.seller_id
+
+
 class ServicesEmulator:
     """A local, stateful Services API with Login with Amazon and document uploads.
 
     Use it as ``async with ServicesEmulator(jobs=500, seed=1) as emu:`` and point a client
     at ``emu.url`` and ``emu.token_url`` with ``emu.credentials``.
 
-    :param jobs: how many service jobs to seed.
+    With ``sellers=N`` (or :meth:`add_seller`) it serves several selling partners of one
+    app, each with a refresh token of its own and a world of its own, seeded from the seed
+    and the seller's index: ``emu.sellers[i].credentials`` reach the ``i``-th.  The
+    first seller is the one of ``emu.credentials`` and ``emu.store``.
+
+    :param jobs: how many service jobs to seed (for each seller).
     :param seed: the seed of the world, of the credentials and of the fault dice.
+    :param sellers: how many selling partners, each with its own world and usage plans.
     :param host: the address to listen on; only loopback is allowed.
     :param port: the port; 0 picks a free one.
     :param credentials: the LWA app and refresh token to accept (default: from the seed).
@@ -91,6 +135,7 @@ class ServicesEmulator:
         *,
         jobs: int = 200,
         seed: int = 0,
+        sellers: int = 1,
         host: str = "127.0.0.1",
         port: int = 0,
         credentials: LwaCredentials | None = None,
@@ -126,32 +171,26 @@ class ServicesEmulator:
         self.static = StaticSandbox.from_file(static_spec) if static_spec is not None else None
         self._jobs = jobs
         self._reference = reference_time
-        self.store = Store(self.clock, seed)
+        self._runner: web.AppRunner | None = None
+        if isinstance(sellers, bool) or not isinstance(sellers, int) or sellers < 1:
+            raise ValueError(f"sellers: must be a whole number of at least 1, got {sellers!r}")
         self.vault = DocumentVault(
             self.clock,
             url_ttl=upload_url_ttl,
             document_ttl=document_ttl,
             require_encryption=require_encryption,
         )
-        self.context = ServiceContext(
-            store=self.store,
-            vault=self.vault,
-            clock=self.clock,
-            page_tokens=PageTokens(random.Random(f"tokens:{seed}").randbytes(32)),
-            strict_slots=strict_slots,
-        )
-        if self.static is None:
-            self._seed_world()
-        self._handlers: dict[str, Handler] = {}
-        for api in (
-            JobsApi(self.context),
-            AppointmentsApi(self.context),
-            SchedulingApi(self.context),
-            SlotsApi(self.context),
-            DocumentsApi(self.context),
-        ):
-            self._handlers.update(api.handlers())
-        self._runner: web.AppRunner | None = None
+        self._page_tokens = PageTokens(random.Random(f"tokens:{seed}").randbytes(32))
+        self._strict_slots = strict_slots
+        self.sellers: list[EmulatedSeller] = []
+        """The selling partners, in the order they were added (the first is the app's own)."""
+        self._by_token: dict[str, EmulatedSeller] = {}
+        first = self._new_seller(self.auth.credentials.refresh_token)
+        self.store = first.store
+        self.context = first.context
+        self._handlers = first.handlers
+        for _ in range(1, sellers):
+            self.add_seller()
 
     # --- lifecycle ------------------------------------------------------------------
 
@@ -165,7 +204,8 @@ class ServicesEmulator:
         await site.start()
         self._runner = runner
         self.port = runner.addresses[0][1]
-        self.context.base_url = self.url
+        for seller in self.sellers:
+            seller.context.base_url = self.url
         _log.info("Services API emulator listening on %s", self.url)
         return self
 
@@ -201,8 +241,55 @@ class ServicesEmulator:
 
     @property
     def credentials(self) -> LwaCredentials:
-        """The credentials the token endpoint accepts."""
+        """The credentials the token endpoint accepts (the first seller's)."""
         return self.auth.credentials
+
+    # --- sellers --------------------------------------------------------------------
+
+    def add_seller(self, refresh_token: str | None = None) -> EmulatedSeller:
+        """Another selling partner, with a world of its own seeded from the seed and its
+        index (and its own usage plans, as every refresh token has).
+
+        ``refresh_token`` defaults to one drawn from the seed and the index.
+        """
+        token = refresh_token or seller_refresh_token(self.seed, len(self.sellers))
+        if token in self._by_token:
+            raise ValueError("refresh_token: that seller is already added")
+        self.auth.add_refresh_token(token)
+        return self._new_seller(token)
+
+    def _new_seller(self, refresh_token: str) -> EmulatedSeller:
+        index = len(self.sellers)
+        store = Store(self.clock, seller_seed(self.seed, index))
+        context = ServiceContext(
+            store=store,
+            vault=self.vault,
+            clock=self.clock,
+            page_tokens=self._page_tokens,
+            strict_slots=self._strict_slots,
+            base_url=self.url if self._runner is not None else "",
+        )
+        handlers: dict[str, Handler] = {}
+        for api in (
+            JobsApi(context),
+            AppointmentsApi(context),
+            SchedulingApi(context),
+            SlotsApi(context),
+            DocumentsApi(context),
+        ):
+            handlers.update(api.handlers())
+        app = self.auth.credentials
+        seller = EmulatedSeller(
+            index=index,
+            credentials=LwaCredentials(app.client_id, app.client_secret, refresh_token),
+            context=context,
+            handlers=handlers,
+        )
+        self.sellers.append(seller)
+        self._by_token[refresh_token] = seller
+        if self.static is None:
+            self._seed_world(seller)
+        return seller
 
     # --- introspection --------------------------------------------------------------
 
@@ -247,16 +334,18 @@ class ServicesEmulator:
         self.faults.clear()
         self.limits.reset()
         if state:
-            self.store.clear()
             self.vault.forget()
-            if self.static is None:
-                self._seed_world()
+            for seller in self.sellers:
+                seller.store.clear()
+                if self.static is None:
+                    self._seed_world(seller)
 
-    def _seed_world(self) -> None:
+    def _seed_world(self, seller: EmulatedSeller) -> None:
         reference = self._reference
         if reference is None:
             reference = self.clock.now().replace(hour=0, minute=0, second=0, microsecond=0)
-        seed_store(self.store, jobs=self._jobs, seed=self.seed, reference=reference)
+        seed = seller_seed(self.seed, seller.index)
+        seed_store(seller.store, jobs=self._jobs, seed=seed, reference=reference)
 
     # --- the application ------------------------------------------------------------
 
@@ -275,7 +364,8 @@ class ServicesEmulator:
     def _endpoint(self, route: Route) -> Endpoint:
         op = route.operation_id
         bare = op in _BARE_ERRORS
-        handler = self._handlers[op]
+        own_world = self._handlers[op]
+        worlds = self._by_token
         static = self.static
 
         async def endpoint(request: web.Request) -> web.StreamResponse:
@@ -285,10 +375,16 @@ class ServicesEmulator:
             # Amazon's gateway checks the token and meters the plan as a request arrives,
             # before any time is spent on it: so does the emulator, ahead of the latency.
             gate: Exception | None = None
+            handler = own_world
             try:
                 owner = self.auth.owner(request.headers.get("x-amz-access-token"))
                 if not self.limits.allow(owner, op):
                     gate = ApiError(429, _QUOTA)
+                # The world of the seller whose token this is; a refresh token added
+                # without a world of its own (add_refresh_token) sees the first seller's.
+                seller = worlds.get(owner)
+                if seller is not None:
+                    handler = seller.handlers[op]
             except AuthFailure as failure:
                 gate = failure
             if plan is not None:
