@@ -114,6 +114,9 @@ class _Core:
             )
 
     async def get_session(self) -> aiohttp.ClientSession:
+        session = self.session
+        if session is not None and self.state is _State.OPENED:
+            return session  # the call's entry point has checked the state and the loop
         self.check_open()
         if self.session is None:
             # Made here, inside the running loop: aiohttp binds a session to its loop.

@@ -113,7 +113,10 @@ class AiohttpSender:
             url,
             data=body,
             headers=headers,
-            skip_auto_headers=_SKIPPED_AUTO_HEADERS,
+            # aiohttp adds only what is missing: the API's and the token's requests name all
+            # of it, so only a request that does not (the document PUT) needs skipping, and
+            # the others spare aiohttp building the skip set.
+            skip_auto_headers=None if "User-Agent" in headers else _SKIPPED_AUTO_HEADERS,
             timeout=_timeout(timeout),
             # A redirect would carry the access token (or the document and its signature)
             # wherever it points; none of the endpoints redirects, so it is an answer.
