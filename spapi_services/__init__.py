@@ -18,6 +18,7 @@ import logging as _logging
 from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
+"""The installed SDK's version (also sent in the User-Agent of every request)."""
 
 # A library leaves output to the application: without this, WARNING records (an API
 # warning about an answer) would reach stderr through logging's last-resort handler

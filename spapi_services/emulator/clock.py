@@ -34,9 +34,11 @@ class SystemClock:
     """The real clocks of this machine."""
 
     def monotonic(self) -> float:
+        """Seconds on a clock that never goes back."""
         return time.monotonic()
 
     def now(self) -> datetime:
+        """The current time, aware and in UTC."""
         return datetime.now(UTC)
 
 
@@ -57,9 +59,11 @@ class ShiftedClock:
         self._origin = time.monotonic()
 
     def monotonic(self) -> float:
+        """Seconds on a clock that never goes back."""
         return time.monotonic()
 
     def now(self) -> datetime:
+        """``start`` plus the real time elapsed since the clock was made, in UTC."""
         return self._start + timedelta(seconds=time.monotonic() - self._origin)
 
 
@@ -79,9 +83,11 @@ class FakeClock:
         self._monotonic = float(monotonic)
 
     def monotonic(self) -> float:
+        """Seconds on the fake monotonic clock: they move only with :meth:`advance`."""
         return self._monotonic
 
     def now(self) -> datetime:
+        """The fake wall clock's time, aware and in UTC: it moves only with :meth:`advance`."""
         return self._now
 
     def advance(self, seconds: float) -> None:

@@ -63,6 +63,7 @@ __all__ = [
 
 #: What the mirror does with buyers' personal data (see :class:`BuyerDataPolicy`).
 BuyerData: TypeAlias = Literal["keep", "encrypt", "hash", "drop"]
+#: Every value ``buyer_data`` accepts, in the order the command line offers them.
 BUYER_DATA_CHOICES: tuple[BuyerData, ...] = ("keep", "encrypt", "hash", "drop")
 
 #: The statuses after which a job no longer changes: what ``prune`` may remove.

@@ -1,8 +1,4 @@
-"""The README's "Buyer data" block, run with the names its prose introduces.
-
-The block comes from the "Buyer data" section (marked ``<!-- test: buyer-data -->``);
-until that section is in README.md, ``block("buyer-data")`` finds nothing and this fails.
-"""
+"""The buyer data guide's block, run with the names its prose introduces."""
 
 from __future__ import annotations
 
@@ -15,12 +11,13 @@ from typing import Any
 
 import pytest
 from _mirror_scan import buyers_data, leaks, mirror_files, mode_of
+from _pages import US, run_fragment
 
 from spapi_services import ServicesClient
 from spapi_services.emulator import ServicesEmulator
 from spapi_services.sync import BuyerKey, last_activity
 
-from ._readme import US, block, run_fragment
+from ._docs import block
 
 
 async def test_the_mirror_keeps_buyers_encrypted_prunes_and_forgets_on_request(

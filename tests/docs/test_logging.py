@@ -1,4 +1,4 @@
-"""Logging: the README's set-up, then calls; what comes out, and what never does."""
+"""Logging: the guide's set-up, then calls; what comes out, and what never does."""
 
 from __future__ import annotations
 
@@ -6,12 +6,14 @@ import re
 from datetime import timedelta
 from pathlib import Path
 
+from _pages import US, as_script, run_script, settings_env
+
 from spapi_services.emulator import ServicesEmulator
 from spapi_services.emulator.store import AppointmentRecord, JobRecord
 
-from ._readme import US, as_script, block, run_script, sample, settings_env
+from ._docs import block, sample
 
-# The calls made after the README's logging set-up: read a job, then move a staffed
+# The calls made after the guide's logging set-up: read a job, then move a staffed
 # appointment, which Amazon answers with a warning that its technicians were unassigned.
 DRIVER = """
 import asyncio
@@ -57,7 +59,7 @@ def _shape(line: str) -> str:
 
 def staffed_appointment(emu: ServicesEmulator) -> tuple[JobRecord, AppointmentRecord]:
     """A job waiting for service, and its coming appointment that has one technician (as in
-    the README's sample, whose warning names one)."""
+    the guide's sample, whose warning names one)."""
     return next(
         (j, a)
         for j in emu.store.find_jobs(status="NOT_SERVICED", marketplace_id=US)

@@ -1,4 +1,4 @@
-"""Handling errors: the README's book_once and schedule, against an emulator in trouble."""
+"""examples/book_once.py: book_once and schedule, against an emulator in trouble."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 from _emulators import emulators
+from _pages import US, load_example, next_wednesday
 
 from spapi_services import (
     LwaCredentials,
@@ -21,8 +22,6 @@ from spapi_services import (
 from spapi_services.emulator import FakeClock, ServicesEmulator
 from spapi_services.emulator.store import JobRecord
 
-from ._readme import US, block, load_module, next_wednesday
-
 ADD = "addAppointmentForServiceJobByServiceJobId"
 GET = "getServiceJobByServiceJobId"
 
@@ -31,8 +30,8 @@ BookOnce = Callable[[ServicesClient, str, datetime], Coroutine[Any, Any, str]]
 
 
 @pytest.fixture
-def readme() -> dict[str, Any]:
-    return load_module(block("handling-errors"))
+def book_once_py() -> dict[str, Any]:
+    return load_example("book_once.py")
 
 
 def waiting_jobs(emu: ServicesEmulator) -> list[JobRecord]:
@@ -64,9 +63,9 @@ def client_of(
 
 
 async def test_an_answer_lost_after_booking_is_found_on_the_job_not_booked_twice(
-    emulator: ServicesEmulator, client: ServicesClient, readme: dict[str, Any]
+    emulator: ServicesEmulator, client: ServicesClient, book_once_py: dict[str, Any]
 ) -> None:
-    book_once: BookOnce = readme["book_once"]
+    book_once: BookOnce = book_once_py["book_once"]
     job = waiting_jobs(emulator)[0]
     start = start_for(emulator)
     emulator.faults.set(ADD, mangle="lose", count=1)  # booked, then the connection drops
@@ -82,9 +81,9 @@ async def test_an_answer_lost_after_booking_is_found_on_the_job_not_booked_twice
 
 
 async def test_a_503_before_booking_is_for_later_and_books_the_next_time(
-    emulator: ServicesEmulator, client: ServicesClient, readme: dict[str, Any]
+    emulator: ServicesEmulator, client: ServicesClient, book_once_py: dict[str, Any]
 ) -> None:
-    schedule: Schedule = readme["schedule"]
+    schedule: Schedule = book_once_py["schedule"]
     job = waiting_jobs(emulator)[0]
     start = start_for(emulator)
     emulator.faults.set(ADD, error_rate=1.0, error_status=503, count=1)
@@ -98,9 +97,9 @@ async def test_a_503_before_booking_is_for_later_and_books_the_next_time(
 
 
 async def test_throttled_through_every_retry_is_for_later(
-    emulator: ServicesEmulator, client: ServicesClient, readme: dict[str, Any]
+    emulator: ServicesEmulator, client: ServicesClient, book_once_py: dict[str, Any]
 ) -> None:
-    schedule: Schedule = readme["schedule"]
+    schedule: Schedule = book_once_py["schedule"]
     job = waiting_jobs(emulator)[0]
     emulator.faults.set(ADD, error_rate=1.0, error_status=429)  # throttled, every time
     hurried = client.with_options(deadline=1.0)  # 429s are retried until the deadline
@@ -114,10 +113,10 @@ async def test_throttled_through_every_retry_is_for_later(
 async def test_a_refusal_is_to_fix_and_is_logged_with_its_request_id(
     emulator: ServicesEmulator,
     client: ServicesClient,
-    readme: dict[str, Any],
+    book_once_py: dict[str, Any],
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    schedule: Schedule = readme["schedule"]
+    schedule: Schedule = book_once_py["schedule"]
     job = waiting_jobs(emulator)[0]
     past = emulator.clock.now() - timedelta(days=1)
 
@@ -133,9 +132,9 @@ async def test_a_refusal_is_to_fix_and_is_logged_with_its_request_id(
 
 
 async def test_a_naive_datetime_is_a_bug_raised_before_anything_is_sent(
-    emulator: ServicesEmulator, client: ServicesClient, readme: dict[str, Any]
+    emulator: ServicesEmulator, client: ServicesClient, book_once_py: dict[str, Any]
 ) -> None:
-    schedule: Schedule = readme["schedule"]
+    schedule: Schedule = book_once_py["schedule"]
     job = waiting_jobs(emulator)[0]
 
     with pytest.raises(ValueError, match="start_time"):
@@ -144,9 +143,9 @@ async def test_a_naive_datetime_is_a_bug_raised_before_anything_is_sent(
 
 
 async def test_refused_credentials_stop_the_worker(
-    emulator: ServicesEmulator, readme: dict[str, Any]
+    emulator: ServicesEmulator, book_once_py: dict[str, Any]
 ) -> None:
-    schedule: Schedule = readme["schedule"]
+    schedule: Schedule = book_once_py["schedule"]
     creds = emulator.credentials
     revoked = LwaCredentials(creds.client_id, creds.client_secret, "Atzr|revoked")
     async with client_of(emulator, credentials=revoked) as client:
@@ -165,10 +164,10 @@ def _closed_port() -> int:
 
 
 async def test_a_token_endpoint_down_or_failing_is_for_later_not_a_refusal(
-    emulator: ServicesEmulator, readme: dict[str, Any]
+    emulator: ServicesEmulator, book_once_py: dict[str, Any]
 ) -> None:
-    book_once: BookOnce = readme["book_once"]
-    schedule: Schedule = readme["schedule"]
+    book_once: BookOnce = book_once_py["book_once"]
+    schedule: Schedule = book_once_py["schedule"]
     job_id = waiting_jobs(emulator)[0].service_job_id
     start = start_for(emulator)
     nowhere = f"http://127.0.0.1:{_closed_port()}/auth/o2/token"

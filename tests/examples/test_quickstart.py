@@ -1,13 +1,13 @@
-"""The quickstart, saved as a file and run as the README says, against the emulator."""
+"""examples/quickstart.py, run as getting started says, against the emulator."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+from _pages import US, example, run_file, settings_env, without_settings
+
 from spapi_services.emulator import ServicesEmulator
 from spapi_services.emulator.__main__ import environment, write_env_file
-
-from ._readme import US, as_script, block, run_script, settings_env, without_settings
 
 
 async def test_it_books_the_longest_waiting_job_and_puts_the_technician_on_it(
@@ -17,15 +17,14 @@ async def test_it_books_the_longest_waiting_job_and_puts_the_technician_on_it(
     job = store.find_jobs(status="PENDING_SCHEDULE", marketplace_id=US)[0]  # oldest first
     technician = store.qualified_resources(job)[0]  # "your technician", who can do the job
     appointments_before = len(job.appointments)
-    # As the README has it: the emulator's settings in a file, sourced, then the script.
+    # As getting started has it: the emulator's settings in a file, sourced, then the script.
     write_env_file(tmp_path / "emulator.env", environment(emulator))
 
-    done = await run_script(
-        as_script(block("quickstart")),
+    done = await run_file(
+        example("quickstart.py"),
         [technician.resource_id],
         env=without_settings(),
         cwd=tmp_path,
-        name="quickstart.py",
         source=tmp_path / "emulator.env",
     )
 
@@ -49,12 +48,11 @@ async def test_it_says_so_when_no_job_is_waiting(
     for job in emulator.store.find_jobs(status="PENDING_SCHEDULE"):
         emulator.store.set_job_status(job.service_job_id, "HOLD")
 
-    done = await run_script(
-        as_script(block("quickstart")),
+    done = await run_file(
+        example("quickstart.py"),
         ["T00000000000"],
         env=settings_env(emulator),
         cwd=tmp_path,
-        name="quickstart.py",
     )
 
     assert done.returncode == 0, done.stderr

@@ -1,4 +1,4 @@
-"""Several sellers at once: one client each, one shared session, side by side."""
+"""examples/several_sellers.py: one client per seller, one shared session, side by side."""
 
 from __future__ import annotations
 
@@ -6,9 +6,9 @@ import json
 from datetime import timedelta
 from pathlib import Path
 
-from spapi_services.emulator import ServicesEmulator
+from _pages import US, example, run_file, settings_env
 
-from ._readme import US, as_script, block, run_script, settings_env
+from spapi_services.emulator import ServicesEmulator
 
 
 async def test_each_seller_gets_its_own_token_and_usage_plan(
@@ -21,8 +21,8 @@ async def test_each_seller_gets_its_own_token_and_usage_plan(
     emulator.limits.set("getServiceJobs", rate=0.001, burst=1)
     tokens = {"acme": emulator.credentials.refresh_token, "globex": second}
 
-    done = await run_script(
-        as_script(block("several-sellers")),
+    done = await run_file(
+        example("several_sellers.py"),
         [],
         env=settings_env(emulator, SPAPI_REFRESH_TOKENS=json.dumps(tokens)),
         cwd=tmp_path,

@@ -1,8 +1,8 @@
-"""Tracing and metrics: the README's program prints the trace of a sync on the console.
+"""examples/trace_sync.py prints the trace of a sync on the console.
 
 Run as a reader would, against the emulator: its stdout is the span JSON objects that
 OpenTelemetry's ``ConsoleSpanExporter`` prints as each span ends, then the program's own
-last line.  The trace must read as the README says: one span for the run, one per page
+last line.  The trace must read as the tracing guide says: one span for the run, one per page
 under it, with what the SDK knows about each page, and no secret or buyer's data.
 """
 
@@ -14,9 +14,9 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
-from spapi_services.emulator import ServicesEmulator
+from _pages import US, example, run_file, settings_env
 
-from ._readme import US, as_script, block, run_script, settings_env
+from spapi_services.emulator import ServicesEmulator
 
 
 def printed_spans(stdout: str) -> tuple[list[dict[str, Any]], str]:
@@ -36,9 +36,7 @@ def printed_spans(stdout: str) -> tuple[list[dict[str, Any]], str]:
 async def test_it_prints_one_span_for_the_sync_and_one_per_page_under_it(
     emulator: ServicesEmulator, tmp_path: Path
 ) -> None:
-    done = await run_script(
-        as_script(block("tracing")), [], env=settings_env(emulator), cwd=tmp_path
-    )
+    done = await run_file(example("trace_sync.py"), [], env=settings_env(emulator), cwd=tmp_path)
 
     assert done.returncode == 0, done.stderr
     assert done.stderr == ""

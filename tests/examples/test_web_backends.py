@@ -1,4 +1,5 @@
-"""The web-backend examples, served for real on 127.0.0.1 and asked over HTTP."""
+"""examples/fastapi_app.py and examples/aiohttp_app.py, served for real on 127.0.0.1 and
+asked over HTTP."""
 
 from __future__ import annotations
 
@@ -10,12 +11,11 @@ from typing import Any
 import aiohttp
 import pytest
 import uvicorn
+from _pages import US, load_example, settings_env
 from aiohttp import web
 
 from spapi_services import ServicesClient
 from spapi_services.emulator import ServicesEmulator
-
-from ._readme import US, block, load_module, settings_env
 
 GET = "getServiceJobByServiceJobId"
 
@@ -70,7 +70,7 @@ async def ask(base: str, path: str) -> tuple[int, Any]:
 async def test_fastapi_opens_one_client_at_startup_and_closes_it_at_shutdown(
     emulator: ServicesEmulator,
 ) -> None:
-    app = load_module(block("fastapi"))["app"]
+    app = load_example("fastapi_app.py")["app"]
     job = emulator.store.find_jobs(marketplace_id=US)[0]
 
     async with served_by_uvicorn(app) as base:
@@ -94,7 +94,7 @@ async def test_fastapi_opens_one_client_at_startup_and_closes_it_at_shutdown(
 async def test_aiohttp_web_opens_the_client_in_cleanup_ctx_and_closes_it_at_cleanup(
     emulator: ServicesEmulator,
 ) -> None:
-    module = load_module(block("aiohttp-web"))
+    module = load_example("aiohttp_app.py")
     app = module["make_app"]()
     job = emulator.store.find_jobs(marketplace_id=US)[0]
 

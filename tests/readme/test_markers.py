@@ -1,4 +1,5 @@
-"""The README's blocks are all accounted for, and its shell lines name real commands.
+"""The README's blocks are all accounted for, its first-run commands are CI's, and it
+links to every guide.
 
 The rule that ties a test to its code (see ``_readme``): ``<!-- test: NAME -->`` on the
 line right before a fenced Python block.  Here: every Python block has such a comment,
@@ -10,14 +11,9 @@ and the rule those tests use to find it still finds exactly that block.
 from __future__ import annotations
 
 import re
-import shlex
 from pathlib import Path
 
-import click.testing
-import pytest
-
-from spapi_services.cli import cli
-from spapi_services.emulator.__main__ import build_parser
+from _pages import DOCS
 
 from ._readme import README, fenced_blocks, marked_blocks, readme_text
 
@@ -75,30 +71,10 @@ def test_the_first_run_commands_are_the_ones_ci_and_the_cli_use() -> None:
     assert re.search(r"^python -m pytest$", ci, flags=re.M)
 
 
-def _command_lines() -> list[list[str]]:
-    """Each ``spapi-services ...`` line of the README's shell blocks, comments dropped."""
-    found = []
-    for code in fenced_blocks("sh"):
-        for line in code.splitlines():
-            words = shlex.split(line, comments=True)
-            if words[:1] == ["spapi-services"]:
-                found.append(words[1:])
-    return found
-
-
-@pytest.mark.parametrize("args", _command_lines(), ids=" ".join)
-def test_each_command_line_parses(args: list[str]) -> None:
-    if "emulator" in args:
-        # Handed to the emulator's own parser (which `--help` would not check).
-        at = args.index("emulator")
-        build_parser().parse_args(args[at + 1 :])
-        return
-    result = click.testing.CliRunner().invoke(cli, [*args, "--help"])
-    assert result.exit_code == 0, result.output
-
-
-def test_the_command_groups_named_are_the_cli_s() -> None:
-    (listed,) = re.findall(r"Every operation has a command \(([^)]*)\)", readme_text())
-    groups = set(re.findall(r"`([\w-]+)`", listed))
-    assert len(groups) == 7
-    assert groups <= set(cli.commands)
+def test_the_readme_links_to_every_guide() -> None:
+    linked = set(re.findall(r"\]\((docs/[\w/.-]+\.md)\)", readme_text()))
+    guides = {f"docs/{p.relative_to(DOCS).as_posix()}" for p in (DOCS / "guides").glob("*.md")}
+    assert guides, "docs/guides/ has no page"
+    assert guides | {"docs/index.md"} <= linked, f"guides the README omits: {guides - linked}"
+    missing = [link for link in linked if not (README.parent / link).is_file()]
+    assert missing == [], f"README.md links to missing pages: {missing}"

@@ -1,0 +1,45 @@
+"""An aiohttp.web backend with one ServicesClient for the whole application.
+
+Run it with: python aiohttp_app.py (serves http://127.0.0.1:8000)
+"""
+
+import os
+from collections.abc import AsyncIterator
+
+from aiohttp import web
+
+from spapi_services import LwaCredentials, NotFoundError, ServicesClient
+
+SERVICES = web.AppKey("services", ServicesClient)
+
+
+async def services_client(app: web.Application) -> AsyncIterator[None]:
+    async with ServicesClient(
+        LwaCredentials.from_env(),
+        endpoint=os.environ.get("SPAPI_ENDPOINT"),
+        token_url=os.environ.get("SPAPI_TOKEN_URL"),
+        marketplace_id=os.environ.get("SPAPI_MARKETPLACE_ID", "ATVPDKIKX0DER"),
+    ) as client:
+        app[SERVICES] = client
+        yield
+
+
+async def job_status(request: web.Request) -> web.Response:
+    client = request.app[SERVICES]
+    job_id = request.match_info["job_id"]
+    try:
+        job = await client.service_jobs.get(job_id)
+    except NotFoundError:
+        raise web.HTTPNotFound(text=f"no service job {job_id}") from None
+    return web.json_response({"job_id": job_id, "status": str(job.service_job_status)})
+
+
+def make_app() -> web.Application:
+    app = web.Application()
+    app.cleanup_ctx.append(services_client)
+    app.router.add_get("/jobs/{job_id}", job_status)
+    return app
+
+
+if __name__ == "__main__":
+    web.run_app(make_app(), host="127.0.0.1", port=8000)

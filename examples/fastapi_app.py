@@ -1,0 +1,37 @@
+"""A FastAPI backend with one ServicesClient for the whole application.
+
+Serve it with: uvicorn fastapi_app:app
+"""
+
+import os
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, HTTPException, Request
+
+from spapi_services import LwaCredentials, NotFoundError, ServicesClient
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI):
+    async with ServicesClient(
+        LwaCredentials.from_env(),
+        endpoint=os.environ.get("SPAPI_ENDPOINT"),
+        token_url=os.environ.get("SPAPI_TOKEN_URL"),
+        marketplace_id=os.environ.get("SPAPI_MARKETPLACE_ID", "ATVPDKIKX0DER"),
+    ) as client:
+        app.state.services = client
+        yield
+    # Leaving the block at shutdown closed the client and its connections.
+
+
+app = FastAPI(lifespan=lifespan)
+
+
+@app.get("/jobs/{job_id}")
+async def job_status(job_id: str, request: Request) -> dict[str, str]:
+    client: ServicesClient = request.app.state.services
+    try:
+        job = await client.service_jobs.get(job_id)
+    except NotFoundError:
+        raise HTTPException(status_code=404, detail=f"no service job {job_id}") from None
+    return {"job_id": job_id, "status": str(job.service_job_status)}

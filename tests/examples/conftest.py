@@ -1,0 +1,5 @@
+"""Fixtures for the examples' tests: an emulator with its clock pinned, and a client."""
+
+from _pages import client, emulator
+
+__all__ = ["client", "emulator"]
