@@ -35,13 +35,20 @@ import asyncio
 import math
 from collections.abc import Mapping
 from contextvars import ContextVar
-from typing import Protocol, runtime_checkable
+from typing import NamedTuple, Protocol, runtime_checkable
 
 from aiolimiter import AsyncLimiter
 
 from ._routes import ROUTES
 
-__all__ = ["AdaptiveBucket", "Bucket", "RateLimits", "UsagePlan", "default_headroom"]
+__all__ = [
+    "AdaptiveBucket",
+    "Bucket",
+    "RateLimits",
+    "Reservation",
+    "UsagePlan",
+    "default_headroom",
+]
 
 
 @runtime_checkable
@@ -50,6 +57,13 @@ class UsagePlan(Protocol):
 
     ``scope`` identifies the application and selling partner whose budget is meant;
     every method must be safe to call from many tasks at once.
+
+    A plan kept out of process (a round trip per question) should also offer
+    ``async reserve(scope, operation_id, *, max_wait) -> Reservation``: reserve the next
+    token, due now or later, unless it is due later than ``max_wait`` seconds (``None``:
+    any time).  The client then asks once per request, whatever the wait: the caller
+    sleeps until its own token is due instead of asking again, and callers are served in
+    the order they reserved.  :class:`~spapi_services.redis.RedisRateLimits` does.
     """
 
     async def try_acquire(self, scope: str, operation_id: str) -> float:
@@ -64,6 +78,15 @@ class UsagePlan(Protocol):
     async def throttled(self, scope: str, operation_id: str) -> None:
         """The API answered 429: empty the bucket, so the next request waits a refill."""
         ...
+
+
+class Reservation(NamedTuple):
+    """What a plan's ``reserve`` did: whether the token is the caller's, and when."""
+
+    reserved: bool
+    """``True``: the token is spoken for; send when ``wait`` has passed, asking nothing more."""
+    wait: float
+    """Seconds until the token is (or would be) due; ``0`` for now."""
 
 
 def _check_plan(operation_id: str, rate: float, burst: int) -> None:

@@ -42,7 +42,7 @@ from . import _serde
 from ._auth import TokenSource
 from ._otel import Instrumentation
 from ._queue import RequestQueue
-from ._ratelimit import UsagePlan
+from ._ratelimit import Reservation, UsagePlan
 from ._retry import (
     AttemptFailed,
     Deadline,
@@ -192,6 +192,9 @@ class Transport:
         self._base_url = base_url.rstrip("/")
         self._tokens = tokens
         self._plan = plan
+        # A plan out of process reserves (one round trip per request); one in memory is
+        # asked, and waited for, by one request of each operation at a time.
+        self._reserve: Callable[..., Awaitable[Reservation]] | None = getattr(plan, "reserve", None)
         self._scope = scope
         self._sender = sender
         self._timer = timer
@@ -366,29 +369,63 @@ class Transport:
         if plan is None:
             await self._enter(call, queue)
             return 0.0
+        started = self._timer.now()
+        queued = call.record.queue_wait
+        if self._reserve is not None:
+            await self._reserved_token(call, queue, self._reserve)
+        else:
+            await self._polled_token(call, queue, plan)
+        waited = self._timer.now() - started - (call.record.queue_wait - queued)
+        call.record.plan_wait += waited
+        return waited
+
+    async def _polled_token(self, call: _Call, queue: RequestQueue, plan: UsagePlan) -> None:
+        """Ask the plan for a token now, or wait until one is due and ask again.
+
+        One request of each operation asks at a time (its lane); the others wait in line
+        behind it instead of all polling the bucket, and holding queue places meanwhile.
+        """
         operation = call.route.operation_id
         lane = self._lanes.get(operation)
         if lane is None:
             lane = self._lanes[operation] = asyncio.Lock()
-        started = self._timer.now()
-        queued = call.record.queue_wait
         await self._within(call, "waiting for the usage plan", lane.acquire())
         try:
             while True:
                 await self._enter(call, queue)
                 due = await plan.try_acquire(self._scope, operation)
                 if due <= 0:
-                    break
+                    return
                 queue.leave()  # nobody waits on us for a place while we wait for a token
-                remaining = call.deadline.remaining(self._timer)
-                if remaining is not None and due >= remaining:
-                    raise call.deadline.ran_out(operation, "waiting for the usage plan")
-                await self._timer.sleep(due)
+                await self._sleep_for_plan(call, due)
         finally:
             lane.release()
-        waited = self._timer.now() - started - (call.record.queue_wait - queued)
-        call.record.plan_wait += waited
-        return waited
+
+    async def _reserved_token(
+        self, call: _Call, queue: RequestQueue, reserve: Callable[..., Awaitable[Reservation]]
+    ) -> None:
+        """Reserve the next token (one question to the plan, however long the wait); sleep
+        until it is due, without a place in the queue, then take a place and go."""
+        operation = call.route.operation_id
+        while True:
+            await self._enter(call, queue)
+            remaining = call.deadline.remaining(self._timer)
+            reserved, wait = await reserve(self._scope, operation, max_wait=remaining)
+            if wait <= 0:
+                return
+            queue.leave()
+            await self._sleep_for_plan(call, wait)
+            if reserved:
+                await self._enter(call, queue)
+                return
+            # Not reserved: too late for the deadline (the sleep raised), or the plan could
+            # not reserve just now (its store is down): ask again when it is due.
+
+    async def _sleep_for_plan(self, call: _Call, due: float) -> None:
+        remaining = call.deadline.remaining(self._timer)
+        if remaining is not None and due >= remaining:
+            raise call.deadline.ran_out(call.route.operation_id, "waiting for the usage plan")
+        await self._timer.sleep(due)
 
     async def _enter(self, call: _Call, queue: RequestQueue) -> None:
         if queue.has_room():

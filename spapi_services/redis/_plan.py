@@ -19,7 +19,7 @@ from typing import Any
 
 from redis.asyncio import Redis
 
-from .._ratelimit import RateLimits, default_headroom
+from .._ratelimit import RateLimits, Reservation, default_headroom
 from ._link import RedisLink, Unavailable, check_prefix, check_seconds
 
 __all__ = ["RedisRateLimits"]
@@ -55,6 +55,22 @@ local due = tat - now - (capacity - 1) * interval
 if due > 0 then return math.ceil(due) end
 keep(tat + interval)
 return 0
+"""
+)
+
+# Reserve the next token: {1, µs until it is due} (0: now), or {0, µs} when it is due later
+# than ARGV[5] µs allow (-1: no limit), taking nothing.  A reserved token is spoken for:
+# the caller sleeps until it is due and sends without asking again (one round trip).
+_RESERVE = (
+    _PRELUDE
+    + """
+local interval = 1000000 / rate
+local tat = math.max(tonumber(state[1]) or now, now)
+local due = math.max(tat - now - (capacity - 1) * interval, 0)
+local limit = tonumber(ARGV[5])
+if limit >= 0 and due > limit then return {0, math.ceil(due)} end
+keep(tat + interval)
+return {1, math.ceil(due)}
 """
 )
 
@@ -138,6 +154,7 @@ class RedisRateLimits:
             clock=clock,
         )
         self._acquire = self._link.script(_ACQUIRE)
+        self._reserve = self._link.script(_RESERVE)
         self._update_rate = self._link.script(_UPDATE_RATE)
         self._drain = self._link.script(_DRAIN)
         self._reported: dict[tuple[str, str], float] = {}
@@ -187,6 +204,23 @@ class RedisRateLimits:
         except Unavailable:
             return await self._local.try_acquire(scope, operation_id)
         return int(due) / 1e6
+
+    async def reserve(
+        self, scope: str, operation_id: str, *, max_wait: float | None
+    ) -> Reservation:
+        """See :meth:`UsagePlan.reserve`: the next token, due now or later, in one round
+        trip; a waiter then sleeps until its own token is due instead of asking again.
+
+        While Redis does not answer, nothing can be reserved: the in-process fallback's
+        answer is passed on unreserved (the caller waits and asks again).
+        """
+        limit = -1 if max_wait is None else max(0, math.floor(max_wait * 1e6))
+        try:
+            reserved, due = await self._run(self._reserve, scope, operation_id, str(limit))
+        except Unavailable:
+            wait = await self._local.try_acquire(scope, operation_id)
+            return Reservation(wait == 0, wait)
+        return Reservation(bool(int(reserved)), int(due) / 1e6)
 
     async def update_rate(self, scope: str, operation_id: str, rate: float) -> None:
         """See :meth:`UsagePlan.update_rate`: stored in Redis for every process."""

@@ -41,6 +41,7 @@ from spapi_services import (
 )
 from spapi_services import _sender as sender_module
 from spapi_services._queue import RequestQueue, queue_for
+from spapi_services._ratelimit import Reservation
 from spapi_services.models import AppointmentSlotReport, JobListing
 
 from ._helpers import ACCESS_TOKEN, CLIENT_SECRET, MARKETPLACE, REFRESH_TOKEN
@@ -712,3 +713,40 @@ async def _serve(app: web.Application) -> Any:
     server = TestServer(app, host="127.0.0.1")
     await server.start_server()
     return server
+
+
+class ReservingPlan(RateLimits):
+    """A plan that reserves, as an out-of-process one does: token n is due n/10 s on."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.asked = 0
+
+    async def reserve(self, scope: str, operation_id: str, *, max_wait: float | None) -> Any:
+        wait = self.asked / 10
+        self.asked += 1
+        if max_wait is not None and wait > max_wait:
+            return Reservation(False, wait)
+        return Reservation(True, wait)
+
+
+async def test_a_reserving_plan_is_asked_once_per_request_and_its_waits_are_slept() -> None:
+    api = QueuedFakeApi(ok_job, 2)
+    plan = ReservingPlan()
+    timer = RecordingTimer()
+    async with client_for(api, rate_limits=plan, timer=timer, deadline=None) as client:
+        await asyncio.gather(*(client.service_jobs.get(f"job-{i}") for i in range(5)))
+    assert plan.asked == 5  # one question per request, however long its wait
+    assert len(api.sent) == 5
+    assert sorted(timer) == pytest.approx([0.1, 0.2, 0.3, 0.4])  # each its own token's wait
+
+
+async def test_a_reservation_past_the_deadline_is_refused_at_once() -> None:
+    api = FakeApi(ok_job)
+    plan = ReservingPlan()
+    plan.asked = 100  # the next token is 10 s away
+    async with client_for(api, rate_limits=plan, deadline=2.0) as client:
+        with pytest.raises(ApiTimeoutError) as caught:
+            await client.service_jobs.get("job-1")
+    assert caught.value.stage == "waiting for the usage plan"
+    assert api.sent == []

@@ -277,3 +277,24 @@ async def test_a_frozen_redis_is_left_within_the_timeout(
     assert took_then < 0.2  # no second wait on Redis (0.25 s) during the outage
     assert len(records(redis_logs, logging.WARNING)) == 1
     assert "no answer within 0.25s" in records(redis_logs, logging.WARNING)[0].getMessage()
+
+
+async def test_a_reservation_is_one_round_trip_and_waiters_are_served_in_order(
+    redis_url: str,
+) -> None:
+    async with RedisRateLimits(redis_url, overrides={OP: (10.0, 2)}, headroom=0) as plan:
+        at_once = [await plan.reserve(SELLER, OP, max_wait=None) for _ in range(2)]
+        assert at_once == [(True, 0.0), (True, 0.0)]  # the burst
+        later = [await plan.reserve(SELLER, OP, max_wait=None) for _ in range(3)]
+        # Each reserved its own token, due one interval after the one before.
+        assert all(r.reserved for r in later)
+        waits = [r.wait for r in later]
+        assert waits == sorted(waits)
+        assert waits[0] == pytest.approx(0.1, abs=0.02)
+        assert waits[2] == pytest.approx(0.3, abs=0.02)
+        # Too far for the caller's deadline: nothing is reserved, and it says when.
+        refused = await plan.reserve(SELLER, OP, max_wait=0.05)
+        assert not refused.reserved
+        assert refused.wait == pytest.approx(0.4, abs=0.02)
+        again = await plan.reserve(SELLER, OP, max_wait=None)
+        assert again.wait == pytest.approx(0.4, abs=0.02)  # the refused one took nothing
