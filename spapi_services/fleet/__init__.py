@@ -1,0 +1,102 @@
+"""Many sellers, many workers: every seller's service jobs mirrored into one PostgreSQL.
+
+``pip install "spapi-services[fleet]"`` (taskiq with its Redis broker, asyncpg, redis-py).
+Build the same :class:`Fleet` in every process::
+
+    from spapi_services.fleet import Fleet
+
+    fleet = Fleet(
+        redis_url="redis://cache:6379/0",
+        database_url="postgresql://sync@db/mirror",
+        directory_key=os.environ["SPAPI_FLEET_DIRECTORY_KEY"],  # seals refresh tokens
+        token_key=base64.b64decode(os.environ["SPAPI_FLEET_TOKEN_KEY"]),  # seals access tokens
+        interval=timedelta(minutes=15),
+    )
+
+    await fleet.add_seller("A1B2C3D4", refresh_token, ["ATVPDKIKX0DER"])  # any process
+    fleet.run_worker(workers=2)   # on each worker host: syncs sellers as tasks arrive
+    fleet.run_scheduler()         # once: sends every seller's task every interval
+    await fleet.enqueue_all()     # or send them now
+    for seller in await fleet.status():
+        print(seller.seller_id, seller.state, seller.lag, seller.jobs, seller.throttled)
+
+The LWA app's client id and secret come from ``SPAPI_CLIENT_ID`` and
+``SPAPI_CLIENT_SECRET`` (or ``client_id=``, ``client_secret=``); each seller brings its own
+refresh token and marketplaces.  :meth:`Fleet.from_env` reads every option from
+``SPAPI_FLEET_*`` variables (``REDIS_URL``, ``DATABASE_URL``, ``DIRECTORY_KEY``,
+``TOKEN_KEY`` (base64), ``INTERVAL_MINUTES``, ``HISTORY_DAYS``, ``LEASE_SECONDS``,
+``IDLE_TIMEOUT_SECONDS``, ``RECLAIM_INTERVAL_SECONDS``, ``WINDOWS``, ``BUYER_DATA``,
+``BUYER_KEY``, ``ENDPOINT``, ``TOKEN_URL``, ``SCHEMA``, ``KEY_PREFIX``, ``QUEUE``,
+``POOL_SIZE``), and :mod:`spapi_services.fleet.env` builds that fleet for taskiq's own
+commands (``taskiq worker spapi_services.fleet.env:broker``).
+
+How it holds together:
+
+* **The queue** is a Redis stream read by a consumer group (:class:`FleetBroker`, a
+  taskiq-redis ``RedisStreamBroker``).  A task is acknowledged after it ran; a worker
+  that dies leaves its tasks pending, and another worker takes them over once they have
+  been silent for ``idle_timeout``.
+* **One sync per seller at a time**: a task first takes the seller's lock in Redis, a
+  lease renewed while it runs and released by its owner only (:class:`SellerLocks`).  A
+  duplicate or re-delivered task finds it held and skips (outcome ``busy``); a sync
+  whose lease lapses is stopped.  The sync itself resumes from the seller's checkpoint
+  and unfinished run in PostgreSQL (:class:`~spapi_services.sync.PostgresSink`), so a
+  task taken over from a dead worker repeats no stored page.
+* **Pacing**: every worker paces each seller on that seller's usage plans in Redis
+  (``RedisRateLimits``), and shares its access token (``RedisTokenCache``): one process or
+  twenty, Amazon sees the plan.
+* **The schedule** (:class:`SellerScheduleSource` under taskiq's scheduler) sends each
+  seller's task every ``interval``, skipping a seller still running or queued.
+* **Refused credentials**: a seller whose refresh token Amazon refuses (``invalid_grant``)
+  is marked ``refused`` and skipped until its token changes (``add_seller`` again with
+  the new one) or :meth:`Fleet.clear_refusal`.  Any seller's failure is recorded and
+  never stops another's sync.
+* **Status** lives in PostgreSQL (``fleet_status``) beside the mirror:
+  :meth:`Fleet.status` gives each seller's :class:`SellerStatus` (state, last success,
+  lag, jobs, 429s, last error, running or queued right now).
+* **Sellers** come from a :class:`SellerDirectory`: by default
+  :class:`PostgresSellerDirectory` (table ``fleet_sellers``, refresh tokens sealed with
+  AES-256-GCM under ``directory_key``); or any object with ``seller_ids()`` and
+  ``get(seller_id)`` over your own store.
+"""
+
+from __future__ import annotations
+
+try:
+    import asyncpg  # noqa: F401
+    import taskiq  # noqa: F401
+    import taskiq_redis  # noqa: F401
+except ImportError as exc:  # pragma: no cover - exercised in a subprocess
+    if not (exc.name or "").startswith(("asyncpg", "taskiq")):
+        raise
+    raise ImportError(
+        "spapi_services.fleet needs taskiq, taskiq-redis and asyncpg: "
+        'pip install "spapi-services[fleet]"'
+    ) from exc
+
+from ._broker import FleetBroker
+from ._directory import MemorySellerDirectory, PostgresSellerDirectory, Seller, SellerDirectory
+from ._fleet import SYNC_TASK, Fleet, SellerRun
+from ._locks import LeaseLost, SellerBusy, SellerLocks
+from ._schedule import SellerScheduleSource
+from ._secrets import DirectoryKey, DirectoryKeyError
+from ._status import SellerState, SellerStatus
+
+__all__ = [
+    "SYNC_TASK",
+    "DirectoryKey",
+    "DirectoryKeyError",
+    "Fleet",
+    "FleetBroker",
+    "LeaseLost",
+    "MemorySellerDirectory",
+    "PostgresSellerDirectory",
+    "Seller",
+    "SellerBusy",
+    "SellerDirectory",
+    "SellerLocks",
+    "SellerRun",
+    "SellerScheduleSource",
+    "SellerState",
+    "SellerStatus",
+]

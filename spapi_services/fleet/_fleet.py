@@ -1,0 +1,563 @@
+"""The fleet: every seller synced on a schedule by worker processes, into PostgreSQL.
+
+One :class:`Fleet` describes the whole deployment (Redis, PostgreSQL, the sellers, the
+app's credentials, the pace); every process builds the same one.  A worker runs the
+``sync_seller`` task for many sellers at once in one event loop, each on that seller's
+usage plans shared through Redis; the scheduler sends each seller's task every
+``interval``; any process can add sellers, send a task now, or read the status.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import math
+import os
+import socket
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import aiohttp
+import attrs
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+from taskiq import AsyncTaskiqDecoratedTask, TaskiqEvents, TaskiqScheduler
+
+from .._auth import LwaCredentials
+from .._client import Region, ServicesClient
+from .._ratelimit import UsagePlan
+from ..errors import AuthenticationError
+from ..redis import RedisRateLimits, RedisTokenCache
+from ..sync import BUYER_DATA_CHOICES, BuyerData, BuyerKeyLike, PostgresSink, sync_jobs
+from ..sync._postgres import DEFAULT_SCHEMA, Pool, check_schema, connect_pool
+from ._broker import FleetBroker
+from ._directory import PostgresSellerDirectory, Seller, SellerDirectory
+from ._locks import LeaseLost, SellerBusy, SellerLocks
+from ._schedule import SellerScheduleSource
+from ._schema import migrate_all
+from ._secrets import DirectoryKey, token_fingerprint
+from ._status import SellerState, SellerStatus, StatusBook
+
+__all__ = ["SYNC_TASK", "Fleet", "SellerRun"]
+
+_log = logging.getLogger("spapi_services.fleet")
+
+#: The name the sync task is registered under (the same in every process).
+SYNC_TASK = "spapi_services.fleet.sync_seller"
+
+_MAX_ERROR = 500
+
+
+@attrs.frozen(kw_only=True)
+class SellerRun:
+    """What one ``sync_seller`` task did.
+
+    ``outcome`` is ``ok``, ``failed``, ``refused`` (Amazon refused the refresh token:
+    the seller is marked and skipped until its token changes), ``skipped`` (already
+    marked refused), ``busy`` (another worker is syncing the seller), ``lost`` (the
+    sync lost its lock and stopped), ``unknown`` (no such seller) or ``disabled``.
+    """
+
+    seller_id: str
+    outcome: str
+    jobs: int = 0
+    requests: int = 0
+    throttled: int = 0
+    error: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return attrs.asdict(self)
+
+
+class _CountingPlan:
+    """The shared usage plan, counting the 429s one sync drew."""
+
+    def __init__(self, plan: UsagePlan) -> None:
+        self._plan = plan
+        self.throttled_count = 0
+
+    async def try_acquire(self, scope: str, operation_id: str) -> float:
+        return await self._plan.try_acquire(scope, operation_id)
+
+    async def update_rate(self, scope: str, operation_id: str, rate: float) -> None:
+        await self._plan.update_rate(scope, operation_id, rate)
+
+    async def throttled(self, scope: str, operation_id: str) -> None:
+        self.throttled_count += 1
+        await self._plan.throttled(scope, operation_id)
+
+
+@attrs.define
+class _Resources:
+    """What a process's syncs share, made in (and bound to) one event loop."""
+
+    loop: asyncio.AbstractEventLoop
+    pool: Pool
+    redis: Redis
+    plan: RedisRateLimits
+    tokens: RedisTokenCache
+    session: aiohttp.ClientSession
+    locks: SellerLocks
+    status: StatusBook
+
+    async def close(self) -> None:
+        await self.session.close()
+        await self.plan.aclose()
+        await self.tokens.aclose()
+        await self.redis.aclose()
+        await self.pool.close()
+
+
+class Fleet:
+    """Every seller of a directory, synced into PostgreSQL by taskiq workers.
+
+    :param redis_url: the Redis of the task queue, the locks and the shared usage plans
+        and access tokens.
+    :param database_url: the PostgreSQL of the mirror (:class:`PostgresSink`), the
+        fleet's status and (by default) its sellers.
+    :param directory: where the sellers are; default: a
+        :class:`PostgresSellerDirectory` in the same database, sealed with
+        ``directory_key``.
+    :param directory_key: the key (or its base64 text) of the default directory.
+    :param client_id: the LWA app's client id (default: ``SPAPI_CLIENT_ID``).
+    :param client_secret: its secret (default: ``SPAPI_CLIENT_SECRET``).
+    :param token_key: 16, 24 or 32 bytes sealing access tokens in Redis (recommended).
+    :param interval: how often each seller is synced.
+    :param history: how far back a seller's first sync reaches.
+    :param lease: seconds a seller's lock lives without renewal (renewed every third).
+    :param idle_timeout: seconds after which a silent worker's task goes to another
+        (default: twice the lease, so its lock has expired by then).
+    :param reclaim_interval: seconds between workers' looks for such tasks.
+    :param windows: how many windows (pages in flight) each sync uses.
+    :param buyer_data: what the mirror keeps of buyers' data (see ``sync_jobs``).
+    :param buyer_key: the key for ``buyer_data="encrypt"`` or ``"hash"``.
+    :param endpoint: another API base URL for every seller (a proxy, the emulator).
+    :param token_url: another LWA token URL.
+    :param sandbox: use the regions' sandbox hosts.
+    :param schema: the PostgreSQL schema of every table.
+    :param key_prefix: the prefix of every Redis key (locks, marks, plans, tokens).
+    :param queue: the Redis stream of the tasks.
+    :param pool_size: PostgreSQL connections per process.
+    """
+
+    def __init__(
+        self,
+        *,
+        redis_url: str,
+        database_url: str,
+        directory: SellerDirectory | None = None,
+        directory_key: DirectoryKey | str | bytes | None = None,
+        client_id: str | None = None,
+        client_secret: str | None = None,
+        token_key: bytes | None = None,
+        interval: timedelta = timedelta(minutes=15),
+        history: timedelta = timedelta(days=90),
+        lease: float = 30.0,
+        idle_timeout: float | None = None,
+        reclaim_interval: float = 5.0,
+        windows: int = 4,
+        buyer_data: BuyerData = "keep",
+        buyer_key: BuyerKeyLike | None = None,
+        endpoint: str | None = None,
+        token_url: str | None = None,
+        sandbox: bool = False,
+        schema: str = DEFAULT_SCHEMA,
+        key_prefix: str = "spapi",
+        queue: str = "spapi:fleet:tasks",
+        pool_size: int = 10,
+    ) -> None:
+        if not isinstance(redis_url, str) or not redis_url.startswith(("redis://", "rediss://")):
+            raise ValueError("redis_url: expected a redis:// or rediss:// URL")
+        if not isinstance(database_url, str) or not database_url.startswith(
+            ("postgresql://", "postgres://")
+        ):
+            raise ValueError("database_url: expected a postgresql:// URL")
+        if not isinstance(interval, timedelta) or interval < timedelta(seconds=1):
+            raise ValueError("interval: must be a timedelta of at least a second")
+        if not isinstance(history, timedelta) or history <= timedelta(0):
+            raise ValueError("history: must be a positive timedelta, e.g. 90 days")
+        _positive("lease", lease)
+        _positive("reclaim_interval", reclaim_interval)
+        if idle_timeout is not None:
+            _positive("idle_timeout", idle_timeout)
+        if buyer_data not in BUYER_DATA_CHOICES:
+            raise ValueError(f"buyer_data: must be one of {', '.join(BUYER_DATA_CHOICES)}")
+        client_id = client_id or os.environ.get("SPAPI_CLIENT_ID", "").strip()
+        client_secret = client_secret or os.environ.get("SPAPI_CLIENT_SECRET", "").strip()
+        if not client_id or not client_secret:
+            raise ValueError(
+                "client_id, client_secret: give the LWA app's, or set SPAPI_CLIENT_ID and "
+                "SPAPI_CLIENT_SECRET"
+            )
+        self.schema = check_schema(schema)
+        if directory is None:
+            if directory_key is None:
+                raise ValueError(
+                    "directory_key: required for the default directory (sellers' refresh "
+                    "tokens are sealed with it); make one with DirectoryKey.generate()"
+                )
+            directory = PostgresSellerDirectory(database_url, key=directory_key, schema=schema)
+        elif not isinstance(directory, SellerDirectory):
+            raise TypeError("directory: expected a SellerDirectory (seller_ids() and get())")
+        self.directory: SellerDirectory = directory
+        self.redis_url = redis_url
+        self.database_url = database_url
+        self.interval = interval
+        self.history = history
+        self.lease = float(lease)
+        self.windows = windows
+        self.buyer_data: BuyerData = buyer_data
+        self.buyer_key = buyer_key
+        self.key_prefix = key_prefix
+        self._client_id = client_id
+        self._client_secret = client_secret
+        self._token_key = token_key
+        self._endpoint = endpoint
+        self._token_url = token_url
+        self._sandbox = sandbox
+        self._pool_size = pool_size
+        self._resources: _Resources | None = None
+        self._opening: tuple[asyncio.AbstractEventLoop, asyncio.Lock] | None = None
+        self._broker_started = False
+
+        self.broker = FleetBroker(
+            redis_url,
+            queue_name=queue,
+            idle_timeout=2 * self.lease if idle_timeout is None else idle_timeout,
+            reclaim_interval=reclaim_interval,
+        )
+        self.sync_seller: AsyncTaskiqDecoratedTask[[str], Awaitable[dict[str, Any]]] = (
+            self.broker.register_task(
+                self._task_function(),
+                task_name=SYNC_TASK,
+                # Acknowledged once run: a task whose worker dies is given to another.
+                ack_type="when_executed",
+            )
+        )
+        self.broker.add_event_handler(TaskiqEvents.WORKER_SHUTDOWN, self._worker_shutdown)
+        self.scheduler = TaskiqScheduler(self.broker, [SellerScheduleSource(self)])
+
+    def __repr__(self) -> str:
+        return f"Fleet(schema={self.schema!r}, directory={self.directory!r})"
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Fleet:
+        """A fleet configured from ``SPAPI_FLEET_*`` variables (see the package's doc)."""
+        from ._env import options_from_env
+
+        return cls(**{**options_from_env(os.environ if environ is None else environ), **overrides})
+
+    # --- sellers ----------------------------------------------------------------------
+
+    async def add_seller(
+        self,
+        seller_id: str,
+        refresh_token: str,
+        marketplace_ids: Sequence[str],
+        *,
+        region: Region | str = Region.NA,
+        enabled: bool = True,
+    ) -> Seller:
+        """Add a seller to the directory, or update it (a new token clears a refusal)."""
+        seller = Seller(
+            seller_id=seller_id,
+            refresh_token=refresh_token,
+            marketplace_ids=marketplace_ids,
+            region=region,
+            enabled=enabled,
+        )
+        put = getattr(self.directory, "put", None)
+        if put is None:
+            raise TypeError(f"{self.directory!r} cannot add sellers (it has no put method)")
+        await put(seller)
+        return seller
+
+    async def clear_refusal(self, seller_id: str) -> bool:
+        """Sync the seller again although its current token was refused; whether it was."""
+        resources = await self._ready()
+        return await resources.status.clear_refusal(seller_id)
+
+    async def due_seller_ids(self) -> list[str]:
+        """The directory's sellers, less those whose current token Amazon refused."""
+        resources = await self._ready()
+        ids = await self.directory.seller_ids()
+        refused = await resources.status.refused_tokens(ids)
+        due = []
+        for seller_id in ids:
+            mark = refused.get(seller_id)
+            if mark is not None:
+                seller = await self.directory.get(seller_id)
+                if seller is None or token_fingerprint(seller.refresh_token) == mark:
+                    continue
+            due.append(seller_id)
+        return due
+
+    # --- sending tasks ------------------------------------------------------------------
+
+    async def mark_queued(self, seller_id: str) -> bool:
+        """Mark the seller queued unless it is running or queued; whether it was."""
+        resources = await self._ready()
+        return await resources.locks.mark_queued(seller_id, self.interval.total_seconds())
+
+    async def enqueue(self, seller_id: str) -> bool:
+        """Send the seller's sync task now, unless it is running or queued; whether sent."""
+        if not await self.mark_queued(seller_id):
+            return False
+        if not self._broker_started and not self.broker.is_worker_process:
+            await self.broker.startup()
+            self._broker_started = True
+        await self.sync_seller.kiq(seller_id)
+        return True
+
+    async def enqueue_all(self) -> list[str]:
+        """Send the task of every due seller not running or queued; the ids sent."""
+        return [s for s in await self.due_seller_ids() if await self.enqueue(s)]
+
+    # --- status -------------------------------------------------------------------------
+
+    async def status(self) -> list[SellerStatus]:
+        """Every seller of the directory, with what the fleet knows of its syncs."""
+        resources = await self._ready()
+        ids = await self.directory.seller_ids()
+        try:
+            running, queued = await resources.locks.running(ids)
+        except RedisError:
+            running, queued = set(), set()
+        return await resources.status.read(ids, running=running, queued=queued)
+
+    # --- the task -----------------------------------------------------------------------
+
+    def _task_function(self) -> Callable[[str], Awaitable[dict[str, Any]]]:
+        # A plain function, not a bound method: taskiq renames what it registers.
+        async def sync_seller(seller_id: str) -> dict[str, Any]:
+            return (await self.run_seller(seller_id)).as_dict()
+
+        return sync_seller
+
+    async def run_seller(self, seller_id: str) -> SellerRun:
+        """Sync one seller here and now, as a worker's ``sync_seller`` task does.
+
+        Never raises for the seller's own failures (they are recorded in its status and
+        returned): one seller's trouble never stops another's sync.
+        """
+        resources = await self._ready()
+        with contextlib.suppress(RedisError):
+            await resources.locks.unmark_queued(seller_id)
+        seller = await self.directory.get(seller_id)
+        if seller is None:
+            return SellerRun(seller_id=seller_id, outcome="unknown")
+        if not seller.enabled:
+            return SellerRun(seller_id=seller_id, outcome="disabled")
+        mark = (await resources.status.refused_tokens([seller_id])).get(seller_id)
+        if mark is not None and mark == token_fingerprint(seller.refresh_token):
+            return SellerRun(
+                seller_id=seller_id,
+                outcome="skipped",
+                error="its refresh token was refused; update it to sync again",
+            )
+        try:
+            async with resources.locks.hold(seller_id):
+                return await self._sync(resources, seller)
+        except SellerBusy:
+            _log.info("seller %s: already being synced elsewhere; skipped", seller_id)
+            return SellerRun(seller_id=seller_id, outcome="busy")
+        except LeaseLost as exc:
+            return SellerRun(seller_id=seller_id, outcome="lost", error=str(exc))
+
+    async def _sync(self, resources: _Resources, seller: Seller) -> SellerRun:
+        seller_id = seller.seller_id
+        worker = f"{socket.gethostname()}:{os.getpid()}"
+        await resources.status.started(seller_id, worker)
+        plan = _CountingPlan(resources.plan)
+        try:
+            async with self._client(resources, seller, plan) as client:
+                sink = PostgresSink(
+                    resources.pool,
+                    seller_id=seller_id,
+                    schema=self.schema,
+                    buyer_key=self.buyer_key,
+                )
+                report = await sync_jobs(
+                    client,
+                    sink,
+                    since=datetime.now(UTC) - self.history,
+                    marketplace_ids=seller.marketplace_ids,
+                    windows=self.windows,
+                    buyer_data=self.buyer_data,
+                    buyer_key=self.buyer_key,
+                )
+        except AuthenticationError as exc:
+            if exc.error != "invalid_grant":
+                return await self._failed(resources, seller_id, exc, plan)
+            error = f"Amazon refused the refresh token (invalid_grant): {exc}"[:_MAX_ERROR]
+            _log.warning("seller %s: refresh token refused; skipped until it changes", seller_id)
+            await resources.status.failed(
+                seller_id,
+                error,
+                state=SellerState.REFUSED,
+                throttled=plan.throttled_count,
+                refused_token=token_fingerprint(seller.refresh_token),
+            )
+            return SellerRun(seller_id=seller_id, outcome="refused", error=error)
+        except Exception as exc:
+            return await self._failed(resources, seller_id, exc, plan)
+        except asyncio.CancelledError:
+            with contextlib.suppress(Exception):
+                await asyncio.shield(
+                    resources.status.failed(
+                        seller_id,
+                        "stopped midway; the next run resumes it",
+                        state=SellerState.INTERRUPTED,
+                    )
+                )
+            raise
+        await resources.status.succeeded(
+            seller_id,
+            jobs=report.jobs,
+            requests=report.requests,
+            throttled=plan.throttled_count,
+        )
+        _log.info("seller %s: synced, %d jobs in %.1f s", seller_id, report.jobs, report.elapsed)
+        return SellerRun(
+            seller_id=seller_id,
+            outcome="ok",
+            jobs=report.jobs,
+            requests=report.requests,
+            throttled=plan.throttled_count,
+        )
+
+    async def _failed(
+        self, resources: _Resources, seller_id: str, exc: Exception, plan: _CountingPlan
+    ) -> SellerRun:
+        error = f"{type(exc).__name__}: {exc}"[:_MAX_ERROR]
+        _log.warning("seller %s: sync failed: %s", seller_id, error)
+        await resources.status.failed(seller_id, error, throttled=plan.throttled_count)
+        return SellerRun(
+            seller_id=seller_id, outcome="failed", throttled=plan.throttled_count, error=error
+        )
+
+    def _client(self, resources: _Resources, seller: Seller, plan: UsagePlan) -> ServicesClient:
+        return ServicesClient(
+            LwaCredentials(self._client_id, self._client_secret, seller.refresh_token),
+            region=seller.region,
+            sandbox=self._sandbox,
+            endpoint=self._endpoint,
+            token_url=self._token_url,
+            marketplace_id=seller.marketplace_ids[0],
+            session=resources.session,
+            rate_limits=plan,
+            seller=seller.seller_id,
+            token_cache=resources.tokens,
+        )
+
+    # --- running processes ----------------------------------------------------------------
+
+    def run_worker(
+        self, *, workers: int = 1, max_async_tasks: int = 50, log_level: str = "INFO"
+    ) -> int | None:
+        """Run taskiq worker processes for this fleet (blocks until they stop).
+
+        Each process syncs up to ``max_async_tasks`` sellers at once.  The processes are
+        forked from this one (as taskiq does on Linux); elsewhere, or to run a worker
+        under taskiq's own command, point it at a module that builds the fleet, such as
+        ``taskiq worker spapi_services.fleet.env:broker`` (configured by ``SPAPI_FLEET_*``).
+        """
+        from taskiq.cli.worker.args import WorkerArgs
+        from taskiq.cli.worker.run import run_worker
+
+        args = WorkerArgs.from_cli(
+            [
+                "spapi_services.fleet.env:broker",
+                "--workers", str(workers),
+                "--max-async-tasks", str(max_async_tasks),
+                "--log-level", log_level,
+            ]
+        )  # fmt: skip
+        args.broker = self.broker  # type: ignore[assignment]  # taskiq takes a broker too
+        return run_worker(args)
+
+    def run_scheduler(self, *, log_level: str = "INFO", update_interval: int = 60) -> None:
+        """Run taskiq's scheduler for this fleet (blocks until stopped).
+
+        Each seller's task is sent every ``interval`` (but never while the seller is
+        running or queued); the list of sellers is read again every ``update_interval``
+        seconds.  Run one scheduler per fleet.
+        """
+        from taskiq.cli.scheduler.args import SchedulerArgs
+        from taskiq.cli.scheduler.run import run_scheduler
+
+        args = SchedulerArgs.from_cli(
+            [
+                "spapi_services.fleet.env:scheduler",
+                "--log-level", log_level,
+                "--update-interval", str(update_interval),
+            ]
+        )  # fmt: skip
+        args.scheduler = self.scheduler
+        asyncio.run(run_scheduler(args))
+
+    # --- resources ----------------------------------------------------------------------
+
+    async def _ready(self) -> _Resources:
+        loop = asyncio.get_running_loop()
+        if self._resources is not None and self._resources.loop is loop:
+            return self._resources
+        if self._opening is None or self._opening[0] is not loop:
+            self._opening = (loop, asyncio.Lock())
+        async with self._opening[1]:  # the first caller opens; the others wait for it
+            if self._resources is not None and self._resources.loop is loop:
+                return self._resources
+            self._resources = await self._open(loop)
+        return self._resources
+
+    async def _open(self, loop: asyncio.AbstractEventLoop) -> _Resources:
+        pool = await connect_pool(self.database_url, max_size=self._pool_size)
+        try:
+            await migrate_all(pool, self.schema)
+        except BaseException:
+            await pool.close()
+            raise
+        redis = Redis.from_url(self.redis_url)
+        return _Resources(
+            loop=loop,
+            pool=pool,
+            redis=redis,
+            plan=RedisRateLimits(redis, key_prefix=self.key_prefix),
+            tokens=RedisTokenCache(
+                redis, key_prefix=self.key_prefix, encryption_key=self._token_key
+            ),
+            session=aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(limit=0, limit_per_host=200)
+            ),
+            locks=SellerLocks(redis, prefix=self.key_prefix, lease=self.lease),
+            status=StatusBook(pool, self.schema),
+        )
+
+    async def _worker_shutdown(self, _state: Any) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Close what this process opened (connections, the HTTP session, the queue)."""
+        resources, self._resources = self._resources, None
+        if resources is not None and resources.loop is asyncio.get_running_loop():
+            await resources.close()
+        if self._broker_started:
+            self._broker_started = False
+            await self.broker.shutdown()
+        aclose = getattr(self.directory, "aclose", None)
+        if aclose is not None:
+            await aclose()
+
+    async def __aenter__(self) -> Fleet:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+
+def _positive(name: str, value: float) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value < math.inf:
+        raise ValueError(f"{name}: must be a positive number, got {value!r}")
+    return float(value)

@@ -1,0 +1,53 @@
+"""The fleet's schedule: taskiq's scheduler sends each seller's task every ``interval``.
+
+:class:`SellerScheduleSource` gives taskiq's scheduler one interval schedule per seller
+of the directory (read again every ``update_interval`` of the scheduler), leaving out
+sellers whose current refresh token Amazon refused.  Before each send it marks the
+seller queued in Redis, which fails, and cancels the send, while the seller is still
+running or its last task is still waiting: a slow seller is never piled up behind itself.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING
+
+from taskiq import ScheduleSource
+from taskiq.exceptions import ScheduledTaskCancelledError
+from taskiq.scheduler.scheduled_task import ScheduledTask
+
+if TYPE_CHECKING:
+    from ._fleet import Fleet
+
+__all__ = ["SellerScheduleSource"]
+
+
+class SellerScheduleSource(ScheduleSource):
+    """One schedule per due seller, every ``fleet.interval``; running sellers skipped."""
+
+    def __init__(self, fleet: Fleet) -> None:
+        self.fleet = fleet
+
+    async def get_schedules(self) -> list[ScheduledTask]:
+        seconds = max(1, math.ceil(self.fleet.interval.total_seconds()))
+        task = self.fleet.sync_seller
+        return [
+            ScheduledTask(
+                task_name=task.task_name,
+                labels=dict(task.labels),
+                args=[seller_id],
+                kwargs={},
+                schedule_id=f"spapi-sync:{seller_id}",
+                interval=seconds,
+            )
+            for seller_id in await self.fleet.due_seller_ids()
+        ]
+
+    async def pre_send(self, task: ScheduledTask) -> None:
+        seller_id = str(task.args[0])
+        if not await self.fleet.mark_queued(seller_id):
+            # Still running, or its last task still waits: this round skips it.
+            raise ScheduledTaskCancelledError
+
+    async def shutdown(self) -> None:
+        await self.fleet.aclose()
