@@ -1,4 +1,4 @@
-"""Developer sessions: tests, lint, typecheck, and the benchmarks."""
+"""Developer sessions: tests, lint, typecheck, the documentation site, and the benchmarks."""
 
 from __future__ import annotations
 
@@ -30,6 +30,38 @@ def typecheck(session: nox.Session) -> None:
     """mypy --strict over the package."""
     session.install("-e", ".[test]", "mypy>=1.13")
     session.run("mypy", "--strict", "spapi_services")
+
+
+@nox.session
+def docs(session: nox.Session) -> None:
+    """Build the site into site/ (open site/index.html); any warning fails the build.
+
+    Strict: a broken link or anchor, a reference to a missing object, a snippet that is
+    not there or a docstring griffe cannot read stops it.  Arguments go to mkdocs build.
+    """
+    session.install("-e", ".[docs]")
+    session.run("mkdocs", "build", "--strict", *session.posargs, env={"NO_MKDOCS_2_WARNING": "1"})
+
+
+@nox.session(name="docs-serve")
+def docs_serve(session: nox.Session) -> None:
+    """Serve the site on http://127.0.0.1:8000, rebuilt when docs/, the examples, the
+    benchmark results or the docstrings change."""
+    session.install("-e", ".[docs]")
+    session.run(
+        "mkdocs",
+        "serve",
+        "--dev-addr",
+        "127.0.0.1:8000",
+        "--watch",
+        "spapi_services",
+        "--watch",
+        "examples",
+        "--watch",
+        "benchmarks/RESULTS.md",
+        *session.posargs,
+        env={"NO_MKDOCS_2_WARNING": "1"},
+    )
 
 
 #: The other SP-API clients, installed in the bench session only.

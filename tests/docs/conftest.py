@@ -1,5 +1,20 @@
-"""Fixtures for the site's page tests: an emulator with its clock pinned, and a client."""
+"""Fixtures for the site's tests: an emulator with its clock pinned, a client, and the
+site built once per session."""
 
+from pathlib import Path
+
+import pytest
 from _pages import client, emulator
 
-__all__ = ["client", "emulator"]
+from ._site import build
+
+__all__ = ["built_site", "client", "emulator"]
+
+
+@pytest.fixture(scope="session")
+def built_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The site, built strictly from the repository (a warning fails the build)."""
+    site = tmp_path_factory.mktemp("docs") / "site"
+    done = build(site)
+    assert done.returncode == 0, f"mkdocs build --strict failed:\n{done.stdout}{done.stderr}"
+    return site
