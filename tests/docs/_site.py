@@ -18,8 +18,6 @@ PACKAGE = "spapi_services"
 #: Public packages the reference leaves out, and why.
 NOT_IN_THE_REFERENCE = {
     f"{PACKAGE}.cli": "the command line: its guide and --help document it, not its Python",
-    # Being built beside the site: its guide and reference page come once it is on main.
-    f"{PACKAGE}.fleet": "not on main yet",
 }
 
 
