@@ -92,19 +92,20 @@ class Setup:
             self.closers.append(self.tokens.aclose)
 
     def _time_plan(self) -> None:
-        """Count the CPU spent inside the plan's ``try_acquire`` (the bucket's own work,
-        and for Redis its round trips: nothing else runs while a sequential call waits)."""
-        take = self.plan.try_acquire
+        """Count the CPU spent inside the plan's ``try_acquire`` or ``reserve`` (the
+        bucket's own work, and for Redis its round trips: nothing else runs while a
+        sequential call waits).  The client reserves when the plan can (Redis)."""
+        name = "reserve" if hasattr(self.plan, "reserve") else "try_acquire"
+        ask = getattr(self.plan, name)
 
-        async def timed(scope: str, operation_id: str) -> float:
+        async def timed(*args: Any, **kwargs: Any) -> Any:
             started = time.process_time()
             try:
-                due: float = await take(scope, operation_id)
-                return due
+                return await ask(*args, **kwargs)
             finally:
                 self.plan_cpu += time.process_time() - started
 
-        self.plan.try_acquire = timed
+        setattr(self.plan, name, timed)
 
     def client(self, refresh_token: str | None = None) -> Any:
         from spapi_services import LwaCredentials, ServicesClient

@@ -8,7 +8,7 @@ one.  Two parts tell the bucket's cost from the cost of the pace itself:
    *paced* by the plan at 20/s (burst 1, so every call waits for its token), in process
    and in Redis, against *unpaced* calls the benchmark itself starts every 50 ms (no
    plan).  The bucket's share is measured two ways: the CPU spent inside the plan's
-   ``try_acquire`` (timed in the paced process) over the call's CPU, and (paced −
+   ``try_acquire`` or ``reserve`` (timed in the paced process) over the call's CPU, and (paced −
    unpaced) / paced.  For scale, the same calls unpaced and back to back, 50 in flight
    (the loop never idle).
 2. **Many sellers.**  One process, S sellers (each its own client, refresh token and
@@ -177,9 +177,10 @@ def markdown(r: dict[str, Any]) -> str:
         f"**Same spacing.** {s['n']} getServiceJobByServiceJobId calls one after another "
         f"(the busy row: {s['busy_n']:,} calls, 50 in flight). Client CPU per call, median "
         "(min–max). The bucket's share two ways: the CPU spent inside the plan's "
-        "`try_acquire` (timed in the paced process: the bucket's work and, for Redis, its "
-        "round trips) over the call's CPU; and (paced − unpaced) / paced, each paced run "
-        "against the unpaced run just before it (a difference of two noisy figures).",
+        "`try_acquire` or `reserve` (timed in the paced process: the bucket's work and, "
+        "for Redis, its round trip) over the call's CPU; and (paced − unpaced) / paced, "
+        "each paced run against the unpaced run just before it (a difference of two noisy "
+        "figures).",
         "",
     ]
     rows = []
