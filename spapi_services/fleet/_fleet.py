@@ -405,13 +405,7 @@ class Fleet:
             return await self._failed(resources, seller_id, exc, plan)
         except asyncio.CancelledError:
             with contextlib.suppress(Exception):
-                await asyncio.shield(
-                    resources.status.failed(
-                        seller_id,
-                        "stopped midway; the next run resumes it",
-                        state=SellerState.INTERRUPTED,
-                    )
-                )
+                await asyncio.shield(resources.status.interrupted(seller_id, worker))
             raise
         await resources.status.succeeded(
             seller_id,

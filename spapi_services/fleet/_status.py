@@ -122,6 +122,16 @@ class StatusBook:
             refused_token,
         )
 
+    async def interrupted(self, seller_id: str, worker: str) -> None:
+        """The sync this worker started stopped midway (unless another has taken over)."""
+        await self._pool.execute(
+            f"UPDATE {self._table} SET state = 'interrupted', finished_at = now(),"
+            " last_error = 'stopped midway; the next run resumes it', last_error_at = now(),"
+            " updated_at = now() WHERE seller_id = $1 AND worker = $2 AND state = 'running'",
+            seller_id,
+            worker,
+        )
+
     async def refused_tokens(self, seller_ids: Sequence[str] | None = None) -> dict[str, str]:
         """``seller_id -> fingerprint`` of the refresh tokens Amazon refused."""
         rows = await self._pool.fetch(

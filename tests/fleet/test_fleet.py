@@ -97,6 +97,31 @@ async def test_a_seller_is_synced_into_its_rows_and_its_status_says_so(
     assert not done.running
 
 
+async def test_a_sync_stopped_midway_is_marked_interrupted_and_resumed(
+    fleet: Fleet, emulator: ServicesEmulator, db: asyncpg.Pool, redis: Redis
+) -> None:
+    await fleet.status()  # the tables exist from here on
+    emulator.faults.set("getServiceJobs", latency=0.05)
+    task = asyncio.create_task(fleet.run_seller("S0"))
+    for _ in range(1000):  # until its first page is stored
+        if await mirrored(db, fleet, "S0"):
+            break
+        await asyncio.sleep(0.01)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    (status,) = [s for s in await fleet.status() if s.seller_id == "S0"]
+    assert status.state == "interrupted"
+    assert not status.running  # the lock went with it
+    partial = await mirrored(db, fleet, "S0")
+    assert partial < set(emulator.sellers[0].store.jobs)
+
+    run = await fleet.run_seller("S0")
+    assert run.outcome == "ok"
+    assert run.jobs == len(emulator.sellers[0].store.jobs) - len(partial)
+    assert await mirrored(db, fleet, "S0") == set(emulator.sellers[0].store.jobs)
+
+
 async def test_a_duplicate_task_skips_a_seller_that_is_running(
     fleet: Fleet, emulator: ServicesEmulator, redis: Redis
 ) -> None:
