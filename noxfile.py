@@ -75,7 +75,18 @@ def bench(session: nox.Session) -> None:
     ``nox -s bench`` (about 10 minutes on 2 cores) or ``nox -s bench -- --quick`` (a smoke
     run writing RESULTS.quick.md).  Other arguments go to benchmarks/run_all.py.
     """
-    session.install("-e", ".", "matplotlib>=3.8", *PEERS)
+    # Ours with the redis and speedups extras (the overhead benchmark then measures it both
+    # with orjson and with the standard library's JSON), and what the web-backend and
+    # tracing benchmarks serve and export with.
+    session.install(
+        "-e",
+        ".[redis,speedups,otel]",
+        "opentelemetry-sdk",
+        "fastapi",
+        "uvicorn",
+        "matplotlib>=3.8",
+        *PEERS,
+    )
     # amzn-selling-partner needs httpx2 and pydantic v2; compare against it when it installs.
     session.run("python", "-m", "pip", "install", "amzn-selling-partner", success_codes=[0, 1])
     session.run("python", "benchmarks/run_all.py", *session.posargs)

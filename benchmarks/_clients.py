@@ -156,6 +156,11 @@ async def ours(args: argparse.Namespace) -> dict[str, Any]:
         rate_limits=None if args.limits == "plan" else False,
     )
     since = datetime(2025, 1, 1, tzinfo=UTC)
+    if args.ablate == "orjson":
+        # The standard library's JSON, though the speedups extra (orjson) is installed.
+        from spapi_services import _serde
+
+        _serde._orjson = None
     if args.ablate == "decode":
         # For the overhead breakdown: hand back the JSON instead of building models.
         from spapi_services.resources import _base
@@ -454,7 +459,7 @@ def main() -> None:
     parser.add_argument("--limits", choices=["off", "plan"], default="off")
     parser.add_argument("--checkpoints", type=int, nargs="*", default=[])
     parser.add_argument("--profile", help="write cProfile stats of the timed part here")
-    parser.add_argument("--ablate", choices=["none", "decode"], default="none")
+    parser.add_argument("--ablate", choices=["none", "decode", "orjson"], default="none")
     parser.add_argument("--creds", help="JSON: client_id, client_secret, refresh_token")
     parser.add_argument("--ids-url", help="a URL answering a JSON list of job ids to get")
     args = parser.parse_args()

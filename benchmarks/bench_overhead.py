@@ -15,6 +15,7 @@ library.  ``python benchmarks/bench_overhead.py [--quick]``.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import pstats
 import statistics
 import sys
@@ -34,11 +35,17 @@ def run(quick: bool = False) -> dict[str, Any]:
     """Measure; returns the figures (CPU ms per call, ratios) and, if missed, a breakdown."""
     n, reps, warmup = (500, 2, 50) if quick else (5000, 5, 200)
     runs: dict[str, list[dict[str, Any]]] = {"raw": [], "ours": []}
+    # With the speedups extra installed, ours runs both ways: orjson, and stdlib JSON.
+    both_ways = importlib.util.find_spec("orjson") is not None
+    if both_ways:
+        runs["ours-stdlib"] = []
     with lean_server() as server:
         for rep in range(reps):
-            order = ("raw", "ours") if rep % 2 == 0 else ("ours", "raw")
+            order = list(runs) if rep % 2 == 0 else list(reversed(runs))
             for client in order:
-                outcome = run_client(client, "get", server, n=n, warmup=warmup)
+                ablate = "orjson" if client == "ours-stdlib" else "none"
+                name = "ours" if client == "ours-stdlib" else client
+                outcome = run_client(name, "get", server, n=n, warmup=warmup, ablate=ablate)
                 if "failed" in outcome:
                     raise RuntimeError(f"overhead: {client} failed: {outcome['failed']}")
                 runs[client].append(outcome)
@@ -54,7 +61,15 @@ def run(quick: bool = False) -> dict[str, Any]:
             "errors": {c: sum(sum(r["errors"].values()) for r in rs) for c, rs in runs.items()},
             "ratio": spread(ratios),
             "target": TARGET,
+            "orjson": both_ways,
         }
+        if both_ways:
+            results["ratio_stdlib_json"] = spread(
+                [
+                    o["cpu_s"] / r["cpu_s"]
+                    for o, r in zip(runs["ours-stdlib"], runs["raw"], strict=True)
+                ]
+            )
         if results["ratio"]["median"] > TARGET:
             results["breakdown"] = _breakdown(server, n, warmup, results)
     return results
@@ -160,17 +175,34 @@ def markdown(r: dict[str, Any]) -> str:
                     r["errors"]["raw"],
                 ],
                 [
-                    "spapi-services",
+                    "spapi-services" + (" (orjson: the speedups extra)" if r.get("orjson") else ""),
                     fmt_spread(cpu["ours"], 3),
                     fmt_spread(rps["ours"], 0),
                     r["errors"]["ours"],
                 ],
+                *(
+                    [
+                        [
+                            "spapi-services (standard library JSON)",
+                            fmt_spread(cpu["ours-stdlib"], 3),
+                            fmt_spread(rps["ours-stdlib"], 0),
+                            r["errors"]["ours-stdlib"],
+                        ]
+                    ]
+                    if r.get("orjson")
+                    else []
+                ),
             ],
         ),
         "",
         f"**CPU per call, spapi-services / floor: {fmt_spread(r['ratio'], 2, 'x')}** "
         f"(target ≤ {r['target']}x: {verdict}).",
     ]
+    if r.get("orjson"):
+        lines.append(
+            "With the standard library's JSON instead of orjson: "
+            f"{fmt_spread(r['ratio_stdlib_json'], 2, 'x')}."
+        )
     b = r.get("breakdown")
     if b:
         lines += [
