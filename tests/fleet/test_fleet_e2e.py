@@ -35,7 +35,9 @@ from .conftest import HISTORY, world_reference
 SELLERS = 20
 WORKERS = 3
 ALL = [m.marketplace_id for m in MARKETPLACES]
-LEASE = 1.5
+# Short, so a dead worker's sellers come back within seconds; long enough that a busy
+# machine (two cores, three workers, the emulator) renews in time.
+LEASE = 2.5
 
 
 @pytest.fixture
@@ -107,14 +109,23 @@ class contextlib_suppress:
         return kind is ProcessLookupError
 
 
-async def until(what: str, check: Callable[[], Awaitable[Any]], within: float = 45.0) -> Any:
-    give_up = time.monotonic() + within
+async def until(what: str, check: Callable[[], Awaitable[Any]], fleet: Fleet | None = None) -> Any:
+    give_up = time.monotonic() + 45.0
     while True:
         found = await check()
         if found:
             return found
         if time.monotonic() > give_up:
-            raise AssertionError(f"timed out waiting for {what}")
+            unfinished = (
+                []
+                if fleet is None
+                else [
+                    (s.seller_id, s.state, s.running, s.queued, s.last_error)
+                    for s in await fleet.status()
+                    if s.state != "ok"
+                ]
+            )
+            raise AssertionError(f"timed out waiting for {what}; not ok: {unfinished}")
         await asyncio.sleep(0.05)
 
 
@@ -176,7 +187,7 @@ async def test_twenty_sellers_on_three_workers_one_killed_midway(
             queued = await redis.xlen(fleet.broker.queue_name)
             return statuses if pending["pending"] == 0 and queued == 0 else None
 
-        first = {s.seller_id: s for s in await until("every seller synced", all_done)}
+        first = {s.seller_id: s for s in await until("every seller synced", all_done, fleet)}
         assert all(w.poll() is None for w in survivors)
         # The killed worker's sellers were taken over and finished by the others.
         for seller_id in interrupted:
@@ -216,7 +227,7 @@ async def test_twenty_sellers_on_three_workers_one_killed_midway(
                 return statuses
             return None
 
-        second = {s.seller_id: s for s in await until("the second round", second_round)}
+        second = {s.seller_id: s for s in await until("the second round", second_round, fleet)}
         for seller_id, status in second.items():
             assert status.jobs == len(changed.get(seller_id, ())), seller_id
         # One request per marketplace and seller: each range fits in one page.
