@@ -26,12 +26,16 @@ from redis.exceptions import TimeoutError as RedisTimeout
 
 from .._text import printable
 
-__all__ = ["RedisLink", "Unavailable", "check_seconds", "text"]
+__all__ = ["DEFAULT_TIMEOUT", "RedisLink", "Unavailable", "check_seconds", "text"]
 
 T = TypeVar("T")
 
 _log = logging.getLogger("spapi_services.redis")
 
+
+#: Seconds any one Redis command may take before the store counts as down (a round trip
+#: on a local network takes well under a millisecond; this leaves room for a busy host).
+DEFAULT_TIMEOUT = 0.25
 
 class Unavailable(Exception):
     """Redis did not answer in time (or is resting after it did not): use the stand-in."""
@@ -72,10 +76,12 @@ class RedisLink:
         *,
         owner: str,
         what: str,
-        timeout: float,
+        timeout: float | None,
         retry_interval: float,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
+        if timeout is None:
+            timeout = DEFAULT_TIMEOUT
         self.timeout = check_seconds(owner, "timeout", timeout)
         self.retry_interval = check_seconds(owner, "retry_interval", retry_interval)
         if isinstance(redis, str):

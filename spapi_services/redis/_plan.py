@@ -112,7 +112,7 @@ class RedisRateLimits:
     ``{key_prefix}:plan:{scope}:{operationId}`` and expire after ``key_ttl`` seconds unused
     (never while tokens are still owed).
 
-    Every Redis command is bounded by ``timeout`` seconds.  When Redis fails or is slow
+    Every Redis command is bounded by ``timeout`` seconds (default 0.25).  When Redis fails or is slow
     the plan goes on with adaptive buckets in this process (``RateLimits(adaptive=True)``:
     each process finds its share of the plan from the 429s it draws; logged once at
     WARNING), tries Redis
@@ -133,7 +133,7 @@ class RedisRateLimits:
         overrides: Mapping[str, tuple[float, int]] | None = None,
         key_prefix: str = "spapi",
         headroom: int | None = None,
-        timeout: float = 0.25,
+        timeout: float | None = None,
         retry_interval: float = 5.0,
         key_ttl: float = 3600.0,
         clock: Callable[[], float] = time.monotonic,

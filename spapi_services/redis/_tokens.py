@@ -93,7 +93,7 @@ class RedisTokenCache:
     keeps its own).  ``lease`` is how long a process may exchange before another takes
     over should it die (it is renewed while the exchange runs).
 
-    Every Redis command is bounded by ``timeout`` seconds.  When Redis fails the cache
+    Every Redis command is bounded by ``timeout`` seconds (default 0.25).  When Redis fails the cache
     goes on in this process's memory (logged once at WARNING), tries Redis again every
     ``retry_interval`` seconds, and uses it again as soon as it answers (logged at INFO).
 
@@ -108,7 +108,7 @@ class RedisTokenCache:
         *,
         key_prefix: str = "spapi",
         encryption_key: bytes | None = None,
-        timeout: float = 0.25,
+        timeout: float | None = None,
         retry_interval: float = 5.0,
         lease: float = 5.0,
         clock: Callable[[], float] = time.monotonic,
