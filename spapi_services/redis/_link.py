@@ -37,6 +37,7 @@ _log = logging.getLogger("spapi_services.redis")
 #: on a local network takes well under a millisecond; this leaves room for a busy host).
 DEFAULT_TIMEOUT = 0.25
 
+
 class Unavailable(Exception):
     """Redis did not answer in time (or is resting after it did not): use the stand-in."""
 

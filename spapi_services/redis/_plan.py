@@ -112,13 +112,13 @@ class RedisRateLimits:
     ``{key_prefix}:plan:{scope}:{operationId}`` and expire after ``key_ttl`` seconds unused
     (never while tokens are still owed).
 
-    Every Redis command is bounded by ``timeout`` seconds (default 0.25).  When Redis fails or is slow
-    the plan goes on with adaptive buckets in this process (``RateLimits(adaptive=True)``:
-    each process finds its share of the plan from the 429s it draws; logged once at
-    WARNING), tries Redis
-    again every ``retry_interval`` seconds, and uses it again as soon as it answers
-    (logged at INFO): no call waits on Redis longer than the timeout, and none fails
-    because of it.  ``clock`` (monotonic seconds) times those retries.
+    Every Redis command is bounded by ``timeout`` seconds (default 0.25).  When Redis fails
+    or is slow the plan goes on with adaptive buckets in this process
+    (``RateLimits(adaptive=True)``: each process finds its share of the plan from the 429s
+    it draws; logged once at WARNING), tries Redis again every ``retry_interval`` seconds,
+    and uses it again as soon as it answers (logged at INFO): no call waits on Redis longer
+    than the timeout, and none fails because of it.  ``clock`` (monotonic seconds) times
+    those retries.
 
     Any other store can serve instead: implement the three methods of
     :class:`~spapi_services.UsagePlan` (take a token or say when one is due, follow the

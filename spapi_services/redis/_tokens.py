@@ -93,9 +93,10 @@ class RedisTokenCache:
     keeps its own).  ``lease`` is how long a process may exchange before another takes
     over should it die (it is renewed while the exchange runs).
 
-    Every Redis command is bounded by ``timeout`` seconds (default 0.25).  When Redis fails the cache
-    goes on in this process's memory (logged once at WARNING), tries Redis again every
-    ``retry_interval`` seconds, and uses it again as soon as it answers (logged at INFO).
+    Every Redis command is bounded by ``timeout`` seconds (default 0.25).  When Redis fails
+    the cache goes on in this process's memory (logged once at WARNING), tries Redis again
+    every ``retry_interval`` seconds, and uses it again as soon as it answers (logged at
+    INFO).
 
     Any other store can serve instead: implement :class:`~spapi_services.TokenCache`
     (``get_or_exchange`` runs ``exchange`` once for every caller waiting meanwhile and
