@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from .documents import encrypt_document
     from .faults import Fault, FaultInjector, FaultPlan
     from .introspection import RequestRecord
-    from .server import ServicesEmulator
+    from .server import EmulatedSeller, ServicesEmulator
     from .static import StaticSandbox
 else:
     # Out of type checkers' sight: a module ``__getattr__`` would make any misspelt name
@@ -39,6 +39,7 @@ else:
 
 __all__ = [
     "Clock",
+    "EmulatedSeller",
     "FakeClock",
     "Fault",
     "FaultInjector",
@@ -55,6 +56,7 @@ __all__ = [
 #: Each public name and the submodule that defines it.
 _HOMES = {
     "Clock": "clock",
+    "EmulatedSeller": "server",
     "FakeClock": "clock",
     "Fault": "faults",
     "FaultInjector": "faults",

@@ -90,9 +90,11 @@ class MemorySellerDirectory:
         return f"MemorySellerDirectory({len(self._sellers)} sellers)"
 
     async def seller_ids(self) -> list[str]:
+        """The ids of the enabled sellers, sorted."""
         return sorted(s.seller_id for s in self._sellers.values() if s.enabled)
 
     async def get(self, seller_id: str) -> Seller | None:
+        """The seller put under this id (enabled or not), or ``None``."""
         return self._sellers.get(seller_id)
 
     async def put(self, seller: Seller) -> None:
@@ -156,6 +158,7 @@ class PostgresSellerDirectory:
             await pool.close()
 
     async def seller_ids(self) -> list[str]:
+        """The ids of the enabled sellers in the table, sorted."""
         pool = await self._db()
         rows = await pool.fetch(
             f"SELECT seller_id FROM {self.schema}.fleet_sellers WHERE enabled ORDER BY seller_id"
@@ -163,6 +166,11 @@ class PostgresSellerDirectory:
         return [row[0] for row in rows]
 
     async def get(self, seller_id: str) -> Seller | None:
+        """The seller with this id, its refresh token opened, or ``None``.
+
+        A token sealed under a key no longer in the ring, or bound to another seller
+        id, raises ``DirectoryKeyError`` rather than give a wrong token.
+        """
         pool = await self._db()
         row = await pool.fetchrow(
             f"SELECT seller_id, refresh_token, marketplace_ids, region, enabled"

@@ -68,6 +68,7 @@ class SellerRun:
     error: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
+        """The run as a plain dict of its fields (what the task returns to taskiq)."""
         return attrs.asdict(self)
 
 

@@ -71,9 +71,11 @@ class SellerLocks:
         self._mark = redis.register_script(_MARK_QUEUED)
 
     def lock_key(self, seller_id: str) -> str:
+        """The Redis key of the seller's sync lock (it exists while a sync holds it)."""
         return f"{self.prefix}:fleet:lock:{seller_id}"
 
     def queued_key(self, seller_id: str) -> str:
+        """The Redis key of the seller's queued mark (it exists while a task waits)."""
         return f"{self.prefix}:fleet:queued:{seller_id}"
 
     @contextlib.asynccontextmanager
@@ -134,6 +136,7 @@ class SellerLocks:
         return bool(int(marked))
 
     async def unmark_queued(self, seller_id: str) -> None:
+        """Clear the seller's queued mark (its task has started, or was dropped)."""
         await self.redis.delete(self.queued_key(seller_id))
 
     async def running(self, seller_ids: Sequence[str]) -> tuple[set[str], set[str]]:

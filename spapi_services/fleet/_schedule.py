@@ -29,6 +29,11 @@ class SellerScheduleSource(ScheduleSource):
         self.fleet = fleet
 
     async def get_schedules(self) -> list[ScheduledTask]:
+        """One interval schedule of the sync task for each due seller.
+
+        Sellers whose current refresh token was refused are left out; the scheduler
+        asks again every ``update_interval``, so sellers added meanwhile join then.
+        """
         seconds = max(1, math.ceil(self.fleet.interval.total_seconds()))
         task = self.fleet.sync_seller
         return [
@@ -44,10 +49,16 @@ class SellerScheduleSource(ScheduleSource):
         ]
 
     async def pre_send(self, task: ScheduledTask) -> None:
+        """Mark the seller queued before its task is sent, or cancel this send.
+
+        The send is cancelled (taskiq's ``ScheduledTaskCancelledError``) while the
+        seller is running or its previous task still waits in the queue.
+        """
         seller_id = str(task.args[0])
         if not await self.fleet.mark_queued(seller_id):
             # Still running, or its last task still waits: this round skips it.
             raise ScheduledTaskCancelledError
 
     async def shutdown(self) -> None:
+        """Close the fleet's connections when the scheduler stops."""
         await self.fleet.aclose()
