@@ -24,6 +24,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
+import secrets
+import socket
 import time
 from collections.abc import AsyncGenerator, Awaitable, Callable
 from typing import Any
@@ -76,6 +79,9 @@ class FleetBroker(RedisStreamBroker):
 
     async def listen(self) -> AsyncGenerator[AckableMessage, None]:
         """New tasks, and every ``reclaim_interval`` the idle tasks of dead workers."""
+        # Worker processes forked from one parent would share the name it drew; each
+        # reads under a name of its own, so the group lists one consumer per process.
+        self.consumer_name = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
         async with Redis(connection_pool=self.connection_pool) as conn:
             keeper = asyncio.create_task(self._keep_running_fresh())
             try:
@@ -88,6 +94,7 @@ class FleetBroker(RedisStreamBroker):
                         block=self.block,
                         count=self.count,
                     )
+                    _raise_if_cancelled()
                     for stream, entries in fetched or ():
                         for entry_id, fields in entries:
                             yield self._delivery(_text(stream), _text(entry_id), fields)
@@ -150,6 +157,18 @@ class FleetBroker(RedisStreamBroker):
                         )
             except RedisError as exc:
                 _log.warning("could not renew this worker's running tasks: %s", exc)
+
+
+def _raise_if_cancelled() -> None:
+    """Raise CancelledError if this task was asked to stop.
+
+    A cancellation that lands as a blocking read's answer arrives can be lost inside
+    redis-py (the read completes and the next one starts), and the worker would then
+    never stop on SIGTERM; the task's own record of the request is checked instead.
+    """
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError
 
 
 def _text(value: Any) -> str:

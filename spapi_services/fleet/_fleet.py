@@ -450,7 +450,13 @@ class Fleet:
     # --- running processes ----------------------------------------------------------------
 
     def run_worker(
-        self, *, workers: int = 1, max_async_tasks: int = 50, log_level: str = "INFO"
+        self,
+        *,
+        workers: int = 1,
+        max_async_tasks: int = 50,
+        log_level: str = "INFO",
+        wait_tasks_timeout: float | None = None,
+        shutdown_timeout: float = 5.0,
     ) -> int | None:
         """Run taskiq worker processes for this fleet (blocks until they stop).
 
@@ -458,18 +464,31 @@ class Fleet:
         forked from this one (as taskiq does on Linux); elsewhere, or to run a worker
         under taskiq's own command, point it at a module that builds the fleet, such as
         ``taskiq worker spapi_services.fleet.env:broker`` (configured by ``SPAPI_FLEET_*``).
+
+        On SIGTERM or SIGINT a worker takes no new task and lets its running syncs
+        finish, for at most ``wait_tasks_timeout`` seconds (default: as long as they
+        take); a sync still running then is left unacknowledged, and another worker
+        resumes it from its checkpoint after ``idle_timeout``.  ``shutdown_timeout``
+        bounds the closing of the queue's connections after that.
         """
         from taskiq.cli.worker.args import WorkerArgs
         from taskiq.cli.worker.run import run_worker
 
-        args = WorkerArgs.from_cli(
-            [
-                "spapi_services.fleet.env:broker",
-                "--workers", str(workers),
-                "--max-async-tasks", str(max_async_tasks),
-                "--log-level", log_level,
-            ]
-        )  # fmt: skip
+        if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+            raise ValueError(f"workers: must be a whole number of at least 1, got {workers!r}")
+        if wait_tasks_timeout is not None:
+            _positive("wait_tasks_timeout", wait_tasks_timeout)
+        _positive("shutdown_timeout", shutdown_timeout)
+        options = [
+            "spapi_services.fleet.env:broker",
+            "--workers", str(workers),
+            "--max-async-tasks", str(max_async_tasks),
+            "--log-level", log_level,
+            "--shutdown-timeout", str(shutdown_timeout),
+        ]  # fmt: skip
+        if wait_tasks_timeout is not None:
+            options += ["--wait-tasks-timeout", str(wait_tasks_timeout)]
+        args = WorkerArgs.from_cli(options)
         args.broker = self.broker  # type: ignore[assignment]  # taskiq takes a broker too
         return run_worker(args)
 

@@ -70,6 +70,7 @@ class StatusBook:
         self._pool = pool
         self._table = f"{schema}.fleet_status"
         self._checkpoints = f"{schema}.sync_checkpoints"
+        self._jobs = f"{schema}.service_jobs"
 
     async def started(self, seller_id: str, worker: str) -> None:
         await self._pool.execute(
@@ -208,3 +209,39 @@ class StatusBook:
                 )
             )
         return statuses
+
+    async def growth(
+        self, *, window: timedelta, points: int = 60, now: datetime | None = None
+    ) -> list[tuple[datetime, int]]:
+        """The mirror's job count over time: ``(moment, jobs)`` pairs, oldest first.
+
+        The pairs span the last ``window``, or less when the oldest row is younger
+        (so a new fleet's chart fills its width); each job counts from its last write,
+        so a job written again moves forward.  Empty when the mirror is.
+        """
+        moment = now or datetime.now(UTC)
+        oldest = await self._pool.fetchval(f"SELECT min(synced_at) FROM {self._jobs}")
+        if oldest is None:
+            return []
+        start = max(oldest, moment - window)
+        if moment <= start:
+            start = moment - timedelta(seconds=1)
+        span = moment - start
+        rows = await self._pool.fetch(
+            f"SELECT width_bucket(extract(epoch FROM synced_at), $1::float8, $2::float8, $3)"
+            f" AS bucket, count(*) AS jobs FROM {self._jobs} GROUP BY bucket",
+            start.timestamp(),
+            moment.timestamp(),
+            points,
+        )
+        by_bucket = {row["bucket"]: row["jobs"] for row in rows}
+        # Bucket 0 is before the window; the last bucket's end is now, so anything past
+        # it (a clock step) is counted there too.
+        total = by_bucket.get(0, 0)
+        series = [(start, total)]
+        for bucket in range(1, points + 1):
+            total += by_bucket.get(bucket, 0)
+            if bucket == points:
+                total += by_bucket.get(points + 1, 0)
+            series.append((start + span * bucket / points, total))
+        return series

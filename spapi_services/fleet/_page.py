@@ -1,0 +1,272 @@
+"""The fleet's status page: one row per seller and a chart of the mirror's growth.
+
+``spapi-services fleet status --serve`` serves :func:`status_app`: an HTML page rendered
+here on every request (no script, no external asset: a ``<meta>`` refresh reloads it),
+the same figures as JSON at ``/status.json``, and ``/healthz`` for a probe.  Everything
+read from the database or Redis is escaped before it reaches the page.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+from collections import Counter
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from aiohttp import web
+
+from ._status import SellerStatus
+
+if TYPE_CHECKING:
+    from ._fleet import Fleet
+
+__all__ = ["render_page", "status_app", "status_json"]
+
+_CHART_WIDTH, _CHART_HEIGHT, _MARGIN = 720, 180, 44
+
+_STYLE = """
+body{font:14px/1.4 system-ui,sans-serif;margin:1.5rem;color:#1d2430;background:#fafbfc}
+h1{font-size:1.4rem;margin:0 0 .2rem}h2{font-size:1.05rem;margin:1.2rem 0 .4rem}
+.summary{color:#4a5568;margin:0}
+table{border-collapse:collapse;width:100%;background:#fff}
+th,td{text-align:left;padding:.35rem .6rem;border-bottom:1px solid #e2e8f0;vertical-align:top}
+th{background:#edf2f7;font-weight:600}td.num,th.num{text-align:right}
+.state{font-weight:600}.state-ok .state{color:#276749}.state-failed .state,
+.state-refused .state{color:#c53030}.state-running .state{color:#2b6cb0}
+.state-interrupted .state{color:#b7791f}.state-new .state{color:#718096}
+.error{color:#742a2a;max-width:32rem;overflow-wrap:anywhere}
+.flag{font-size:.8rem;color:#2b6cb0;margin-left:.3rem}
+svg{background:#fff;border:1px solid #e2e8f0}svg text{font-size:11px;fill:#4a5568}
+"""
+
+
+def status_json(statuses: Sequence[SellerStatus], now: datetime | None = None) -> dict[str, Any]:
+    """The sellers' status as JSON-ready data (what ``fleet status --json`` prints)."""
+    moment = now or datetime.now(UTC)
+    return {
+        "at": moment.isoformat(),
+        "sellers": [_seller_json(s) for s in statuses],
+        "states": dict(Counter(_shown_state(s) for s in statuses)),
+    }
+
+
+def _seller_json(s: SellerStatus) -> dict[str, Any]:
+    def when(value: datetime | None) -> str | None:
+        return None if value is None else value.isoformat()
+
+    return {
+        "sellerId": s.seller_id,
+        "state": s.state,
+        "running": s.running,
+        "queued": s.queued,
+        "worker": s.worker,
+        "startedAt": when(s.started_at),
+        "finishedAt": when(s.finished_at),
+        "lastSuccessAt": when(s.last_success_at),
+        "syncedUntil": when(s.synced_until),
+        "lagSeconds": None if s.lag is None else round(s.lag.total_seconds(), 3),
+        "runs": s.runs,
+        "failures": s.failures,
+        "jobs": s.jobs,
+        "requests": s.requests,
+        "throttled": s.throttled,
+        "jobsTotal": s.jobs_total,
+        "throttledTotal": s.throttled_total,
+        "lastError": s.last_error,
+        "lastErrorAt": when(s.last_error_at),
+    }
+
+
+def _shown_state(s: SellerStatus) -> str:
+    """The state to show: Redis's word that a sync runs beats a row not yet updated."""
+    return "running" if s.running else s.state
+
+
+def duration(value: timedelta | None) -> str:
+    """``42 s``, ``7 min``, ``3 h 5 min``, ``2 d 4 h``; ``-`` for none."""
+    if value is None:
+        return "-"
+    seconds = int(value.total_seconds())
+    if seconds < 60:
+        return f"{seconds} s"
+    minutes, hours, days = seconds // 60, seconds // 3600, seconds // 86_400
+    if minutes < 60:
+        return f"{minutes} min"
+    if hours < 24:
+        return f"{hours} h {minutes % 60} min" if minutes % 60 else f"{hours} h"
+    return f"{days} d {hours % 24} h" if hours % 24 else f"{days} d"
+
+
+def _ago(value: datetime | None, now: datetime) -> str:
+    if value is None:
+        return "-"
+    stamp = html.escape(value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%SZ"))
+    return f'<time datetime="{stamp}" title="{stamp}">{duration(now - value)} ago</time>'
+
+
+def _count(value: int | None) -> str:
+    return "-" if value is None else f"{value:,}"
+
+
+def render_page(
+    statuses: Sequence[SellerStatus],
+    growth: Sequence[tuple[datetime, int]],
+    *,
+    now: datetime | None = None,
+    refresh: float = 5.0,
+) -> str:
+    """The page's HTML: a summary, the mirror's growth as SVG, a row per seller."""
+    moment = now or datetime.now(UTC)
+    states = Counter(_shown_state(s) for s in statuses)
+    throttled = sum(s.throttled_total for s in statuses)
+    mirrored = growth[-1][1] if growth else 0
+    summary = ", ".join(f"{n} {html.escape(state)}" for state, n in sorted(states.items()))
+    rows = "\n".join(_row(s, moment) for s in statuses)
+    if not statuses:
+        rows = '<tr><td colspan="8">No sellers yet: add one with fleet add-seller.</td></tr>'
+    return f"""<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta http-equiv="refresh" content="{max(1, round(refresh))}">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>Fleet status: {len(statuses)} sellers</title>
+<style>{_STYLE}</style>
+</head>
+<body>
+<header>
+<h1>Fleet status</h1>
+<p class="summary" id="summary">{len(statuses)} sellers ({summary or "none"}) &middot;
+<span id="mirrored">{mirrored:,}</span> jobs in the mirror &middot;
+<span id="throttled">{throttled:,}</span> &times; 429 in all &middot;
+updated {html.escape(moment.astimezone(UTC).strftime("%H:%M:%SZ"))},
+every {max(1, round(refresh))} s</p>
+</header>
+<h2>Jobs in the mirror</h2>
+{_chart(growth)}
+<h2>Sellers</h2>
+<table id="sellers">
+<thead><tr><th>Seller</th><th>State</th><th>Last success</th><th>Lag</th>
+<th class="num">Jobs (last run)</th><th class="num">Jobs (all runs)</th>
+<th class="num">429s (last / all)</th><th>Last error</th></tr></thead>
+<tbody>
+{rows}
+</tbody>
+</table>
+</body>
+</html>
+"""
+
+
+def _row(s: SellerStatus, now: datetime) -> str:
+    state = _shown_state(s)
+    flags = ""
+    if s.queued:
+        flags += '<span class="flag">queued</span>'
+    if s.running and s.worker:
+        flags += f'<span class="flag">on {html.escape(s.worker)}</span>'
+    error = "-"
+    if s.last_error:
+        error = html.escape(s.last_error)
+        if s.last_error_at is not None:
+            error += f" <small>({_ago(s.last_error_at, now)})</small>"
+    throttled = f"{_count(s.throttled)} / {s.throttled_total:,}"
+    seller = html.escape(s.seller_id)
+    return (
+        f'<tr data-seller="{seller}" class="state-{html.escape(state)}">'
+        f'<td class="seller">{seller}</td>'
+        f'<td><span class="state">{html.escape(state)}</span>{flags}</td>'
+        f'<td class="success">{_ago(s.last_success_at, now)}</td>'
+        f'<td class="lag">{duration(s.lag)}</td>'
+        f'<td class="num jobs">{_count(s.jobs)}</td>'
+        f'<td class="num total">{s.jobs_total:,}</td>'
+        f'<td class="num throttled">{throttled}</td>'
+        f'<td class="error">{error}</td></tr>'
+    )
+
+
+def _chart(growth: Sequence[tuple[datetime, int]]) -> str:
+    width, height, margin = _CHART_WIDTH, _CHART_HEIGHT, _MARGIN
+    frame = (
+        f'<svg id="growth" role="img" width="{width}" height="{height}" '
+        f'viewBox="0 0 {width} {height}" xmlns="http://www.w3.org/2000/svg">'
+    )
+    if len(growth) < 2:
+        return (
+            f"{frame}<title>No jobs mirrored yet</title>"
+            f'<text x="{width / 2}" y="{height / 2}" text-anchor="middle">'
+            "No jobs mirrored yet</text></svg>"
+        )
+    start, end = growth[0][0], growth[-1][0]
+    span = max((end - start).total_seconds(), 1e-9)
+    top = max(count for _, count in growth) or 1
+    plot_w, plot_h = width - 2 * margin, height - 2 * 24
+
+    def x(moment: datetime) -> float:
+        return margin + plot_w * (moment - start).total_seconds() / span
+
+    def y(count: int) -> float:
+        return 24 + plot_h * (1 - count / top)
+
+    points = " ".join(f"{x(m):.1f},{y(c):.1f}" for m, c in growth)
+    area = f"{x(start):.1f},{y(0):.1f} {points} {x(end):.1f},{y(0):.1f}"
+    first = html.escape(start.astimezone(UTC).strftime("%H:%M:%SZ"))
+    last = html.escape(end.astimezone(UTC).strftime("%H:%M:%SZ"))
+    description = f"{growth[-1][1]:,} jobs now; {growth[0][1]:,} at {first}"
+    return (
+        f"{frame}<title>Jobs in the mirror over time: {description}</title>"
+        f'<line x1="{margin}" y1="{y(0):.1f}" x2="{width - margin}" y2="{y(0):.1f}" '
+        'stroke="#a0aec0"/>'
+        f'<polygon points="{area}" fill="#bee3f8"/>'
+        f'<polyline points="{points}" fill="none" stroke="#2b6cb0" stroke-width="2"/>'
+        f'<text x="{margin - 4}" y="{y(top) + 4:.1f}" text-anchor="end">{top:,}</text>'
+        f'<text x="{margin - 4}" y="{y(0) + 4:.1f}" text-anchor="end">0</text>'
+        f'<text x="{margin}" y="{height - 6}">{first}</text>'
+        f'<text x="{width - margin}" y="{height - 6}" text-anchor="end">{last} (now)</text>'
+        "</svg>"
+    )
+
+
+def status_app(
+    fleet: Fleet, *, refresh: float = 5.0, window: timedelta = timedelta(hours=24)
+) -> web.Application:
+    """An aiohttp application serving the fleet's status page (``/``), its figures as
+    JSON (``/status.json``) and a liveness probe (``/healthz``).
+
+    The chart covers the last ``window`` (less if the mirror is younger).  The fleet is
+    the caller's to close.
+    """
+
+    async def page(_: web.Request) -> web.Response:
+        now = datetime.now(UTC)
+        statuses = await fleet.status()
+        resources = await fleet._ready()
+        growth = await resources.status.growth(window=window, now=now)
+        body = render_page(statuses, growth, now=now, refresh=refresh)
+        return web.Response(
+            text=body,
+            content_type="text/html",
+            headers={"Cache-Control": "no-store", "Content-Security-Policy": _CSP},
+        )
+
+    async def figures(_: web.Request) -> web.Response:
+        data = status_json(await fleet.status())
+        return web.Response(
+            text=json.dumps(data), content_type="application/json", headers=_NO_STORE
+        )
+
+    async def healthz(_: web.Request) -> web.Response:
+        return web.Response(text="ok\n", headers=_NO_STORE)
+
+    app = web.Application()
+    app.router.add_get("/", page)
+    app.router.add_get("/status.json", figures)
+    app.router.add_get("/healthz", healthz)
+    return app
+
+
+_NO_STORE = {"Cache-Control": "no-store"}
+# The page loads nothing and runs nothing: a browser refuses anything a row might smuggle.
+_CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src 'self'"
