@@ -6,8 +6,9 @@ Sections, in order: start-up, the pytest plugin's share of a pytest start, parsi
 (``bench_parse.py``, then against pydantic v2), overhead, against the peers,
 at the bound (with the chart), paging at the plan, bulk sync (``bench_sync.py``), memory,
 one seller's plan spent by several processes (``bench_processes.py``), what pacing costs
-(``bench_pacing.py``), what tracing and metrics cost (``bench_otel.py``), and the
-emulator's own speed (``bench_emulator.py``).  The modules
+(``bench_pacing.py``), what tracing and metrics cost (``bench_otel.py``), the fleet of
+sellers on 1, 2 and 4 worker processes (``bench_fleet.py``), and the emulator's own
+speed (``bench_emulator.py``).  The modules
 written by other people are imported from this folder and their ``run()`` called as they
 are; a section that fails is reported as failed and the others still run.  ``--quick``
 is a smoke run (small counts, one repetition): its figures are not the ones to quote, so
@@ -39,6 +40,7 @@ sys.path.insert(0, str(HERE.parent))
 
 import _common  # noqa: E402  (installs the loopback guard)
 import bench_bound  # noqa: E402
+import bench_fleet  # noqa: E402
 import bench_memory  # noqa: E402
 import bench_otel  # noqa: E402
 import bench_overhead  # noqa: E402
@@ -64,6 +66,7 @@ SECTIONS = (
     "processes",
     "pacing",
     "otel",
+    "fleet",
     "emulator",
 )
 FOREIGN = {"parse": "bench_parse.py", "sync": "bench_sync.py", "emulator": "bench_emulator.py"}
@@ -124,6 +127,7 @@ def run_sections(names: list[str], quick: bool, server: str) -> dict[str, Any]:
         "processes": (lambda: bench_processes.run(quick), bench_processes.markdown),
         "pacing": (lambda: bench_pacing.run(quick), bench_pacing.markdown),
         "otel": (lambda: bench_otel.run(quick), bench_otel.markdown),
+        "fleet": (lambda: bench_fleet.run(quick), bench_fleet.markdown),
     }
     out: dict[str, Any] = {}
     for name in names:
@@ -282,6 +286,7 @@ def headline(sections: dict[str, Any]) -> list[list[str]]:
                 verdict(1 + share["noop"] <= otel["target"]),
             ]
         )
+    rows += _fleet_rows(sections, verdict)
     parse = _get(sections, "parse", "results", "us_per_job")
     if parse:
         figures = ", ".join(f"{k} {v['median']:.1f}" for k, v in parse.items())
@@ -377,6 +382,30 @@ def _plan_rows(sections: dict[str, Any], verdict: Callable[[bool | None], str]) 
     return rows
 
 
+def _fleet_rows(sections: dict[str, Any], verdict: Callable[[bool | None], str]) -> list[list[str]]:
+    """The headline row of bench_fleet."""
+    fleet = _get(sections, "fleet", "results")
+    if not fleet or "cells" not in fleet:
+        return []
+    cells = [(n, fleet["cells"][str(n)]) for n in fleet["counts"]]
+    figures = "; ".join(
+        f"{n}: {c['elapsed']['median']:.1f} s = {c['elapsed_over_bound']['median']:.2f}x, "
+        f"{c['jobs_per_s']['median']:.0f} jobs/s, {c['cpu_ms_per_job']['median']:.2f} ms CPU/job, "
+        f"{c['throttled']} × 429"
+        for n, c in cells
+    )
+    sound = all(c["throttled"] == 0 and not c["sellers_wrong"] for _, c in cells)
+    return [
+        [
+            f"11. fleet: {fleet['sellers']} sellers × {fleet['jobs_per_seller']} jobs on N worker "
+            "processes: wall time / bound, jobs/s, CPU per job, 429s",
+            figures,
+            "0 × 429, every job once",
+            verdict(sound),
+        ]
+    ]
+
+
 TITLES = {
     "startup": "7. Start-up",
     "plugin": "7b. The pytest plugin at pytest's start-up (bench_plugin_startup.py)",
@@ -391,6 +420,7 @@ TITLES = {
     "processes": "8. One seller's plan, several processes (bench_processes.py)",
     "pacing": "9. What pacing costs (bench_pacing.py)",
     "otel": "10. What tracing and metrics cost (bench_otel.py)",
+    "fleet": "11. The fleet: many sellers on 1, 2 and 4 worker processes (bench_fleet.py)",
     "emulator": "The emulator's own speed (bench_emulator.py)",
 }
 ORDER = (
@@ -403,6 +433,7 @@ ORDER = (
     "processes",
     "pacing",
     "otel",
+    "fleet",
     "parse",
     "pydantic",
     "startup",

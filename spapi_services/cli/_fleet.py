@@ -383,6 +383,16 @@ def enqueue(seller_ids: tuple[str, ...]) -> None:
     """Send sellers' syncs now (default: every due seller), unless running or queued."""
 
     async def send(f: Fleet) -> tuple[list[str], list[str]]:
+        if seller_ids:
+            known = set(await f.directory.seller_ids())
+            unknown = [s for s in seller_ids if s not in known]
+            if unknown:
+                raise Failure(
+                    f"no such seller in the directory (or it is disabled): {', '.join(unknown)}",
+                    kind="invalid_argument",
+                    exit_code=EXIT_USAGE,
+                    data={"sellers": unknown},
+                )
         wanted = list(seller_ids) or await f.due_seller_ids()
         sent = [s for s in wanted if await f.enqueue(s)]
         return sent, [s for s in wanted if s not in sent]

@@ -100,6 +100,11 @@ class LocalServer:
     def __repr__(self) -> str:
         return f"{type(self).__name__}(127.0.0.1:{self.port})"
 
+    @property
+    def pid(self) -> int | None:
+        """The server's process id while it runs (also its session's id)."""
+        return None if self._process is None else self._process.pid
+
     def command(self) -> list[str]:
         """The command line that runs the server in the foreground."""
         raise NotImplementedError

@@ -267,6 +267,9 @@ def test_a_worker_syncs_the_sellers_sent_and_stops_on_sigterm(
         assert sent.exit_code == 0, sent.output
         assert sorted(json.loads(sent.stdout)["sent"]) == ids
         again = json.loads(invoke("fleet", "enqueue", "S1", "--json").stdout)
+        unknown = invoke("fleet", "enqueue", "S1", "NOPE")
+        assert unknown.exit_code == 2
+        assert "NOPE" in unknown.stderr
         assert again in ({"sent": [], "skipped": ["S1"]}, {"sent": ["S1"], "skipped": []})
 
         done = until(
