@@ -80,11 +80,14 @@ def bench(session: nox.Session) -> None:
     # tracing benchmarks serve and export with.
     session.install(
         "-e",
-        ".[redis,speedups,otel]",
+        ".[redis,speedups,otel,fleet]",
         "opentelemetry-sdk",
         "fastapi",
         "uvicorn",
         "matplotlib>=3.8",
+        # bench_plugin_startup times pytest with and without our plugin.
+        "pytest",
+        "pytest-asyncio",
         *PEERS,
     )
     # amzn-selling-partner needs httpx2 and pydantic v2; compare against it when it installs.
