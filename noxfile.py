@@ -72,7 +72,7 @@ PEERS = ["python-amazon-sp-api", "sniffio", "amzn-sp-api", "python-dateutil"]
 def bench(session: nox.Session) -> None:
     """Benchmarks against a local server and the peers; rewrites benchmarks/RESULTS.md.
 
-    ``nox -s bench`` (about 10 minutes on 2 cores) or ``nox -s bench -- --quick`` (a smoke
+    ``nox -s bench`` (about 30 minutes on 2 cores) or ``nox -s bench -- --quick`` (a smoke
     run writing RESULTS.quick.md).  Other arguments go to benchmarks/run_all.py.
     """
     # Ours with the redis and speedups extras (the overhead benchmark then measures it both
