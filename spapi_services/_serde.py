@@ -106,15 +106,23 @@ def _parse_rfc3339_rarity(text: str) -> datetime:
 
 
 def format_datetime(value: datetime) -> str:
-    """Write an aware datetime as UTC with a ``Z``; a naive one is a ValueError."""
+    """Write an aware datetime as UTC with a ``Z``; a naive one is a ValueError.
+
+    The one exception: within a day of the calendar's ends (1 January of year 1, 31
+    December 9999) an instant may have no UTC date a datetime can hold, and is written
+    with its own offset instead, so that whatever was read can be written back.
+    """
     if value.tzinfo is None or value.utcoffset() is None:
         raise ValueError(
             f"naive datetime {value.isoformat()} has no time zone; "
             "pass an aware datetime (for example with tzinfo=timezone.utc)"
         )
-    utc = value.astimezone(UTC).replace(tzinfo=None)
     # isoformat pads the year to four digits (strftime's %Y does not on every platform)
     # and truncates to the millisecond, which is all the API keeps.
+    try:
+        utc = value.astimezone(UTC).replace(tzinfo=None)
+    except OverflowError:
+        return value.isoformat(timespec="milliseconds" if value.microsecond >= 1000 else "seconds")
     return utc.isoformat(timespec="milliseconds" if utc.microsecond >= 1000 else "seconds") + "Z"
 
 
@@ -489,14 +497,20 @@ def make_converter(*, forbid_extra_keys: bool = False) -> cattrs.Converter:
 converter = make_converter()
 
 
-def structure(data: Any, cls: type[T], *, operation: str | None = None) -> T:
-    """Structure JSON data into ``cls``; a mismatch is a :class:`ResponseDecodeError`."""
+def structure(
+    data: Any, cls: type[T], *, operation: str | None = None, subject: str = "response"
+) -> T:
+    """Structure JSON data into ``cls``; a mismatch is a :class:`ResponseDecodeError`.
+
+    ``subject`` names what was being read in the error's message ("response does not fit
+    ServiceJob"; ``from_api_dict`` says "data").
+    """
     try:
         return converter.structure(data, cls)
     except Exception as exc:  # whatever a hook raised, the caller gets one error type
         problems = decode_problems(exc)
         raise ResponseDecodeError(
-            f"response does not fit {cls.__name__}", problems=problems, operation=operation
+            f"{subject} does not fit {cls.__name__}", problems=problems, operation=operation
         ) from exc
 
 

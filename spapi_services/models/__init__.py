@@ -1,13 +1,17 @@
 """The API's shapes as frozen attrs classes, and its enumerations.
 
 Everything public in the area modules (service jobs, appointments, scheduling, documents and
-the shared pieces in ``common``) is importable from here.  These classes use snake_case names;
-:mod:`spapi_services._serde` maps them to the camelCase the API uses on the wire.
+the shared pieces in ``common``) is importable from here.  These classes use snake_case names.
+Every model turns into the API's JSON and back: ``job.to_api_dict()`` is the job as the API
+writes it (camelCase keys, timestamps as UTC text, exact amounts), ``job.to_api_json()`` the
+same as text, and ``ServiceJob.from_api_dict(data)`` reads it back, checked as the SDK checks
+an answer.  They all come from the models' common base, ``ApiModel``.
 """
 
 from __future__ import annotations
 
 from ._base import ApiEnum
+from ._base import ApiModel as ApiModel  # public; in __all__ once the reference lists it
 from .appointments import (
     AddAppointmentRequest,
     AppointmentResource,

@@ -7,7 +7,7 @@ from datetime import datetime
 
 import attrs
 
-from ._base import bounded
+from ._base import ApiModel, bounded
 from .common import ApiWarning, DateTimeRange, Error
 from .enums import SchedulingType
 
@@ -28,7 +28,7 @@ __all__ = [
 
 
 @attrs.frozen(kw_only=True)
-class AppointmentTimeInput:
+class AppointmentTimeInput(ApiModel):
     """The time asked for when booking or moving an appointment (UTC)."""
 
     start_time: datetime
@@ -36,14 +36,14 @@ class AppointmentTimeInput:
 
 
 @attrs.frozen(kw_only=True)
-class AddAppointmentRequest:
+class AddAppointmentRequest(ApiModel):
     """Body of a request to book an appointment."""
 
     appointment_time: AppointmentTimeInput
 
 
 @attrs.frozen(kw_only=True)
-class RescheduleAppointmentRequest:
+class RescheduleAppointmentRequest(ApiModel):
     """Body of a request to move an appointment, with the reason for the move."""
 
     appointment_time: AppointmentTimeInput
@@ -51,7 +51,7 @@ class RescheduleAppointmentRequest:
 
 
 @attrs.frozen(kw_only=True)
-class AppointmentResult:
+class AppointmentResult(ApiModel):
     """What booking or rescheduling returns: the new appointment's id, and any notes.
 
     A reschedule always returns a *new* appointment id; the old one is kept on the job as
@@ -64,28 +64,28 @@ class AppointmentResult:
 
 
 @attrs.frozen(kw_only=True)
-class AppointmentResource:
+class AppointmentResource(ApiModel):
     """A resource (technician) to put on an appointment."""
 
     resource_id: str | None = bounded(min_length=1, max_length=100)
 
 
 @attrs.frozen(kw_only=True)
-class AssignAppointmentResourcesRequest:
+class AssignAppointmentResourcesRequest(ApiModel):
     """Body of a request that sets who carries out an appointment."""
 
     resources: Sequence[AppointmentResource] = bounded(required=True, min_items=1)
 
 
 @attrs.frozen(kw_only=True)
-class AssignAppointmentResourcesResult:
+class AssignAppointmentResourcesResult(ApiModel):
     """The payload of a successful assignment: only warnings, if any."""
 
     warnings: tuple[ApiWarning, ...] | None = None
 
 
 @attrs.frozen(kw_only=True)
-class FulfillmentTime:
+class FulfillmentTime(ApiModel):
     """When the work actually started and ended (UTC)."""
 
     start_time: datetime | None = None
@@ -93,7 +93,7 @@ class FulfillmentTime:
 
 
 @attrs.frozen(kw_only=True)
-class FulfillmentDocument:
+class FulfillmentDocument(ApiModel):
     """An uploaded document to cite as proof of the work.
 
     ``content_sha256`` is the base64 SHA-256 of the file; :meth:`Documents.upload` returns
@@ -105,7 +105,7 @@ class FulfillmentDocument:
 
 
 @attrs.frozen(kw_only=True)
-class SetAppointmentFulfillmentDataRequest:
+class SetAppointmentFulfillmentDataRequest(ApiModel):
     """Body of a request that records how an appointment was fulfilled."""
 
     estimated_arrival_time: DateTimeRange | None = None
@@ -115,7 +115,7 @@ class SetAppointmentFulfillmentDataRequest:
 
 
 @attrs.frozen(kw_only=True)
-class AppointmentSlot:
+class AppointmentSlot(ApiModel):
     """A bookable window and how many more appointments it can take."""
 
     start_time: datetime | None = None
@@ -124,7 +124,7 @@ class AppointmentSlot:
 
 
 @attrs.frozen(kw_only=True)
-class AppointmentSlotReport:
+class AppointmentSlotReport(ApiModel):
     """The free appointment slots of a job or of a store's product."""
 
     scheduling_type: SchedulingType | None = None

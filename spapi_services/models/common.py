@@ -7,13 +7,14 @@ from decimal import Decimal
 
 import attrs
 
+from ._base import ApiModel
 from .enums import ErrorLevel
 
 __all__ = ["ApiWarning", "DateTimeRange", "Error", "MoneyAmount", "Warning"]
 
 
 @attrs.frozen(kw_only=True)
-class Error:
+class Error(ApiModel):
     """One problem the API reports, in an error response or beside a result."""
 
     code: str
@@ -23,7 +24,7 @@ class Error:
 
 
 @attrs.frozen(kw_only=True)
-class ApiWarning:
+class ApiWarning(ApiModel):
     """A note the API attaches to a successful change (for example an overbooked resource)."""
 
     code: str
@@ -36,7 +37,7 @@ Warning = ApiWarning
 
 
 @attrs.frozen(kw_only=True)
-class MoneyAmount:
+class MoneyAmount(ApiModel):
     """An amount of money; ``value`` is a :class:`~decimal.Decimal`, never a float."""
 
     value: Decimal
@@ -44,7 +45,7 @@ class MoneyAmount:
 
 
 @attrs.frozen(kw_only=True)
-class DateTimeRange:
+class DateTimeRange(ApiModel):
     """A window of time with both ends given, in UTC."""
 
     start_time: datetime

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import attrs
 
-from ._base import bounded
+from ._base import ApiModel, bounded
 from .enums import ContentType, EncryptionStandard
 
 __all__ = [
@@ -19,7 +19,7 @@ MAX_DOCUMENT_BYTES = 5_242_880
 
 
 @attrs.frozen(kw_only=True)
-class ServiceUploadDocument:
+class ServiceUploadDocument(ApiModel):
     """Body of a request for an upload destination: the file's type, size and MD5."""
 
     content_type: ContentType
@@ -29,7 +29,7 @@ class ServiceUploadDocument:
 
 
 @attrs.frozen(kw_only=True, repr=False)
-class EncryptionDetails:
+class EncryptionDetails(ApiModel):
     """The key and IV (both base64) to encrypt a document with before uploading it."""
 
     standard: EncryptionStandard
@@ -45,7 +45,7 @@ class EncryptionDetails:
 
 
 @attrs.frozen(kw_only=True)
-class ServiceDocumentUploadDestination:
+class ServiceDocumentUploadDestination(ApiModel):
     """Where and how to upload one document: a presigned URL valid for a few minutes."""
 
     upload_destination_id: str

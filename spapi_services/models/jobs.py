@@ -6,6 +6,7 @@ from datetime import datetime
 
 import attrs
 
+from ._base import ApiModel
 from .common import MoneyAmount
 from .enums import AppointmentStatus, ItemStatus, PoaType, ServiceJobStatus, ServiceLocationType
 
@@ -31,7 +32,7 @@ __all__ = [
 
 
 @attrs.frozen(kw_only=True)
-class AppointmentTime:
+class AppointmentTime(ApiModel):
     """When an appointment starts and how long it lasts."""
 
     start_time: datetime
@@ -39,7 +40,7 @@ class AppointmentTime:
 
 
 @attrs.frozen(kw_only=True)
-class Technician:
+class Technician(ApiModel):
     """A technician assigned to, or recorded on, an appointment."""
 
     technician_id: str | None = None
@@ -47,7 +48,7 @@ class Technician:
 
 
 @attrs.frozen(kw_only=True)
-class Poa:
+class Poa(ApiModel):
     """Proof of appointment: who was there, when, and what they uploaded."""
 
     appointment_time: AppointmentTime | None = None
@@ -58,7 +59,7 @@ class Poa:
 
 
 @attrs.frozen(kw_only=True)
-class Appointment:
+class Appointment(ApiModel):
     """One appointment of a job; a rescheduled one points at the appointment it replaced."""
 
     appointment_id: str | None = None
@@ -70,7 +71,7 @@ class Appointment:
 
 
 @attrs.frozen(kw_only=True)
-class ScopeOfWork:
+class ScopeOfWork(ApiModel):
     """What the buyer ordered to be done."""
 
     asin: str | None = None
@@ -80,21 +81,21 @@ class ScopeOfWork:
 
 
 @attrs.frozen(kw_only=True)
-class Seller:
+class Seller(ApiModel):
     """The selling partner that sold the service."""
 
     seller_id: str | None = None
 
 
 @attrs.frozen(kw_only=True)
-class ServiceJobProvider:
+class ServiceJobProvider(ApiModel):
     """The provider that carries out the job."""
 
     service_job_provider_id: str | None = None
 
 
 @attrs.frozen(kw_only=True)
-class Buyer:
+class Buyer(ApiModel):
     """The customer.  Personal data: never log it."""
 
     buyer_id: str | None = None
@@ -104,7 +105,7 @@ class Buyer:
 
 
 @attrs.frozen(kw_only=True)
-class ItemDeliveryPromise:
+class ItemDeliveryPromise(ApiModel):
     """The window in which an item was promised to arrive."""
 
     start_time: datetime | None = None
@@ -112,7 +113,7 @@ class ItemDeliveryPromise:
 
 
 @attrs.frozen(kw_only=True)
-class ItemDelivery:
+class ItemDelivery(ApiModel):
     """Delivery expectations for an item bought with the service."""
 
     estimated_delivery_date: datetime | None = None
@@ -120,7 +121,7 @@ class ItemDelivery:
 
 
 @attrs.frozen(kw_only=True)
-class LinkedAsset:
+class LinkedAsset(ApiModel):
     """Something tied to an item, such as the vehicle for a ship-to-store order."""
 
     asset_type: str | None = None
@@ -129,7 +130,7 @@ class LinkedAsset:
 
 
 @attrs.frozen(kw_only=True)
-class AssociatedItem:
+class AssociatedItem(ApiModel):
     """A product bought together with the service."""
 
     asin: str | None = None
@@ -143,7 +144,7 @@ class AssociatedItem:
 
 
 @attrs.frozen(kw_only=True)
-class Address:
+class Address(ApiModel):
     """A postal address.  Personal data: never log it."""
 
     name: str
@@ -160,7 +161,7 @@ class Address:
 
 
 @attrs.frozen(kw_only=True)
-class ServiceLocation:
+class ServiceLocation(ApiModel):
     """Where the job happens."""
 
     service_location_type: ServiceLocationType | None = None
@@ -168,7 +169,7 @@ class ServiceLocation:
 
 
 @attrs.frozen(kw_only=True)
-class Payment:
+class Payment(ApiModel):
     """A payment the buyer made for the job."""
 
     amount: MoneyAmount | None = None
@@ -176,7 +177,7 @@ class Payment:
 
 
 @attrs.frozen(kw_only=True)
-class ServiceJob:
+class ServiceJob(ApiModel):
     """A service job, with its appointments, items, buyer and location."""
 
     create_time: datetime | None = None
@@ -199,7 +200,7 @@ class ServiceJob:
 
 
 @attrs.frozen(kw_only=True)
-class JobListing:
+class JobListing(ApiModel):
     """One page of a job search."""
 
     total_result_size: int | None = None

@@ -7,7 +7,7 @@ from datetime import datetime
 
 import attrs
 
-from ._base import bounded
+from ._base import ApiModel, bounded
 from .common import ApiWarning, Error
 from .enums import CapacityType, DayOfWeek, ReservationType
 
@@ -32,7 +32,7 @@ __all__ = [
 
 
 @attrs.frozen(kw_only=True)
-class Recurrence:
+class Recurrence(ApiModel):
     """How an availability repeats, and until when."""
 
     end_time: datetime
@@ -41,7 +41,7 @@ class Recurrence:
 
 
 @attrs.frozen(kw_only=True)
-class AvailabilityRecord:
+class AvailabilityRecord(ApiModel):
     """A window of time in which a resource can take ``capacity`` jobs at once."""
 
     start_time: datetime
@@ -51,7 +51,7 @@ class AvailabilityRecord:
 
 
 @attrs.frozen(kw_only=True)
-class Reservation:
+class Reservation(ApiModel):
     """Time taken out of a resource's schedule (an appointment, travel, a break...)."""
 
     type: ReservationType
@@ -60,7 +60,7 @@ class Reservation:
 
 
 @attrs.frozen(kw_only=True)
-class UpdateScheduleRequest:
+class UpdateScheduleRequest(ApiModel):
     """Body of a request that replaces a resource's working hours.
 
     The API refuses an empty list, so at least one record is required.
@@ -70,7 +70,7 @@ class UpdateScheduleRequest:
 
 
 @attrs.frozen(kw_only=True)
-class CreateReservationRequest:
+class CreateReservationRequest(ApiModel):
     """Body of a request that reserves a block of a resource's time.
 
     Unlike the schedule and capacity calls, these carry the resource id in the body.
@@ -81,7 +81,7 @@ class CreateReservationRequest:
 
 
 @attrs.frozen(kw_only=True)
-class UpdateReservationRequest:
+class UpdateReservationRequest(ApiModel):
     """Body of a request that changes a reservation (its id goes in the path)."""
 
     resource_id: str = bounded(required=True, min_length=1, max_length=100)
@@ -89,7 +89,7 @@ class UpdateReservationRequest:
 
 
 @attrs.frozen(kw_only=True)
-class UpdateScheduleRecord:
+class UpdateScheduleRecord(ApiModel):
     """A schedule entry the API had something to say about."""
 
     availability: AvailabilityRecord | None = None
@@ -98,7 +98,7 @@ class UpdateScheduleRecord:
 
 
 @attrs.frozen(kw_only=True)
-class CreateReservationRecord:
+class CreateReservationRecord(ApiModel):
     """The reservation as created, with any warnings or per-record errors."""
 
     reservation: Reservation | None = None
@@ -107,7 +107,7 @@ class CreateReservationRecord:
 
 
 @attrs.frozen(kw_only=True)
-class UpdateReservationRecord:
+class UpdateReservationRecord(ApiModel):
     """The reservation as updated, with any warnings or per-record errors."""
 
     reservation: Reservation | None = None
@@ -116,7 +116,7 @@ class UpdateReservationRecord:
 
 
 @attrs.frozen(kw_only=True)
-class RangeSlotCapacityQuery:
+class RangeSlotCapacityQuery(ApiModel):
     """Body of a capacity query that merges equal neighbouring slots into ranges."""
 
     start_date_time: datetime
@@ -125,7 +125,7 @@ class RangeSlotCapacityQuery:
 
 
 @attrs.frozen(kw_only=True)
-class FixedSlotCapacityQuery:
+class FixedSlotCapacityQuery(ApiModel):
     """Body of a capacity query in slots of a fixed number of minutes."""
 
     start_date_time: datetime
@@ -135,7 +135,7 @@ class FixedSlotCapacityQuery:
 
 
 @attrs.frozen(kw_only=True)
-class RangeSlot:
+class RangeSlot(ApiModel):
     """A stretch of time with one capacity figure."""
 
     start_date_time: datetime | None = None
@@ -144,7 +144,7 @@ class RangeSlot:
 
 
 @attrs.frozen(kw_only=True)
-class RangeCapacity:
+class RangeCapacity(ApiModel):
     """The ranges of one capacity type."""
 
     capacity_type: CapacityType | None = None
@@ -152,7 +152,7 @@ class RangeCapacity:
 
 
 @attrs.frozen(kw_only=True)
-class RangeSlotCapacity:
+class RangeSlotCapacity(ApiModel):
     """One page of range capacity for a resource."""
 
     resource_id: str | None = None
@@ -161,7 +161,7 @@ class RangeSlotCapacity:
 
 
 @attrs.frozen(kw_only=True)
-class FixedSlot:
+class FixedSlot(ApiModel):
     """Capacity figures for one fixed-length slot; only the requested types are set."""
 
     start_date_time: datetime | None = None
@@ -172,7 +172,7 @@ class FixedSlot:
 
 
 @attrs.frozen(kw_only=True)
-class FixedSlotCapacity:
+class FixedSlotCapacity(ApiModel):
     """One page of fixed-slot capacity for a resource."""
 
     resource_id: str | None = None
