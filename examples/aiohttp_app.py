@@ -1,5 +1,6 @@
 """An aiohttp.web backend with one ServicesClient for the whole application.
 
+GET /jobs/{job_id} answers with the service job as the API's JSON.
 Run it with: python aiohttp_app.py (serves http://127.0.0.1:8000)
 """
 
@@ -24,20 +25,21 @@ async def services_client(app: web.Application) -> AsyncIterator[None]:
         yield
 
 
-async def job_status(request: web.Request) -> web.Response:
+async def get_job(request: web.Request) -> web.Response:
     client = request.app[SERVICES]
     job_id = request.match_info["job_id"]
     try:
         job = await client.service_jobs.get(job_id)
     except NotFoundError:
         raise web.HTTPNotFound(text=f"no service job {job_id}") from None
-    return web.json_response({"job_id": job_id, "status": str(job.service_job_status)})
+    # The job as Amazon's API writes it (camelCase keys, times in UTC, amounts exact).
+    return web.json_response(text=job.to_api_json())
 
 
 def make_app() -> web.Application:
     app = web.Application()
     app.cleanup_ctx.append(services_client)
-    app.router.add_get("/jobs/{job_id}", job_status)
+    app.router.add_get("/jobs/{job_id}", get_job)
     return app
 
 

@@ -1,12 +1,13 @@
 """A FastAPI backend with one ServicesClient for the whole application.
 
-Serve it with: uvicorn fastapi_app:app
+GET /jobs/{job_id} answers with the service job as the API's JSON.
+Needs the web extra (FastAPI, uvicorn); serve it with: uvicorn fastapi_app:app
 """
 
 import os
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI, HTTPException, Request
+from fastapi import FastAPI, HTTPException, Request, Response
 
 from spapi_services import LwaCredentials, NotFoundError, ServicesClient
 
@@ -28,10 +29,11 @@ app = FastAPI(lifespan=lifespan)
 
 
 @app.get("/jobs/{job_id}")
-async def job_status(job_id: str, request: Request) -> dict[str, str]:
+async def get_job(job_id: str, request: Request) -> Response:
     client: ServicesClient = request.app.state.services
     try:
         job = await client.service_jobs.get(job_id)
     except NotFoundError:
         raise HTTPException(status_code=404, detail=f"no service job {job_id}") from None
-    return {"job_id": job_id, "status": str(job.service_job_status)}
+    # The job as Amazon's API writes it (camelCase keys, times in UTC, amounts exact).
+    return Response(job.to_api_json(), media_type="application/json")
