@@ -77,15 +77,16 @@ class ApiModel:
 
     * ``type(m).from_api_dict(m.to_api_dict()) == m`` for every model whose times are
       whole milliseconds (the API's precision: a finer part is dropped when written).
-    * ``M.from_api_dict(d).to_api_dict() == d`` for every dict already in the API's
-      form, which includes every body the API sends, when its numbers with a fraction are
-      read as Decimals (``json.loads(text, parse_float=Decimal)``; read as floats, an
-      amount such as ``19.99`` differs from its Decimal by the float's rounding).
-    * Any other dict comes back in the API's form: keys the model does not know, and
-      ``null`` values, are left out (the models ignore such keys, so that fields Amazon
-      adds do not break this release); each timestamp is the same instant written as
-      above; a number where text is expected comes back as its text.  Keep the original
-      dict if you need it byte for byte.
+    * ``M.from_api_dict(d).to_api_dict() == d`` for every dict already in that form (as
+      every answer of the API's sandbox and of the emulator is), when its numbers with a
+      fraction are read as Decimals (``json.loads(text, parse_float=Decimal)``; read as
+      floats, an amount such as ``19.99`` differs from its Decimal by the float's
+      rounding).
+    * Any other dict comes back in that form: keys the model does not know, and ``null``
+      values, are left out (the models ignore such keys, so that fields Amazon adds do
+      not break this release); each timestamp is the same instant written as above; a
+      number where text is expected, or a scalar in a free-form map (an upload's
+      headers), comes back as its text.  Keep the original dict if you need it as it was.
 
     A job's dict holds the buyer's personal data, and an upload destination's its
     encryption key: treat the dict as you would the model.
@@ -94,11 +95,12 @@ class ApiModel:
     __slots__ = ()
 
     def to_api_dict(self) -> dict[str, Any]:
-        """This model as the API's JSON object, ready for a web framework or a JSON writer.
+        """This model as the API's JSON object: a new dict, of JSON values only.
 
-        Money stays a :class:`~decimal.Decimal`: the standard library's ``json.dumps``
-        refuses one, so to write the dict yourself use :meth:`to_api_json`, or a writer
-        that knows Decimals.
+        Inside are dicts, lists, strings, integers and booleans, and each amount of money
+        is a :class:`~decimal.Decimal`, which the standard library's ``json.dumps``
+        refuses and some frameworks write as a string (the web backends guide says
+        which): to send the model as it is, use :meth:`to_api_json`.
         """
         from .. import _serde  # the converter imports the models: resolved at call time
 
