@@ -24,6 +24,8 @@ from ._config import (
     build_user_agent,
     make_plan,
 )
+from ._env import connection_settings
+from ._marketplaces import check_marketplace_id, check_region
 from ._ratelimit import UsagePlan
 from ._retry import RetryPolicy
 from ._routes import route
@@ -163,13 +165,27 @@ class ServicesClient:
     :attr:`appointments`, :attr:`schedules`, :attr:`reservations` and
     :attr:`documents`.
 
+    The connection settings come from the arguments, else from the ``SPAPI_*``
+    environment variables, else the defaults (the configuration guide has the table), so
+    ``ServicesClient()`` alone, in a shell that sourced the emulator's ``export`` lines,
+    talks to the emulator, and the same program talks to Amazon where they are unset.
+
     :param credentials: the LWA app and refresh token; ``None`` reads them from
         ``SPAPI_CLIENT_ID``, ``SPAPI_CLIENT_SECRET`` and ``SPAPI_REFRESH_TOKEN``
         (not needed with ``access_token_provider``).
-    :param region: NA, EU or FE; ``sandbox=True`` uses the region's static sandbox.
-    :param endpoint: any other API base URL (a proxy, the local emulator).
-    :param token_url: any other LWA token URL.
-    :param marketplace_id: the default for operations that take a marketplace.
+    :param region: ``Region.NA``, ``EU`` or ``FE``; ``None`` reads ``SPAPI_REGION``, else NA.
+    :param sandbox: ``True`` uses the region's static sandbox host; ``None`` reads
+        ``SPAPI_SANDBOX``, else ``False``.  Refused together with an endpoint.
+    :param endpoint: any other API base URL (a proxy, the local emulator), in place of the
+        region's host; ``None`` reads ``SPAPI_ENDPOINT``.
+    :param token_url: any other LWA token URL; ``None`` reads ``SPAPI_TOKEN_URL``, else
+        Login with Amazon's.
+    :param marketplace_id: the default for operations that take a marketplace; ``None``
+        reads ``SPAPI_MARKETPLACE_ID``.  Checked before anything is sent: a malformed id
+        (lower case, a country code) is a ``ValueError`` naming the right one, an id of
+        another region than the client's Amazon host too, and a well-formed id that is
+        not among Amazon's known marketplaces is sent with an
+        :class:`~spapi_services.errors.UnknownMarketplaceWarning`.
     :param access_token_provider: an async callable returning the token to send,
         replacing the LWA exchange (for tokens managed elsewhere).
     :param session: an ``aiohttp.ClientSession`` of the caller's, used and never closed.
@@ -210,8 +226,8 @@ class ServicesClient:
         self,
         credentials: LwaCredentials | None = None,
         *,
-        region: Region = Region.NA,
-        sandbox: bool = False,
+        region: Region | None = None,
+        sandbox: bool | None = None,
         endpoint: str | None = None,
         token_url: str | None = None,
         marketplace_id: str | None = None,
@@ -233,13 +249,20 @@ class ServicesClient:
     ) -> None:
         if credentials is None and access_token_provider is None:
             credentials = LwaCredentials.from_env()
-        config = ClientConfig(
-            credentials=credentials,
+        where = connection_settings(
             region=region,
             sandbox=sandbox,
             endpoint=endpoint,
             token_url=token_url,
             marketplace_id=marketplace_id,
+        )
+        config = ClientConfig(
+            credentials=credentials,
+            region=Region[where.region],
+            sandbox=where.sandbox,
+            endpoint=where.endpoint,
+            token_url=where.token_url,
+            marketplace_id=where.marketplace_id,
             access_token_provider=access_token_provider,
             session=session,
             timeout=timeout,
@@ -455,12 +478,16 @@ class ServicesClient:
             await put()
 
     def _marketplace(self, marketplace_id: str | None) -> str:
-        chosen = marketplace_id if marketplace_id is not None else self.marketplace_id
-        if chosen is None:
-            raise ValueError(
-                "marketplace_id: required for this operation; pass marketplace_id= "
-                "or set ServicesClient(marketplace_id=...)"
-            )
-        if not isinstance(chosen, str) or not chosen.strip():
-            raise ValueError("marketplace_id: must be a non-empty string")
+        """The marketplace an operation is sent for: the one given, else the client's
+        default, checked as the client checks its own (see its docstring)."""
+        if marketplace_id is None:
+            if self.marketplace_id is None:
+                raise ValueError(
+                    "marketplace_id: required for this operation; pass marketplace_id=, "
+                    "set ServicesClient(marketplace_id=...) or SPAPI_MARKETPLACE_ID"
+                )
+            return self.marketplace_id
+        chosen = check_marketplace_id("marketplace_id", marketplace_id)
+        if self._config.endpoint is None:
+            check_region("marketplace_id", chosen, self.region.name)
         return chosen

@@ -20,6 +20,7 @@ import attrs
 
 from . import __version__
 from ._auth import AccessTokenProvider, LwaCredentials, TokenCache
+from ._marketplaces import check_marketplace_id
 from ._ratelimit import RateLimits, UsagePlan
 from ._retry import RetryPolicy
 from ._sender import Sender
@@ -94,8 +95,8 @@ def _seconds(name: str, *, optional: bool = False) -> Any:
 
 
 def _marketplace(_: Any, __: attrs.Attribute[Any], value: Any) -> None:
-    if value is not None and not (isinstance(value, str) and value.strip()):
-        raise ValueError("marketplace_id: must be a non-empty string")
+    if value is not None:
+        check_marketplace_id("marketplace_id", value, warn=False)
 
 
 def _endpoint(_: Any, __: attrs.Attribute[Any], value: Any) -> None:

@@ -24,7 +24,9 @@
     └── UploadError                 the document storage refused an upload
 
 Bad arguments are not among them: they raise :class:`ValueError` or :class:`TypeError`
-before anything is sent.  :class:`asyncio.CancelledError` is never wrapped.
+before anything is sent.  One warning stands beside them:
+:class:`UnknownMarketplaceWarning`, for a well-formed marketplace id that is not among
+Amazon's known ones (sent all the same).  :class:`asyncio.CancelledError` is never wrapped.
 
 An error about an answer (:class:`ApiStatusError`, :class:`OperationFailedError`) names
 what Amazon's support asks for, in its message and as a dict (``support_info()``): the
@@ -62,6 +64,7 @@ __all__ = [
     "ServiceUnavailableError",
     "SpApiError",
     "TokenEndpointUnreachableError",
+    "UnknownMarketplaceWarning",
     "UnprocessableEntityError",
     "UnsupportedMediaTypeError",
     "UploadError",
@@ -420,3 +423,14 @@ class UploadError(SpApiError):
         super().__init__(message)
         self.status_code = status_code
         self.code = code
+
+
+class UnknownMarketplaceWarning(UserWarning):
+    """A marketplace id of the right form that is not among Amazon's marketplaces known to
+    this release: it is sent as given, and this warning is issued once per id and process.
+
+    Amazon opens a marketplace now and then; if yours is new, silence the warning with
+    ``warnings.filterwarnings("ignore", category=UnknownMarketplaceWarning)``.  A
+    malformed id (lower case, a country code, too short) is refused with a
+    ``ValueError`` instead.
+    """
