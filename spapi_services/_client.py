@@ -6,6 +6,7 @@ import asyncio
 import enum
 import hashlib
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from functools import cached_property
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Self
@@ -434,6 +435,11 @@ class ServicesClient:
     def _now(self) -> float:
         """A reading of the pipeline's clock."""
         return self._core.transport.timer.now()
+
+    def _utcnow(self) -> datetime:
+        """The wall-clock time, aware, in UTC: what checks of "not in the future" compare
+        with (one place, so that tests can set it)."""
+        return datetime.now(UTC)
 
     async def _put_document(
         self,

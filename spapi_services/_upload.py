@@ -51,11 +51,13 @@ from .models.documents import MAX_DOCUMENT_BYTES
 from .models.enums import ContentType
 
 __all__ = [
+    "CONTENT_TYPES_HELP",
     "DEFAULT_URL_LIFETIME",
     "Document",
     "DocumentSource",
     "S3Error",
     "SupportsReadBytes",
+    "check_content_type",
     "content_type_from_bytes",
     "content_type_from_name",
     "parse_s3_error",
@@ -131,9 +133,7 @@ async def read_document(
     ``ValueError`` for an empty document, one over 5 MiB, or one of no supported type.
     A file object is read from its current position.
     """
-    chosen = (
-        check_enum("content_type", content_type, ContentType) if content_type is not None else None
-    )
+    chosen = check_content_type("content_type", content_type) if content_type is not None else None
     name: str | None = None
     if isinstance(source, bytes | bytearray):
         _check_size(len(source))
@@ -156,13 +156,52 @@ async def read_document(
         )
     resolved = chosen or content_type_from_name(name) or content_type_from_bytes(data)
     if resolved is None:
-        allowed = ", ".join(ContentType.__members__)
         suffixes = " ".join(_SUFFIXES)
         raise ValueError(
             "content_type: cannot tell the document's type from its name or its first bytes; "
-            f"pass content_type= one of {allowed} (or name the file {suffixes})"
+            f"pass content_type= {CONTENT_TYPES_HELP} (or name the file {suffixes})"
         )
     return Document(data=data, content_type=resolved)
+
+
+# What a caller may write for each type: the API's name, any case, or a MIME type.
+_MIME_NAMES = {
+    "application/pdf": ContentType.PDF,
+    "image/png": ContentType.PNG,
+    "image/jpeg": ContentType.JPEG,
+    "image/jpg": ContentType.JPG,
+    "image/gif": ContentType.GIF,
+    "image/tiff": ContentType.TIFF,
+}
+
+#: The values ``content_type`` takes, as the help and the messages list them.
+CONTENT_TYPES_HELP = (
+    "PDF, PNG, JPEG, JPG, GIF or TIFF, in any case, or a MIME type: application/pdf, "
+    "image/png, image/jpeg, image/gif, image/tiff"
+)
+
+
+def check_content_type(name: str, value: ContentType | str) -> ContentType:
+    """A document type from a :class:`ContentType`, its name in any case (``"png"``), or
+    a MIME type (``"image/png"``); anything else is refused naming ``name`` and the values.
+
+    A :class:`ContentType` made on purpose for a value this release does not know
+    (``ContentType("WEBP")``) is taken as it is.
+    """
+    if isinstance(value, ContentType):
+        return value
+    if isinstance(value, str):
+        text = value.strip()
+        mime = _MIME_NAMES.get(text.split(";")[0].strip().lower())
+        if mime is not None:
+            return mime
+        if text.upper() in ContentType.__members__:
+            return ContentType(text.upper())
+        raise ValueError(
+            f"{name}: {value!r} is not one of {', '.join(ContentType.__members__)} (in any "
+            f"case), nor a MIME type: {', '.join(_MIME_NAMES)}"
+        )
+    return check_enum(name, value, ContentType)  # the right message for any other kind
 
 
 def content_type_from_name(name: str | None) -> ContentType | None:

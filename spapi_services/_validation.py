@@ -62,9 +62,40 @@ def check_string(
     return value
 
 
-def check_id(name: str, value: Any, *, max_length: int = 100) -> str:
-    """A path identifier: a non-empty string of at most ``max_length`` characters."""
-    return check_string(name, value, min_length=1, max_length=max_length)
+def check_id(
+    name: str,
+    value: Any,
+    *,
+    max_length: int = 100,
+    carried_as: Sequence[str] = (),
+) -> str:
+    """An identifier: a non-empty string of at most ``max_length`` characters, or a record
+    carrying one in an attribute named in ``carried_as`` (a ``ServiceJob`` for
+    ``("service_job_id",)``); any object with the attribute will do: the SDK's models,
+    the emulator's records, the caller's own.
+
+    Where records are not taken, a record that has the attribute is refused with a
+    message naming it (``pass its .service_job_id``).
+    """
+    if isinstance(value, str):
+        return check_string(name, value, min_length=1, max_length=max_length)
+    for attribute in carried_as:
+        if hasattr(value, attribute):
+            carried = getattr(value, attribute)
+            where = f"{name} ({type(value).__name__}.{attribute})"
+            if carried is None:
+                raise ValueError(f"{where}: the {type(value).__name__} has no {attribute}")
+            return check_string(where, carried, min_length=1, max_length=max_length)
+    if carried_as:
+        carriers = " or ".join(f".{a}" for a in carried_as)
+        raise TypeError(
+            f"{name}: expected an id (a string) or a record with {carriers}, "
+            f"got {type(value).__name__}"
+        )
+    own = re.sub(r"\[\d+\]$", "", name)
+    if own.endswith("_id") and hasattr(value, own):
+        raise TypeError(f"{name}: expected a string, got {type(value).__name__}: pass its .{own}")
+    raise TypeError(f"{name}: expected a string, got {type(value).__name__}")
 
 
 def check_int(

@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import logging
 import sys
+import warnings
 from collections.abc import (
     AsyncIterable,
     AsyncIterator,
@@ -29,11 +30,12 @@ import attrs
 import click
 from rich.logging import RichHandler
 from rich.markup import escape
-from yarl import URL
 
 from .. import __version__, _serde
 from .._auth import DEFAULT_TOKEN_URL, LwaCredentials
 from .._client import Region, ServicesClient
+from .._env import ConnectionSettings, connection_settings
+from ..errors import UnknownMarketplaceWarning
 from ._failures import EXIT_INTERRUPTED, EXIT_USAGE, Failure, Reach, explain, from_click
 from ._output import Output, fmt_time
 from ._times import TIME_HELP, TimeParam, readings
@@ -70,9 +72,18 @@ class Option(click.Option):
     the SDK uses for the same value (a model field, a path in a request body).
     """
 
-    def __init__(self, *args: Any, sdk_names: Sequence[str] = (), **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *args: Any,
+        sdk_names: Sequence[str] = (),
+        variable: str | None = None,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(*args, **kwargs)
         self.sdk_names = tuple(sdk_names)
+        self.variable = variable
+        """The environment variable that stands in for the option (read by the SDK's
+        own reader, not by click), for messages."""
 
 
 class Argument(click.Argument):
@@ -137,24 +148,75 @@ def _as_failure(exc: click.ClickException, as_json: bool) -> Failure:
 
 @attrs.define
 class Settings:
-    """The global options, shared by every command through the click context."""
+    """The global options, shared by every command through the click context.
 
-    region: str = "NA"
-    sandbox: bool = False
-    endpoint: str | None = None
-    token_url: str | None = None
-    marketplace: str | None = None
+    ``region``, ``sandbox``, ``endpoint``, ``token_url`` and ``marketplace`` are the
+    options as given (``None`` when not), resolved with the ``SPAPI_*`` variables by the
+    SDK's own reader on first use, so the command line and ``ServicesClient()`` agree.
+    """
+
+    _region: str | None = attrs.field(default=None, alias="region")
+    _sandbox: bool | None = attrs.field(default=None, alias="sandbox")
+    _endpoint: str | None = attrs.field(default=None, alias="endpoint")
+    _token_url: str | None = attrs.field(default=None, alias="token_url")
+    _marketplace: str | None = attrs.field(default=None, alias="marketplace")
     as_json: bool = False
     debug: bool = False
     otel_console: bool = False
     redis: str | None = None
     _output: Output | None = None
+    _resolved: ConnectionSettings | None = None
 
     @property
     def output(self) -> Output:
         if self._output is None:
             self._output = Output(as_json=self.as_json)
         return self._output
+
+    @property
+    def connection(self) -> ConnectionSettings:
+        """The options with the environment's values where none was given (checked)."""
+        if self._resolved is None:
+            try:
+                self._resolved = connection_settings(
+                    region=Region[self._region.upper()] if self._region else None,
+                    sandbox=self._sandbox,
+                    endpoint=self._endpoint,
+                    token_url=self._token_url,
+                    marketplace_id=self._marketplace,
+                )
+            except (ValueError, TypeError) as exc:
+                failure = explain(exc, ctx=click.get_current_context(silent=True))
+                if failure is None:  # pragma: no cover - explain takes every ValueError
+                    raise
+                failure.as_json = self.as_json
+                raise failure from None
+        return self._resolved
+
+    @property
+    def region(self) -> str:
+        """The region's name (NA, EU or FE)."""
+        return self.connection.region
+
+    @property
+    def sandbox(self) -> bool:
+        """Whether the region's sandbox host is used."""
+        return self.connection.sandbox
+
+    @property
+    def endpoint(self) -> str | None:
+        """The API base URL given (``--endpoint``, ``SPAPI_ENDPOINT``), if any."""
+        return self.connection.endpoint
+
+    @property
+    def token_url(self) -> str | None:
+        """The LWA token URL given (``--token-url``, ``SPAPI_TOKEN_URL``), if any."""
+        return self.connection.token_url
+
+    @property
+    def marketplace(self) -> str | None:
+        """The default marketplace (``--marketplace``, ``SPAPI_MARKETPLACE_ID``), if any."""
+        return self.connection.marketplace_id
 
     def api_base_url(self) -> str:
         """The API's base URL these settings choose (what the client will use)."""
@@ -165,9 +227,10 @@ class Settings:
 
     def reach(self) -> Reach:
         """Where requests go, for messages about hosts that cannot be reached."""
-        host = URL(self.api_base_url()).host or self.api_base_url()
         return Reach(
-            host, token_url_given=self.token_url is not None, default_token_url=DEFAULT_TOKEN_URL
+            self.api_base_url(),
+            self.token_url or DEFAULT_TOKEN_URL,
+            token_url_given=self.token_url is not None,
         )
 
 
@@ -206,21 +269,21 @@ def json_option(fn: Callable[..., T]) -> Callable[..., T]:
 @click.option(
     "--region",
     type=click.Choice([r.name for r in Region], case_sensitive=False),
-    default="NA",
-    show_default=True,
-    envvar="SPAPI_REGION",
-    help="SP-API region (its production or sandbox host).",
+    help="SP-API region (its production or sandbox host) [default: NA; env: SPAPI_REGION].",
 )
-@click.option("--sandbox", is_flag=True, envvar="SPAPI_SANDBOX", help="Use the region's sandbox.")
+@click.option(
+    "--sandbox",
+    is_flag=True,
+    default=None,
+    help="Use the region's sandbox [env: SPAPI_SANDBOX=1].",
+)
 @click.option(
     "--endpoint",
-    envvar="SPAPI_ENDPOINT",
     metavar="URL",
     help="Another API base URL (a proxy, the local emulator) [env: SPAPI_ENDPOINT].",
 )
 @click.option(
     "--token-url",
-    envvar="SPAPI_TOKEN_URL",
     metavar="URL",
     help="Another LWA token URL (the emulator's) [env: SPAPI_TOKEN_URL].",
 )
@@ -228,7 +291,7 @@ def json_option(fn: Callable[..., T]) -> Callable[..., T]:
     "--marketplace",
     "marketplace_id",
     cls=Option,
-    envvar="SPAPI_MARKETPLACE_ID",
+    variable="SPAPI_MARKETPLACE_ID",
     metavar="ID",
     help="Marketplace id for operations that take one, e.g. ATVPDKIKX0DER "
     "[env: SPAPI_MARKETPLACE_ID].",
@@ -254,8 +317,8 @@ def json_option(fn: Callable[..., T]) -> Callable[..., T]:
 @click.pass_context
 def cli(
     ctx: click.Context,
-    region: str,
-    sandbox: bool,
+    region: str | None,
+    sandbox: bool | None,
     endpoint: str | None,
     token_url: str | None,
     marketplace_id: str | None,
@@ -271,7 +334,7 @@ def cli(
     `spapi-services emulator --env-file emu.env` and, in another shell, `source emu.env`.
     """
     ctx.obj = Settings(
-        region=region.upper(),
+        region=region,
         sandbox=sandbox,
         endpoint=endpoint,
         token_url=token_url,
@@ -281,12 +344,41 @@ def cli(
         otel_console=otel_console,
         redis=redis_url or None,
     )
+    ctx.call_on_close(_warnings_as_notes(ctx.obj))
     if debug:
         ctx.call_on_close(_log_requests())
     if otel_console:
         from ._telemetry import console_telemetry
 
         ctx.call_on_close(console_telemetry(sys.stderr))
+
+
+def _warnings_as_notes(opts: Settings) -> Callable[[], None]:
+    """Show the SDK's warnings (an unknown marketplace id) as one line each on stderr, or
+    as JSON notes with --json, instead of Python's file-and-line form; returns the undo."""
+    shown = warnings.showwarning
+
+    def show(
+        message: Warning | str,
+        category: type[Warning],
+        filename: str,
+        lineno: int,
+        file: Any = None,
+        line: str | None = None,
+    ) -> None:
+        if not issubclass(category, UnknownMarketplaceWarning):
+            shown(message, category, filename, lineno, file, line)
+        elif opts.as_json:
+            opts.output.note_json({"warning": "unknown_marketplace", "message": str(message)})
+        else:
+            opts.output.note(f"[yellow]warning[/yellow] {escape(str(message))}")
+
+    warnings.showwarning = show
+
+    def undo() -> None:
+        warnings.showwarning = shown
+
+    return undo
 
 
 class _NotShownTwice(logging.Filter):

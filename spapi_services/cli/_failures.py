@@ -24,6 +24,7 @@ import attrs
 import click
 from rich.console import Console
 from rich.markup import escape
+from yarl import URL
 
 from ..errors import (
     ApiConnectionError,
@@ -56,7 +57,7 @@ EXIT_USAGE = 2
 #: Exit status after Ctrl-C.
 EXIT_INTERRUPTED = 130
 
-_LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1", "[::1]"})
+_LOOPBACK = frozenset({"localhost", "::1"})
 
 
 class Failure(click.ClickException):
@@ -122,23 +123,56 @@ def from_click(exc: click.ClickException) -> Failure:
 
 
 class Reach:
-    """Where the command sends its requests, for messages about hosts it cannot reach."""
+    """Where the command sends its requests, for messages about hosts it cannot reach.
 
-    def __init__(self, api_host: str, *, token_url_given: bool, default_token_url: str) -> None:
-        self.api_host = api_host
+    ``api_url`` is the API's base URL and ``token_url`` Login with Amazon's token URL, as
+    the command uses them; ``token_url_given`` says whether the token URL was chosen
+    (``--token-url``, ``SPAPI_TOKEN_URL``) or is Amazon's by default.
+    """
+
+    def __init__(self, api_url: str, token_url: str, *, token_url_given: bool) -> None:
+        self.api_url = api_url
+        self.token_url = token_url
         self.token_url_given = token_url_given
-        self.default_token_url = default_token_url
+
+    @property
+    def api_host(self) -> str:
+        """The API's host name."""
+        return URL(self.api_url).host or self.api_url
 
     def local_api_hint(self) -> str | None:
         """Advice when the API is on this machine but tokens would come from Amazon."""
-        if self.api_host.lower() not in _LOOPBACK or self.token_url_given:
+        if not is_local(self.api_host) or self.token_url_given:
             return None
         return (
             f"--endpoint is on this machine but the token URL is still Amazon's "
-            f"({self.default_token_url}).  For the emulator give its token URL too "
+            f"({self.token_url}).  For the emulator give its token URL too "
             "(--token-url or SPAPI_TOKEN_URL): `spapi-services emulator` prints both, "
             "and --env-file writes them to a file to source."
         )
+
+
+def is_local(host: str | None) -> bool:
+    """Whether ``host`` is this machine (a loopback name or address)."""
+    if not host:
+        return False
+    name = host.strip("[]").lower()
+    return name in _LOOPBACK or name.startswith("127.")
+
+
+def is_amazon(host: str | None) -> bool:
+    """Whether ``host`` is one of Amazon's (whose support can look up a request id)."""
+    name = (host or "").lower().rstrip(".")
+    return name == "amazon.com" or name.endswith(".amazon.com")
+
+
+def host_and_port(url: str) -> str:
+    """``host:port`` of a URL (the port written or the scheme's), for messages."""
+    parsed = URL(url)
+    if not parsed.host:
+        return url
+    host = f"[{parsed.host}]" if ":" in parsed.host else parsed.host
+    return f"{host}:{parsed.port}" if parsed.port else host
 
 
 def explain(
@@ -148,12 +182,11 @@ def explain(
     if isinstance(exc, ApiStatusError | OperationFailedError):
         return _api_failure(exc)
     if isinstance(exc, TokenEndpointUnreachableError):
-        return _unreachable(exc, exc.host or "the Login with Amazon token endpoint", "token", reach)
+        return _unreachable(exc, "token", reach)
     if isinstance(exc, AuthenticationError):
         return _refused(exc, reach)
     if isinstance(exc, ApiConnectionError):
-        host = getattr(exc, "host", None) or (reach.api_host if reach else "the API")
-        return _unreachable(exc, host, "api", reach)
+        return _unreachable(exc, "api", reach)
     if isinstance(exc, SpApiError):
         data: dict[str, Any] = {"detail": str(exc)}
         request_id = getattr(exc, "request_id", None)
@@ -184,13 +217,15 @@ def _api_failure(exc: ApiStatusError | OperationFailedError) -> Failure:
     body: str = getattr(exc, "body", "")
     lines = list(_error_lines(exc.errors, body))
     support = exc.support_info()
+    amazon = is_amazon(exc.host)
     if exc.request_id:
-        lines.append(
-            f"  request id: {escape(exc.request_id)} at {support['time']}"
-            "  [dim](quote both to Amazon support)[/dim]"
-        )
+        line = f"  request id: {escape(exc.request_id)} at {support['time']}"
+        if amazon:
+            line += "  [dim](quote both to Amazon support)[/dim]"
+        lines.append(line)
     if exc.status_code == 429:
-        lines.append("Amazon kept answering 429 until the call's deadline; try later.")
+        who = "Amazon" if amazon else f"the API ({escape(exc.host or 'its host')})"
+        lines.append(f"{who} kept answering 429 until the call's deadline; try later.")
     data: dict[str, Any] = {
         "status": exc.status_code,
         "operation": exc.operation,
@@ -219,32 +254,60 @@ def _error_lines(errors: Sequence[Error], body: str) -> Iterator[str]:
         yield line
 
 
-def _unreachable(exc: SpApiError, host: str, what: str, reach: Reach | None) -> Failure:
+def _unreachable(exc: ApiConnectionError, what: str, reach: Reach | None) -> Failure:
+    """No answer from the API (``what="api"``) or the token endpoint (``"token"``)."""
     timed_out = isinstance(exc, ApiTimeoutError)
-    headline = f"no answer from {host} in time" if timed_out else f"cannot reach {host}"
+    url = None if reach is None else (reach.token_url if what == "token" else reach.api_url)
+    where = host_and_port(url) if url else None
+    if where is None or (exc.host and exc.host != URL(url or "").host):
+        # Another host than the settings' (a document store's upload URL): its name only.
+        where = exc.host or ("the token endpoint" if what == "token" else "the API")
+    service = "Login with Amazon's token URL" if what == "token" else "the API"
+    headline = f"no answer from {where} in time" if timed_out else f"cannot reach {where}"
     lines = [f"  {escape(str(exc))}"]
+    option = "--token-url (SPAPI_TOKEN_URL)" if what == "token" else "--endpoint (SPAPI_ENDPOINT)"
     hint = reach.local_api_hint() if reach and what == "token" else None
+    host = exc.host or (URL(url).host if url else None)
     if hint:
         lines.append(escape(hint))
+    elif is_local(host):
+        port = URL(url).port if url else None
+        start = f"spapi-services emulator --port {port}" if port else "spapi-services emulator"
+        lines.append(
+            f"{where} is this machine: is the emulator running there?  Start it with "
+            f"`{escape(start)}` and source the lines it prints; or check {option}."
+        )
     elif what == "token":
-        lines.append("Check the network, and --token-url (SPAPI_TOKEN_URL) if you set it.")
+        lines.append(f"Check the network, and {option} if you set it.")
     else:
-        lines.append("Check the network, and --endpoint (SPAPI_ENDPOINT) / --region.")
-    data: dict[str, Any] = {"host": host, "service": what, "detail": str(exc)}
+        lines.append(f"Check the network, and {option} / --region.")
+    data: dict[str, Any] = {"host": where, "service": what, "detail": str(exc)}
     if hint:
         data["hint"] = hint
-    return Failure(headline, kind="timeout" if timed_out else "unreachable", lines=lines, data=data)
+    return Failure(
+        f"{headline} ({service})",
+        kind="timeout" if timed_out else "unreachable",
+        lines=lines,
+        data=data,
+    )
 
 
 def _refused(exc: AuthenticationError, reach: Reach | None) -> Failure:
     detail = ": ".join(x for x in (exc.error, exc.error_description) if x) or str(exc)
     lines = [f"  {escape(detail)}"]
     hint = reach.local_api_hint() if reach else None
-    lines.append(
-        escape(hint)
-        if hint
-        else "Check SPAPI_CLIENT_ID, SPAPI_CLIENT_SECRET and SPAPI_REFRESH_TOKEN."
-    )
+    local = reach is not None and is_local(URL(reach.token_url).host)
+    who = "Login with Amazon"
+    if hint:
+        lines.append(escape(hint))
+    elif local and reach is not None:
+        who = f"the emulator's Login with Amazon ({host_and_port(reach.token_url)})"
+        lines.append(
+            "The emulator takes the credentials it printed when it started: source its "
+            "export lines (or its --env-file) in this shell again."
+        )
+    else:
+        lines.append("Check SPAPI_CLIENT_ID, SPAPI_CLIENT_SECRET and SPAPI_REFRESH_TOKEN.")
     data: dict[str, Any] = {
         "error": exc.error,
         "errorDescription": exc.error_description,
@@ -252,9 +315,7 @@ def _refused(exc: AuthenticationError, reach: Reach | None) -> Failure:
     }
     if hint:
         data["hint"] = hint
-    return Failure(
-        "Login with Amazon refused the credentials", kind="authentication", lines=lines, data=data
-    )
+    return Failure(f"{who} refused the credentials", kind="authentication", lines=lines, data=data)
 
 
 # --- naming options, not SDK arguments --------------------------------------------------
@@ -366,14 +427,10 @@ def _bad_argument(message: str, ctx: click.Context | None) -> Failure:
     param = _leading_param(message, names) if sep else None
     if sep and (head.startswith("-") or head.isupper()):
         data["option"] = head
-    if (
-        param is not None
-        and isinstance(param, click.Option)
-        and param.envvar
-        and "required" in rule
-    ):
+    variable = getattr(param, "variable", None) or getattr(param, "envvar", None)
+    if isinstance(param, click.Option) and isinstance(variable, str) and "required" in rule:
         metavar = param.metavar or "VALUE"
-        text += f"  (give {_display(param)} {metavar} or set {param.envvar})"
+        text += f"  (give {_display(param)} {metavar} or set {variable})"
     data["sent"] = False
     return Failure(
         text,

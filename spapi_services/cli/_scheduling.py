@@ -12,9 +12,10 @@ from typing import Any, TypeVar
 import click
 
 from .. import _serde
+from .._upload import CONTENT_TYPES_HELP
 from ..errors import ResponseDecodeError
 from ..models.appointments import FulfillmentDocument
-from ..models.enums import CapacityType, ContentType, DayOfWeek, ReservationType
+from ..models.enums import CapacityType, DayOfWeek, ReservationType
 from ..models.scheduling import (
     AvailabilityRecord,
     CreateReservationRecord,
@@ -63,8 +64,8 @@ def documents() -> None:
 )
 @click.option(
     "--content-type",
-    type=click.Choice([c.value for c in ContentType], case_sensitive=False),
-    help="File type (default: from the suffix or the first bytes).",
+    metavar="TYPE",
+    help=f"File type: {CONTENT_TYPES_HELP} (default: from the suffix or the first bytes).",
 )
 @click.option(
     "--encrypt/--no-encrypt",
@@ -90,9 +91,7 @@ def upload(file: Path, content_type: str | None, encrypt: bool) -> None:
         out.say(f"  --document {doc.upload_destination_id}:{doc.content_sha256}")
 
     call_api(
-        lambda client: client.documents.upload(
-            file, content_type=content_type.upper() if content_type else None, encrypt=encrypt
-        ),
+        lambda client: client.documents.upload(file, content_type=content_type, encrypt=encrypt),
         json_or(show),
     )
 

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
-from .. import _serde
+from .. import _ids, _serde
+from .._ids import AppointmentRef, JobRef, ResourceRef
 from .._validation import (
     check_datetime,
     check_id,
@@ -42,13 +43,17 @@ _SLOTS = "getAppointmentSlots"
 #: The widest window a slot search may cover.
 MAX_SLOT_WINDOW = timedelta(days=90)
 
+#: How far past this machine's clock a fulfilment time may reach before it is refused as
+#: in the future: room for a clock a little behind Amazon's, no more.
+FUTURE_ALLOWANCE = timedelta(minutes=1)
+
 
 class Appointments(Resource):
     """Book, reschedule and staff appointments; record fulfilment; find free slots."""
 
     async def add(
         self,
-        service_job_id: str,
+        service_job_id: JobRef,
         *,
         start_time: datetime,
         duration_minutes: int | None = None,
@@ -58,7 +63,7 @@ class Appointments(Resource):
         Not retried after an ambiguous failure (a timeout, a 503): it might have been
         booked already.  Fetch the job to see before trying again.
         """
-        job_id = check_id("service_job_id", service_job_id)
+        job_id = _ids.job_id(service_job_id)
         body = AddAppointmentRequest(
             appointment_time=_appointment_time(start_time, duration_minutes)
         )
@@ -68,16 +73,16 @@ class Appointments(Resource):
 
     async def reschedule(
         self,
-        service_job_id: str,
-        appointment_id: str,
+        service_job_id: JobRef,
+        appointment_id: AppointmentRef,
         *,
         start_time: datetime,
         reason_code: str,
         duration_minutes: int | None = None,
     ) -> AppointmentResult:
         """Move an appointment.  The API gives the moved appointment a *new* id."""
-        job_id = check_id("service_job_id", service_job_id)
-        appt_id = check_id("appointment_id", appointment_id)
+        job_id = _ids.job_id(service_job_id)
+        appt_id = _ids.appointment_id(appointment_id)
         check_string("reason_code", reason_code, min_length=1)
         body = RescheduleAppointmentRequest(
             appointment_time=_appointment_time(start_time, duration_minutes),
@@ -92,11 +97,21 @@ class Appointments(Resource):
         )
 
     async def assign_resources(
-        self, service_job_id: str, appointment_id: str, resource_ids: Iterable[str]
+        self,
+        service_job_id: JobRef,
+        appointment_id: AppointmentRef,
+        resource_ids: Iterable[ResourceRef],
     ) -> list[ApiWarning]:
-        """Put technicians (resources) on an appointment; returns the API's warnings."""
-        job_id = check_id("service_job_id", service_job_id)
-        appt_id = check_id("appointment_id", appointment_id)
+        """Put technicians (resources) on an appointment; returns the API's warnings.
+
+        ``resource_ids`` replaces the appointment's technicians: their resource ids, or
+        records carrying them (anything with ``resource_id``, such as the emulator's
+        ``qualified_resources(job)``, or ``technician_id``, such as a job's
+        ``Technician``).  ``service_job_id`` and ``appointment_id`` may likewise be the
+        ``ServiceJob`` and the ``AppointmentResult`` (or ``Appointment``) themselves.
+        """
+        job_id = _ids.job_id(service_job_id)
+        appt_id = _ids.appointment_id(appointment_id)
         resources = _resources("resource_ids", resource_ids)
         body = AssignAppointmentResourcesRequest(resources=resources)
         result = await self._payload(
@@ -110,21 +125,28 @@ class Appointments(Resource):
 
     async def set_fulfillment_data(
         self,
-        service_job_id: str,
-        appointment_id: str,
+        service_job_id: JobRef,
+        appointment_id: AppointmentRef,
         *,
         fulfillment_time: FulfillmentTime | tuple[datetime, datetime] | None = None,
-        resources: Iterable[str] | None = None,
+        resources: Iterable[ResourceRef] | None = None,
         documents: Iterable[FulfillmentDocument] | None = None,
         estimated_arrival_time: DateTimeRange | tuple[datetime, datetime] | None = None,
     ) -> None:
         """Record how an appointment was fulfilled: when, by whom, with which documents.
 
-        Give at least one of the four.  Times are ``(start, end)`` pairs or the models;
-        ``documents`` are what :meth:`Documents.upload` returns.
+        Give at least one of the four.  Times are ``(start, end)`` pairs of aware
+        datetimes, or the models; ``documents`` are what :meth:`Documents.upload` returns.
+
+        ``fulfillment_time`` is when the work was really done, so it is recorded after the
+        visit: Amazon refuses a start or an end in the future (HTTP 422).  Both ends are
+        checked here first against this machine's clock, with a minute's allowance for
+        clocks that differ (:data:`FUTURE_ALLOWANCE`), and a later one is a ``ValueError``
+        naming the end.  ``estimated_arrival_time`` is the window in which the technician
+        is expected, so it may lie ahead.
         """
-        job_id = check_id("service_job_id", service_job_id)
-        appt_id = check_id("appointment_id", appointment_id)
+        job_id = _ids.job_id(service_job_id)
+        appt_id = _ids.appointment_id(appointment_id)
         if (
             fulfillment_time is None
             and resources is None
@@ -136,7 +158,7 @@ class Appointments(Resource):
                 "documents or estimated_arrival_time"
             )
         body = SetAppointmentFulfillmentDataRequest(
-            fulfillment_time=_fulfillment_time(fulfillment_time),
+            fulfillment_time=_fulfillment_time(fulfillment_time, self._client._utcnow()),
             estimated_arrival_time=_arrival_time(estimated_arrival_time),
             appointment_resources=(
                 _resources("resources", resources) if resources is not None else None
@@ -152,14 +174,14 @@ class Appointments(Resource):
 
     async def slots_for_job(
         self,
-        service_job_id: str,
+        service_job_id: JobRef,
         *,
         start_time: datetime | None = None,
         end_time: datetime | None = None,
         marketplace_id: str | None = None,
     ) -> AppointmentSlotReport:
         """Free appointment slots for a job, optionally within a window of up to 90 days."""
-        job_id = check_id("service_job_id", service_job_id)
+        job_id = _ids.job_id(service_job_id)
         query = _slot_window(start_time, end_time)
         query["marketplaceIds"] = self._marketplace(marketplace_id)
         # No payload (``{}``) is a report of no slots: the payload is optional.
@@ -183,7 +205,7 @@ class Appointments(Resource):
         """Free appointment slots for a product at a store."""
         query = _slot_window(start_time, end_time)
         query["asin"] = check_string("asin", asin, min_length=1)
-        query["storeId"] = check_id("store_id", store_id)
+        query["storeId"] = check_id("store_id", store_id, carried_as=("store_id",))
         query["marketplaceIds"] = self._marketplace(marketplace_id)
         return await self._payload(
             _SLOTS, AppointmentSlotReport, query=query, empty=AppointmentSlotReport
@@ -197,14 +219,14 @@ def _appointment_time(start_time: datetime, duration_minutes: int | None) -> App
     return AppointmentTimeInput(start_time=start_time, duration_in_minutes=duration_minutes)
 
 
-def _resources(name: str, resource_ids: Iterable[str]) -> list[AppointmentResource]:
-    ids = check_items(name, resource_ids, min_items=1)
-    seen: set[str] = set()
+def _resources(name: str, resource_ids: Iterable[ResourceRef]) -> list[AppointmentResource]:
+    ids = [
+        _ids.resource_id(value, f"{name}[{index}]")
+        for index, value in enumerate(check_items(name, resource_ids, min_items=1))
+    ]
     for index, resource_id in enumerate(ids):
-        check_id(f"{name}[{index}]", resource_id)
-        if resource_id in seen:
+        if resource_id in ids[:index]:
             raise ValueError(f"{name}[{index}]: {resource_id!r} is listed twice")
-        seen.add(resource_id)
     return [AppointmentResource(resource_id=r) for r in ids]
 
 
@@ -227,7 +249,7 @@ def _pair(name: str, value: object) -> tuple[datetime, datetime]:
 
 
 def _fulfillment_time(
-    value: FulfillmentTime | tuple[datetime, datetime] | None,
+    value: FulfillmentTime | tuple[datetime, datetime] | None, now: datetime
 ) -> FulfillmentTime | None:
     if value is None:
         return None
@@ -243,7 +265,18 @@ def _fulfillment_time(
     check_datetime("fulfillment_time.end_time", value.end_time)
     if value.end_time < value.start_time:
         raise ValueError("fulfillment_time: the end must not be before the start")
+    for which, when in (("start_time", value.start_time), ("end_time", value.end_time)):
+        if when > now + FUTURE_ALLOWANCE:
+            raise ValueError(
+                f"fulfillment_time.{which}: {_utc(when)} is in the future (this machine's "
+                f"clock says {_utc(now)}); it is when the work was done, so record it after "
+                "the visit: Amazon refuses a future fulfilment time"
+            )
     return value
+
+
+def _utc(when: datetime) -> str:
+    return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _arrival_time(

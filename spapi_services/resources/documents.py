@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from .. import _serde, _upload
-from .._validation import check_enum, check_int, check_request
+from .._validation import check_int, check_request
 from ..errors import UploadError
 from ..models.appointments import FulfillmentDocument
 from ..models.documents import (
@@ -31,11 +31,15 @@ class Documents(Resource):
     ) -> ServiceDocumentUploadDestination:
         """A presigned URL, and the AES key and IV to encrypt the document with.
 
-        ``content_md5`` is the base64 MD5 of the file (24 characters), not hex.  The URL
-        expires after about five minutes.  Not retried after an ambiguous failure.
+        ``content_type`` is the document's type: a :class:`ContentType`, or its name in
+        any case (``PDF``, ``PNG``, ``JPEG``, ``JPG``, ``GIF``, ``TIFF``), or its MIME
+        type (``application/pdf``, ``image/png``, ``image/jpeg``, ``image/gif``,
+        ``image/tiff``).  ``content_md5`` is the base64 MD5 of the file (24 characters),
+        not hex.  The URL expires after about five minutes.  Not retried after an
+        ambiguous failure.
         """
         body = ServiceUploadDocument(
-            content_type=check_enum("content_type", content_type, ContentType),
+            content_type=_upload.check_content_type("content_type", content_type),
             content_length=check_int(
                 "content_length", content_length, minimum=1, maximum=MAX_DOCUMENT_BYTES
             ),
@@ -56,9 +60,12 @@ class Documents(Resource):
         """Upload a document and return what ``set_fulfillment_data`` needs to cite it.
 
         ``source`` is the document's bytes, a path to it, or a file object open in binary
-        mode (read from where it stands).  Its type is ``content_type`` when given, else
-        the file suffix's (``.pdf``, ``.png``, ``.jpg``/``.jpeg``, ``.gif``, ``.tif``/
-        ``.tiff``), else the one its first bytes show.  Everything that can be checked
+        mode (read from where it stands).  Its type is ``content_type`` when given (a
+        :class:`ContentType`; its name in any case: ``PDF``, ``PNG``, ``JPEG``, ``JPG``,
+        ``GIF``, ``TIFF``; or a MIME type: ``application/pdf``, ``image/png``,
+        ``image/jpeg``, ``image/gif``, ``image/tiff``), else the file suffix's (``.pdf``,
+        ``.png``, ``.jpg``/``.jpeg``, ``.gif``, ``.tif``/``.tiff``), else the one its first
+        bytes show.  Everything that can be checked
         here is checked before any request: 1 byte to 5 MiB, a readable file, a known type
         (``ValueError``, ``TypeError`` or ``FileNotFoundError`` otherwise).
 

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from .. import _serde
+from .. import _ids, _serde
+from .._ids import ResourceRef
 from .._validation import check_id, check_request
 from ..models.scheduling import CreateReservationRecord, Reservation, UpdateReservationRecord
 from ._base import Resource
@@ -18,7 +19,11 @@ class Reservations(Resource):
     """Create, change and cancel reservations of a resource's time."""
 
     async def create(
-        self, resource_id: str, reservation: Reservation, *, marketplace_id: str | None = None
+        self,
+        resource_id: ResourceRef,
+        reservation: Reservation,
+        *,
+        marketplace_id: str | None = None,
     ) -> CreateReservationRecord:
         """Reserve a block of a resource's time.
 
@@ -35,13 +40,13 @@ class Reservations(Resource):
     async def update(
         self,
         reservation_id: str,
-        resource_id: str,
+        resource_id: ResourceRef,
         reservation: Reservation,
         *,
         marketplace_id: str | None = None,
     ) -> UpdateReservationRecord:
         """Change a reservation's time or type."""
-        res_id = check_id("reservation_id", reservation_id)
+        res_id = check_id("reservation_id", reservation_id, carried_as=("reservation_id",))
         body = _body(resource_id, reservation)
         return await self._payload(
             _UPDATE,
@@ -59,7 +64,7 @@ class Reservations(Resource):
         reservation back to be sure: the :class:`~spapi_services.errors.NotFoundError` is
         raised with ``may_have_taken_effect`` set and a note saying so.
         """
-        res_id = check_id("reservation_id", reservation_id)
+        res_id = check_id("reservation_id", reservation_id, carried_as=("reservation_id",))
         await self._send(
             _CANCEL,
             path={"reservationId": res_id},
@@ -67,8 +72,8 @@ class Reservations(Resource):
         )
 
 
-def _body(resource_id: str, reservation: Reservation) -> dict[str, object]:
-    res_id = check_id("resource_id", resource_id)
+def _body(resource_id: ResourceRef, reservation: Reservation) -> dict[str, object]:
+    res_id = _ids.resource_id(resource_id)
     if not isinstance(reservation, Reservation):
         raise TypeError(f"reservation: expected a Reservation, got {type(reservation).__name__}")
     check_request(reservation, "reservation")

@@ -6,12 +6,12 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any, TypeVar
 
-from .. import _serde
+from .. import _ids, _serde
+from .._ids import ResourceRef
 from .._pagination import PageIterator
 from .._validation import (
     check_datetime,
     check_enum,
-    check_id,
     check_items,
     check_request,
     check_string,
@@ -41,7 +41,7 @@ class Schedules(Resource):
 
     async def update(
         self,
-        resource_id: str,
+        resource_id: ResourceRef,
         schedules: Iterable[AvailabilityRecord],
         *,
         marketplace_id: str | None = None,
@@ -51,7 +51,7 @@ class Schedules(Resource):
         Returns only the records the API had something to say about (warnings such as an
         override, or per-record errors); an empty list means every record was taken.
         """
-        res_id = check_id("resource_id", resource_id)
+        res_id = _ids.resource_id(resource_id)
         records = check_items("schedules", schedules, min_items=1)
         for index, record in enumerate(records):
             if not isinstance(record, AvailabilityRecord):
@@ -73,7 +73,7 @@ class Schedules(Resource):
 
     def range_capacity(
         self,
-        resource_id: str,
+        resource_id: ResourceRef,
         *,
         start_time: datetime,
         end_time: datetime,
@@ -93,7 +93,7 @@ class Schedules(Resource):
 
     def fixed_capacity(
         self,
-        resource_id: str,
+        resource_id: ResourceRef,
         *,
         start_time: datetime,
         end_time: datetime,
@@ -137,12 +137,12 @@ class Schedules(Resource):
 
 
 def _capacity_args(
-    resource_id: str,
+    resource_id: ResourceRef,
     start_time: datetime,
     end_time: datetime,
     capacity_types: Iterable[CapacityType | str] | None,
 ) -> tuple[str, list[CapacityType] | None]:
-    res_id = check_id("resource_id", resource_id)
+    res_id = _ids.resource_id(resource_id)
     check_datetime("start_time", start_time)
     check_datetime("end_time", end_time)
     if end_time <= start_time:
