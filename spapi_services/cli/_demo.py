@@ -74,16 +74,21 @@ def _near_segment(u: float, v: float, x0: float, y0: float, x1: float, y1: float
 
 
 def _latency(text: str) -> tuple[float, float]:
-    """``"100"`` → (0.1, 0); ``"50-150"`` → (0.05, 0.1): base seconds and jitter."""
-    low, sep, high = text.partition("-")
+    """``"100"`` → (0.1, 0); ``"50-150"`` → (0.05, 0.1): base seconds and jitter.
+
+    Milliseconds, read as the emulator's own ``--latency`` is (see
+    :func:`spapi_services.emulator.__main__.parse_duration`); a number that looks like
+    seconds is taken as seconds, with a note on stderr saying so.
+    """
+    from ..emulator.__main__ import parse_duration
+
     try:
-        lo = float(low) / 1000
-        hi = float(high) / 1000 if sep else lo
-    except ValueError:
-        raise click.BadParameter(f"{text!r}: milliseconds, as 100 or 50-150") from None
-    if lo < 0 or hi < lo:
-        raise click.BadParameter(f"{text!r}: need 0 <= MIN <= MAX")
-    return lo, hi - lo
+        read = parse_duration(text, "--latency")
+    except ValueError as exc:
+        raise click.BadParameter(str(exc).partition(": ")[2], param_hint="--latency") from None
+    if read.note:
+        click.echo(f"note: {read.note}", err=True)
+    return read.base, read.jitter
 
 
 @click.command()
@@ -100,7 +105,7 @@ def _latency(text: str) -> tuple[float, float]:
     default="50-150",
     show_default=True,
     metavar="MS|MIN-MAX",
-    help="Milliseconds each answer takes (a range draws per request).",
+    help="Milliseconds each answer takes (a range draws per request), as the emulator's --latency.",
 )
 @click.option(
     "--db",

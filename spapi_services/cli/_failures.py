@@ -37,6 +37,7 @@ from ..errors import (
     TokenEndpointUnreachableError,
 )
 from ..models.common import Error
+from ._suggest import better_suggestion
 
 __all__ = [
     "EXIT_API",
@@ -111,6 +112,10 @@ class Failure(click.ClickException):
 
 def from_click(exc: click.ClickException) -> Failure:
     """A failure standing for one of click's own errors (a bad option, a missing one)."""
+    if isinstance(exc, click.NoSuchOption):
+        better = better_suggestion(exc)
+        if better is not None:
+            exc = click.NoSuchOption(exc.option_name, better, ctx=exc.ctx)
     data: dict[str, Any] = {}
     if isinstance(exc, click.BadParameter) and exc.param is not None:
         data["option"] = _display(exc.param)

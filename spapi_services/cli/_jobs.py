@@ -5,15 +5,18 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
+import attrs
 import click
+from rich.markup import escape
 
 from ..models.enums import ServiceJobStatus
 from ..models.jobs import ServiceJob
-from ._app import Group, call_api, collect, confirm, json_option, json_or
+from ..resources.service_jobs import JobPaginator
+from ._app import Group, call_api, confirm, json_option, json_or
 from ._output import Output, plural
 from ._times import TIME
 
-__all__ = ["jobs", "jobs_table", "show_job"]
+__all__ = ["Found", "jobs", "jobs_table", "search_jobs", "show_job"]
 
 _STATUSES = [s.value for s in ServiceJobStatus]
 
@@ -67,7 +70,7 @@ def list_jobs(
             "give --created-after (or --since) or --updated-after, e.g. --since 7d"
         )
     call_api(
-        lambda client: collect(
+        lambda client: search_jobs(
             client.service_jobs.list(
                 created_after=created_after,
                 created_before=created_before,
@@ -78,11 +81,77 @@ def list_jobs(
                 asins=list(asins) or None,
                 sort_field="JOB_DATE",
                 sort_order="DESC" if desc else "ASC",
-                max_items=max_items or None,
-            )
+            ),
+            max_items or None,
         ),
-        json_or(lambda out, found: jobs_table(out, found, title=plural(len(found), "service job"))),
+        _show_search,
     )
+
+
+@attrs.frozen
+class Found:
+    """The jobs a search showed, and what it knows of those it did not."""
+
+    jobs: list[ServiceJob]
+    total: int | None
+    """The API's count of every match (``totalResultSize``), when it gives one."""
+    seen: int
+    """Jobs in the pages fetched, shown or not."""
+    complete: bool
+    """Whether every match is shown."""
+
+    def counted(self, noun: str = "service job") -> str:
+        """``28 service jobs``, or ``showing 5 of 28 service jobs`` when cut short."""
+        if self.complete:
+            return plural(len(self.jobs), noun)
+        if self.total is not None and self.total >= self.seen:
+            of = f"{self.total}"
+        else:
+            of = f"at least {self.seen}"
+        return f"showing {len(self.jobs)} of {of} {noun}s"
+
+    def hint(self) -> str | None:
+        """How to see the rest, when some are not shown."""
+        return None if self.complete else "--limit 0 shows them all"
+
+
+async def search_jobs(paginator: JobPaginator, limit: int | None) -> Found:
+    """Follow a search's pages until ``limit`` jobs (``None``: all of them)."""
+    shown: list[ServiceJob] = []
+    total: int | None = None
+    seen = 0
+    complete = True
+    async for page in paginator.pages():
+        if total is None:
+            total = page.total_result_size
+        jobs = page.jobs or ()
+        seen += len(jobs)
+        room = len(jobs) if limit is None else limit - len(shown)
+        shown.extend(jobs[:room])
+        if limit is not None and len(shown) >= limit:
+            complete = room >= len(jobs) and paginator.next_page_token is None
+            break
+    return Found(shown, total, seen, complete)
+
+
+def _show_search(out: Output, found: Found) -> None:
+    hint = found.hint()
+    if out.as_json:
+        out.json(found.jobs)
+        if hint:
+            out.note_json(
+                {
+                    "note": "not every job is shown",
+                    "shown": len(found.jobs),
+                    "total": found.total,
+                    "atLeast": found.seen,
+                    "hint": hint,
+                }
+            )
+        return
+    jobs_table(out, found.jobs, title=found.counted())
+    if hint:
+        out.note(f"[dim]{escape(found.counted())}; {hint}.[/dim]")
 
 
 def jobs_table(out: Output, found: Sequence[ServiceJob], *, title: str) -> None:

@@ -2,10 +2,16 @@
 ``python -m spapi_services.emulator``, the same without the ``cli`` extra).
 
 It prints where it listens and the credentials it accepts, as ``export SPAPI_...=`` lines
-that point ``spapi-services`` (or a program reading the same variables) at it, then
-serves until Ctrl+C (or SIGTERM).  ``--env-file PATH`` writes those lines to a file to
-``source`` in another shell; the file holds a client secret, so it is only ever readable
-by its owner.  ``--json`` prints the same facts as one JSON line, for scripts.
+that point ``spapi-services`` and ``ServicesClient()`` at it, and some of its technicians'
+resource ids, then serves until Ctrl+C (or SIGTERM).  ``--env-file PATH`` writes those
+lines to a file to ``source`` in another shell; the file holds a client secret, so it is
+only ever readable by its owner.  ``--json`` prints the same facts as one JSON line, for
+scripts, every technician included.
+
+The options are one table (:data:`SETTINGS`), from which both command lines are made:
+argparse's here, for ``python -m`` without the ``cli`` extra, and click's for
+``spapi-services emulator`` (in ``spapi_services.cli``).  Durations are milliseconds in
+both, as in ``spapi-services demo``.
 """
 
 from __future__ import annotations
@@ -16,82 +22,196 @@ import contextlib
 import json
 import logging
 import os
+import re
 import shlex
 import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
+
+import attrs
 
 from .catalog import MARKETPLACES
 from .faults import Fault, parse_fault_spec
 from .server import ServicesEmulator
 
-__all__ = ["build_parser", "environment", "main", "write_env_file"]
+__all__ = [
+    "SETTINGS",
+    "Duration",
+    "Setting",
+    "build_parser",
+    "environment",
+    "main",
+    "parse_duration",
+    "roster",
+    "serve",
+    "write_env_file",
+]
 
 #: How the ``spapi-services`` command line names this program.
 CLI_PROG = "spapi-services emulator"
 
+DESCRIPTION = (
+    "A local, stateful emulator of Amazon's Selling Partner API, Services API v1, serving "
+    "until Ctrl+C.  It prints export SPAPI_...= lines: `source` them (or --env-file) in "
+    "another shell, and `spapi-services` and ServicesClient() talk to the emulator."
+)
+
+FAULTS_HELP = (
+    "Faults (--latency to --fault) trouble every operation; --fault OP:key=value,... "
+    "troubles one (an operationId, or token, upload, *), e.g. "
+    "getServiceJobs:latency=250,error_rate=0.05,error_status=503,html=true; "
+    "mangle=lose|reset|truncate|html|empty spoils the answer after the operation ran.  "
+    "Durations are milliseconds: 250, or 250ms, 0.25s; a range 50-150 draws one per request."
+)
+
+
+@attrs.frozen
+class Setting:
+    """One option of the emulator's command line, for both of its parsers.
+
+    ``kind`` is ``int``, ``float``, ``text``, ``flag`` (on when given), ``many`` (may be
+    repeated) or ``duration`` (milliseconds, see :func:`parse_duration`).
+    """
+
+    flag: str
+    kind: str
+    default: Any
+    help: str
+    metavar: str | None = None
+
+    @property
+    def dest(self) -> str:
+        """The option's name as a Python identifier (``--env-file`` → ``env_file``)."""
+        return self.flag.lstrip("-").replace("-", "_")
+
+
+#: Every option, in the order ``--help`` lists them.
+SETTINGS: tuple[Setting, ...] = (
+    Setting("--host", "text", "127.0.0.1", "Loopback address to listen on."),
+    Setting("--port", "int", 8080, "Port to listen on; 0 picks a free one."),
+    Setting("--jobs", "int", 200, "Service jobs to seed."),
+    Setting("--seed", "int", 0, "Seed of the emulated world."),
+    Setting("--token-ttl", "int", 3600, "Lifetime of an access token, in seconds."),
+    Setting("--upload-ttl", "int", 300, "Lifetime of an upload URL, in seconds."),
+    Setting("--no-limits", "flag", False, "Do not throttle requests (no 429s)."),
+    Setting("--rate-scale", "float", 1.0, "Multiply every usage plan's rate."),
+    Setting("--static", "text", None, "Replay the sandbox cases of this model file.", "PATH"),
+    Setting("--strict-slots", "flag", False, "Appointments must start on a free hourly slot."),
+    Setting("--latency", "duration", "0", "Added to every answer, in ms.", "MS|MIN-MAX"),
+    Setting("--error-rate", "float", 0.0, "Share of answers that are errors (0 to 1)."),
+    Setting("--error-status", "int", 503, "Status of those errors (a 5xx, or 429)."),
+    Setting("--html-errors", "flag", False, "Errors as HTML pages, as a load balancer sends."),
+    Setting("--drop-rate", "float", 0.0, "Share of requests dropped without an answer."),
+    Setting("--slow-body", "duration", "0", "Time over which bodies trickle out, in ms.", "MS"),
+    Setting("--fault", "many", (), "A fault for one operation (repeat for more).", "OP:K=V,..."),
+    Setting(
+        "--env-file",
+        "text",
+        None,
+        "Also write the export lines to PATH, readable by you only, to source.",
+        "PATH",
+    ),
+    Setting("--json", "flag", False, "Print the connection facts as one JSON line."),
+    Setting("--log-level", "text", "WARNING", "Logging level of the emulator's own log."),
+)
+
+
+@attrs.frozen
+class Duration:
+    """A duration read from the command line: a base and a random extra, in seconds."""
+
+    base: float
+    jitter: float = 0.0
+    note: str | None = None
+    """Set when the text was read as seconds although it had no unit (see
+    :func:`parse_duration`): what to tell the person."""
+
+
+_DURATION = re.compile(r"\s*(\d+(?:\.\d*)?|\.\d+)\s*(ms|s)?\s*", re.IGNORECASE)
+
+
+def _one(text: str, option: str) -> tuple[float, str | None]:
+    """Seconds from one duration: ``250`` (ms), ``250ms``, ``0.25s``; a bare fraction
+    under 10 (``0.25``) looks like seconds, so it is read as seconds, and said so."""
+    match = _DURATION.fullmatch(text)
+    if match is None:
+        raise ValueError(
+            f"{option}: {text!r} is not a duration: milliseconds as 250 (or 250ms, 0.25s)"
+        )
+    number, unit = float(match[1]), (match[2] or "").lower()
+    if unit == "s":
+        return number, None
+    if unit == "ms" or "." not in match[1] or number >= 10 or number == 0:
+        return number / 1000, None
+    return number, (
+        f"{option} {text.strip()}: read as seconds ({number * 1000:g} ms); durations are "
+        f"milliseconds, so write {number * 1000:g} (or {number * 1000:g}ms, {number:g}s)"
+    )
+
+
+def parse_duration(text: str, option: str = "--latency") -> Duration:
+    """A duration in milliseconds, or a range ``MIN-MAX`` drawn from per request.
+
+    ``"100"`` → 0.1 s; ``"50-150"`` → 0.05 s plus up to 0.1 s; units may be written
+    (``"250ms"``, ``"0.25s"``).  A number without a unit is milliseconds, except a
+    fraction under 10 (``"0.25"``), which looks like seconds and is read as seconds
+    with a :attr:`Duration.note` saying so.  Raises ``ValueError`` naming ``option``.
+    """
+    low, sep, high = text.partition("-")
+    lo, note = _one(low, option)
+    hi, high_note = _one(high, option) if sep else (lo, None)
+    if hi < lo:
+        raise ValueError(f"{option}: {text!r}: the range must be MIN-MAX, with MIN <= MAX")
+    return Duration(lo, hi - lo, note or high_note)
+
+
+_SPEC_DURATIONS = ("latency", "jitter", "slow_body")
+
+
+def _fault_spec(spec: str, notes: list[str]) -> tuple[str, Fault]:
+    """``--fault OP:key=value,...`` with its durations in milliseconds, like the options."""
+    operation, sep, options = spec.partition(":")
+    items = []
+    for item in filter(None, (part.strip() for part in options.split(","))):
+        key, eq, raw = item.partition("=")
+        if eq and key.strip() in _SPEC_DURATIONS:
+            seconds, note = _one(raw, f"--fault {key.strip()}")
+            notes.extend([note] if note else [])
+            item = f"{key.strip()}={seconds!r}"
+        items.append(item)
+    return parse_fault_spec(f"{operation}{sep}{','.join(items)}")
+
 
 def build_parser(prog: str = "python -m spapi_services.emulator") -> argparse.ArgumentParser:
+    """The emulator's command line for ``python -m``, from :data:`SETTINGS` (defaults shown)."""
     parser = argparse.ArgumentParser(
         prog=prog,
-        description="A local, stateful emulator of Amazon's Selling Partner API, Services API "
-        f"v1.  Also run as `{CLI_PROG}` or `python -m spapi_services.emulator`.  It prints "
-        "export SPAPI_...= lines; `source` them (or --env-file) in another shell and "
-        "`spapi-services` talks to the emulator.",
+        description=f"{DESCRIPTION}  The same as `{CLI_PROG}` (with the cli extra).",
+        epilog=FAULTS_HELP,
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    parser.add_argument(
-        "--host", default="127.0.0.1", help="loopback address (default %(default)s)"
-    )
-    parser.add_argument("--port", type=int, default=8080, help="0 picks a free port")
-    parser.add_argument("--jobs", type=int, default=200, help="service jobs to seed")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the world")
-    parser.add_argument("--token-ttl", type=int, default=3600, help="access token lifetime, s")
-    parser.add_argument(
-        "--no-limits", action="store_true", help="do not throttle requests (no 429s)"
-    )
-    parser.add_argument(
-        "--rate-scale", type=float, default=1.0, help="multiply every usage plan's rate"
-    )
-    parser.add_argument(
-        "--static", metavar="PATH", help="replay the sandbox cases of this model file"
-    )
-    parser.add_argument("--upload-ttl", type=int, default=300, help="upload URL lifetime, s")
-    parser.add_argument(
-        "--strict-slots",
-        action="store_true",
-        help="appointments must start on a free hourly slot",
-    )
-    faults = parser.add_argument_group(
-        "faults", "trouble for every operation (or per operation with --fault)"
-    )
-    faults.add_argument("--latency", type=float, default=0.0, help="seconds added to answers")
-    faults.add_argument("--jitter", type=float, default=0.0, help="up to this many more seconds")
-    faults.add_argument("--error-rate", type=float, default=0.0, help="share of 5xx answers")
-    faults.add_argument("--error-status", type=int, default=503, help="their status (or 429)")
-    faults.add_argument("--html-errors", action="store_true", help="5xx answers as HTML pages")
-    faults.add_argument("--drop-rate", type=float, default=0.0, help="share of dropped requests")
-    faults.add_argument("--slow-body", type=float, default=0.0, help="seconds to trickle bodies")
-    faults.add_argument(
-        "--fault",
-        action="append",
-        default=[],
-        metavar="OP:key=value,...",
-        help="a fault for one operation (or *, token, upload), e.g. "
-        "getServiceJobs:latency=0.25,error_rate=0.05,error_status=503,html=true; "
-        "mangle=lose|reset|truncate|html|empty spoils the answer after the operation ran",
-    )
-    parser.add_argument(
-        "--env-file",
-        metavar="PATH",
-        help="also write the export lines to PATH (created readable by you only) to source",
-    )
-    parser.add_argument("--json", action="store_true", help="print the connection facts as JSON")
-    parser.add_argument("--log-level", default="WARNING", help="logging level")
+    for setting in SETTINGS:
+        options: dict[str, Any] = {"help": setting.help, "default": setting.default}
+        if setting.kind == "flag":
+            options["action"] = "store_true"
+        elif setting.kind == "many":
+            options.update(action="append", default=[])
+        elif setting.kind in ("int", "float"):
+            options["type"] = int if setting.kind == "int" else float
+        if setting.metavar:
+            options["metavar"] = setting.metavar
+        parser.add_argument(setting.flag, **options)
     return parser
 
 
-def _emulator(args: argparse.Namespace) -> ServicesEmulator:
+def _emulator(args: Any, notes: list[str] | None = None) -> ServicesEmulator:
+    """The emulator the options describe (``args`` has an attribute per setting);
+    ``notes`` collects what to tell the person about how durations were read."""
+    notes = [] if notes is None else notes
+    latency = _duration(args.latency, "--latency", notes)
+    slow_body = _duration(args.slow_body, "--slow-body", notes)
     emu = ServicesEmulator(
         jobs=args.jobs,
         seed=args.seed,
@@ -105,20 +225,27 @@ def _emulator(args: argparse.Namespace) -> ServicesEmulator:
         strict_slots=args.strict_slots,
     )
     general = Fault(
-        latency=args.latency,
-        jitter=args.jitter,
+        latency=latency.base,
+        jitter=latency.jitter,
         error_rate=args.error_rate,
         error_status=args.error_status,
         html=args.html_errors,
         drop_rate=args.drop_rate,
-        slow_body=args.slow_body,
+        slow_body=slow_body.base,
     )
     if general != Fault():
         emu.faults.set("*", general)
     for spec in args.fault:
-        operation, fault = parse_fault_spec(spec)
+        operation, fault = _fault_spec(spec, notes)
         emu.faults.set(operation, fault)
     return emu
+
+
+def _duration(value: Any, option: str, notes: list[str]) -> Duration:
+    read = parse_duration(str(value), option)
+    if read.note:
+        notes.append(read.note)
+    return read
 
 
 def environment(emu: ServicesEmulator) -> dict[str, str]:
@@ -160,21 +287,71 @@ def write_env_file(path: str | os.PathLike[str], env: dict[str, str]) -> None:
         raise
 
 
+def roster(emu: ServicesEmulator, marketplace_id: str | None = None) -> list[dict[str, Any]]:
+    """The emulator's technicians (of one marketplace, if given), as the API would name
+    their fields: ``resourceId``, ``name``, ``storeId``, ``marketplaceId``, ``skills``.
+
+    The API has no call that lists them; in the emulator, whose world this is, they are
+    known, and ``spapi-services emulator`` prints them so that a person trying the API
+    has resource ids to assign.
+    """
+    store = emu.store
+    found = []
+    for shop in store.stores.values():
+        if marketplace_id is not None and shop.marketplace_id != marketplace_id:
+            continue
+        for tech_id in shop.technicians:
+            tech = store.resources[tech_id]
+            found.append(
+                {
+                    "resourceId": tech.resource_id,
+                    "name": tech.name,
+                    "storeId": shop.store_id,
+                    "marketplaceId": shop.marketplace_id,
+                    "skills": sorted(tech.skills),
+                }
+            )
+    return found
+
+
+#: How many technicians of each store the banner shows (``--json`` lists them all).
+_SHOWN_PER_STORE = 3
+
+
+def _roster_lines(technicians: list[dict[str, Any]], marketplace_id: str) -> list[str]:
+    lines = [
+        f"Technicians in {marketplace_id}, by store (resource ids, for `appointments "
+        "assign`; `spapi-services technicians JOB_ID` says who can take a job):"
+    ]
+    stores: dict[str, list[dict[str, Any]]] = {}
+    for tech in technicians:
+        stores.setdefault(tech["storeId"], []).append(tech)
+    for store_id, techs in stores.items():
+        lines.append(f"  store {store_id}")
+        for tech in techs[:_SHOWN_PER_STORE]:
+            lines.append(f"    {tech['resourceId']}  {', '.join(tech['skills'])}")
+        if len(techs) > _SHOWN_PER_STORE:
+            lines.append(f"    and {len(techs) - _SHOWN_PER_STORE} more (--json lists them all)")
+    return lines
+
+
 def _announce(emu: ServicesEmulator, as_json: bool, env_file: str | None = None) -> None:
     env = environment(emu)
     if env_file is not None:
         write_env_file(env_file, env)
     creds = emu.credentials
+    marketplace_id = env["SPAPI_MARKETPLACE_ID"]
     facts = {
         "url": emu.url,
         "token_url": emu.token_url,
         "client_id": creds.client_id,
         "client_secret": creds.client_secret,
         "refresh_token": creds.refresh_token,
-        "marketplace_id": env["SPAPI_MARKETPLACE_ID"],
+        "marketplace_id": marketplace_id,
         "mode": "static" if emu.static is not None else "live",
         "jobs": len(emu.store.jobs),
         "env": env,
+        "technicians": roster(emu),
     }
     if env_file is not None:
         facts["env_file"] = str(env_file)
@@ -182,11 +359,16 @@ def _announce(emu: ServicesEmulator, as_json: bool, env_file: str | None = None)
         print(json.dumps(facts), flush=True)
         return
     print(f"Services API emulator ({facts['mode']}, {facts['jobs']} jobs) on {emu.url}")
-    print("Point spapi-services at it in another shell with these lines:")
+    print("Point spapi-services (or ServicesClient()) at it in another shell with these lines:")
     print()
     print(_exports(env))
     if env_file is not None:
         print(f"(also written to {env_file}: run `source {shlex.quote(str(env_file))}` there)")
+        print()
+    local = roster(emu, marketplace_id)
+    if local:
+        print("\n".join(_roster_lines(local, marketplace_id)))
+        print()
     print("Press Ctrl+C to stop.", flush=True)
 
 
@@ -202,22 +384,30 @@ async def _serve(emu: ServicesEmulator, as_json: bool, env_file: str | None) -> 
         await stop.wait()
 
 
-def main(argv: Sequence[str] | None = None, *, prog: str | None = None) -> int:
-    """Run the emulator until stopped; ``prog`` is the name ``--help`` shows."""
-    parser = build_parser(prog) if prog else build_parser()
-    args = parser.parse_args(argv)
+def serve(args: Any) -> int:
+    """Build the emulator the options describe and serve it until stopped; the exit
+    status.  ``args`` has an attribute per :data:`SETTINGS` entry (both parsers' result)."""
     logging.basicConfig(level=args.log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
+    notes: list[str] = []
     try:
-        emu = _emulator(args)
+        emu = _emulator(args, notes)
     except (ValueError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    for note in notes:
+        print(f"note: {note}", file=sys.stderr)
     try:
         asyncio.run(_serve(emu, args.json, args.env_file))
     except OSError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     return 0
+
+
+def main(argv: Sequence[str] | None = None, *, prog: str | None = None) -> int:
+    """Run the emulator until stopped; ``prog`` is the name ``--help`` shows."""
+    parser = build_parser(prog) if prog else build_parser()
+    return serve(parser.parse_args(argv))
 
 
 if __name__ == "__main__":

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
 import json
 import re
 import sqlite3
@@ -396,8 +398,10 @@ def test_refused_credentials(run: Runner) -> None:
     result = run("jobs", "get", "1", env={"SPAPI_REFRESH_TOKEN": "Atzr|not-the-right-one"})
     assert result.exit_code == 1
     err = one_line(result.stderr)
-    assert "Login with Amazon refused the credentials" in err
+    port = urlsplit(run.env["SPAPI_TOKEN_URL"]).port
+    assert f"the emulator's Login with Amazon (127.0.0.1:{port}) refused the credentials" in err
     assert "invalid_grant" in err
+    assert "source its export lines" in err
     assert "not-the-right-one" not in err
 
 

@@ -23,7 +23,7 @@ import pytest
 from spapi_services import ServicesClient
 from spapi_services.cli._demo import _free_technician
 from spapi_services.emulator import ServicesEmulator
-from spapi_services.emulator.__main__ import write_env_file
+from spapi_services.emulator.__main__ import SETTINGS, write_env_file
 from spapi_services.models.scheduling import AvailabilityRecord, Reservation
 
 from .conftest import US, Runner, jobs_in
@@ -137,19 +137,30 @@ def test_emulator_passes_its_own_usage_errors_through(run: Runner) -> None:
     assert "--jobs" in result.stderr
 
 
-def test_emulator_help_names_the_command_it_was_run_as(run: Runner) -> None:
-    result = run("emulator", "--help")
-    assert result.exit_code == 0
-    assert result.stdout.startswith("usage: spapi-services emulator")
-    assert "--env-file PATH" in result.stdout
-    plain = subprocess.run(
-        [sys.executable, "-m", "spapi_services.emulator", "--help"],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    assert plain.stdout.startswith("usage: python -m spapi_services.emulator")
-    assert "spapi-services emulator" in plain.stdout
+def test_emulator_help_is_in_the_style_of_every_command_with_its_defaults() -> None:
+    def help_of(*args: str) -> str:
+        done = subprocess.run(
+            [sys.executable, "-m", *args, "--help"], capture_output=True, text=True, check=True
+        )
+        return " ".join(done.stdout.split())
+
+    text = help_of("spapi_services.cli", "emulator")
+    other = help_of("spapi_services.cli", "jobs", "list")
+    assert text.startswith("Usage: spapi-services emulator [OPTIONS]")
+    assert other.startswith("Usage: spapi-services jobs list [OPTIONS]")
+    for shown in ("--port INTEGER", "[default: 8080]", "--jobs INTEGER", "[default: 200]",
+                  "--latency MS|MIN-MAX", "--env-file PATH", "-h, --help"):  # fmt: skip
+        assert shown in text, shown
+    assert "Durations are milliseconds" in text
+    plain = help_of("spapi_services.emulator")
+    assert plain.startswith("usage: python -m spapi_services.emulator")
+    assert "spapi-services emulator" in plain
+    # One table: the two command lines take the same options, with the same defaults.
+    for setting in SETTINGS:
+        assert setting.flag in text and setting.flag in plain, setting.flag
+        if setting.kind in ("int", "duration"):
+            assert f"[default: {setting.default}]" in text
+            assert f"(default: {setting.default})" in plain
 
 
 _EXPORTED = [

@@ -20,7 +20,7 @@ from spapi_services.cli import cli
 from spapi_services.cli._app import call_api, json_or
 from spapi_services.cli._failures import Reach, explain, option_names, translate
 from spapi_services.emulator import ServicesEmulator
-from spapi_services.errors import NotFoundError, TokenEndpointUnreachableError
+from spapi_services.errors import ApiConnectionError, NotFoundError, TokenEndpointUnreachableError
 
 from .conftest import US, Runner, jobs_in, staffable
 
@@ -96,15 +96,30 @@ def test_help_of_a_command_with_times_gives_the_rule(run: Runner) -> None:
 # --- 2. a host that cannot be reached -------------------------------------------------------
 
 
-def test_an_unreachable_api_says_which_host(run: Runner, closed_port: int) -> None:
+def test_an_unreachable_api_says_which_host_and_port_and_asks_after_the_emulator(
+    run: Runner, closed_port: int
+) -> None:
     result = run("jobs", "get", "12345678901234", env={
         "SPAPI_ENDPOINT": f"http://127.0.0.1:{closed_port}",
     })  # fmt: skip
     assert result.exit_code == 1
     err = one_line(result.stderr)
-    assert "Error: cannot reach 127.0.0.1" in err
-    assert "--endpoint" in err
+    assert f"Error: cannot reach 127.0.0.1:{closed_port} (the API)" in err
+    assert "is the emulator running there?" in err
+    assert f"`spapi-services emulator --port {closed_port}`" in err
+    assert "--endpoint (SPAPI_ENDPOINT)" in err
     assert "refused the credentials" not in err
+
+
+def test_an_unreachable_remote_host_asks_after_the_network_not_the_emulator() -> None:
+    cause = ApiConnectionError("getServiceJobs: could not connect", host="api.example")
+    reach = Reach("https://api.example:8443", "https://lwa.example/o2", token_url_given=True)
+    failure = explain(cause, reach=reach)
+    assert failure is not None
+    assert failure.message == "cannot reach api.example:8443 (the API)"
+    text = one_line(" ".join(failure.lines))
+    assert "Check the network, and --endpoint (SPAPI_ENDPOINT) / --region." in text
+    assert "emulator" not in text
 
 
 def test_a_token_endpoint_that_cannot_be_reached_is_not_refused_credentials() -> None:
@@ -112,14 +127,16 @@ def test_a_token_endpoint_that_cannot_be_reached_is_not_refused_credentials() ->
         "Login with Amazon failed: could not reach api.example (ClientConnectorError)",
         host="api.example",
     )
-    reach = Reach("127.0.0.1", token_url_given=True, default_token_url="https://lwa.example")
+    reach = Reach(
+        "http://127.0.0.1:8080", "https://api.example/auth/o2/token", token_url_given=True
+    )
     failure = explain(cause, reach=reach)
     assert failure is not None
     assert failure.exit_code == 1
     assert failure.to_json()["error"] == {
         "kind": "unreachable",
-        "message": "cannot reach api.example",
-        "host": "api.example",
+        "message": "cannot reach api.example:443 (Login with Amazon's token URL)",
+        "host": "api.example:443",
         "service": "token",
         "detail": str(cause),
     }
@@ -135,7 +152,7 @@ def test_a_local_endpoint_without_a_token_url_gets_a_hint(
     result = run("jobs", "get", "12345678901234", env={"SPAPI_TOKEN_URL": None})
     assert result.exit_code == 1
     err = one_line(result.stderr)
-    assert "Error: cannot reach 127.0.0.1" in err
+    assert f"Error: cannot reach 127.0.0.1:{closed_port} (Login with Amazon's token URL)" in err
     assert "refused the credentials" not in err
     assert "--endpoint is on this machine but the token URL is still Amazon's" in err
     assert "--token-url" in err
