@@ -19,6 +19,7 @@ from ._jobs import jobs
 from ._mirror import mirror
 from ._scheduling import capacity, documents, reservations, schedules
 from ._sync import sync
+from ._technicians import technicians
 
 __all__ = ["cli", "main"]
 
@@ -30,6 +31,7 @@ for _command in (
     schedules,
     reservations,
     capacity,
+    technicians,
     sync,
     mirror,
     fleet,

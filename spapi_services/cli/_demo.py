@@ -2,7 +2,8 @@
 
 It starts the emulator in this process with a seeded world, the published usage plans
 enforced and some latency on every answer, walks one service job through a provider's
-day (find it, book it, staff it, upload proof, record fulfilment, complete it), then
+day (find one waiting for an appointment, book it, staff it, upload proof, record
+fulfilment, complete it), then
 mirrors every job of every marketplace into SQLite with a live progress bar and ends
 with how close the sync came to the usage plan's bound, and how many 429s it drew.
 """
@@ -29,7 +30,7 @@ from ..models.appointments import AppointmentSlotReport
 from ..models.jobs import Appointment, ServiceJob
 from ..sync import DEFAULT_WINDOWS, SqliteSink, SyncReport, sync_jobs
 from ._app import run
-from ._jobs import jobs_table, show_job
+from ._jobs import jobs_table, search_jobs, show_job
 from ._output import Output, fmt_time, plural
 from ._sync import ProgressBar
 
@@ -201,23 +202,25 @@ async def _workflow(
 ) -> None:
     now = datetime.now(UTC)
 
-    _step(console, 1, "Find a job waiting for service")
-    candidates = [
-        job
-        async for job in client.service_jobs.list(
-            created_after=now - timedelta(days=91), statuses=["NOT_SERVICED"], max_items=5
-        )
-    ]
-    if not candidates:
-        raise click.ClickException("the emulator has no NOT_SERVICED job; try another --seed")
-    jobs_table(out, candidates, title="The first 5 NOT_SERVICED jobs")
-    job = next((j for j in candidates if j.service_job_id), None)
+    _step(console, 1, "Find a job waiting for an appointment")
+    found = await search_jobs(
+        client.service_jobs.list(
+            created_after=now - timedelta(days=91), statuses=["PENDING_SCHEDULE"]
+        ),
+        5,
+    )
+    if not found.jobs:
+        raise click.ClickException("the emulator has no job waiting for one; try another --seed")
+    jobs_table(out, found.jobs, title=found.counted("job") + " waiting for an appointment")
+    job = next((j for j in found.jobs if j.service_job_id), None)
     if job is None or job.service_job_id is None:
         raise click.ClickException("the API listed jobs without their ids")
     job_id = job.service_job_id
     out.say(f"Working on job [cyan]{escape(job_id)}[/cyan].")
 
-    _step(console, 2, "Book an appointment in a free slot")
+    active = _active(job)  # none, for a job waiting: unless it was booked meanwhile
+    moving = active is not None and active.appointment_id is not None
+    _step(console, 2, "Move its appointment" if moving else "Book an appointment in a free slot")
     report = await client.appointments.slots_for_job(job_id)
     free = [s.start_time for s in report.appointment_slots or () if (s.capacity or 0) > 0]
     start, technician = await _free_technician(client, emu, job_id, report)
@@ -227,15 +230,14 @@ async def _workflow(
         "emulator's roster: the API has no call to list technicians) and, by "
         "getRangeSlotCapacity, neither booked nor reserved then."
     )
-    active = _active(job)
     if active is not None and active.appointment_id:
         result = await client.appointments.reschedule(
             job_id, active.appointment_id, start_time=start, reason_code="R1"
         )
         out.say(
-            f"The job already had appointment {escape(active.appointment_id)}: rescheduled it; "
-            "the API gave the moved appointment the new id "
-            f"[cyan]{escape(str(result.appointment_id))}[/cyan]."
+            f"The job had appointment {escape(active.appointment_id)} already: moved it; the "
+            "API gave the moved appointment the new id "
+            f"[cyan]{escape(str(result.appointment_id))}[/cyan], without its technicians."
         )
     else:
         result = await client.appointments.add(job_id, start_time=start)
@@ -269,8 +271,9 @@ async def _workflow(
         documents=[document],
     )
     out.say(
-        "Recorded when the work was done, by whom, and the proof document.  (The emulator "
-        "does not hold the visit to the booked time; the live API wants it after the visit.)"
+        "Recorded when the work was done, by whom, and the proof document.  (A pretend "
+        "visit, said to have ended five minutes ago: the API takes a fulfilment time only "
+        "once it has passed, and the SDK refuses a future one before sending it.)"
     )
 
     _step(console, 6, "Complete the job")

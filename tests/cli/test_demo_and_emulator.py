@@ -38,8 +38,8 @@ def test_demo_runs_to_completion(run: Runner, tmp_path: Path) -> None:
     assert result.exit_code == 0, result.stderr
     text = " ".join(result.stdout.split())
     for step in (
-        "1. Find a job waiting for service",
-        "2. Book an appointment",
+        "1. Find a job waiting for an appointment",
+        "2. Book an appointment in a free slot",
         "3. Assign the technician",
         "4. Upload proof of the visit",
         "5. Record the fulfilment",
@@ -49,6 +49,12 @@ def test_demo_runs_to_completion(run: Runner, tmp_path: Path) -> None:
     ):
         assert step in text
     assert "COMPLETED" in text
+    # The job waited for an appointment: booked, not moved, and no warning about
+    # technicians taken off an appointment it never had.
+    assert "Booked appointment" in text
+    assert "jobs waiting for an appointment" in text and "showing 5 of " in text
+    assert "rescheduled" not in text and "moved it" not in text
+    assert "warning" not in result.stderr.lower()
     assert "rows in SQLite │ 200" in text
     assert "429s drawn by the sync │ 0" in text
     conn = sqlite3.connect(db)
