@@ -159,7 +159,7 @@ async def read_document(
         suffixes = " ".join(_SUFFIXES)
         raise ValueError(
             "content_type: cannot tell the document's type from its name or its first bytes; "
-            f"pass content_type= {CONTENT_TYPES_HELP} (or name the file {suffixes})"
+            f"pass content_type= one of {CONTENT_TYPES_HELP} (or name the file {suffixes})"
         )
     return Document(data=data, content_type=resolved)
 

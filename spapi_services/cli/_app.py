@@ -35,6 +35,7 @@ from .. import __version__, _serde
 from .._auth import DEFAULT_TOKEN_URL, LwaCredentials
 from .._client import Region, ServicesClient
 from .._env import ConnectionSettings, connection_settings
+from .._extras import extra_for, missing_extra_message
 from ..errors import UnknownMarketplaceWarning
 from ._failures import EXIT_INTERRUPTED, EXIT_USAGE, Failure, Reach, explain, from_click
 from ._output import Output, fmt_time
@@ -451,7 +452,10 @@ def _shared_through(url: str) -> tuple[Any, Any]:
     try:
         from ..redis import RedisRateLimits, RedisTokenCache
     except ImportError as exc:
-        raise Failure(str(exc), kind="setup", exit_code=EXIT_USAGE) from None
+        if extra_for(exc) != "redis":
+            raise
+        message = missing_extra_message("redis", "--redis")
+        raise Failure(message, kind="setup", exit_code=EXIT_USAGE) from None
     try:
         return RedisRateLimits(url), RedisTokenCache(url)
     except ValueError as exc:

@@ -26,6 +26,7 @@ from rich.console import Console
 from rich.markup import escape
 from yarl import URL
 
+from .._extras import corrected
 from ..errors import (
     ApiConnectionError,
     ApiStatusError,
@@ -80,7 +81,7 @@ class Failure(click.ClickException):
         label: str = "Error",
         usage: click.ClickException | None = None,
     ) -> None:
-        super().__init__(message)
+        super().__init__(corrected(message))
         self.kind = kind
         self.exit_code = exit_code  # type: ignore[misc]  # click's is per class; ours varies
         self.lines = tuple(lines)
@@ -105,7 +106,8 @@ class Failure(click.ClickException):
             self.usage.show(file)
             return
         err = Console(stderr=True)
-        err.print(f"[bold red]{self.label}:[/bold red] {escape(self.message)}")
+        # Not wrapped: a headline may end in a command or a path to copy whole.
+        err.print(f"[bold red]{self.label}:[/bold red] {escape(self.message)}", soft_wrap=True)
         for line in self.lines:
             err.print(line)
 

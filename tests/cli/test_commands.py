@@ -50,7 +50,7 @@ def test_jobs_list_as_json_and_as_a_table(run: Runner) -> None:
 
     table = run("jobs", "list", "--since", "95d", "--limit", "3")
     assert table.exit_code == 0, table.stderr
-    assert "3 service jobs" in table.stdout
+    assert "showing 3 of " in table.stdout
     # No buyer's details in a table.
     assert "buyer" not in table.stdout.lower()
 
