@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from urllib.parse import urlsplit
-
 import json
 import re
 import sqlite3
 import struct
 import zlib
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from spapi_services.emulator import ServicesEmulator
 

@@ -52,8 +52,10 @@ def test_demo_runs_to_completion(run: Runner, tmp_path: Path) -> None:
     # The job waited for an appointment: booked, not moved, and no warning about
     # technicians taken off an appointment it never had.
     assert "Booked appointment" in text
-    assert "jobs waiting for an appointment" in text and "showing 5 of " in text
-    assert "rescheduled" not in text and "moved it" not in text
+    assert "jobs waiting for an appointment" in text
+    assert "showing 5 of " in text
+    assert "rescheduled" not in text
+    assert "moved it" not in text
     assert "warning" not in result.stderr.lower()
     assert "rows in SQLite │ 200" in text
     assert "429s drawn by the sync │ 0" in text
