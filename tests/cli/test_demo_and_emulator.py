@@ -165,7 +165,8 @@ def test_emulator_help_is_in_the_style_of_every_command_with_its_defaults() -> N
     assert "spapi-services emulator" in plain
     # One table: the two command lines take the same options, with the same defaults.
     for setting in SETTINGS:
-        assert setting.flag in text and setting.flag in plain, setting.flag
+        assert setting.flag in text, setting.flag
+        assert setting.flag in plain, setting.flag
         if setting.kind in ("int", "duration"):
             assert f"[default: {setting.default}]" in text
             assert f"(default: {setting.default})" in plain
