@@ -3,22 +3,39 @@ raised before anything is sent."""
 
 from __future__ import annotations
 
+import re
+import warnings
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import attrs
 import pytest
 from aioresponses import aioresponses
 
-from spapi_services import ServicesClient
+from spapi_services import (
+    LwaCredentials,
+    Region,
+    ServicesClient,
+    UnknownMarketplaceWarning,
+)
+from spapi_services._upload import check_content_type
 from spapi_services.models import (
+    AppointmentResult,
     AvailabilityRecord,
+    ContentType,
     Recurrence,
     Reservation,
     ReservationType,
+    ServiceJob,
+    Technician,
 )
+from spapi_services.resources.appointments import FUTURE_ALLOWANCE
+from spapi_services.resources.documents import Documents
 
-from ._helpers import ClientFactory
+from ._helpers import ClientFactory, expect, lwa_ok
+
+US = "ATVPDKIKX0DER"
 
 T0 = datetime(2026, 3, 1, 9, 30, tzinfo=UTC)
 NAIVE = datetime(2026, 3, 1, 9, 30)
@@ -269,4 +286,278 @@ async def test_marketplace_required_only_where_the_route_takes_it(
         await client.appointments.slots_for_job("job")
     with pytest.raises(ValueError, match="marketplace_id"):
         client.schedules.range_capacity("res", start_time=T0, end_time=T0 + HOUR)
+    assert mock_api.requests == {}
+
+
+# --- the environment: one set of variables, arguments over environment over defaults ------
+
+_SETTINGS = (
+    "SPAPI_REGION",
+    "SPAPI_SANDBOX",
+    "SPAPI_ENDPOINT",
+    "SPAPI_TOKEN_URL",
+    "SPAPI_MARKETPLACE_ID",
+)
+
+
+@pytest.fixture
+def environ(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
+    """The process's environment with no SPAPI_* setting but the test's own."""
+    for name in _SETTINGS:
+        monkeypatch.delenv(name, raising=False)
+    return monkeypatch
+
+
+async def test_the_client_reads_its_settings_from_the_environment(
+    environ: pytest.MonkeyPatch, creds: LwaCredentials
+) -> None:
+    environ.setenv("SPAPI_ENDPOINT", "http://127.0.0.1:8080")
+    environ.setenv("SPAPI_TOKEN_URL", "http://127.0.0.1:8080/auth/o2/token")
+    environ.setenv("SPAPI_MARKETPLACE_ID", "A2EUQ1WTGCTBG2")
+    async with ServicesClient(creds) as client:
+        assert client.base_url == "http://127.0.0.1:8080"
+        assert client.config.token_url == "http://127.0.0.1:8080/auth/o2/token"
+        assert client.marketplace_id == "A2EUQ1WTGCTBG2"
+    # Arguments come first, whatever the environment says.
+    async with ServicesClient(
+        creds, endpoint="https://proxy.test", token_url="https://lwa.test/t", marketplace_id=US
+    ) as client:
+        assert client.base_url == "https://proxy.test"
+        assert client.config.token_url == "https://lwa.test/t"
+        assert client.marketplace_id == US
+
+
+async def test_region_and_sandbox_from_the_environment_and_blank_means_unset(
+    environ: pytest.MonkeyPatch, creds: LwaCredentials
+) -> None:
+    environ.setenv("SPAPI_REGION", "eu")
+    environ.setenv("SPAPI_SANDBOX", "yes")
+    environ.setenv("SPAPI_ENDPOINT", "")  # `export SPAPI_ENDPOINT=` unsets it, in effect
+    async with ServicesClient(creds) as client:
+        assert client.region is Region.EU
+        assert client.base_url == Region.EU.sandbox_endpoint
+    async with ServicesClient(creds, region=Region.FE, sandbox=False) as client:
+        assert client.base_url == Region.FE.endpoint
+    environ.delenv("SPAPI_REGION")
+    environ.delenv("SPAPI_SANDBOX")
+    async with ServicesClient(creds) as client:  # the defaults
+        assert client.base_url == Region.NA.endpoint
+        assert client.config.token_url is None
+        assert client.marketplace_id is None
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "rule"),
+    [
+        ("SPAPI_REGION", "us", "SPAPI_REGION: 'us' is not one of NA, EU, FE"),
+        ("SPAPI_SANDBOX", "maybe", "SPAPI_SANDBOX: 'maybe' is neither on"),
+        ("SPAPI_ENDPOINT", "localhost:8080", "SPAPI_ENDPOINT: must be an http(s) URL"),
+        ("SPAPI_TOKEN_URL", "auth.test", "SPAPI_TOKEN_URL: must be an http(s) URL"),
+        ("SPAPI_MARKETPLACE_ID", "atvpdkikx0der", "SPAPI_MARKETPLACE_ID: 'atvpdkikx0der'"),
+    ],
+)
+def test_a_bad_variable_is_named_with_its_rule(
+    environ: pytest.MonkeyPatch, creds: LwaCredentials, variable: str, value: str, rule: str
+) -> None:
+    environ.setenv(variable, value)
+    with pytest.raises(ValueError, match=re.escape(rule)):
+        ServicesClient(creds)
+
+
+def test_sandbox_with_an_endpoint_is_refused_naming_both(
+    environ: pytest.MonkeyPatch, creds: LwaCredentials
+) -> None:
+    environ.setenv("SPAPI_ENDPOINT", "http://127.0.0.1:8080")
+    with pytest.raises(ValueError, match=r"sandbox / SPAPI_ENDPOINT: give one of them"):
+        ServicesClient(creds, sandbox=True)
+    with pytest.raises(ValueError, match=r"sandbox / endpoint: give one of them"):
+        ServicesClient(creds, sandbox=True, endpoint="https://proxy.test")
+
+
+# --- marketplace ids, checked before sending -----------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("given", "said"),
+    [
+        ("atvpdkikx0der", "they are upper case; did you mean ATVPDKIKX0DER (US, United States)?"),
+        ("a1b2c3d4e5f6", "they are upper case; did you mean 'A1B2C3D4E5F6'?"),
+        ("US", "'US' is a country code, not a marketplace id; the marketplace of United States"),
+        ("uk", "the marketplace of United Kingdom is A1F83G8C2ARO7P"),
+        ("XYZ", "'XYZ' is not a marketplace id: those are 10 to 20 upper-case letters"),
+        ("ATVPDKIKX0DER ", "has spaces around it"),
+        ("", "must not be empty"),
+    ],
+)
+async def test_a_malformed_marketplace_is_refused_with_the_right_spelling(
+    mock_api: aioresponses, make_client: ClientFactory, given: str, said: str
+) -> None:
+    client = make_client()
+    with pytest.raises(ValueError, match=re.escape("marketplace_id: ")) as caught:
+        await client.appointments.slots_for_job("job", marketplace_id=given)
+    assert said in str(caught.value)
+    with pytest.raises(ValueError, match=re.escape(said)):
+        make_client(marketplace_id=given)
+    assert mock_api.requests == {}
+
+
+async def test_an_unknown_well_formed_marketplace_is_sent_with_a_warning_once(
+    mock_api: aioresponses, make_client: ClientFactory
+) -> None:
+    sent = expect(mock_api, "GET", payload={"payload": {}}, repeat=True)
+    lwa_ok(mock_api)
+    client = make_client()
+    unknown = "A9ZZZZNEWMARKET"
+    with pytest.warns(UnknownMarketplaceWarning, match=f"marketplace id {unknown} is not one"):
+        await client.appointments.slots_for_job("job", marketplace_id=unknown)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # not again for the same id
+        await client.appointments.slots_for_job("job", marketplace_id=unknown)
+    assert [s.query["marketplaceIds"] for s in sent] == [unknown, unknown]
+
+
+async def test_a_marketplace_of_another_region_is_refused_for_amazons_hosts(
+    environ: pytest.MonkeyPatch, mock_api: aioresponses, creds: LwaCredentials
+) -> None:
+    germany = "A1PA6795UKMFR9"
+    with pytest.raises(ValueError, match=r"served by Amazon's EU region, not NA: choose region EU"):
+        ServicesClient(creds, marketplace_id=germany)
+    environ.setenv("SPAPI_MARKETPLACE_ID", germany)
+    with pytest.raises(ValueError, match=r"^SPAPI_MARKETPLACE_ID: A1PA6795UKMFR9 \(DE, Germany\)"):
+        ServicesClient(creds)
+    async with ServicesClient(creds, region=Region.EU) as client:
+        assert client.marketplace_id == germany
+        with pytest.raises(ValueError, match=r"^marketplace_id: ATVPDKIKX0DER \(US"):
+            await client.appointments.slots_for_job("job", marketplace_id=US)
+    # Another endpoint (a proxy, the emulator) may serve any marketplace.
+    async with ServicesClient(creds, endpoint="http://127.0.0.1:9", marketplace_id=US) as client:
+        assert client.marketplace_id == US
+    assert mock_api.requests == {}
+
+
+# --- fulfilment times: after the visit --------------------------------------------------------
+
+
+async def test_a_future_fulfilment_time_is_refused_naming_its_end(
+    mock_api: aioresponses, make_client: ClientFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    client = make_client()
+    monkeypatch.setattr(client, "_utcnow", lambda: T0)
+    booked = (T0 + timedelta(days=1), T0 + timedelta(days=1, hours=1))
+    with pytest.raises(ValueError, match=r"^fulfillment_time\.start_time: 2026-03-02T09:30:00Z"):
+        await client.appointments.set_fulfillment_data("job", "appt", fulfillment_time=booked)
+    with pytest.raises(ValueError, match="in the future") as caught:
+        await client.appointments.set_fulfillment_data(
+            "job", "appt", fulfillment_time=(T0 - HOUR, T0 + timedelta(minutes=5))
+        )
+    assert str(caught.value) == (
+        "fulfillment_time.end_time: 2026-03-01T09:35:00Z is in the future (this machine's "
+        "clock says 2026-03-01T09:30:00Z); it is when the work was done, so record it after "
+        "the visit: Amazon refuses a future fulfilment time"
+    )
+    assert mock_api.requests == {}
+
+
+async def test_within_the_allowance_and_arrival_windows_ahead_are_sent(
+    mock_api: aioresponses, make_client: ClientFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sent = expect(mock_api, "PUT", payload={}, repeat=True)
+    lwa_ok(mock_api)
+    client = make_client()
+    monkeypatch.setattr(client, "_utcnow", lambda: T0)
+    ends = T0 + FUTURE_ALLOWANCE  # a clock a minute behind Amazon's: still taken
+    await client.appointments.set_fulfillment_data(
+        "job", "appt", fulfillment_time=(T0 - HOUR, ends)
+    )
+    await client.appointments.set_fulfillment_data(
+        "job", "appt", estimated_arrival_time=(T0 + HOUR, T0 + 2 * HOUR)
+    )
+    assert len(sent) == 2
+    assert sent[0].json["fulfillmentTime"]["endTime"] == "2026-03-01T09:31:00Z"
+
+
+# --- document types: the API's names or MIME types -------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("given", "meant"),
+    [
+        ("image/png", ContentType.PNG),
+        ("IMAGE/PNG", ContentType.PNG),
+        ("png", ContentType.PNG),
+        ("application/pdf", ContentType.PDF),
+        ("image/jpeg", ContentType.JPEG),
+        ("image/tiff", ContentType.TIFF),
+        ("GIF", ContentType.GIF),
+        (ContentType.JPG, ContentType.JPG),
+    ],
+)
+def test_content_types_by_name_or_mime_type(given: str, meant: ContentType) -> None:
+    assert check_content_type("content_type", given) is meant
+
+
+async def test_an_unknown_content_type_lists_the_values(
+    mock_api: aioresponses, make_client: ClientFactory
+) -> None:
+    client = make_client()
+    with pytest.raises(ValueError, match="image/webp") as caught:
+        await client.documents.upload(b"%PDF-1.7 ...", content_type="image/webp")
+    message = str(caught.value)
+    assert message.startswith("content_type: 'image/webp' is not one of TIFF, JPG, PNG")
+    assert "application/pdf, image/png, image/jpeg" in message
+    for documented in ("image/png", "application/pdf", "JPEG"):
+        assert documented in (Documents.upload.__doc__ or "")
+        assert documented in (Documents.create_upload_destination.__doc__ or "")
+    assert mock_api.requests == {}
+
+
+# --- records where ids are expected ------------------------------------------------------------
+
+
+@attrs.frozen
+class _Resource:
+    """What the emulator's ``qualified_resources`` gives: a record with ``resource_id``."""
+
+    resource_id: str
+    name: str = "Ana"
+
+
+async def test_records_carrying_ids_are_taken_where_ids_are_expected(
+    mock_api: aioresponses, make_client: ClientFactory
+) -> None:
+    sent = expect(mock_api, "PUT", payload={}, repeat=True)
+    lwa_ok(mock_api)
+    client = make_client()
+    job = ServiceJob(service_job_id="J1")
+    booked = AppointmentResult(appointment_id="A1")
+    await client.appointments.assign_resources(
+        job, booked, [_Resource("T1"), Technician(technician_id="T2"), "T3"]
+    )
+    assert sent[0].url.path.endswith("/serviceJobs/J1/appointments/A1/resources")
+    assert sent[0].json == {
+        "resources": [{"resourceId": "T1"}, {"resourceId": "T2"}, {"resourceId": "T3"}]
+    }
+
+
+async def test_a_record_without_the_id_is_refused_naming_the_attribute(
+    mock_api: aioresponses, make_client: ClientFactory
+) -> None:
+    client = make_client()
+    with pytest.raises(TypeError) as caught:
+        await client.appointments.assign_resources("J1", "A1", ["T1", {"resourceId": "T2"}])
+    assert str(caught.value) == (
+        "resource_ids[1]: expected an id (a string) or a record with .resource_id or "
+        ".technician_id, got dict"
+    )
+    with pytest.raises(ValueError, match=r"resource_ids\[0\] \(_Resource.resource_id\): must"):
+        await client.appointments.assign_resources("J1", "A1", [_Resource("")])
+    with pytest.raises(ValueError, match=r"service_job_id \(ServiceJob.service_job_id\): the"):
+        await client.appointments.add(ServiceJob(), start_time=T0)
+    with pytest.raises(ValueError, match=r"resources\[1\]: 'T1' is listed twice"):
+        await client.appointments.set_fulfillment_data(
+            "J1", "A1", resources=[_Resource("T1"), "T1"]
+        )
+    # Where records are not taken yet, the message says which attribute to pass.
+    with pytest.raises(TypeError, match=r"service_job_id: .* got ServiceJob: pass its .service"):
+        await client.service_jobs.get(ServiceJob(service_job_id="J1"))  # type: ignore[arg-type]
     assert mock_api.requests == {}
