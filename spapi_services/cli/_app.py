@@ -21,6 +21,7 @@ from collections.abc import (
     Awaitable,
     Callable,
     Coroutine,
+    Iterator,
     Sequence,
 )
 from contextlib import asynccontextmanager
@@ -345,7 +346,7 @@ def cli(
         otel_console=otel_console,
         redis=redis_url or None,
     )
-    ctx.call_on_close(_warnings_as_notes(ctx.obj))
+    ctx.with_resource(_warnings_as_notes(ctx.obj))
     if debug:
         ctx.call_on_close(_log_requests())
     if otel_console:
@@ -354,10 +355,11 @@ def cli(
         ctx.call_on_close(console_telemetry(sys.stderr))
 
 
-def _warnings_as_notes(opts: Settings) -> Callable[[], None]:
-    """Show the SDK's warnings (an unknown marketplace id) as one line each on stderr, or
-    as JSON notes with --json, instead of Python's file-and-line form; returns the undo."""
-    shown = warnings.showwarning
+@contextlib.contextmanager
+def _warnings_as_notes(opts: Settings) -> Iterator[None]:
+    """While a command runs, the SDK's warnings (an unknown marketplace id) are shown as
+    one line each on stderr, or as JSON notes with --json, not in Python's file-and-line
+    form, and shown whatever the process's warning filters say."""
 
     def show(
         message: Warning | str,
@@ -374,12 +376,11 @@ def _warnings_as_notes(opts: Settings) -> Callable[[], None]:
         else:
             opts.output.note(f"[yellow]warning[/yellow] {escape(str(message))}")
 
-    warnings.showwarning = show
-
-    def undo() -> None:
-        warnings.showwarning = shown
-
-    return undo
+    with warnings.catch_warnings():
+        shown = warnings.showwarning
+        warnings.simplefilter("always", UnknownMarketplaceWarning)
+        warnings.showwarning = show
+        yield
 
 
 class _NotShownTwice(logging.Filter):

@@ -132,9 +132,10 @@ class Duration:
 _DURATION = re.compile(r"\s*(\d+(?:\.\d*)?|\.\d+)\s*(ms|s)?\s*", re.IGNORECASE)
 
 
-def _one(text: str, option: str) -> tuple[float, str | None]:
-    """Seconds from one duration: ``250`` (ms), ``250ms``, ``0.25s``; a bare fraction
-    under 10 (``0.25``) looks like seconds, so it is read as seconds, and said so."""
+def _one(text: str, option: str) -> tuple[float, bool]:
+    """Seconds from one duration (``250``, ``250ms``, ``0.25s``), and whether a number
+    without a unit was read as seconds because it looks like seconds (a fraction under
+    10, such as ``0.25``)."""
     match = _DURATION.fullmatch(text)
     if match is None:
         raise ValueError(
@@ -142,13 +143,14 @@ def _one(text: str, option: str) -> tuple[float, str | None]:
         )
     number, unit = float(match[1]), (match[2] or "").lower()
     if unit == "s":
-        return number, None
+        return number, False
     if unit == "ms" or "." not in match[1] or number >= 10 or number == 0:
-        return number / 1000, None
-    return number, (
-        f"{option} {text.strip()}: read as seconds ({number * 1000:g} ms); durations are "
-        f"milliseconds, so write {number * 1000:g} (or {number * 1000:g}ms, {number:g}s)"
-    )
+        return number / 1000, False
+    return number, True
+
+
+def _ms(seconds: float) -> str:
+    return f"{round(seconds * 1000, 6):g}"
 
 
 def parse_duration(text: str, option: str = "--latency") -> Duration:
@@ -160,11 +162,18 @@ def parse_duration(text: str, option: str = "--latency") -> Duration:
     with a :attr:`Duration.note` saying so.  Raises ``ValueError`` naming ``option``.
     """
     low, sep, high = text.partition("-")
-    lo, note = _one(low, option)
-    hi, high_note = _one(high, option) if sep else (lo, None)
+    lo, lo_seconds = _one(low, option)
+    hi, hi_seconds = _one(high, option) if sep else (lo, False)
     if hi < lo:
         raise ValueError(f"{option}: {text!r}: the range must be MIN-MAX, with MIN <= MAX")
-    return Duration(lo, hi - lo, note or high_note)
+    note = None
+    if lo_seconds or hi_seconds:
+        ms = f"{_ms(lo)}-{_ms(hi)}" if sep else _ms(lo)
+        note = (
+            f"{option} {text.strip()}: read as seconds ({ms} ms); durations are milliseconds, "
+            f"so write {ms} (or {ms.replace('-', 'ms-')}ms)"
+        )
+    return Duration(lo, round(hi - lo, 9), note)
 
 
 _SPEC_DURATIONS = ("latency", "jitter", "slow_body")
@@ -177,9 +186,9 @@ def _fault_spec(spec: str, notes: list[str]) -> tuple[str, Fault]:
     for item in filter(None, (part.strip() for part in options.split(","))):
         key, eq, raw = item.partition("=")
         if eq and key.strip() in _SPEC_DURATIONS:
-            seconds, note = _one(raw, f"--fault {key.strip()}")
-            notes.extend([note] if note else [])
-            item = f"{key.strip()}={seconds!r}"
+            read = parse_duration(raw, f"--fault {key.strip()}")
+            notes.extend([read.note] if read.note else [])
+            item = f"{key.strip()}={read.base!r}"
         items.append(item)
     return parse_fault_spec(f"{operation}{sep}{','.join(items)}")
 

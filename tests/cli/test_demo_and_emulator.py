@@ -21,9 +21,16 @@ from urllib.parse import urlsplit
 import pytest
 
 from spapi_services import ServicesClient
-from spapi_services.cli._demo import _free_technician
+from spapi_services.cli._demo import _free_technician, _latency
 from spapi_services.emulator import ServicesEmulator
-from spapi_services.emulator.__main__ import SETTINGS, write_env_file
+from spapi_services.emulator.__main__ import (
+    SETTINGS,
+    _emulator,
+    build_parser,
+    parse_duration,
+    write_env_file,
+)
+from spapi_services.emulator.faults import Fault
 from spapi_services.models.scheduling import AvailabilityRecord, Reservation
 
 from .conftest import US, Runner, jobs_in
@@ -70,6 +77,85 @@ def test_demo_refuses_a_bad_latency(run: Runner) -> None:
     result = run("demo", "--latency", "fast")
     assert result.exit_code == 2
     assert "milliseconds" in result.stderr
+
+
+# --- one unit for durations: milliseconds, seconds recognised and said so ------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "base", "jitter", "noted"),
+    [
+        ("100", 0.1, 0.0, False),
+        ("50-150", 0.05, 0.1, False),
+        ("250ms", 0.25, 0.0, False),
+        ("0.25s", 0.25, 0.0, False),
+        ("1.5s-2s", 1.5, 0.5, False),
+        ("12.5", 0.0125, 0.0, False),  # a fraction of 10 ms and more: milliseconds still
+        ("0", 0.0, 0.0, False),
+        ("0.25", 0.25, 0.0, True),  # looks like seconds: read as seconds, and said so
+        ("0.05-0.15", 0.05, 0.1, True),
+    ],
+)
+def test_durations_are_milliseconds(text: str, base: float, jitter: float, noted: bool) -> None:
+    read = parse_duration(text, "--latency")
+    assert read.base == pytest.approx(base)
+    assert read.jitter == pytest.approx(jitter)
+    assert (read.note is not None) is noted
+    if noted:
+        assert read.note is not None
+        assert read.note.startswith(f"--latency {text}: read as seconds (")
+        assert "durations are milliseconds, so write" in read.note
+
+
+@pytest.mark.parametrize("text", ["fast", "-5", "150-50", "1h", ""])
+def test_a_duration_that_is_none_is_refused_naming_the_option(text: str) -> None:
+    with pytest.raises(ValueError, match=r"^--slow-body: "):
+        parse_duration(text, "--slow-body")
+
+
+def test_the_emulator_and_the_demo_take_the_same_latency(
+    run: Runner, capsys: pytest.CaptureFixture[str]
+) -> None:
+    args = build_parser().parse_args(
+        ["--latency", "50-150", "--slow-body", "0.5", "--fault", "getServiceJobs:latency=250"]
+    )
+    notes: list[str] = []
+    emu = _emulator(args, notes)
+    assert emu.faults.get("*") == Fault(latency=0.05, jitter=0.1, slow_body=0.5)
+    assert emu.faults.get("getServiceJobs") == Fault(latency=0.25)
+    assert notes == [
+        "--slow-body 0.5: read as seconds (500 ms); durations are milliseconds, so write 500 "
+        "(or 500ms)"
+    ]
+    assert _latency("50-150") == pytest.approx((0.05, 0.1))  # the demo's reading
+    assert _latency("0.1") == pytest.approx((0.1, 0.0))
+    assert "note: --latency 0.1: read as seconds (100 ms)" in capsys.readouterr().err
+    refused = run("emulator", "--latency", "soon")
+    assert refused.exit_code == 2
+    assert "error: --latency: 'soon' is not a duration" in refused.stderr
+
+
+def test_the_banner_lists_technicians_to_assign(capsys: pytest.CaptureFixture[str]) -> None:
+    from spapi_services.emulator.__main__ import _announce
+
+    emu = ServicesEmulator(jobs=20, seed=5, port=8080)
+    _announce(emu, as_json=True)
+    facts = json.loads(capsys.readouterr().out)
+    techs = {t.resource_id: t for t in emu.store.resources.values() if t.kind == "TECHNICIAN"}
+    assert {t["resourceId"] for t in facts["technicians"]} == set(techs)
+    for listed in facts["technicians"]:
+        tech = techs[listed["resourceId"]]
+        assert listed["storeId"] == tech.store_id
+        assert listed["skills"] == sorted(tech.skills)
+    _announce(emu, as_json=False)
+    text = capsys.readouterr().out
+    us = [t for t in facts["technicians"] if t["marketplaceId"] == US]
+    assert f"Technicians in {US}, by store" in text
+    assert f"  store {us[0]['storeId']}\n    {us[0]['resourceId']}  " in text
+    assert "spapi-services technicians JOB_ID" in text
+    others = [t for t in facts["technicians"] if t["marketplaceId"] != US]
+    assert others
+    assert all(t["resourceId"] not in text for t in others)  # the default marketplace's only
 
 
 def test_emulator_serves_in_the_foreground_until_stopped() -> None:
