@@ -8,11 +8,10 @@ FINISHED are when the visit began and ended, in ISO 8601 with a zone
 """
 
 import asyncio
-import os
 import sys
 from datetime import datetime
 
-from spapi_services import LwaCredentials, ServicesClient
+from spapi_services import ServicesClient
 
 
 def aware(text: str) -> datetime:
@@ -50,12 +49,7 @@ async def close_job(
 
 async def main(job_id: str, appointment_id: str, technician_id: str, *rest: str) -> None:
     proof, started, finished = rest
-    async with ServicesClient(
-        LwaCredentials.from_env(),
-        endpoint=os.environ.get("SPAPI_ENDPOINT"),
-        token_url=os.environ.get("SPAPI_TOKEN_URL"),
-        marketplace_id=os.environ.get("SPAPI_MARKETPLACE_ID", "ATVPDKIKX0DER"),
-    ) as client:
+    async with ServicesClient() as client:
         cited = await close_job(
             client, job_id, appointment_id, technician_id, proof, (aware(started), aware(finished))
         )

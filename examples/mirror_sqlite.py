@@ -8,25 +8,19 @@ run carries on. Settings come from the SPAPI_* variables, as in the quickstart.
 """
 
 import asyncio
-import os
 import sqlite3
 import sys
 from contextlib import closing
 from datetime import UTC, datetime, timedelta
 
-from spapi_services import LwaCredentials, ServicesClient
+from spapi_services import ServicesClient
 from spapi_services.sync import SqliteSink, sync_jobs
 
 MIRROR = "service_jobs.sqlite"
 
 
 async def mirror(days: int) -> None:
-    async with ServicesClient(
-        LwaCredentials.from_env(),
-        endpoint=os.environ.get("SPAPI_ENDPOINT"),
-        token_url=os.environ.get("SPAPI_TOKEN_URL"),
-        marketplace_id=os.environ.get("SPAPI_MARKETPLACE_ID", "ATVPDKIKX0DER"),
-    ) as client:
+    async with ServicesClient() as client:
         report = await sync_jobs(
             client,
             SqliteSink(MIRROR),

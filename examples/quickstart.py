@@ -1,23 +1,22 @@
 """Book the job that has waited longest for an appointment, and staff it.
 
-Usage: python quickstart.py TECHNICIAN_ID (settings from SPAPI_* variables).
+Usage: python quickstart.py TECHNICIAN_ID
+
+The settings come from the SPAPI_* variables: the emulator's export lines, or your
+credentials and SPAPI_MARKETPLACE_ID.  `spapi-services technicians JOB_ID` names
+technicians who can take a job.
 """
 
 import asyncio
-import os
 import sys
 from datetime import UTC, datetime, timedelta
 
-from spapi_services import LwaCredentials, ServicesClient
+from spapi_services import ServicesClient
 
 
 async def main(technician_id: str) -> None:
-    async with ServicesClient(
-        LwaCredentials.from_env(),  # SPAPI_CLIENT_ID, SPAPI_CLIENT_SECRET, SPAPI_REFRESH_TOKEN
-        endpoint=os.environ.get("SPAPI_ENDPOINT"),  # unset: Amazon's North America endpoint
-        token_url=os.environ.get("SPAPI_TOKEN_URL"),  # unset: Login with Amazon
-        marketplace_id=os.environ.get("SPAPI_MARKETPLACE_ID", "ATVPDKIKX0DER"),
-    ) as client:
+    # Credentials, endpoint, token URL and marketplace from the SPAPI_* variables.
+    async with ServicesClient() as client:
         since = datetime.now(UTC) - timedelta(days=90)
         waiting = client.service_jobs.list(
             created_after=since,

@@ -19,13 +19,8 @@ def client_for(refresh_token: str, session: aiohttp.ClientSession) -> ServicesCl
         client_secret=os.environ["SPAPI_CLIENT_SECRET"],
         refresh_token=refresh_token,  # the seller's own
     )
-    return ServicesClient(
-        credentials,
-        session=session,
-        endpoint=os.environ.get("SPAPI_ENDPOINT"),
-        token_url=os.environ.get("SPAPI_TOKEN_URL"),
-        marketplace_id=os.environ.get("SPAPI_MARKETPLACE_ID", "ATVPDKIKX0DER"),
-    )
+    # Endpoint, token URL and marketplace from the SPAPI_* variables, as in the quickstart.
+    return ServicesClient(credentials, session=session)
 
 
 async def report_waiting(seller: str, client: ServicesClient) -> None:

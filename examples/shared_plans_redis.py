@@ -7,14 +7,15 @@ Start as many as you like, on as many hosts: Amazon meters a seller's calls wher
 they come from, and so do the workers, through Redis, so together they stay inside the
 plan and make one token exchange between them. SPAPI_TOKEN_KEY (64 hex digits, from
 `python -c "import os; print(os.urandom(32).hex())"`) encrypts the token in Redis; give
-every worker the same. Needs the redis extra: pip install "spapi-services[redis]".
+every worker the same. The other settings come from the SPAPI_* variables, as in the
+quickstart. Needs the redis extra (from a clone: pip install -e ".[redis]").
 """
 
 import asyncio
 import os
 import sys
 
-from spapi_services import LwaCredentials, ServicesClient
+from spapi_services import ServicesClient
 from spapi_services.redis import RedisRateLimits, RedisTokenCache
 
 
@@ -24,14 +25,7 @@ async def main(job_ids: list[str]) -> None:
     async with (
         RedisRateLimits(redis_url) as plans,
         RedisTokenCache(redis_url, encryption_key=token_key) as tokens,
-        ServicesClient(
-            LwaCredentials.from_env(),
-            rate_limits=plans,
-            token_cache=tokens,
-            endpoint=os.environ.get("SPAPI_ENDPOINT"),
-            token_url=os.environ.get("SPAPI_TOKEN_URL"),
-            marketplace_id=os.environ.get("SPAPI_MARKETPLACE_ID", "ATVPDKIKX0DER"),
-        ) as client,
+        ServicesClient(rate_limits=plans, token_cache=tokens) as client,
     ):
         jobs = await asyncio.gather(*(client.service_jobs.get(job_id) for job_id in job_ids))
     for job in jobs:

@@ -4,14 +4,13 @@ Needs: pip install "spapi-services[otel]" opentelemetry-sdk
 """
 
 import asyncio
-import os
 from datetime import UTC, datetime, timedelta
 
 from opentelemetry import trace
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import ConsoleSpanExporter, SimpleSpanProcessor
 
-from spapi_services import LwaCredentials, ServicesClient
+from spapi_services import ServicesClient
 from spapi_services.sync import SqliteSink, sync_jobs
 
 provider = TracerProvider()
@@ -21,12 +20,7 @@ tracer = trace.get_tracer("nightly-sync")
 
 
 async def main() -> None:
-    async with ServicesClient(
-        LwaCredentials.from_env(),
-        endpoint=os.environ.get("SPAPI_ENDPOINT"),
-        token_url=os.environ.get("SPAPI_TOKEN_URL"),
-        marketplace_id=os.environ.get("SPAPI_MARKETPLACE_ID", "ATVPDKIKX0DER"),
-    ) as client:
+    async with ServicesClient() as client:
         with tracer.start_as_current_span("nightly sync"):
             report = await sync_jobs(
                 client,

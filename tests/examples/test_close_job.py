@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from _pages import US, example, run_file, settings_env
@@ -22,7 +22,9 @@ async def test_it_uploads_the_proof_records_the_visit_and_completes_the_job(
     appointment = job.active_appointment()
     assert appointment is not None
     technician = emulator.store.qualified_resources(job)[0]
-    now = emulator.clock.now()
+    # This machine's clock: the SDK refuses a fulfilment time in its future.  (The
+    # emulator's clock stands ahead of it, at next Wednesday: it takes these too.)
+    now = datetime.now(UTC)
     started, finished = now - timedelta(hours=2), now - timedelta(hours=1)
     (tmp_path / "signature.png").write_bytes(tiny_png())
 
@@ -70,4 +72,38 @@ async def test_a_time_without_its_zone_is_refused_before_anything_is_sent(
     assert done.returncode == 1
     assert "'2026-03-02T09:00': give the zone too, such as 2026-03-02T09:00Z" in done.stderr
     assert emulator.count() == 0
+    assert job.status == "NOT_SERVICED"
+
+
+async def test_a_visit_that_has_not_ended_is_refused_naming_its_end(
+    emulator: ServicesEmulator, tmp_path: Path
+) -> None:
+    job = next(
+        j
+        for j in emulator.store.find_jobs(status="NOT_SERVICED", marketplace_id=US)
+        if j.active_appointment() is not None
+    )
+    appointment = job.active_appointment()
+    assert appointment is not None
+    (tmp_path / "signature.png").write_bytes(tiny_png())
+    now = datetime.now(UTC)
+
+    done = await run_file(
+        example("close_job.py"),
+        [
+            job.service_job_id,
+            appointment.appointment_id,
+            emulator.store.qualified_resources(job)[0].resource_id,
+            "signature.png",
+            (now - timedelta(hours=1)).isoformat(),
+            (now + timedelta(hours=1)).isoformat(),  # the booked slot's end, say
+        ],
+        env=settings_env(emulator),
+        cwd=tmp_path,
+    )
+
+    assert done.returncode == 1
+    assert "ValueError: fulfillment_time.end_time: " in done.stderr
+    assert "is in the future (this machine's clock says" in done.stderr
+    assert emulator.count("setAppointmentFulfillmentData") == 0
     assert job.status == "NOT_SERVICED"
