@@ -7,6 +7,7 @@ import re
 import warnings
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import attrs
@@ -19,6 +20,8 @@ from spapi_services import (
     ServicesClient,
     UnknownMarketplaceWarning,
 )
+from spapi_services._env import ENVIRONMENT
+from spapi_services._marketplaces import MARKETPLACES
 from spapi_services._upload import check_content_type
 from spapi_services.models import (
     AppointmentResult,
@@ -561,3 +564,38 @@ async def test_a_record_without_the_id_is_refused_naming_the_attribute(
     with pytest.raises(TypeError, match=r"service_job_id: .* got ServiceJob: pass its .service"):
         await client.service_jobs.get(ServiceJob(service_job_id="J1"))  # type: ignore[arg-type]
     assert mock_api.requests == {}
+
+
+# --- the configuration guide's tables are the data ---------------------------------------------
+
+_GUIDE = Path(__file__).resolve().parents[2] / "docs" / "guides" / "configuration.md"
+
+
+def _table_after(marker: str) -> list[list[str]]:
+    text = _GUIDE.read_text(encoding="utf-8")
+    lines = text[text.index(marker) :].splitlines()[1:]
+    rows = []
+    for line in lines[2:]:
+        if not line.startswith("|"):
+            break
+        rows.append([cell.strip().strip("`") for cell in line.strip("|").split("|")])
+    return rows
+
+
+def test_the_guide_lists_every_variable_with_its_argument_and_default() -> None:
+    rows = _table_after("<!-- the environment:")
+    assert [(r[0], r[1], r[3], r[4]) for r in rows] == [
+        (v.name, v.argument, v.meaning, v.default) for v in ENVIRONMENT
+    ]
+    options = {r[0]: r[2].strip("`") for r in rows if r[2]}
+    cli_guide = (_GUIDE.parent / "cli.md").read_text(encoding="utf-8")
+    for variable, option in options.items():
+        assert f"| `{option}" in cli_guide, option
+        assert f"`{variable}`" in cli_guide, variable
+
+
+def test_the_guide_lists_every_known_marketplace() -> None:
+    rows = _table_after("<!-- marketplaces:")
+    assert rows == [
+        [m.region, f"{m.country} ({m.country_code})", m.marketplace_id] for m in MARKETPLACES
+    ]
