@@ -117,7 +117,11 @@ def reschedule(
 @click.argument("resource_ids", nargs=-1, required=True)
 @json_option
 def assign(service_job_id: str, appointment_id: str, resource_ids: Sequence[str]) -> None:
-    """Put technicians (resource ids) on an appointment."""
+    """Put technicians (resource ids) on an appointment, replacing any there.
+
+    The API has no call that lists technicians: `spapi-services technicians JOB_ID` names
+    those the store's jobs show could take the job.
+    """
 
     def show(out: Output, warnings: list[ApiWarning]) -> None:
         if out.as_json:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -427,7 +427,46 @@ CASES: list[tuple[str, Call, str]] = [
     ("upload-no-type", lambda c: c.documents.upload(b"plain text"), "content_type"),
     ("upload-docx", lambda c: c.documents.upload(PNG, content_type="DOCX"), "content_type"),
     ("upload-encrypt-text", lambda c: c.documents.upload(PNG, encrypt="yes"), "encrypt"),
+    # The first hour's: what a new user gets wrong.
+    (
+        "fulfil-future",  # the booked slot, not the visit that happened
+        lambda c: c.appointments.set_fulfillment_data(
+            "j", "a", fulfillment_time=(_now() + HOUR, _now() + 2 * HOUR)
+        ),
+        "fulfillment_time.start_time",
+    ),
+    (
+        "job-slots-lowercase-marketplace",
+        lambda c: c.appointments.slots_for_job("j", marketplace_id="atvpdkikx0der"),
+        "marketplace_id",
+    ),
+    (
+        "list-country-marketplace",
+        lambda c: c.service_jobs.list(created_after=NOW, marketplace_id="US"),
+        "marketplace_id",
+    ),
+    (
+        "re-short-marketplace",
+        lambda c: c.reservations.update("rid", "r", _reservation(), marketplace_id="XYZ"),
+        "marketplace_id",
+    ),
+    (
+        "assign-dict-resource",
+        lambda c: c.appointments.assign_resources("j", "a", [{"resourceId": "T1"}]),
+        "resource_ids[0]",
+    ),
+    (
+        "range-record-without-id",
+        lambda c: c.schedules.range_capacity(object(), start_time=NOW, end_time=LATER),
+        "resource_id",
+    ),
+    ("upload-webp", lambda c: c.documents.upload(PNG, content_type="image/webp"), "content_type"),
 ]
+
+
+def _now() -> datetime:
+    """This machine's clock, which a fulfilment time must not run ahead of."""
+    return datetime.now(UTC)
 
 
 def test_every_public_method_has_bad_input_cases() -> None:
