@@ -59,6 +59,7 @@ class _Core:
     """What a client and its ``with_options`` copies share: session, tokens, plan, pipeline."""
 
     def __init__(self, config: ClientConfig) -> None:
+        self.marketplace_source = "argument"
         self.session = config.session
         self.owns_session = config.session is None
         self.state = _State.UNOPENED
@@ -280,7 +281,10 @@ class ServicesClient:
             meter_provider=meter_provider,
             trace_configs=trace_configs,
         )
-        self._setup(config, _Core(config))
+        core = _Core(config)
+        # Where the default marketplace came from, for messages about it.
+        core.marketplace_source = where.sources["marketplace_id"]
+        self._setup(config, core)
 
     def _setup(self, config: ClientConfig, core: _Core) -> None:
         self._config = config
@@ -486,14 +490,18 @@ class ServicesClient:
     def _marketplace(self, marketplace_id: str | None) -> str:
         """The marketplace an operation is sent for: the one given, else the client's
         default, checked as the client checks its own (see its docstring)."""
+        name = "marketplace_id"
         if marketplace_id is None:
             if self.marketplace_id is None:
                 raise ValueError(
                     "marketplace_id: required for this operation; pass marketplace_id=, "
                     "set ServicesClient(marketplace_id=...) or SPAPI_MARKETPLACE_ID"
                 )
-            return self.marketplace_id
-        chosen = check_marketplace_id("marketplace_id", marketplace_id)
+            chosen = self.marketplace_id
+            source = self._core.marketplace_source
+            name = source if source.startswith("SPAPI_") else name
+        else:
+            chosen = check_marketplace_id(name, marketplace_id)
         if self._config.endpoint is None:
-            check_region("marketplace_id", chosen, self.region.name)
+            check_region(name, chosen, self.region.name)
         return chosen

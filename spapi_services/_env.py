@@ -145,7 +145,9 @@ def connection_settings(
 
     Raises ``ValueError``/``TypeError`` naming the argument or the variable whose value
     is wrong.  ``sandbox`` with an endpoint is refused: the endpoint would replace the
-    sandbox host, and the sandbox would be silently lost.
+    sandbox host, and the sandbox would be silently lost.  A ``marketplace_id`` argument
+    that Amazon serves from another region than ``region``'s host is refused; one from
+    the environment is a default, checked where it is used (``ServicesClient`` does).
     """
     env = os.environ if environ is None else environ
     given = {
@@ -166,8 +168,14 @@ def connection_settings(
             values[argument], sources[argument] = _read(argument, variable, text), variable
         else:
             values[argument], sources[argument] = _DEFAULTS[argument], "default"
-    if values["endpoint"] is None and values["marketplace_id"] is not None:
-        check_region(_named("marketplace_id", sources), values["marketplace_id"], values["region"])
+    if (
+        values["endpoint"] is None
+        and values["marketplace_id"] is not None
+        and sources["marketplace_id"] == "argument"
+    ):
+        # Both given by the caller: a mistake now.  A marketplace from the environment is
+        # only a default, checked against the region where a call falls back on it.
+        check_region("marketplace_id", values["marketplace_id"], values["region"])
     if values["sandbox"] and values["endpoint"] is not None:
         raise ValueError(
             f"{_named('sandbox', sources)} / {_named('endpoint', sources)}: give one of them: "
