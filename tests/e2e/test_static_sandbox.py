@@ -78,6 +78,7 @@ REFUSED_BY_THE_SDK: dict[tuple[str, int, int], str] = {
     ("setAppointmentFulfillmentData", 422, 5): "a fulfilment time without an end",
     ("setAppointmentFulfillmentData", 422, 7): "a fulfilment time that does not parse",
     ("setAppointmentFulfillmentData", 422, 8): "a fulfilment that ends before it starts",
+    ("setAppointmentFulfillmentData", 422, 9): "a fulfilment that ends in the future",
     ("setAppointmentFulfillmentData", 422, 10): "a fulfilment that ends before it starts",
     ("setAppointmentFulfillmentData", 422, 11): "an arrival window without an end",
     ("setAppointmentFulfillmentData", 422, 12): "an arrival time that does not parse",
