@@ -38,6 +38,7 @@ def docs(session: nox.Session) -> None:
 
     Strict: a broken link or anchor, a reference to a missing object, a snippet that is
     not there or a docstring griffe cannot read stops it.  Arguments go to mkdocs build.
+    The same as the README's ``pip install -e ".[docs]"`` then ``mkdocs build``.
     """
     session.install("-e", ".[docs]")
     session.run("mkdocs", "build", "--strict", *session.posargs, env={"NO_MKDOCS_2_WARNING": "1"})
@@ -46,19 +47,13 @@ def docs(session: nox.Session) -> None:
 @nox.session(name="docs-serve")
 def docs_serve(session: nox.Session) -> None:
     """Serve the site on http://127.0.0.1:8000, rebuilt when docs/, the examples, the
-    benchmark results or the docstrings change."""
+    benchmark results or the docstrings change (mkdocs.yml's ``watch``)."""
     session.install("-e", ".[docs]")
     session.run(
         "mkdocs",
         "serve",
         "--dev-addr",
         "127.0.0.1:8000",
-        "--watch",
-        "spapi_services",
-        "--watch",
-        "examples",
-        "--watch",
-        "benchmarks/RESULTS.md",
         *session.posargs,
         env={"NO_MKDOCS_2_WARNING": "1"},
     )

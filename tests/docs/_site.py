@@ -44,15 +44,20 @@ def inventory(site: Path) -> set[str]:
     return {line.split(" ", 1)[0] for line in lines if line}
 
 
-def _tooling() -> ModuleType:
-    """docs/_tooling/griffe_sphinx_text.py, the extensions the site reads docstrings with."""
-    path = ROOT / "docs" / "_tooling" / "griffe_sphinx_text.py"
-    spec = importlib.util.spec_from_file_location("griffe_sphinx_text", path)
+def tooling(name: str) -> ModuleType:
+    """A module of docs/_tooling (the site's hooks and Griffe extensions), by file name."""
+    path = ROOT / "docs" / "_tooling" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(f"docs_tooling_{name}", path)
     assert spec is not None
     assert spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+def _tooling() -> ModuleType:
+    """docs/_tooling/griffe_sphinx_text.py, the extensions the site reads docstrings with."""
+    return tooling("griffe_sphinx_text")
 
 
 def load_package() -> griffe.Module:

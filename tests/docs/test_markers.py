@@ -1,8 +1,10 @@
 """The site's code is all accounted for, and its shell lines name real commands.
 
 Every Python block of a page is either marked ``<!-- test: NAME -->`` and run by a test
-here, or a whole example included from examples/ (``--8<-- "examples/NAME.py"``), which
-tests/examples runs.  Every example is shown on some page, and run by some test.
+here, or a whole example shown from examples/ (a line that is only the link
+``[`examples/NAME.py`](../examples/NAME.py)``, which the site's hook replaces with the
+script: see docs/_tooling/hooks.py), which tests/examples runs.  Every example is shown on
+some page, and run by some test.
 """
 
 from __future__ import annotations
@@ -18,7 +20,9 @@ from _pages import DOCS, EXAMPLES, README, ROOT, fenced_blocks, marked_blocks, p
 from spapi_services.cli import cli
 from spapi_services.emulator.__main__ import build_parser
 
-_INCLUDE = re.compile(r'^--8<-- "([^"]+)"$')
+from ._site import tooling
+
+EXAMPLE_LINK = tooling("hooks").EXAMPLE_LINK
 
 
 def _python_blocks() -> list[tuple[Path, str]]:
@@ -27,10 +31,10 @@ def _python_blocks() -> list[tuple[Path, str]]:
 
 def _included_examples() -> set[str]:
     found = set()
-    for _, code in _python_blocks():
-        match = _INCLUDE.match(code.strip())
-        if match and match[1].startswith("examples/"):
-            found.add(match[1].removeprefix("examples/"))
+    for page in pages():
+        for match in EXAMPLE_LINK.finditer(page.read_text(encoding="utf-8")):
+            if match["path"].startswith("examples/"):
+                found.add(match["path"].removeprefix("examples/"))
     return found
 
 
@@ -39,7 +43,7 @@ def test_every_python_block_is_tested_or_an_example() -> None:
     loose = [
         f"{page.relative_to(ROOT)}: {code.splitlines()[0]!r}"
         for page, code in _python_blocks()
-        if (page, code) not in marked and not _INCLUDE.match(code.strip())
+        if (page, code) not in marked
     ]
     assert loose == [], f"Python blocks neither marked for a test nor an example: {loose}"
     names = [b.name for page in pages() for b in marked_blocks(page) if b.kind == "test"]
