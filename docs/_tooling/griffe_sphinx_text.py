@@ -165,7 +165,11 @@ class SphinxAttributeComments(griffe.Extension):
     def on_attribute_instance(self, *, attr: griffe.Attribute, **kwargs: Any) -> None:
         if attr.docstring is not None or attr.lineno is None:
             return
-        lines = attr.parent.lines if attr.parent is not None else []
+        # The whole file's lines (a class's own ``lines`` start at the class).
+        try:
+            lines = attr.lines_collection[attr.filepath]  # type: ignore[index]
+        except (KeyError, TypeError, AttributeError):
+            return
         found: list[str] = []
         at = attr.lineno - 2
         while 0 <= at < len(lines) and lines[at].strip().startswith("#:"):

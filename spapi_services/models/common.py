@@ -17,9 +17,13 @@ __all__ = ["ApiWarning", "DateTimeRange", "Error", "MoneyAmount", "Warning"]
 class Error(ApiModel):
     """One problem the API reports, in an error response or beside a result."""
 
+    #: Amazon's code for the problem.
     code: str
+    #: What went wrong, in Amazon's words.
     message: str
+    #: More about it, when Amazon says more.
     details: str | None = None
+    #: Whether it is an error or a warning.
     error_level: ErrorLevel | None = None
 
 
@@ -27,8 +31,11 @@ class Error(ApiModel):
 class ApiWarning(ApiModel):
     """A note the API attaches to a successful change (for example an overbooked resource)."""
 
+    #: Amazon's code for the note.
     code: str
+    #: The note, in Amazon's words.
     message: str
+    #: More about it, when Amazon says more.
     details: str | None = None
 
 
@@ -40,7 +47,9 @@ Warning = ApiWarning
 class MoneyAmount(ApiModel):
     """An amount of money; ``value`` is a :class:`~decimal.Decimal`, never a float."""
 
+    #: The amount, exact.
     value: Decimal
+    #: The currency, as a three-letter ISO 4217 code.
     currency: str
 
 
@@ -48,5 +57,7 @@ class MoneyAmount(ApiModel):
 class DateTimeRange(ApiModel):
     """A window of time with both ends given, in UTC."""
 
+    #: When the window starts.
     start_time: datetime
+    #: When the window ends.
     end_time: datetime

@@ -22,9 +22,12 @@ MAX_DOCUMENT_BYTES = 5_242_880
 class ServiceUploadDocument(ApiModel):
     """Body of a request for an upload destination: the file's type, size and MD5."""
 
+    #: The file's type.
     content_type: ContentType
+    #: The file's size in bytes.
     content_length: int = bounded(required=True, minimum=1, maximum=MAX_DOCUMENT_BYTES)
     # Base64 of the 16-byte digest: 22 characters and "==".  A hex digest is refused.
+    #: The MD5 digest of the file, in base64 (not hex).
     content_md5: str | None = bounded(pattern=r"^[A-Za-z0-9+/]{22}={2}$")
 
 
@@ -32,8 +35,11 @@ class ServiceUploadDocument(ApiModel):
 class EncryptionDetails(ApiModel):
     """The key and IV (both base64) to encrypt a document with before uploading it."""
 
+    #: The cipher to encrypt with.
     standard: EncryptionStandard
+    #: The IV, in base64 (kept out of reprs).
     initialization_vector: str
+    #: The key, in base64 (kept out of reprs).
     key: str
 
     def __repr__(self) -> str:
@@ -48,7 +54,11 @@ class EncryptionDetails(ApiModel):
 class ServiceDocumentUploadDestination(ApiModel):
     """Where and how to upload one document: a presigned URL valid for a few minutes."""
 
+    #: The destination's id, to cite the document once uploaded.
     upload_destination_id: str
+    #: The presigned URL to upload to (kept out of reprs).
     url: str = attrs.field(repr=False)
+    #: How to encrypt the file before uploading it.
     encryption_details: EncryptionDetails
+    #: Headers to send with the upload.
     headers: dict[str, str] | None = None

@@ -35,7 +35,9 @@ __all__ = [
 class AppointmentTime(ApiModel):
     """When an appointment starts and how long it lasts."""
 
+    #: When the appointment starts (timezone-aware).
     start_time: datetime
+    #: How many minutes the appointment is booked for.
     duration_in_minutes: int
 
 
@@ -43,7 +45,9 @@ class AppointmentTime(ApiModel):
 class Technician(ApiModel):
     """A technician assigned to, or recorded on, an appointment."""
 
+    #: The technician's id, as Amazon knows the resource.
     technician_id: str | None = None
+    #: The technician's name.
     name: str | None = None
 
 
@@ -51,10 +55,15 @@ class Technician(ApiModel):
 class Poa(ApiModel):
     """Proof of appointment: who was there, when, and what they uploaded."""
 
+    #: The appointment the proof is for.
     appointment_time: AppointmentTime | None = None
+    #: The technicians who carried out the work.
     technicians: tuple[Technician, ...] | None = None
+    #: The id of the technician who uploaded the proof.
     uploading_technician: str | None = None
+    #: When the proof was uploaded.
     upload_time: datetime | None = None
+    #: What kind of proof it is (a signature, a receipt...).
     poa_type: PoaType | None = None
 
 
@@ -62,11 +71,17 @@ class Poa(ApiModel):
 class Appointment(ApiModel):
     """One appointment of a job; a rescheduled one points at the appointment it replaced."""
 
+    #: The appointment's id, for rescheduling, staffing and fulfilment calls.
     appointment_id: str | None = None
+    #: Whether the appointment is active, cancelled or completed.
     appointment_status: AppointmentStatus | None = None
+    #: When it starts and how long it lasts.
     appointment_time: AppointmentTime | None = None
+    #: The technicians put on it.
     assigned_technicians: tuple[Technician, ...] | None = None
+    #: The id of the appointment this one replaced, when it came from a reschedule.
     rescheduled_appointment_id: str | None = None
+    #: The proof of appointment, once uploaded.
     poa: Poa | None = None
 
 
@@ -74,9 +89,13 @@ class Appointment(ApiModel):
 class ScopeOfWork(ApiModel):
     """What the buyer ordered to be done."""
 
+    #: The ASIN of the service product bought.
     asin: str | None = None
+    #: The service product's title.
     title: str | None = None
+    #: How many units of the service were bought.
     quantity: int | None = None
+    #: Skills a technician must have to take the job.
     required_skills: tuple[str, ...] | None = None
 
 
@@ -84,6 +103,7 @@ class ScopeOfWork(ApiModel):
 class Seller(ApiModel):
     """The selling partner that sold the service."""
 
+    #: The selling partner's id.
     seller_id: str | None = None
 
 
@@ -91,6 +111,7 @@ class Seller(ApiModel):
 class ServiceJobProvider(ApiModel):
     """The provider that carries out the job."""
 
+    #: The provider's id.
     service_job_provider_id: str | None = None
 
 
@@ -98,9 +119,13 @@ class ServiceJobProvider(ApiModel):
 class Buyer(ApiModel):
     """The customer.  Personal data: never log it."""
 
+    #: Amazon's id for the customer.
     buyer_id: str | None = None
+    #: The customer's name.
     name: str | None = None
+    #: The customer's phone number.
     phone: str | None = None
+    #: Whether the customer has Amazon Prime.
     is_prime_member: bool | None = None
 
 
@@ -108,7 +133,9 @@ class Buyer(ApiModel):
 class ItemDeliveryPromise(ApiModel):
     """The window in which an item was promised to arrive."""
 
+    #: The start of the promised delivery window.
     start_time: datetime | None = None
+    #: The end of the promised delivery window.
     end_time: datetime | None = None
 
 
@@ -116,7 +143,9 @@ class ItemDeliveryPromise(ApiModel):
 class ItemDelivery(ApiModel):
     """Delivery expectations for an item bought with the service."""
 
+    #: When the item is expected to arrive.
     estimated_delivery_date: datetime | None = None
+    #: The window in which its arrival was promised.
     item_delivery_promise: ItemDeliveryPromise | None = None
 
 
@@ -124,8 +153,11 @@ class ItemDelivery(ApiModel):
 class LinkedAsset(ApiModel):
     """Something tied to an item, such as the vehicle for a ship-to-store order."""
 
+    #: What kind of asset it is (a vehicle, for instance).
     asset_type: str | None = None
+    #: The asset's name.
     asset_name: str | None = None
+    #: Free-form details of the asset, by name (may name a plate or a VIN: personal data).
     additional_attributes: dict[str, str] | None = None
 
 
@@ -133,13 +165,21 @@ class LinkedAsset(ApiModel):
 class AssociatedItem(ApiModel):
     """A product bought together with the service."""
 
+    #: The item's ASIN.
     asin: str | None = None
+    #: The item's title.
     title: str | None = None
+    #: How many were bought.
     quantity: int | None = None
+    #: The Amazon order the item was bought in.
     order_id: str | None = None
+    #: Where the item stands (active, shipped, delivered, cancelled).
     item_status: ItemStatus | None = None
+    #: The item's brand.
     brand_name: str | None = None
+    #: When the item is expected to be delivered.
     item_delivery: ItemDelivery | None = None
+    #: Assets tied to the item, such as the vehicle for a ship-to-store order.
     linked_assets: tuple[LinkedAsset, ...] | None = None
 
 
@@ -147,16 +187,27 @@ class AssociatedItem(ApiModel):
 class Address(ApiModel):
     """A postal address.  Personal data: never log it."""
 
+    #: The name of the person or business at the address.
     name: str
+    #: The first line of the street address.
     address_line1: str
+    #: The second line of the street address.
     address_line2: str | None = None
+    #: The third line of the street address.
     address_line3: str | None = None
+    #: The city.
     city: str | None = None
+    #: The county.
     county: str | None = None
+    #: The district.
     district: str | None = None
+    #: The state or region.
     state_or_region: str | None = None
+    #: The postal code.
     postal_code: str | None = None
+    #: The country, as a two-letter ISO 3166 code.
     country_code: str | None = None
+    #: A phone number for the address.
     phone: str | None = None
 
 
@@ -164,7 +215,9 @@ class Address(ApiModel):
 class ServiceLocation(ApiModel):
     """Where the job happens."""
 
+    #: Whether the work happens at the customer's home, in a store or online.
     service_location_type: ServiceLocationType | None = None
+    #: Where the work happens (personal data).
     address: Address | None = None
 
 
@@ -172,7 +225,9 @@ class ServiceLocation(ApiModel):
 class Payment(ApiModel):
     """A payment the buyer made for the job."""
 
+    #: How much was paid.
     amount: MoneyAmount | None = None
+    #: How it was paid.
     instrument: str | None = None
 
 
@@ -180,22 +235,39 @@ class Payment(ApiModel):
 class ServiceJob(ApiModel):
     """A service job, with its appointments, items, buyer and location."""
 
+    #: When Amazon created the job.
     create_time: datetime | None = None
+    #: The job's id, for every call about it.
     service_job_id: str | None = None
+    #: Where the job stands (waiting for an appointment, not yet serviced, completed...).
     service_job_status: ServiceJobStatus | None = None
+    #: What the customer bought to have done.
     scope_of_work: ScopeOfWork | None = None
+    #: The selling partner that sold the service.
     seller: Seller | None = None
+    #: The provider that carries out the job.
     service_job_provider: ServiceJobProvider | None = None
+    #: Times the customer said suit them.
     preferred_appointment_times: tuple[AppointmentTime, ...] | None = None
+    #: The job's appointments, rescheduled ones included.
     appointments: tuple[Appointment, ...] | None = None
+    #: The Amazon order of the service.
     service_order_id: str | None = None
+    #: Orders of products bought with the service.
     product_order_ids: tuple[str, ...] | None = None
+    #: Shipment tracking ids of those products.
     tracking_ids: tuple[str, ...] | None = None
+    #: The marketplace the service was sold in.
     marketplace_id: str | None = None
+    #: The store that fulfils the job.
     store_id: str | None = None
+    #: The customer (personal data).
     buyer: Buyer | None = None
+    #: Products bought together with the service.
     associated_items: tuple[AssociatedItem, ...] | None = None
+    #: Where the work happens.
     service_location: ServiceLocation | None = None
+    #: What the customer paid for the job.
     payments: tuple[Payment, ...] | None = None
 
 
@@ -203,7 +275,11 @@ class ServiceJob(ApiModel):
 class JobListing(ApiModel):
     """One page of a job search."""
 
+    #: How many jobs match the search in all.
     total_result_size: int | None = None
+    #: The token of the next page; ``None`` on the last page.
     next_page_token: str | None = None
+    #: The token of the previous page; ``None`` on the first.
     previous_page_token: str | None = None
+    #: The jobs of this page.
     jobs: tuple[ServiceJob, ...] | None = None
