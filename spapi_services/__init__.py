@@ -2,7 +2,8 @@
 
 ::
 
-    async with ServicesClient(LwaCredentials.from_env(), marketplace_id="ATVPDKIKX0DER") as client:
+    credentials = LwaCredentials.from_env()
+    async with ServicesClient(credentials, marketplace_id="ATVPDKIKX0DER") as client:
         async for job in client.service_jobs.list(created_after=since):
             ...
 

@@ -33,6 +33,10 @@ FLAGS = (
     "--disable-sync",
     "--no-first-run",
     "--hide-scrollbars",
+    # Tabs load side by side: none is a background tab to slow down.
+    "--disable-background-timer-throttling",
+    "--disable-renderer-backgrounding",
+    "--disable-backgrounding-occluded-windows",
     "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
     "--remote-debugging-address=127.0.0.1",
     "--remote-debugging-port=0",
@@ -95,6 +99,13 @@ class Page:
 @contextlib.asynccontextmanager
 async def browser(chromium: str) -> AsyncIterator[Page]:
     """A headless Chromium with one blank tab; stopped (and its profile removed) after."""
+    async with tabs(chromium, 1) as (page,):
+        yield page
+
+
+@contextlib.asynccontextmanager
+async def tabs(chromium: str, count: int) -> AsyncIterator[list[Page]]:
+    """A headless Chromium with ``count`` tabs, to load pages side by side."""
     with tempfile.TemporaryDirectory(prefix="spapi-chromium-") as profile:
         process = subprocess.Popen(
             [chromium, *FLAGS, f"--user-data-dir={profile}", "about:blank"],
@@ -103,12 +114,20 @@ async def browser(chromium: str) -> AsyncIterator[Page]:
         )
         try:
             port = await _devtools_port(Path(profile), process)
-            async with aiohttp.ClientSession() as session:
-                async with session.get(f"http://127.0.0.1:{port}/json/list") as answer:
-                    targets = await answer.json()
-                (tab,) = [t for t in targets if t["type"] == "page"]
-                async with session.ws_connect(tab["webSocketDebuggerUrl"], max_msg_size=0) as ws:
-                    yield Page(ws)
+            base = f"http://127.0.0.1:{port}/json"
+            async with aiohttp.ClientSession() as session, contextlib.AsyncExitStack() as stack:
+                async with session.get(f"{base}/list") as answer:
+                    targets = [t for t in await answer.json() if t["type"] == "page"]
+                while len(targets) < count:
+                    async with session.put(f"{base}/new?about:blank") as answer:
+                        targets.append(await answer.json())
+                pages = []
+                for target in targets[:count]:
+                    ws = await stack.enter_async_context(
+                        session.ws_connect(target["webSocketDebuggerUrl"], max_msg_size=0)
+                    )
+                    pages.append(Page(ws))
+                yield pages
         finally:
             process.terminate()
             try:

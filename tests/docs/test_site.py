@@ -20,7 +20,6 @@ from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
-from _servers import require_program
 
 #: Elements whose URL the browser loads by itself (links a reader follows are not loads).
 _LOADS = re.compile(
@@ -56,11 +55,6 @@ def served(site: Path) -> Iterator[tuple[str, list[tuple[str, int]]]]:
         server.shutdown()
         server.server_close()
         thread.join()
-
-
-@pytest.fixture(scope="module")
-def chromium() -> str:
-    return require_program("chromium", "chromium")
 
 
 def dump_dom(chromium: str, url: str) -> str:
