@@ -39,6 +39,7 @@ sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent))
 
 import _common  # noqa: E402  (installs the loopback guard)
+import _headline  # noqa: E402
 import bench_bound  # noqa: E402
 import bench_fleet  # noqa: E402
 import bench_memory  # noqa: E402
@@ -183,12 +184,12 @@ def _get(sections: dict[str, Any], *path: str) -> Any:
     return node
 
 
-def headline(sections: dict[str, Any]) -> list[list[str]]:
-    """One row per figure the issue asks for: the figure, the target, met or not."""
-    rows: list[list[str]] = []
+def headline(sections: dict[str, Any], verdict: _headline.Verdicts) -> list[list[str]]:
+    """One row per figure the issue asks for: the figure, the target, met or not.
 
-    def verdict(ok: bool | None) -> str:
-        return "–" if ok is None else ("met" if ok else "**missed**")
+    ``verdict`` writes each verdict cell (a miss links to why) and notes the misses.
+    """
+    rows: list[list[str]] = []
 
     ratio = _get(sections, "overhead", "results", "ratio")
     if ratio:
@@ -197,7 +198,7 @@ def headline(sections: dict[str, Any]) -> list[list[str]]:
                 "1. overhead: CPU per call, ours / raw aiohttp + json",
                 _common.fmt_spread(ratio, 2, "x"),
                 "≤ 1.3x",
-                verdict(ratio["median"] <= bench_overhead.TARGET),
+                verdict(ratio["median"] <= bench_overhead.TARGET, "overhead"),
             ]
         )
     peers = _get(sections, "peers", "results")
@@ -211,7 +212,7 @@ def headline(sections: dict[str, Any]) -> list[list[str]]:
                 f" = {v['rps_ratio']:.1f}x the fastest peer's rate, "
                 f"{v['cpu_ratio']:.2f}x the leanest peer's CPU",
                 "ahead of every peer",
-                verdict(v["rps_ratio"] > 1 and v["cpu_ratio"] < 1),
+                verdict(v["rps_ratio"] > 1 and v["cpu_ratio"] < 1, "peers"),
             ]
         )
     bound = _get(sections, "bound", "results")
@@ -233,7 +234,7 @@ def headline(sections: dict[str, Any]) -> list[list[str]]:
                 f"ours {_common.fmt_spread(o['elapsed_over_bound'], 3, 'x')}, "
                 f"{o['throttled']['max']:.0f} 429s at most per run; " + "; ".join(peer_bits),
                 "≤ 1.03x, zero 429s",
-                verdict(ok),
+                verdict(ok, "bound"),
             ]
         )
     pages = _get(sections, "pages", "results")
@@ -270,7 +271,7 @@ def headline(sections: dict[str, Any]) -> list[list[str]]:
                 f"5. memory: peak RSS growth, page {memory['marks'][1]:,} → {memory['marks'][2]:,}",
                 f"{growth:+.2f} MiB",
                 "flat",
-                verdict(abs(growth) < 1.0),
+                verdict(abs(growth) < 1.0, "memory"),
             ]
         )
     rows += _plan_rows(sections, verdict)
@@ -283,7 +284,7 @@ def headline(sections: dict[str, Any]) -> list[list[str]]:
                 f"{otel['added_us_per_call']['noop']:.1f} µs = {share['noop']:.1%} "
                 f"({otel['added_us_per_call']['sdk']:.0f} µs = {share['sdk']:.0%})",
                 f"≤ {otel['target'] - 1:.0%} (no-op)",
-                verdict(1 + share["noop"] <= otel["target"]),
+                verdict(1 + share["noop"] <= otel["target"], "tracing"),
             ]
         )
     rows += _fleet_rows(sections, verdict)
@@ -298,7 +299,7 @@ def headline(sections: dict[str, Any]) -> list[list[str]]:
                 "6. parsing: ours / pydantic v2 on the same page",
                 _common.fmt_spread(versus, 2, "x"),
                 "≤ 1.5x (DESIGN.md)",
-                verdict(versus["median"] <= bench_parse_pydantic.TARGET),
+                verdict(versus["median"] <= bench_parse_pydantic.TARGET, "parsing"),
             ]
         )
     startup = _get(sections, "startup", "results", "import_ms", "ours")
@@ -318,13 +319,13 @@ def headline(sections: dict[str, Any]) -> list[list[str]]:
                 "7b. start-up: the pytest plugin's imports in every pytest run",
                 _common.fmt_spread(plugin["plugin_ms"]["imports"], 1, " ms"),
                 f"≤ {plugin['target_ms']:.0f} ms, no aiohttp or cryptography",
-                verdict(bench_plugin_startup.target_met(plugin)),
+                verdict(bench_plugin_startup.target_met(plugin), "plugin"),
             ]
         )
     return rows
 
 
-def _plan_rows(sections: dict[str, Any], verdict: Callable[[bool | None], str]) -> list[list[str]]:
+def _plan_rows(sections: dict[str, Any], verdict: _headline.Verdicts) -> list[list[str]]:
     """Headline rows of bench_processes and bench_pacing."""
     rows: list[list[str]] = []
     procs = _get(sections, "processes", "results", "processes")
@@ -348,7 +349,7 @@ def _plan_rows(sections: dict[str, Any], verdict: Callable[[bool | None], str]) 
                         else ""
                     ),
                     f"0 lost, ≤ {target['throttled_share'] * n:.0f} × 429, ≤ {target['elapsed']}x",
-                    verdict(procs["verdicts"].get("adaptive")),
+                    verdict(procs["verdicts"].get("adaptive"), "adaptive"),
                 ]
             )
         redis = [(c, cells.get(f"{c} redis", {})) for c in procs["counts"]]
@@ -364,7 +365,7 @@ def _plan_rows(sections: dict[str, Any], verdict: Callable[[bool | None], str]) 
                         if "elapsed_over_bound" in cell
                     ),
                     f"≤ {bench_processes.REDIS_TARGET}x, 0 × 429, 0 lost, 1 exchange",
-                    verdict(procs["verdicts"].get("redis")),
+                    verdict(procs["verdicts"].get("redis"), "redis"),
                 ]
             )
     pacing = _get(sections, "pacing", "results", "spacing", "rows")
@@ -376,13 +377,13 @@ def _plan_rows(sections: dict[str, Any], verdict: Callable[[bool | None], str]) 
                     "9. pacing: the bucket's own share of a paced call's CPU (inside the plan)",
                     "; ".join(f"{k.split(' by the ')[-1]} {v:.1%}" for k, v in shares.items()),
                     f"≤ {bench_pacing.TARGET_SHARE:.0%}",
-                    verdict(all(v <= bench_pacing.TARGET_SHARE for v in shares.values())),
+                    verdict(all(v <= bench_pacing.TARGET_SHARE for v in shares.values()), "pacing"),
                 ]
             )
     return rows
 
 
-def _fleet_rows(sections: dict[str, Any], verdict: Callable[[bool | None], str]) -> list[list[str]]:
+def _fleet_rows(sections: dict[str, Any], verdict: _headline.Verdicts) -> list[list[str]]:
     """The headline row of bench_fleet."""
     fleet = _get(sections, "fleet", "results")
     if not fleet or "cells" not in fleet:
@@ -401,7 +402,7 @@ def _fleet_rows(sections: dict[str, Any], verdict: Callable[[bool | None], str])
             "processes: wall time / bound, jobs/s, CPU per job, 429s",
             figures,
             "0 × 429, every job once",
-            verdict(sound),
+            verdict(sound, "fleet"),
         ]
     ]
 
@@ -444,6 +445,7 @@ ORDER = (
 
 def report(sections: dict[str, Any], quick: bool, chart: Path | None, wall: float) -> str:
     """RESULTS.md."""
+    verdict = _headline.Verdicts()
     lines = [
         "# Benchmark results" + (" (quick smoke run: not the figures to quote)" if quick else ""),
         "",
@@ -462,8 +464,11 @@ def report(sections: dict[str, Any], quick: bool, chart: Path | None, wall: floa
         "",
         "## Headline",
         "",
-        _common.table(["figure", "this run", "target", ""], headline(sections)),
+        _common.table(["figure", "this run", "target", ""], headline(sections, verdict)),
     ]
+    # Under the table: what limits each figure that missed, and what is being done.
+    if verdict.missed:
+        lines += ["", *verdict.section()]
     for name in ORDER:
         if name not in sections:
             continue
