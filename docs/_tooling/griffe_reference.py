@@ -197,7 +197,7 @@ def _field_rows(cls: griffe.Class) -> list[tuple[str, str]]:
 
 
 def field_note(field: griffe.Attribute, scope: griffe.Object) -> str:
-    """"Required." for a field without a default; what ``bounded(...)`` checks."""
+    """ "Required." for a field without a default; what ``bounded(...)`` checks."""
     if field.value is None:
         return "*Required.*"
     call = ast.parse(str(field.value), mode="eval").body

@@ -17,9 +17,10 @@ with its path.  After a colon, the text names a section of the file marked
 ``--8<-- [start:NAME]`` and ``--8<-- [end:NAME]``: that section's Markdown (a fenced
 block of the README, say) is included as it is.  Tests find these lines with :data:`EXAMPLE_LINK`.
 
-**A module's names, on a reference page.**  A line::
+**A module's names, on a reference page.**  A line (on one line in the page)::
 
-    <!-- reference: spapi_services.models.jobs as spapi_services.models first ServiceJob JobListing level 3 -->
+    <!-- reference: spapi_services.models.jobs as spapi_services.models
+         first ServiceJob JobListing level 3 -->
 
 becomes one ``::: spapi_services.models.NAME`` block per name in that module's
 ``__all__``, the ``first`` ones first, then the others in the order the module defines

@@ -14,7 +14,6 @@ import asyncio
 import base64
 import contextlib
 import itertools
-import subprocess
 import tempfile
 import time
 from collections.abc import AsyncIterator
@@ -92,7 +91,7 @@ class Page:
     async def screenshot(self, path: Path) -> Path:
         """The visible part of the page as a PNG at ``path``."""
         shot = await self.call("Page.captureScreenshot", format="png")
-        path.write_bytes(base64.b64decode(shot["data"]))
+        await asyncio.to_thread(path.write_bytes, base64.b64decode(shot["data"]))
         return path
 
 
@@ -107,10 +106,13 @@ async def browser(chromium: str) -> AsyncIterator[Page]:
 async def tabs(chromium: str, count: int) -> AsyncIterator[list[Page]]:
     """A headless Chromium with ``count`` tabs, to load pages side by side."""
     with tempfile.TemporaryDirectory(prefix="spapi-chromium-") as profile:
-        process = subprocess.Popen(
-            [chromium, *FLAGS, f"--user-data-dir={profile}", "about:blank"],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
+        process = await asyncio.create_subprocess_exec(
+            chromium,
+            *FLAGS,
+            f"--user-data-dir={profile}",
+            "about:blank",
+            stdout=asyncio.subprocess.DEVNULL,
+            stderr=asyncio.subprocess.DEVNULL,
         )
         try:
             port = await _devtools_port(Path(profile), process)
@@ -131,18 +133,18 @@ async def tabs(chromium: str, count: int) -> AsyncIterator[list[Page]]:
         finally:
             process.terminate()
             try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
+                await asyncio.wait_for(process.wait(), timeout=10)
+            except TimeoutError:
                 process.kill()
-                process.wait()
+                await process.wait()
 
 
-async def _devtools_port(profile: Path, process: subprocess.Popen[bytes]) -> int:
+async def _devtools_port(profile: Path, process: asyncio.subprocess.Process) -> int:
     """The port Chromium chose, from the first line of its profile's DevToolsActivePort."""
     marker = profile / "DevToolsActivePort"
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
-        if process.poll() is not None:
+        if process.returncode is not None:
             raise RuntimeError(f"chromium exited with status {process.returncode}")
         with contextlib.suppress(FileNotFoundError, ValueError, IndexError):
             return int(marker.read_text().splitlines()[0])

@@ -88,7 +88,7 @@ def test_every_explanation_is_of_a_row_run_all_renders(headline: ModuleType) -> 
 def test_results_md_says_why_for_each_miss_of_its_headline(headline: ModuleType) -> None:
     text = RESULTS.read_text(encoding="utf-8")
     table = _headline_table(text)
-    cells = [m for m in _MISSED_CELL.finditer(table)]
+    cells = list(_MISSED_CELL.finditer(table))
     assert cells, "the headline has no missed target: keep this test by its rendering"
     unlinked = [m[0] for m in cells if m[1] is None]
     assert unlinked == [], "a missed target in the headline without a link to why"

@@ -43,7 +43,7 @@ MEASURE = r"""(() => {
     }
   }
   const page = document.scrollingElement;
-  if (page.scrollWidth > page.clientWidth + 1) overflowing.push(['page', page.scrollWidth, page.clientWidth, '']);
+  if (cut(page)) overflowing.push(['page', page.scrollWidth, page.clientWidth, '']);
   // The code itself: wider than its box when nothing wraps?
   const unwrapped = [];
   const nowrap = document.createElement('style');  // one layout for all the blocks
@@ -64,18 +64,22 @@ MEASURE = r"""(() => {
   const classes = [...document.querySelectorAll('.md-content .doc-class')].map(cls => {
     const heading = cls.querySelector('.doc-heading');
     const contents = cls.querySelector(':scope > .doc-contents');
-    const rows = contents ? [...contents.querySelectorAll(':scope > table tr.doc-field, :scope > .md-typeset__scrollwrap tr.doc-field')] : [];
+    const rows = contents ? [...contents.querySelectorAll(
+      ':scope > table tr.doc-field, :scope > .md-typeset__scrollwrap tr.doc-field')] : [];
     const values = contents ? [...contents.querySelectorAll(':scope > p')]
       .map(p => p.textContent.trim()).find(t => t.startsWith('Values:')) : undefined;
     return {
       name: heading ? heading.id.split('.').pop() : '',
       values: values || '',
-      signature: !!cls.querySelector(':scope > .doc-signature, :scope > .doc-contents > .doc-signature'),
-      fields: rows.map(row => [...row.cells].map(cell => cell.textContent.trim().replace(/\s+/g, ' '))),
+      signature: !!cls.querySelector(
+        ':scope > .doc-signature, :scope > .doc-contents > .doc-signature'),
+      fields: rows.map(row => [...row.cells].map(
+        cell => cell.textContent.trim().replace(/\s+/g, ' '))),
     };
   });
-  const signatureLines = Object.fromEntries([...document.querySelectorAll('.md-content .doc-signature pre > code')]
-    .map(el => [el.textContent.split('(')[0].trim(), el.textContent.trim().split('\n').length]));
+  const signatureLines = Object.fromEntries(
+    [...document.querySelectorAll('.md-content .doc-signature pre > code')]
+      .map(el => [el.textContent.split('(')[0].trim(), el.textContent.trim().split('\n').length]));
   const article = document.querySelector('.md-content article');
   const opening = article.querySelector(':scope > p').textContent.trim().slice(0, 40);
   return {overflowing, unwrapped, toc, classes, signatureLines,
@@ -208,7 +212,7 @@ def test_each_model_shows_a_table_of_its_fields_each_described(layout: dict[str,
     assert undescribed == [], f"fields without a description: {undescribed}"
     with_fields = [c for c in classes.values() if c["fields"]]
     assert len(with_fields) > 50
-    assert "Required." in dict((r[0], r[2]) for r in classes["Reservation"]["fields"])["type"]
+    assert "Required." in {r[0]: r[2] for r in classes["Reservation"]["fields"]}["type"]
 
 
 def test_enum_values_are_listed_in_a_line(layout: dict[str, Any]) -> None:

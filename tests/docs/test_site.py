@@ -19,8 +19,6 @@ from functools import partial
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-import pytest
-
 #: Elements whose URL the browser loads by itself (links a reader follows are not loads).
 _LOADS = re.compile(
     r"<(?:script|img|iframe|source|video|audio)\b[^>]*\bsrc=\"([^\"]+)\""
