@@ -24,9 +24,11 @@ block of the README, say) is included as it is.  Tests find these lines with :da
 
 becomes one ``::: spapi_services.models.NAME`` block per name in that module's
 ``__all__``, the ``first`` ones first, then the others in the order the module defines
-them: a name added to the module's ``__all__`` appears on the page with no edit, under
-the path users import it from (``as``; the module's own path without it), with headings
-of ``level`` (2 without it).
+them (a package re-exporting names: in its ``__all__``'s order), but those after
+``skip`` (a name another page shows): a name added to the module's ``__all__`` appears
+on the page with no edit, under the path users import it from (``as``; the module's own
+path without it), with headings of ``level`` (2 without it).  A name after ``first`` or
+``skip`` that the module does not export stops the build.
 """
 
 from __future__ import annotations
@@ -49,11 +51,12 @@ EXAMPLE_LINK = re.compile(
     re.M,
 )
 
-#: ``<!-- reference: MODULE [as PACKAGE] [first NAME...] [level N] -->``
+#: ``<!-- reference: MODULE [as PACKAGE] [first NAME...] [skip NAME...] [level N] -->``
 REFERENCE = re.compile(
     r"^<!-- reference: (?P<module>[\w.]+)"
     r"(?: as (?P<package>[\w.]+))?"
     r"(?: first (?P<first>[\w ]+?))?"
+    r"(?: skip (?P<skip>[\w ]+?))?"
     r"(?: level (?P<level>\d))?"
     r" -->$",
     re.M,
@@ -104,12 +107,13 @@ def _reference_blocks(match: re.Match[str]) -> str:
     module = match["module"]
     package = match["package"] or module
     first = (match["first"] or "").split()
+    skip = (match["skip"] or "").split()
     level = int(match["level"] or 2)
     names = module_names(module)
-    unknown = [name for name in first if name not in names]
+    unknown = [name for name in first + skip if name not in names]
     if unknown:
         raise ValueError(f"reference: {module} does not export {', '.join(unknown)}")
-    ordered = first + [name for name in names if name not in first]
+    ordered = first + [name for name in names if name not in first and name not in skip]
     blocks = [
         f"::: {package}.{name}\n"
         f"    options:\n"

@@ -62,4 +62,9 @@ def test_every_public_name_is_in_the_reference(
     missing = sorted(
         path for path, obj in names.items() if path not in rendered and obj.path not in rendered
     )
-    assert missing == [], f"public names the reference does not show: {missing}"
+    assert missing == [], (
+        f"public names the reference does not show: {missing}. A page that renders the "
+        "module's names (<!-- reference: MODULE -->, docs/_tooling/hooks.py) shows a new "
+        "one by itself; otherwise add `::: MODULE.NAME` to the page of its area in "
+        "docs/reference/, or, for a new public module, a page (and its line in mkdocs.yml)"
+    )
