@@ -26,8 +26,9 @@ becomes one ``::: spapi_services.models.NAME`` block per name in that module's
 ``__all__``, the ``first`` ones first, then the others in the order the module defines
 them (a package re-exporting names: in its ``__all__``'s order), but those after
 ``skip`` (a name another page shows): a name added to the module's ``__all__`` appears
-on the page with no edit, under the path users import it from (``as``; the module's own
-path without it), with headings of ``level`` (2 without it).  A name after ``first`` or
+on the page with no edit, under the path users import it from (``as``: then only the
+names that package's ``__all__`` has; the module's own path without it), with headings of
+``level`` (2 without it).  A name after ``first`` or
 ``skip`` that the module does not export stops the build.
 """
 
@@ -110,6 +111,9 @@ def _reference_blocks(match: re.Match[str]) -> str:
     skip = (match["skip"] or "").split()
     level = int(match["level"] or 2)
     names = module_names(module)
+    if match["package"]:  # only what the package exports (not the module's helpers)
+        exported = set(module_names(package))
+        names = [name for name in names if name in exported]
     unknown = [name for name in first + skip if name not in names]
     if unknown:
         raise ValueError(f"reference: {module} does not export {', '.join(unknown)}")

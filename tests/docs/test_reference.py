@@ -8,6 +8,8 @@ objects.inv, which lists every object mkdocstrings rendered.
 
 from __future__ import annotations
 
+import html
+import re
 from pathlib import Path
 
 import griffe
@@ -68,3 +70,13 @@ def test_every_public_name_is_in_the_reference(
         "one by itself; otherwise add `::: MODULE.NAME` to the page of its area in "
         "docs/reference/, or, for a new public module, a page (and its line in mkdocs.yml)"
     )
+
+
+def test_a_default_named_by_a_constant_shows_its_value(built_site: Path) -> None:
+    page = (built_site / "reference" / "client.html").read_text(encoding="utf-8")
+    text = re.sub(r"\s+", " ", html.unescape(re.sub(r"<[^>]+>", "", page)))
+    text = text.replace(" )", ")")
+    assert "DEFAULT_TIMEOUT" not in text
+    assert "timeout: float = 30.0, deadline: float | None = 60.0," in text  # the signature
+    assert "timeout (float, default: 30.0)" in text  # the parameter's entry
+    assert "deadline (float | None, default: 60.0)" in text
