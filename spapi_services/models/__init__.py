@@ -10,8 +10,7 @@ an answer.  They all come from the models' common base, ``ApiModel``.
 
 from __future__ import annotations
 
-from ._base import ApiEnum
-from ._base import ApiModel as ApiModel  # public; in __all__ once the reference lists it
+from ._base import ApiEnum, ApiModel
 from .appointments import (
     AddAppointmentRequest,
     AppointmentResource,
@@ -98,6 +97,7 @@ __all__ = [
     "AddAppointmentRequest",
     "Address",
     "ApiEnum",
+    "ApiModel",
     "ApiWarning",
     "Appointment",
     "AppointmentResource",
