@@ -36,7 +36,7 @@ if TYPE_CHECKING:
     )
     from ._client import Region, ServicesClient
     from ._pagination import PageIterator
-    from ._ratelimit import RateLimits, UsagePlan
+    from ._ratelimit import RateLimits, ReservingPlan, TokenReservation, UsagePlan
     from ._retry import RetryPolicy
     from ._sender import RawResponse, Sender
     from ._timing import Timer
@@ -89,6 +89,7 @@ _HOMES = {
     "RateLimits": "._ratelimit",
     "RawResponse": "._sender",
     "Region": "._client",
+    "ReservingPlan": "._ratelimit",
     "ResponseDecodeError": ".errors",
     "RetryPolicy": "._retry",
     "Sender": "._sender",
@@ -99,6 +100,7 @@ _HOMES = {
     "Timer": "._timing",
     "TokenCache": "._auth",
     "TokenEndpointUnreachableError": ".errors",
+    "TokenReservation": "._ratelimit",
     "UnknownMarketplaceWarning": ".errors",
     "UnprocessableEntityError": ".errors",
     "UnsupportedMediaTypeError": ".errors",
@@ -129,6 +131,7 @@ __all__ = [
     "RateLimits",
     "RawResponse",
     "Region",
+    "ReservingPlan",
     "ResponseDecodeError",
     "RetryPolicy",
     "Sender",
@@ -139,6 +142,7 @@ __all__ = [
     "Timer",
     "TokenCache",
     "TokenEndpointUnreachableError",
+    "TokenReservation",
     "UnknownMarketplaceWarning",
     "UnprocessableEntityError",
     "UnsupportedMediaTypeError",

@@ -17,7 +17,8 @@ rate), so they absorb the jitter; the cost is ``headroom / rate`` seconds once.
 The request pipeline talks to a plan through the :class:`UsagePlan` protocol: take a
 token now or say how long until one is due, follow the rate the API reports, empty a
 bucket after a 429.  :class:`RateLimits` is the in-process plan; other stores (Redis,
-for processes that share a seller) implement the same three methods.  Buckets are kept
+for processes that share a seller) implement the same three methods, and a store where
+every question is a round trip also :class:`ReservingPlan` (book a token ahead).  Buckets are kept
 per *scope*, the application and selling partner Amazon meters by, so one plan object
 can serve the clients of many sellers without mixing their budgets.
 
@@ -45,7 +46,8 @@ __all__ = [
     "AdaptiveBucket",
     "Bucket",
     "RateLimits",
-    "Reservation",
+    "ReservingPlan",
+    "TokenReservation",
     "UsagePlan",
     "default_headroom",
 ]
@@ -58,12 +60,12 @@ class UsagePlan(Protocol):
     ``scope`` identifies the application and selling partner whose budget is meant;
     every method must be safe to call from many tasks at once.
 
-    A plan kept out of process (a round trip per question) should also offer
-    ``async reserve(scope, operation_id, *, max_wait) -> Reservation``: reserve the next
-    token, due now or later, unless it is due later than ``max_wait`` seconds (``None``:
-    any time).  The client then asks once per request, whatever the wait: the caller
-    sleeps until its own token is due instead of asking again, and callers are served in
-    the order they reserved.  :class:`~spapi_services.redis.RedisRateLimits` does.
+    Capabilities beyond these three methods are declared by implementing a further
+    protocol, never guessed from an attribute: a plan kept out of process (a round trip
+    per question) should also be a :class:`ReservingPlan`.  The client checks which
+    protocols a plan implements once, when it is made (``isinstance``), so a wrapper
+    around a plan (one that counts, logs or meters) must implement the same protocols as
+    the plan it wraps, delegating each method, or the client treats it as the lesser kind.
     """
 
     async def try_acquire(self, scope: str, operation_id: str) -> float:
@@ -80,13 +82,38 @@ class UsagePlan(Protocol):
         ...
 
 
-class Reservation(NamedTuple):
-    """What a plan's ``reserve`` did: whether the token is the caller's, and when."""
+class TokenReservation(NamedTuple):
+    """What a :meth:`ReservingPlan.reserve` did: whether the token is the caller's, and when."""
 
     reserved: bool
     """``True``: the token is spoken for; send when ``wait`` has passed, asking nothing more."""
     wait: float
     """Seconds until the token is (or would be) due; ``0`` for now."""
+
+
+@runtime_checkable
+class ReservingPlan(UsagePlan, Protocol):
+    """A usage plan that can book a caller's next token ahead of time.
+
+    The client then asks the plan once per request, however long the wait: the caller
+    sleeps until its own token is due instead of asking again, and callers are served in
+    the order they reserved.  Worth it for a plan out of process, where every question is
+    a round trip; :class:`~spapi_services.redis.RedisRateLimits` is one.
+
+    A reserved token is spent, whether or not its request goes out: a call cancelled (or
+    out of time) while it sleeps for its token, or waits for a place in the request
+    queue afterwards, leaves its slot unused, and the bucket lets one request fewer
+    through in that interval.  Nothing is given back: a refund would be one more round
+    trip from a call that was asked to stop, and could hand the same slot out twice.
+    """
+
+    async def reserve(
+        self, scope: str, operation_id: str, *, max_wait: float | None
+    ) -> TokenReservation:
+        """Book the next token, due now or later, unless it is due later than ``max_wait``
+        seconds (``None``: whenever it is due); then nothing is booked and ``wait`` says
+        when it would have been."""
+        ...
 
 
 def _check_plan(operation_id: str, rate: float, burst: int) -> None:

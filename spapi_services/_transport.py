@@ -17,6 +17,16 @@ It knows routes and HTTP, never the models: it hands back the parsed JSON and th
 answer's metadata, or raises one of :mod:`spapi_services.errors`.  The sender, the
 usage plan, the token source and the timer are passed in, so each can be replaced.
 
+A call may be cancelled at any await (by its caller, a ``wait_for``, a task group
+whose sibling failed) and leaves nothing behind: every place in the request queue is
+held through a :class:`~spapi_services._queue.Place` and every lane through ``async
+with``, so each is given back however the call ends; the operation's last known rate
+is noted only once the plan has taken it; and ``CancelledError`` passes through
+unchanged (only the call's own deadline is turned into an :class:`ApiTimeoutError`).
+A token the plan had already handed out or reserved for a cancelled call is spent, not
+given back (see :class:`~spapi_services._ratelimit.ReservingPlan`): the plan lets one
+request fewer through, never one more.
+
 The ``spapi_services.wire`` logger, when its own level is set to DEBUG, logs each
 request's line and headers and each answer's status and headers, the access token
 redacted and no body.
@@ -41,8 +51,8 @@ from yarl import URL
 from . import _serde
 from ._auth import TokenSource
 from ._otel import Instrumentation
-from ._queue import RequestQueue
-from ._ratelimit import Reservation, UsagePlan
+from ._queue import Place, RequestQueue
+from ._ratelimit import ReservingPlan, UsagePlan
 from ._retry import (
     AttemptFailed,
     Deadline,
@@ -194,7 +204,7 @@ class Transport:
         self._plan = plan
         # A plan out of process reserves (one round trip per request); one in memory is
         # asked, and waited for, by one request of each operation at a time.
-        self._reserve: Callable[..., Awaitable[Reservation]] | None = getattr(plan, "reserve", None)
+        self._reserving = plan if isinstance(plan, ReservingPlan) else None
         self._scope = scope
         self._sender = sender
         self._timer = timer
@@ -207,7 +217,7 @@ class Transport:
         self._queue: RequestQueue | None = None
         # One request of each operation at a time asks the plan: the others wait in line
         # behind it instead of all polling the bucket (and all holding queue places).
-        self._lanes: dict[str, asyncio.Lock] = {}
+        self._lanes: dict[str, _Lane] = {}
         self._rates: dict[str, float] = {}  # the last rate each operation's header gave
 
     @property
@@ -329,31 +339,31 @@ class Transport:
 
     async def _attempt(self, call: _Call, token: str) -> ApiResponse:
         queue = self._queue or await self._request_queue()
-        waited = await self._take_place(call, queue)
-        record = call.record
-        record.attempts += 1
-        headers = {**call.headers, _TOKEN_HEADER: token}
-        if _wire.level and _wire.isEnabledFor(logging.DEBUG):
-            _log_request(call, headers)
-        started = time.monotonic()
-        try:
-            raw = await self._sender(
-                call.route.method, call.url, headers, call.body, self._attempt_seconds(call)
-            )
-        except (aiohttp.ClientError, TimeoutError) as exc:
-            self._log_attempt(call, type(exc).__name__, None, started, waited)
-            raise self._no_answer(call, exc) from None
-        except BodyTooLarge as exc:
-            # With the request id, as every answer's error has: Amazon's support asks for it.
+        # The place is given back when the request is done, or wherever the attempt stops.
+        with Place(queue) as place:
+            waited = await self._take_place(call, place)
+            record = call.record
+            record.attempts += 1
+            headers = {**call.headers, _TOKEN_HEADER: token}
             if _wire.level and _wire.isEnabledFor(logging.DEBUG):
-                _log_answer(call, exc.status, exc.headers, None)
-            raise ResponseDecodeError(
-                str(exc),
-                request_id=exc.headers.get("x-amzn-RequestId"),
-                operation=call.route.operation_id,
-            ) from None
-        finally:
-            queue.leave()
+                _log_request(call, headers)
+            started = time.monotonic()
+            try:
+                raw = await self._sender(
+                    call.route.method, call.url, headers, call.body, self._attempt_seconds(call)
+                )
+            except (aiohttp.ClientError, TimeoutError) as exc:
+                self._log_attempt(call, type(exc).__name__, None, started, waited)
+                raise self._no_answer(call, exc) from None
+            except BodyTooLarge as exc:
+                # With the request id, as every answer's error has: Amazon's support asks.
+                if _wire.level and _wire.isEnabledFor(logging.DEBUG):
+                    _log_answer(call, exc.status, exc.headers, None)
+                raise ResponseDecodeError(
+                    str(exc),
+                    request_id=exc.headers.get("x-amzn-RequestId"),
+                    operation=call.route.operation_id,
+                ) from None
         return await self._answer(call, raw, started, waited)
 
     # --- the parts of an attempt ---------------------------------------------------
@@ -363,23 +373,27 @@ class Transport:
         self._queue = await make() if make is not None else _NO_QUEUE
         return self._queue
 
-    async def _take_place(self, call: _Call, queue: RequestQueue) -> float:
-        """A place in the queue, then a token of the plan; returns seconds waited for the plan."""
+    async def _take_place(self, call: _Call, place: Place) -> float:
+        """A place in the queue, then a token of the plan; returns seconds waited for the plan.
+
+        Returns holding the place; raises holding it or not (the caller's ``with`` gives
+        it back).
+        """
         plan = self._plan
         if plan is None:
-            await self._enter(call, queue)
+            await self._enter(call, place)
             return 0.0
         started = self._timer.now()
         queued = call.record.queue_wait
-        if self._reserve is not None:
-            await self._reserved_token(call, queue, self._reserve)
+        if self._reserving is not None:
+            await self._reserved_token(call, place, self._reserving)
         else:
-            await self._polled_token(call, queue, plan)
+            await self._polled_token(call, place, plan)
         waited = self._timer.now() - started - (call.record.queue_wait - queued)
         call.record.plan_wait += waited
         return waited
 
-    async def _polled_token(self, call: _Call, queue: RequestQueue, plan: UsagePlan) -> None:
+    async def _polled_token(self, call: _Call, place: Place, plan: UsagePlan) -> None:
         """Ask the plan for a token now, or wait until one is due and ask again.
 
         One request of each operation asks at a time (its lane); the others wait in line
@@ -388,35 +402,34 @@ class Transport:
         operation = call.route.operation_id
         lane = self._lanes.get(operation)
         if lane is None:
-            lane = self._lanes[operation] = asyncio.Lock()
-        await self._within(call, "waiting for the usage plan", lane.acquire())
-        try:
+            lane = self._lanes[operation] = _Lane()
+        async with _Turn(self, call, lane):
             while True:
-                await self._enter(call, queue)
+                await self._enter(call, place)
                 due = await plan.try_acquire(self._scope, operation)
                 if due <= 0:
                     return
-                queue.leave()  # nobody waits on us for a place while we wait for a token
+                place.give_back()  # nobody waits on us for a place while we wait for a token
                 await self._sleep_for_plan(call, due)
-        finally:
-            lane.release()
 
-    async def _reserved_token(
-        self, call: _Call, queue: RequestQueue, reserve: Callable[..., Awaitable[Reservation]]
-    ) -> None:
+    async def _reserved_token(self, call: _Call, place: Place, plan: ReservingPlan) -> None:
         """Reserve the next token (one question to the plan, however long the wait); sleep
-        until it is due, without a place in the queue, then take a place and go."""
+        until it is due, without a place in the queue, then take a place and go.
+
+        Cancelled after the plan reserved it, the token is spent unused (the plan's
+        documented promise): nothing here holds it, so nothing is left to undo.
+        """
         operation = call.route.operation_id
         while True:
-            await self._enter(call, queue)
+            await self._enter(call, place)
             remaining = call.deadline.remaining(self._timer)
-            reserved, wait = await reserve(self._scope, operation, max_wait=remaining)
+            reserved, wait = await plan.reserve(self._scope, operation, max_wait=remaining)
             if wait <= 0:
                 return
-            queue.leave()
+            place.give_back()
             await self._sleep_for_plan(call, wait)
             if reserved:
-                await self._enter(call, queue)
+                await self._enter(call, place)
                 return
             # Not reserved: too late for the deadline (the sleep raised), or the plan could
             # not reserve just now (its store is down): ask again when it is due.
@@ -427,12 +440,12 @@ class Transport:
             raise call.deadline.ran_out(call.route.operation_id, "waiting for the usage plan")
         await self._timer.sleep(due)
 
-    async def _enter(self, call: _Call, queue: RequestQueue) -> None:
-        if queue.has_room():
-            await queue.enter()  # returns at once: no wait to bound, no timer to set
+    async def _enter(self, call: _Call, place: Place) -> None:
+        if place.has_room():
+            await place.take()  # returns at once: no wait to bound, no timer to set
             return
         started = self._timer.now()
-        await self._within(call, "waiting in the request queue", queue.enter())
+        await self._within(call, "waiting in the request queue", place.take())
         call.record.queue_wait += self._timer.now() - started
 
     async def _within(self, call: _Call, stage: str, waiting: Awaitable[T]) -> T:
@@ -483,8 +496,10 @@ class Transport:
             and self._plan is not None
             and self._rates.get(operation) != rate_limit
         ):
-            self._rates[operation] = rate_limit
             await self._plan.update_rate(self._scope, operation, rate_limit)
+            # Noted once the plan has it: a call cancelled in the update leaves it to the
+            # next answer to pass the rate on, instead of it never being passed on.
+            self._rates[operation] = rate_limit
         self._log_attempt(call, str(status), request_id, started, waited)
         if 200 <= status < 300:
             return _success(call.route, raw, request_id, rate_limit, call.url.host)
@@ -532,6 +547,52 @@ class Transport:
             call.record.attempts,
             waited,
         )
+
+
+class _Lane:
+    """One operation's line for an in-process plan: one request asks it at a time, the
+    others wait their turn (first come, first served) through :class:`_Turn`."""
+
+    __slots__ = ("lock", "users")
+
+    def __init__(self) -> None:
+        self.lock = asyncio.Lock()
+        self.users = 0
+        """Requests holding the lane or waiting for it."""
+
+
+class _Turn:
+    """``async with``: a request's turn in its operation's lane, waited for no longer than
+    the call's deadline, and let go however the block ends (a cancelled wait holds
+    nothing: asyncio's lock passes a turn it had granted on to the next in line)."""
+
+    __slots__ = ("_call", "_lane", "_transport")
+
+    def __init__(self, transport: Transport, call: _Call, lane: _Lane) -> None:
+        self._transport = transport
+        self._call = call
+        self._lane = lane
+
+    async def __aenter__(self) -> None:
+        lane = self._lane
+        lane.users += 1
+        try:
+            if lane.users == 1:
+                # Nobody holds the lane or waits for it: the lock is had at once, with no
+                # wait to bound and so no timer to set.
+                await lane.lock.acquire()
+            else:
+                await self._transport._within(
+                    self._call, "waiting for the usage plan", lane.lock.acquire()
+                )
+        except BaseException:
+            lane.users -= 1
+            raise
+
+    async def __aexit__(self, *exc: object) -> None:
+        lane = self._lane
+        lane.users -= 1
+        lane.lock.release()
 
 
 def _success(

@@ -73,14 +73,23 @@ class SellerRun:
 
 
 class _CountingPlan:
-    """The shared usage plan, counting the 429s one sync drew."""
+    """The shared usage plan, counting the 429s one sync drew.
 
-    def __init__(self, plan: UsagePlan) -> None:
+    It is a :class:`~spapi_services.ReservingPlan`, as the Redis plan it wraps is, and
+    delegates ``reserve``: the client then books each request's token in one round trip
+    to Redis instead of polling for it.
+    """
+
+    def __init__(self, plan: RedisRateLimits) -> None:
         self._plan = plan
         self.throttled_count = 0
 
     async def try_acquire(self, scope: str, operation_id: str) -> float:
         return await self._plan.try_acquire(scope, operation_id)
+
+    # Any: the name of what it returns (TokenReservation) is not imported in this module.
+    async def reserve(self, scope: str, operation_id: str, *, max_wait: float | None) -> Any:
+        return await self._plan.reserve(scope, operation_id, max_wait=max_wait)
 
     async def update_rate(self, scope: str, operation_id: str, rate: float) -> None:
         await self._plan.update_rate(scope, operation_id, rate)

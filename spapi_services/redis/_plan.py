@@ -7,6 +7,12 @@ token moves it one interval (``1 / rate``) later; a request is let out while ``t
 more than ``capacity - 1`` intervals ahead of now.  That is exactly a token bucket of
 ``capacity`` tokens refilled at ``rate``, in one number, updated by a Lua script that
 reads the time from Redis's own clock (``TIME``): the hosts' clocks never enter it.
+
+A reservation books a token ahead: it moves ``tat`` on even when the token is due later,
+and its caller sleeps until then without asking again.  So ``tat`` also stands for the
+tokens promised to sleeping callers, the last of them due ``capacity`` intervals before
+``tat``.  No script may ever move ``tat`` back past that point: a new request would be
+given a slot already promised to a sleeping one, and the two would reach Amazon together.
 """
 
 from __future__ import annotations
@@ -19,7 +25,7 @@ from typing import Any
 
 from redis.asyncio import Redis
 
-from .._ratelimit import RateLimits, Reservation, default_headroom
+from .._ratelimit import RateLimits, TokenReservation, default_headroom
 from ._link import RedisLink, Unavailable, check_prefix, check_seconds
 
 __all__ = ["RedisRateLimits"]
@@ -75,24 +81,38 @@ return {1, math.ceil(due)}
 )
 
 # The API reported a rate (ARGV[5]): store it, and keep the tokens owed as they are by
-# stretching or shrinking what is left of the refill to the new rate.
+# stretching or shrinking what is left of the refill to the new rate; but never pull the
+# next free slot before the tokens already promised.  When the rate rises, the shrunk
+# refill would end before the last reservation's slot (at ``tat - capacity`` old
+# intervals), and new requests would be handed slots between and on the promised ones,
+# which sleep until the times they were given and cannot be moved.  So with promises
+# outstanding the bucket counts as empty from the last promised slot and refills at the
+# new rate from there.  When the rate falls, the stretched refill already ends later than
+# that (the promised slots were spaced by the old, shorter interval), and is kept.
 _UPDATE_RATE = (
     _PRELUDE
     + """
 local reported = tonumber(ARGV[5])
 local tat = tonumber(state[1])
-if tat and tat > now then keep(now + (tat - now) * rate / reported) end
+if tat and tat > now then
+  local owed = now + (tat - now) * rate / reported
+  local promised = tat - capacity * 1000000 / rate
+  if promised > now then owed = math.max(owed, promised + capacity * 1000000 / reported) end
+  keep(owed)
+end
 redis.call('HSET', KEYS[1], 'rate', ARGV[5])
 redis.call('PEXPIRE', KEYS[1], math.max(tonumber(ARGV[4]), redis.call('PTTL', KEYS[1])))
 return 0
 """
 )
 
-# A 429: the bucket is empty, so the next token is one interval away.
+# A 429: the bucket is empty, so the next token is one interval away; or later, when
+# reservations have already pushed ``tat`` further: those slots are promised, and moving
+# ``tat`` back would hand them out a second time.
 _DRAIN = (
     _PRELUDE
     + """
-keep(now + capacity * 1000000 / rate)
+keep(math.max(tonumber(state[1]) or now, now + capacity * 1000000 / rate))
 return 0
 """
 )
@@ -120,10 +140,16 @@ class RedisRateLimits:
     than the timeout, and none fails because of it.  ``clock`` (monotonic seconds) times
     those retries.
 
+    It is a :class:`~spapi_services.ReservingPlan`: a request asks Redis once, however
+    long it then waits for its token, and requests are served in the order they asked.
+    No answer of Redis ever hands out a slot already promised to a waiting request: not
+    after a 429, nor after a change of rate.
+
     Any other store can serve instead: implement the three methods of
     :class:`~spapi_services.UsagePlan` (take a token or say when one is due, follow the
     reported rate, empty a bucket after a 429), atomically for all its users, and pass it
-    as ``rate_limits``.
+    as ``rate_limits``; and ``reserve`` too (:class:`~spapi_services.ReservingPlan`) when
+    every question to it is a round trip.
     """
 
     def __init__(
@@ -207,8 +233,8 @@ class RedisRateLimits:
 
     async def reserve(
         self, scope: str, operation_id: str, *, max_wait: float | None
-    ) -> Reservation:
-        """See :meth:`UsagePlan.reserve`: the next token, due now or later, in one round
+    ) -> TokenReservation:
+        """See :meth:`ReservingPlan.reserve`: the next token, due now or later, in one round
         trip; a waiter then sleeps until its own token is due instead of asking again.
 
         While Redis does not answer, nothing can be reserved: the in-process fallback's
@@ -219,8 +245,8 @@ class RedisRateLimits:
             reserved, due = await self._run(self._reserve, scope, operation_id, str(limit))
         except Unavailable:
             wait = await self._local.try_acquire(scope, operation_id)
-            return Reservation(wait == 0, wait)
-        return Reservation(bool(int(reserved)), int(due) / 1e6)
+            return TokenReservation(wait == 0, wait)
+        return TokenReservation(bool(int(reserved)), int(due) / 1e6)
 
     async def update_rate(self, scope: str, operation_id: str, rate: float) -> None:
         """See :meth:`UsagePlan.update_rate`: stored in Redis for every process."""

@@ -41,7 +41,7 @@ from spapi_services import (
 )
 from spapi_services import _sender as sender_module
 from spapi_services._queue import RequestQueue, queue_for
-from spapi_services._ratelimit import Reservation
+from spapi_services._ratelimit import TokenReservation
 from spapi_services.models import AppointmentSlotReport, JobListing
 
 from ._helpers import ACCESS_TOKEN, CLIENT_SECRET, MARKETPLACE, REFRESH_TOKEN
@@ -715,7 +715,7 @@ async def _serve(app: web.Application) -> Any:
     return server
 
 
-class ReservingPlan(RateLimits):
+class FakeReservingPlan(RateLimits):
     """A plan that reserves, as an out-of-process one does: token n is due n/10 s on."""
 
     def __init__(self) -> None:
@@ -726,13 +726,13 @@ class ReservingPlan(RateLimits):
         wait = self.asked / 10
         self.asked += 1
         if max_wait is not None and wait > max_wait:
-            return Reservation(False, wait)
-        return Reservation(True, wait)
+            return TokenReservation(False, wait)
+        return TokenReservation(True, wait)
 
 
 async def test_a_reserving_plan_is_asked_once_per_request_and_its_waits_are_slept() -> None:
     api = QueuedFakeApi(ok_job, 2)
-    plan = ReservingPlan()
+    plan = FakeReservingPlan()
     timer = RecordingTimer()
     async with client_for(api, rate_limits=plan, timer=timer, deadline=None) as client:
         await asyncio.gather(*(client.service_jobs.get(f"job-{i}") for i in range(5)))
@@ -743,7 +743,7 @@ async def test_a_reserving_plan_is_asked_once_per_request_and_its_waits_are_slep
 
 async def test_a_reservation_past_the_deadline_is_refused_at_once() -> None:
     api = FakeApi(ok_job)
-    plan = ReservingPlan()
+    plan = FakeReservingPlan()
     plan.asked = 100  # the next token is 10 s away
     async with client_for(api, rate_limits=plan, deadline=2.0) as client:
         with pytest.raises(ApiTimeoutError) as caught:
