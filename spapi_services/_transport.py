@@ -18,14 +18,15 @@ answer's metadata, or raises one of :mod:`spapi_services.errors`.  The sender, t
 usage plan, the token source and the timer are passed in, so each can be replaced.
 
 A call may be cancelled at any await (by its caller, a ``wait_for``, a task group
-whose sibling failed) and leaves nothing behind: every place in the request queue is
-held through a :class:`~spapi_services._queue.Place` and every lane through ``async
-with``, so each is given back however the call ends; the operation's last known rate
-is noted only once the plan has taken it; and ``CancelledError`` passes through
-unchanged (only the call's own deadline is turned into an :class:`ApiTimeoutError`).
-A token the plan had already handed out or reserved for a cancelled call is spent, not
-given back (see :class:`~spapi_services._ratelimit.ReservingPlan`): the plan lets one
-request fewer through, never one more.
+whose sibling failed) and leaves nothing behind.  Its place in the request queue is a
+:class:`~spapi_services._queue.Place` held in a ``with`` block and its turn in an
+operation's lane an ``async with``, so each is given back however the call ends; a
+reported rate the plan did not take in is passed on again by the next answer; and
+``CancelledError`` passes through unchanged (only the call's own deadline becomes an
+:class:`ApiTimeoutError`).  A token the plan had already handed out or reserved for a
+cancelled call is spent, not given back (see
+:class:`~spapi_services._ratelimit.ReservingPlan`): the plan lets one request fewer
+through, never one more.
 
 The ``spapi_services.wire`` logger, when its own level is set to DEBUG, logs each
 request's line and headers and each answer's status and headers, the access token
@@ -496,10 +497,7 @@ class Transport:
             and self._plan is not None
             and self._rates.get(operation) != rate_limit
         ):
-            await self._plan.update_rate(self._scope, operation, rate_limit)
-            # Noted once the plan has it: a call cancelled in the update leaves it to the
-            # next answer to pass the rate on, instead of it never being passed on.
-            self._rates[operation] = rate_limit
+            await self._follow_rate(self._plan, operation, rate_limit)
         self._log_attempt(call, str(status), request_id, started, waited)
         if 200 <= status < 300:
             return _success(call.route, raw, request_id, rate_limit, call.url.host)
@@ -526,6 +524,23 @@ class Transport:
             reason=f"HTTP {status}",
             retry_after=parse_retry_after(headers.get("Retry-After")),
         )
+
+    async def _follow_rate(self, plan: UsagePlan, operation: str, rate: float) -> None:
+        """Pass a newly reported rate on to the plan, once, however many answers carry it."""
+        rates = self._rates
+        before = rates.get(operation)
+        rates[operation] = rate  # noted first: the answers that follow need not pass it on
+        try:
+            await plan.update_rate(self._scope, operation, rate)
+        except BaseException:
+            # Not passed on (cancelled, or the plan failed): leave it to the next answer
+            # rather than let the plan never hear of it.
+            if rates.get(operation) == rate:
+                if before is None:
+                    del rates[operation]
+                else:
+                    rates[operation] = before
+            raise
 
     def _log_attempt(
         self,

@@ -26,6 +26,7 @@ from typing import Any
 from redis.asyncio import Redis
 
 from .._ratelimit import RateLimits, TokenReservation, default_headroom
+from ._cancel import run_cancellable
 from ._link import RedisLink, Unavailable, check_prefix, check_seconds
 
 __all__ = ["RedisRateLimits"]
@@ -275,4 +276,4 @@ class RedisRateLimits:
             *extra,
         ]
         key = self.key(scope, operation_id)
-        return await self._link.run(lambda: script(keys=[key], args=args))
+        return await run_cancellable(self._link, lambda: script(keys=[key], args=args))

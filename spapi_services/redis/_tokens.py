@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING
 from redis.asyncio import Redis
 
 from .._auth import AccessToken, MemoryTokenCache
+from ._cancel import run_cancellable
 from ._link import RedisLink, Unavailable, check_prefix, check_seconds, text
 
 if TYPE_CHECKING:
@@ -170,9 +171,11 @@ class RedisTokenCache:
         await self._local.invalidate(key, token)
         name = self.key(key)
         with contextlib.suppress(Unavailable):
-            stored = await self._link.run(lambda: self._link.client.get(name))
+            stored = await run_cancellable(self._link, lambda: self._link.client.get(name))
             if stored is not None and self._open(name, text(stored)) == token:
-                await self._link.run(lambda: self._delete_if(keys=[name], args=[stored]))
+                await run_cancellable(
+                    self._link, lambda: self._delete_if(keys=[name], args=[stored])
+                )
 
     async def _shared(
         self, key: str, exchange: Callable[[], Awaitable[AccessToken]]
@@ -186,7 +189,7 @@ class RedisTokenCache:
         while True:
             claim = partial(self._claim, keys=[name, lock], args=[me, lease_ms, unreadable])
             try:
-                answer = await self._link.run(claim)
+                answer = await run_cancellable(self._link, claim)
             except Unavailable:
                 return await exchange()
             outcome = int(answer[0])
@@ -211,18 +214,18 @@ class RedisTokenCache:
         try:
             token = await exchange()
         except BaseException:
-            renewing.cancel()
+            await _stopped(renewing)
             # Let the next process try at once rather than after the lease.
             with contextlib.suppress(Unavailable):
-                await self._link.run(lambda: self._delete_if(keys=[lock], args=[me]))
+                await run_cancellable(self._link, lambda: self._delete_if(keys=[lock], args=[me]))
             raise
-        renewing.cancel()
+        await _stopped(renewing)
         ttl_ms = math.floor(token.expires_in * 1000)
         if ttl_ms > 0:
             value = self._seal(name, token.value)
             with contextlib.suppress(Unavailable):
-                await self._link.run(
-                    lambda: self._store(keys=[name, lock], args=[value, ttl_ms, me])
+                await run_cancellable(
+                    self._link, lambda: self._store(keys=[name, lock], args=[value, ttl_ms, me])
                 )
         return token
 
@@ -231,7 +234,9 @@ class RedisTokenCache:
         while True:
             await asyncio.sleep(self._lease / 3)
             try:
-                held = await self._link.run(lambda: self._renew(keys=[lock], args=[me, lease_ms]))
+                held = await run_cancellable(
+                    self._link, lambda: self._renew(keys=[lock], args=[me, lease_ms])
+                )
             except Unavailable:
                 continue
             if not int(held):
@@ -247,6 +252,13 @@ class RedisTokenCache:
         if self._sealer is None:
             return body if kind == "p1" else None
         return self._sealer.open(name, body) if kind == "e1" else None
+
+
+async def _stopped(task: asyncio.Task[None]) -> None:
+    """Cancel ``task`` and wait until it has ended (its ending is not ours to raise; a
+    cancellation of the caller meanwhile is)."""
+    task.cancel()
+    await asyncio.wait([task])
 
 
 class _Sealer:

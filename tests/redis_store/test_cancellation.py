@@ -1,10 +1,13 @@
-"""Cancellations that land in a Redis round trip of the usage plan, against a real
-redis-server frozen (SIGSTOP) so that the round trip is certain to be in flight."""
+"""Cancellations that land in a Redis round trip of the usage plan or the token cache,
+against a real redis-server (frozen with SIGSTOP where the round trip must stay in flight).
+"""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+import contextlib
+import inspect
+from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
@@ -15,9 +18,10 @@ from _servers import RedisServer
 
 from spapi_services import ServicesClient
 from spapi_services._queue import queue_for
-from spapi_services.redis import RedisRateLimits
+from spapi_services.redis import RedisRateLimits, RedisTokenCache, _plan, _tokens
 
 GET_JOB = "getServiceJobByServiceJobId"
+SELLER = "amzn1.application-oa2-client.test/seller:A1SELLER"
 
 
 @pytest.fixture
@@ -26,23 +30,28 @@ async def start_emulator() -> AsyncIterator[StartEmulator]:
         yield start
 
 
-class WatchedRedis(redis.asyncio.Redis):
-    """A Redis client that counts the commands it has sent and not yet had answered."""
+class ReadingConnection(redis.asyncio.Connection):
+    """A connection that counts the commands it has sent and now waits to hear back on."""
 
-    in_flight = 0
+    reading = 0
+    _changed: asyncio.Event | None = None
 
-    async def execute_command(self, *args: Any, **options: Any) -> Any:
-        self.in_flight += 1
+    async def read_response(self, *args: Any, **kwargs: Any) -> Any:
+        ReadingConnection.reading += 1
+        if ReadingConnection._changed is not None:
+            ReadingConnection._changed.set()
         try:
-            return await super().execute_command(*args, **options)
+            return await super().read_response(*args, **kwargs)
         finally:
-            self.in_flight -= 1
+            ReadingConnection.reading -= 1
 
-
-async def until(condition: Callable[[], bool], seconds: float = 10.0) -> None:
-    async with asyncio.timeout(seconds):
-        while not condition():
-            await asyncio.sleep(0.005)
+    @classmethod
+    async def until_reading(cls, n: int, seconds: float = 10.0) -> None:
+        """Wait until ``n`` commands are written and waiting for their answers."""
+        async with asyncio.timeout(seconds):
+            while cls.reading < n:
+                cls._changed = asyncio.Event()
+                await cls._changed.wait()
 
 
 async def test_calls_cancelled_in_their_reservation_leave_the_request_queue_whole(
@@ -52,8 +61,12 @@ async def test_calls_cancelled_in_their_reservation_leave_the_request_queue_whol
     reserves their tokens; the next call must go out, not wait out its deadline in line."""
     emu = await start_emulator()
     job = next(iter(emu.store.jobs))
-    watched = WatchedRedis.from_url(own_server.url)
-    plan = RedisRateLimits(watched, timeout=30.0)  # the round trip stays in flight
+    # Redis's own reply timeout, and the plan's, well past the test: the round trips stay
+    # in flight until cancelled.
+    watched = redis.asyncio.Redis.from_url(
+        own_server.url, connection_class=ReadingConnection, socket_timeout=60
+    )
+    plan = RedisRateLimits(watched, timeout=60.0)
     session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=2))
     client = ServicesClient(
         emu.credentials,
@@ -70,13 +83,14 @@ async def test_calls_cancelled_in_their_reservation_leave_the_request_queue_whol
         own_server.pause()
         try:
             calls = [asyncio.create_task(client.service_jobs.get(job)) for _ in range(2)]
-            await until(lambda: watched.in_flight == 2)  # both are reserving
+            await ReadingConnection.until_reading(2)  # both wait for Redis's reservation
+            assert queue.in_flight == 2  # each holding its place meanwhile
             for call in calls:
                 call.cancel()
             outcomes = await asyncio.gather(*calls, return_exceptions=True)
         finally:
             own_server.resume()
-        assert all(isinstance(o, asyncio.CancelledError) for o in outcomes), outcomes
+        assert [type(o) for o in outcomes] == [asyncio.CancelledError] * 2
         assert queue.in_flight == 0
         assert (await client.service_jobs.get(job)).service_job_id == job
         assert plan.shared  # the cancelled commands did not mark Redis down
@@ -85,3 +99,79 @@ async def test_calls_cancelled_in_their_reservation_leave_the_request_queue_whol
         await session.close()
         await plan.aclose()
         await watched.aclose()
+
+
+class LosingRedis(redis.asyncio.Redis):
+    """A client that loses a cancellation as redis-py does on Python 3.11 (its write under
+    ``wait_for`` completes in the same turn as the cancellation): the command goes on."""
+
+    hold = False
+    held: asyncio.Event
+
+    async def execute_command(self, *args: Any, **options: Any) -> Any:
+        if self.hold:
+            self.hold = False
+            self.held.set()
+            # The lost cancellation: dropped here, still counted by Task.cancelling().
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.Event().wait()
+        return await super().execute_command(*args, **options)
+
+
+async def test_a_cancellation_redis_py_loses_still_ends_the_plans_question(
+    redis_url: str, shared_server: RedisServer
+) -> None:
+    losing = LosingRedis.from_url(redis_url)
+    losing.held = asyncio.Event()
+    plan = RedisRateLimits(losing, overrides={GET_JOB: (1.0, 1)}, headroom=0)
+    try:
+        losing.hold = True
+        asking = asyncio.create_task(plan.reserve(SELLER, GET_JOB, max_wait=None))
+        await losing.held.wait()
+        asking.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await asking
+        # The command itself went on (it could not be taken back): one token is spent.
+        assert shared_server.call("EXISTS", plan.key(SELLER, GET_JOB)) == b":1"
+        assert plan.shared
+        reserved, wait = await plan.reserve(SELLER, GET_JOB, max_wait=None)
+        assert reserved
+        assert 0.9 < wait <= 1.0  # behind the one spent, not on it
+    finally:
+        await plan.aclose()
+        await losing.aclose()
+
+
+async def test_a_cancellation_redis_py_loses_still_ends_the_token_lookup(
+    redis_url: str,
+) -> None:
+    losing = LosingRedis.from_url(redis_url)
+    losing.held = asyncio.Event()
+    cache = RedisTokenCache(losing)
+    exchanged: list[str] = []
+
+    async def exchange() -> Any:
+        exchanged.append("exchange")  # a cancelled lookup must not go on to exchange
+        raise AssertionError("exchanged")
+
+    try:
+        losing.hold = True
+        looking = asyncio.create_task(cache.get_or_exchange("lwa:key", exchange))
+        await losing.held.wait()
+        looking.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await looking
+        assert cache.shared
+        # Nothing of it goes on: no exchange, no task renewing a lease.
+        current = asyncio.current_task()
+        assert [t for t in asyncio.all_tasks() if t is not current and not t.done()] == []
+    finally:
+        await cache.aclose()
+        await losing.aclose()
+    assert exchanged == []
+
+
+def test_every_command_of_the_plan_and_the_cache_is_guarded() -> None:
+    """A bare ``link.run`` in the plan or the cache would lose the guard above."""
+    for module in (_plan, _tokens):
+        assert "_link.run(" not in inspect.getsource(module), module.__name__
