@@ -10,11 +10,16 @@ A request holds its place through a :class:`Place`, never by pairing an ``enter`
 ``leave`` by hand: the queue is shared by every client and seller on the session, so one
 place lost to a cancellation that landed between the two would be lost for every call
 that comes after, until they all wait in line until their deadlines.
+
+A place that comes free goes straight to the first in line (it never stops being in
+flight on the way), so a newcomer cannot take it first; and while anyone waits, every
+place is taken.  Taking a free place is one comparison, with nothing to await.
 """
 
 from __future__ import annotations
 
 import asyncio
+import collections
 import weakref
 
 import aiohttp
@@ -30,17 +35,32 @@ class RequestQueue:
     """
 
     def __init__(self, size: int | None) -> None:
-        self.size = size
+        self.size = size or None
         self.in_flight = 0
-        """Places held now (by requests on the wire, or about to be)."""
-        self._places = asyncio.Semaphore(size) if size else None
+        """Places held now, or handed to a request about to go."""
+        self._line: collections.deque[asyncio.Future[None]] = collections.deque()
 
     def __repr__(self) -> str:
         return f"RequestQueue(size={self.size}, in_flight={self.in_flight})"
 
     def has_room(self) -> bool:
-        """Whether a place would be had at once (one free, nobody in line)."""
-        return self._places is None or not self._places.locked()
+        """Whether a place is free (and so nobody in line: a freed place goes to them)."""
+        return self.size is None or self.in_flight < self.size
+
+    @property
+    def waiting(self) -> int:
+        """Requests in line for a place."""
+        return sum(not waiter.done() for waiter in self._line)
+
+    def _hand_on(self) -> None:
+        """A place came free: to the first still in line, else back to the queue."""
+        line = self._line
+        while line:
+            waiter = line.popleft()
+            if not waiter.done():  # not cancelled meanwhile
+                waiter.set_result(None)
+                return
+        self.in_flight -= 1
 
 
 class Place:
@@ -54,42 +74,53 @@ class Place:
     could interrupt.
     """
 
-    __slots__ = ("_places", "_queue", "held")
+    __slots__ = ("_queue", "held")
 
     def __init__(self, queue: RequestQueue) -> None:
         self._queue = queue
-        self._places = queue._places
         self.held = False
 
     def __enter__(self) -> Place:
         return self
 
-    def has_room(self) -> bool:
-        """Whether :meth:`take` would return at once (a place free, nobody in line)."""
-        return self._places is None or not self._places.locked()
+    def __exit__(self, *exc: object) -> None:
+        if self.held:
+            self.held = False
+            self._queue._hand_on()
+
+    def take_now(self) -> bool:
+        """Take a place if one is free, without waiting; whether it is held now."""
+        if not self.held:
+            queue = self._queue
+            if queue.size is not None and queue.in_flight >= queue.size:
+                return False
+            queue.in_flight += 1
+            self.held = True
+        return True
 
     async def take(self) -> None:
-        """Wait for a place, in the order asked for, and hold it (no-op when held)."""
-        if self.held:
+        """Wait in line for a place, and hold it."""
+        if self.take_now():
             return
-        if self._places is not None:
-            # Cancelled in this wait, the semaphore holds nothing for us (asyncio hands a
-            # place it had granted on to the next in line); once it returns, nothing is
-            # awaited before the place is marked held.
-            await self._places.acquire()
-        self.held = True
-        self._queue.in_flight += 1
+        queue = self._queue
+        waiter = asyncio.get_running_loop().create_future()
+        queue._line.append(waiter)
+        try:
+            await waiter
+        except BaseException:
+            if waiter.done() and not waiter.cancelled():
+                # Handed a place as it was cancelled: it goes to the next in line.
+                queue._hand_on()
+            elif waiter in queue._line:
+                queue._line.remove(waiter)
+            raise
+        self.held = True  # handed over: already counted in flight
 
-    def give_back(self, *_: object) -> None:
+    def give_back(self) -> None:
         """Return the place if held (again and again: only the first gives it back)."""
         if self.held:
             self.held = False
-            self._queue.in_flight -= 1
-            if self._places is not None:
-                self._places.release()
-
-    # Leaving the block gives the place back (one call fewer than calling give_back).
-    __exit__ = give_back
+            self._queue._hand_on()
 
 
 _QUEUES: weakref.WeakKeyDictionary[aiohttp.ClientSession, RequestQueue] = (

@@ -442,9 +442,8 @@ class Transport:
         await self._timer.sleep(due)
 
     async def _enter(self, call: _Call, place: Place) -> None:
-        if place.has_room():
-            await place.take()  # returns at once: no wait to bound, no timer to set
-            return
+        if place.take_now():
+            return  # a place was free: no wait to bound, no timer to set
         started = self._timer.now()
         await self._within(call, "waiting in the request queue", place.take())
         call.record.queue_wait += self._timer.now() - started

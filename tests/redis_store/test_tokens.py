@@ -202,6 +202,37 @@ async def test_a_failed_exchange_lets_the_next_process_try_at_once(redis_url: st
     assert exchange.count == 1
 
 
+async def test_an_exchange_cancelled_lets_the_next_process_try_at_once(redis_url: str) -> None:
+    started = asyncio.Event()
+
+    async def stuck() -> AccessToken:
+        started.set()
+        await asyncio.Event().wait()
+        raise AssertionError("never")
+
+    exchange = Exchanges()
+    # A lease far longer than the test may take, renewed often: only a released lock (and a
+    # stopped renewal) lets the second process in.
+    first = RedisTokenCache(redis_url, lease=30)
+    second = RedisTokenCache(redis_url, lease=30)
+    try:
+        owner = asyncio.create_task(first.get_or_exchange(KEY, stuck))
+        await started.wait()
+        owner.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await owner
+        current = asyncio.current_task()
+        assert [t for t in asyncio.all_tasks() if t is not current and not t.done()] == []
+        token = await asyncio.wait_for(second.get_or_exchange(KEY, exchange), 10)
+        assert token.value == "Atza|access-1"
+        # The cancelled process asks again and is served the stored token: no exchange.
+        again = await first.get_or_exchange(KEY, stuck)
+        assert again.value == "Atza|access-1"
+    finally:
+        await close(first, second)
+    assert exchange.count == 1
+
+
 _OWNER = """
 import asyncio, sys
 from spapi_services.redis import RedisTokenCache
