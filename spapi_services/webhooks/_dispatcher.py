@@ -231,6 +231,8 @@ class WebhookDispatcher:
 
     async def join(self) -> None:
         """Wait until no delivery is pending (each delivered or dead-lettered)."""
+        if self._pending and self._runner is None:
+            raise RuntimeError("start the dispatcher first (async with, or start())")
         idle = self._events()[1]
         while self._pending:
             idle.clear()

@@ -276,3 +276,11 @@ def test_bad_arguments_are_refused_naming_them(receiver: Receiver) -> None:
         WebhookDispatcher(["https://example.com"])  # type: ignore[list-item]
     with pytest.raises(ValueError, match="concurrency: must be a whole number >= 1"):
         WebhookDispatcher([endpoint], concurrency=0)
+
+
+async def test_joining_a_dispatcher_that_was_not_started_says_so(receiver: Receiver) -> None:
+    dispatcher = WebhookDispatcher([_endpoint(receiver)], allow_networks=LOCAL)
+    await dispatcher.publish(_message())
+    with pytest.raises(RuntimeError, match="start the dispatcher first"):
+        await dispatcher.join()
+    await dispatcher.aclose()
