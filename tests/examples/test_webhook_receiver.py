@@ -62,9 +62,10 @@ def _handled(example: dict[str, Any], app: web.Application) -> list[Any]:
 
 
 async def _post(url: str, body: bytes, headers: dict[str, str]) -> int:
-    async with aiohttp.ClientSession() as session, session.post(
-        url, data=body, headers=headers
-    ) as response:
+    async with (
+        aiohttp.ClientSession() as session,
+        session.post(url, data=body, headers=headers) as response,
+    ):
         return response.status
 
 
@@ -91,8 +92,7 @@ async def test_each_change_is_handled_once_however_often_it_arrives(
     assert (first.delivered, first.dead) == (6, 0)
     assert [r.status for r in repeats] == [204] * 7  # acknowledged, not handled again
     assert handled == [
-        (m.type, m.data["job"]["serviceJobId"], m.data["job"]["serviceJobStatus"])
-        for m in messages
+        (m.type, m.data["job"]["serviceJobId"], m.data["job"]["serviceJobStatus"]) for m in messages
     ]
 
 
