@@ -1,16 +1,18 @@
 """Webhooks as the Standard Webhooks specification has them: signed, retried, verified.
 
-Sending (what the fleet does with the PostgreSQL mirror's outbox, and what a process can
-do with the changes it sees)::
+Sending the changes a process sees to your endpoints::
 
     from spapi_services.webhooks import (
         WebhookDispatcher, WebhookEndpoint, WebhookSecret, change_message,
     )
 
     secret = WebhookSecret.generate()          # give secret.export() to the receiver
-    endpoint = WebhookEndpoint(url="https://example.com/hooks", secrets=secret, buyer_data="drop")
+    endpoint = WebhookEndpoint(
+        url="https://example.com/hooks", secrets=secret, buyer_data="drop"
+    )
     async with WebhookDispatcher([endpoint]) as dispatcher:
-        await dispatcher.publish(change_message("created", job, seen_at=seen_at, seller_id="A1"))
+        message = change_message("created", job, seen_at=seen_at, seller_id="A1")
+        await dispatcher.publish(message)
 
 Receiving (in any web framework: the body as received, and the headers)::
 

@@ -1,10 +1,9 @@
 """Delivering messages to endpoints from one process: attempts, retries, dead letters.
 
 :class:`WebhookDispatcher` keeps its deliveries in memory: what it has not delivered when
-the process ends is lost.  That suits a process that publishes what it saw (a
-``sync_jobs`` ``on_change``, a change feed) to a receiver it can afford to miss a change
-of, or that re-publishes on start; the fleet delivers from the PostgreSQL mirror's
-outbox instead, which survives the process.
+the process ends is lost.  That suits a process that publishes what it sees (a change
+feed, say) to a receiver that can afford to miss a change, or that publishes again on
+start; deliveries that must outlive the process need a durable queue.
 
 Each message becomes one delivery per endpoint that takes it.  A delivery is attempted
 when due, at most ``concurrency`` at a time per endpoint; each attempt's outcome decides
