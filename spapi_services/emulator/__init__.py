@@ -1,11 +1,12 @@
 """A local, stateful emulator of the Services API, for tests, demos and benchmarks.
 
 It is a real HTTP server on 127.0.0.1: Login with Amazon token exchange, all 17
-operations over a seeded in-memory world, document uploads with server-side
-decryption, usage-plan throttling, injectable faults, and a static mode that replays the
-sandbox cases of a model file.  See :class:`ServicesEmulator`; run it from a shell with
-``python -m spapi_services.emulator``; use it in pytest through the fixtures of
-:mod:`spapi_services.emulator.pytest_plugin`.
+operations over a seeded in-memory world (which can move: new jobs and status changes
+at set rates), document uploads with server-side decryption, usage-plan throttling,
+injectable faults, page tokens that are keyset cursors or offsets and may expire, and a
+static mode that replays the sandbox cases of a model file.  See
+:class:`ServicesEmulator`; run it from a shell with ``python -m spapi_services.emulator``;
+use it in pytest through the fixtures of :mod:`spapi_services.emulator.pytest_plugin`.
 
 The names below are imported on first use: the pytest plugin lives in this package and
 is loaded by every pytest run of a project that has the SDK installed, so importing the
@@ -18,6 +19,7 @@ from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from .activity import Activity, ActivityChange
     from .auth import LwaCredentials
     from .clock import Clock, FakeClock, ShiftedClock, SystemClock
     from .documents import encrypt_document
@@ -38,6 +40,8 @@ else:
 
 
 __all__ = [
+    "Activity",
+    "ActivityChange",
     "Clock",
     "EmulatedSeller",
     "FakeClock",
@@ -55,6 +59,8 @@ __all__ = [
 
 #: Each public name and the submodule that defines it.
 _HOMES = {
+    "Activity": "activity",
+    "ActivityChange": "activity",
     "Clock": "clock",
     "EmulatedSeller": "server",
     "FakeClock": "clock",

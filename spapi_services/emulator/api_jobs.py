@@ -1,10 +1,15 @@
 """The service-job operations: get one, search, cancel, complete.
 
-Search filters and sorts in memory and pages with keyset cursors sealed into opaque
-tokens: a cursor remembers the sort key of the page edge and a fingerprint of the
-query, so pages stay stable when jobs change in between and a token cannot be replayed
-against another query.  A cancellation reason must look like the sandbox's valid one
-(``V`` and digits: ``V1``); anything else of the right shape is the sandbox's 422.
+Search filters and sorts in memory and pages with cursors sealed into opaque tokens.
+A cursor holds a fingerprint of the query, so a token cannot be replayed against
+another query, and where the next page starts: by default the sort key of the page's
+edge (a keyset cursor: pages stay stable when jobs change in between), or with
+``paging="offset"`` a position in the result set as it is when the token is used (an
+offset cursor: a job that leaves or enters the result set between two pages shifts
+every page after it, as on many list APIs).  With a ``page_token_ttl`` a cursor also
+holds when it was issued, and a token used later than that is refused as a foreign one
+is.  A cancellation reason must look like the sandbox's valid one (``V`` and digits:
+``V1``); anything else of the right shape is the sandbox's 422.
 """
 
 from __future__ import annotations
@@ -135,56 +140,95 @@ class JobsApi:
         fingerprint = _fingerprint(q)
         start, end = 0, min(size, len(found))
         if "pageToken" in q:
-            start, end = self._window(q["pageToken"], fingerprint, found, key, size, descending)
+            cursor = self._cursor(q["pageToken"], fingerprint)
+            if self.ctx.paging == "offset":
+                start, end = _at_offset(cursor, len(found), size)
+            else:
+                start, end = _after_edge(cursor, found, key, size, descending)
         page = found[start:end]
         meta: dict[str, Any] = {"totalResultSize": len(found)}
-        tokens = self.ctx.page_tokens
         if end < len(found):
-            meta["nextPageToken"] = tokens.encode(
-                {"f": fingerprint, "k": list(key(page[-1])), "d": "next"}
-            )
+            edge = {"o": end} if self.ctx.paging == "offset" else {"k": list(key(page[-1]))}
+            meta["nextPageToken"] = self._token(fingerprint, "next", edge)
         if start > 0 and page:
-            meta["previousPageToken"] = tokens.encode(
-                {"f": fingerprint, "k": list(key(page[0])), "d": "prev"}
-            )
+            edge = {"o": start} if self.ctx.paging == "offset" else {"k": list(key(page[0]))}
+            meta["previousPageToken"] = self._token(fingerprint, "prev", edge)
         head = dump(meta).decode()[:-1]
         jobs = ",".join(job.fragment() for job in page)
         return Reply(200, f'{{"payload":{head},"jobs":[{jobs}]}}}}'.encode())
 
-    def _window(
-        self,
-        token: str,
-        fingerprint: str,
-        found: list[JobRecord],
-        key: Callable[[JobRecord], SortKey],
-        size: int,
-        descending: bool,
-    ) -> tuple[int, int]:
+    def _token(self, fingerprint: str, direction: str, edge: dict[str, Any]) -> str:
+        cursor: dict[str, Any] = {"f": fingerprint, "d": direction, **edge}
+        if self.ctx.page_token_ttl is not None:
+            # Issued on the monotonic clock, to the millisecond: a jump of the system time
+            # neither revives nor kills a token.
+            cursor["t"] = round(self.ctx.clock.monotonic(), 3)
+        return self.ctx.page_tokens.encode(cursor)
+
+    def _cursor(self, token: str, fingerprint: str) -> dict[str, Any]:
+        """The cursor of a token this emulator issued for this query, still in date."""
         try:
             cursor = self.ctx.page_tokens.decode(token)
         except InvalidPageToken as exc:
-            raise invalid_input(
-                "Missing or invalid request parameters: [pageToken]", str(exc)
-            ) from None
-        if cursor.get("f") != fingerprint or not isinstance(cursor.get("k"), list):
-            raise invalid_input(
-                "Missing or invalid request parameters: [pageToken]",
-                "The page token belongs to a different query.",
-            )
-        edge = tuple(cursor["k"])
+            raise _bad_token(str(exc)) from None
+        if cursor.get("f") != fingerprint:
+            raise _bad_token("The page token belongs to a different query.")
+        ttl = self.ctx.page_token_ttl
+        if ttl is not None:
+            issued = cursor.get("t")
+            # Told apart from an altered token by nothing: a client cannot learn which.
+            if not isinstance(issued, int | float):
+                raise _bad_token(_EXPIRED)
+            if self.ctx.clock.monotonic() - issued > ttl:
+                raise _bad_token(_EXPIRED)
+        return cursor
 
-        def beyond(job: JobRecord) -> bool:  # comes after the edge in the listing's order
-            k = key(job)
-            return k < edge if descending else k > edge
 
-        if cursor.get("d") == "prev":
-            end = next(
-                (i for i, job in enumerate(found) if not _before(key(job), edge, descending)),
-                len(found),
-            )
-            return max(0, end - size), end
-        start = next((i for i, job in enumerate(found) if beyond(job)), len(found))
-        return start, min(start + size, len(found))
+def _bad_token(details: str) -> ApiError:
+    return invalid_input("Missing or invalid request parameters: [pageToken]", details)
+
+
+#: What an expired token is told: the words of any token the emulator cannot open.
+_EXPIRED = "page token was altered or expired"
+
+
+def _at_offset(cursor: Mapping[str, Any], total: int, size: int) -> tuple[int, int]:
+    """The page an offset cursor points at, in the result set as it is now."""
+    offset = cursor.get("o")
+    if not isinstance(offset, int) or isinstance(offset, bool) or offset < 0:
+        raise _bad_token("not a page token")
+    if cursor.get("d") == "prev":
+        # A previous-page token points at the first job of the page it was issued with.
+        end = min(offset, total)
+        return max(0, end - size), end
+    start = min(offset, total)
+    return start, min(start + size, total)
+
+
+def _after_edge(
+    cursor: Mapping[str, Any],
+    found: list[JobRecord],
+    key: Callable[[JobRecord], SortKey],
+    size: int,
+    descending: bool,
+) -> tuple[int, int]:
+    """The page a keyset cursor points at: just past (or before) the edge's sort key."""
+    if not isinstance(cursor.get("k"), list):
+        raise _bad_token("not a page token")
+    edge = tuple(cursor["k"])
+
+    def beyond(job: JobRecord) -> bool:  # comes after the edge in the listing's order
+        k = key(job)
+        return k < edge if descending else k > edge
+
+    if cursor.get("d") == "prev":
+        end = next(
+            (i for i, job in enumerate(found) if not _before(key(job), edge, descending)),
+            len(found),
+        )
+        return max(0, end - size), end
+    start = next((i for i, job in enumerate(found) if beyond(job)), len(found))
+    return start, min(start + size, len(found))
 
 
 def _before(k: SortKey, edge: SortKey, descending: bool) -> bool:

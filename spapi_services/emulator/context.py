@@ -1,5 +1,5 @@
 """What every operation handler works with: the store, the document vault, the clock,
-the page-token codec and a few behaviour switches."""
+the page-token codec and how tokens page, and a few behaviour switches."""
 
 from __future__ import annotations
 
@@ -30,3 +30,8 @@ class ServiceContext:
     """Refuse appointments that do not start on a free hourly slot of the store."""
     base_url: str = ""
     """The emulator's own URL, once it listens (upload URLs point at it)."""
+    paging: str = "keyset"
+    """What a page token holds: the sort key of the page's edge (``"keyset"``) or a
+    position in the result set (``"offset"``)."""
+    page_token_ttl: float | None = None
+    """Seconds a page token is accepted after it was issued (``None``: for ever)."""

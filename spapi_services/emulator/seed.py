@@ -46,7 +46,7 @@ from .store import (
 )
 from .times import format_datetime
 
-__all__ = ["seed_store", "seller_seed"]
+__all__ = ["NEW_JOB_STATUSES", "seed_store", "seller_seed"]
 
 _UPPER = string.ascii_uppercase + string.digits
 _STATUSES = (
@@ -65,13 +65,24 @@ _WEEKDAYS = frozenset(range(5))
 _POA_TYPES = ("NO_SIGNATURE_DUMMY_POS", "CUSTOMER_SIGNATURE", "DUMMY_RECEIPT", "POA_RECEIPT")
 
 
+#: The statuses a new job (``Store.new_job`` without a status) is drawn from, and weights.
+NEW_JOB_STATUSES = (("NOT_SERVICED", 3), ("PENDING_SCHEDULE", 2))
+
+
 def seed_store(store: Store, *, jobs: int, seed: int, reference: datetime) -> None:
-    """Fill an empty ``store`` with ``jobs`` jobs and the stores and people behind them."""
+    """Fill an empty ``store`` with ``jobs`` jobs and the stores and people behind them.
+
+    The store keeps the generator afterwards, so :meth:`Store.new_job` makes jobs like
+    the seeded ones, drawn from a sequence of their own (the same seed, the same jobs,
+    in the same order of calls).
+    """
     rng = random.Random(seed)
     world = _World(store, rng, reference)
     world.build_stores()
     for _ in range(jobs):
         world.add_job()
+    world.rng = random.Random(f"new jobs:{seed}")
+    store.maker = world
 
 
 def seller_seed(seed: int, index: int) -> int:
@@ -246,8 +257,50 @@ class _World:
         shop = rng.choice(self.by_market[market.marketplace_id])
         offer = rng.choice(self.offers[shop.store_id])
         status = rng.choices([s for s, _ in _STATUSES], weights=[w for _, w in _STATUSES])[0]
-        created = self.ref - timedelta(seconds=age)
-        created = created.replace(microsecond=created.microsecond // 1000 * 1000)
+        created = _to_millisecond(self.ref - timedelta(seconds=age))
+        job = self.assemble(market, shop, offer, status, created, self.ref)
+        stamps = [created] + [a.start for a in job.appointments if a.start < self.ref]
+        job.last_updated = min(self.ref, max(stamps) + timedelta(minutes=rng.randint(5, 600)))
+
+    def new_job(
+        self, *, marketplace_id: str | None, status: str | None, created: datetime
+    ) -> JobRecord:
+        """A job created at ``created``, drawn like the seeded ones (see ``Store.new_job``)."""
+        rng = self.rng
+        if marketplace_id is None:
+            market = rng.choices(MARKETPLACES, weights=_MARKET_WEIGHTS)[0]
+        else:
+            market = self.markets[marketplace_id]
+        shop = rng.choice(self.by_market[market.marketplace_id])
+        offer = rng.choice(self.offers[shop.store_id])
+        if status is None:
+            statuses = [s for s, _ in NEW_JOB_STATUSES]
+            status = rng.choices(statuses, weights=[w for _, w in NEW_JOB_STATUSES])[0]
+        created = _to_millisecond(created)
+        # Built as of its creation: its appointments are ahead of it.
+        job = self.assemble(market, shop, offer, status, created, created)
+        job.last_updated = created
+        return job
+
+    def book(self, job: JobRecord, now: datetime) -> AppointmentRecord:
+        """An active appointment for ``job`` in the days after ``now``, often staffed."""
+        market = self.markets[job.marketplace_id]
+        start = self.at_hour(now + timedelta(days=self.rng.randint(1, 14)), market)
+        appointment = self.appointment(job, "ACTIVE", start, staffed=self.rng.random() < 0.7)
+        job.appointments.append(appointment)
+        return appointment
+
+    def assemble(
+        self,
+        market: Marketplace,
+        shop: StoreRecord,
+        offer: ServiceOffer,
+        status: str,
+        created: datetime,
+        ref: datetime,
+    ) -> JobRecord:
+        """The job itself, its details and appointments, added to the store."""
+        rng = self.rng
         job_id = self.unique(lambda: str(rng.randrange(10**13, 10**14)))
         product_orders = (self.order_id(),) if offer.item else ()
         tracking = ("TBA" + self.digits(12),) if offer.item and status != "CANCELLED" else ()
@@ -268,9 +321,8 @@ class _World:
         )
         job.details = self.details(job, offer, market, shop)
         self.store.add_job(job)
-        self.add_appointments(job, market)
-        stamps = [created] + [a.start for a in job.appointments if a.start < self.ref]
-        job.last_updated = min(self.ref, max(stamps) + timedelta(minutes=rng.randint(5, 600)))
+        self.add_appointments(job, market, ref)
+        return job
 
     def details(
         self, job: JobRecord, offer: ServiceOffer, market: Marketplace, shop: StoreRecord
@@ -373,14 +425,14 @@ class _World:
         )
         return address
 
-    def add_appointments(self, job: JobRecord, market: Marketplace) -> None:
+    def add_appointments(self, job: JobRecord, market: Marketplace, ref: datetime) -> None:
         rng = self.rng
         status = job.status
         if status == "NOT_SERVICED" or (status == "HOLD" and rng.random() < 0.5):
             if rng.random() < 0.8:
-                day = self.ref + timedelta(days=rng.randint(1, 21))
+                day = ref + timedelta(days=rng.randint(1, 21))
             else:
-                day = max(job.created + timedelta(days=1), self.ref - timedelta(days=3))
+                day = max(job.created + timedelta(days=1), ref - timedelta(days=3))
             start = self.at_hour(day, market)
             if rng.random() < 0.25:
                 old = self.appointment(job, "CANCELLED", start - timedelta(days=2))
@@ -393,7 +445,7 @@ class _World:
                     self.appointment(job, "ACTIVE", start, staffed=rng.random() < 0.7)
                 )
         elif status == "COMPLETED":
-            latest = self.ref - timedelta(hours=2)
+            latest = ref - timedelta(hours=2)
             day = min(job.created + timedelta(days=rng.randint(1, 10)), latest)
             start = min(self.at_hour(day, market), latest - timedelta(minutes=job.duration))
             start = max(start, job.created + timedelta(minutes=30))
@@ -455,6 +507,10 @@ def _cover_weekdays(
         ]
         if qualified and not any(shifts[i] == _WEEKDAYS for i in qualified):
             shifts[qualified[0]] = _WEEKDAYS
+
+
+def _to_millisecond(value: datetime) -> datetime:
+    return value.replace(microsecond=value.microsecond // 1000 * 1000)
 
 
 def _number(value: Decimal) -> int | float:

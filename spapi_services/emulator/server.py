@@ -27,6 +27,7 @@ from aiohttp import web
 from multidict import MultiDict
 
 from .._routes import ROUTES, Route
+from .activity import Activity, WorldActivity
 from .api_appointments import AppointmentsApi
 from .api_documents import DocumentsApi
 from .api_jobs import JobsApi
@@ -61,6 +62,7 @@ _QUOTA = [error_entry("QuotaExceeded", "You exceeded your quota for the requeste
 _MAX_API_BODY = 1 << 20
 _SECRET_FORM_FIELDS = frozenset({"client_secret", "refresh_token"})
 _JSON = "application/json"
+_PAGINGS = ("keyset", "offset")
 
 Endpoint = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -79,6 +81,9 @@ class EmulatedSeller:
     credentials: LwaCredentials
     context: ServiceContext = attrs.field(repr=False)
     handlers: dict[str, Handler] = attrs.field(repr=False)
+    activity: WorldActivity | None = attrs.field(default=None, repr=False)
+    """The changes the emulator's ``activity`` makes to this world (``None`` without one):
+    ``activity.log`` holds the latest, ``activity.created``/``updated`` count them."""
 
     @property
     def refresh_token(self) -> str:
@@ -128,6 +133,17 @@ class ServicesEmulator:
     :param require_encryption: refuse documents that do not decrypt with their key.
     :param strict_slots: appointments must start on a free hourly slot of the store.
     :param request_log_size: how many requests :attr:`requests` keeps.
+    :param page_tokens: what getServiceJobs' page tokens hold: ``"keyset"`` (the sort key
+        of the page's edge: a job that changes between pages shifts nothing) or
+        ``"offset"`` (a position in the result set as it is when the token comes back:
+        a job that leaves or enters it between pages shifts every later page, as on
+        many list APIs).  Every seller pages the same way.
+    :param page_token_ttl: seconds a page token is accepted after it was issued (on the
+        clock's monotonic time); later it is refused as a foreign token is, with a 400
+        ``InvalidInput``.  ``None`` (the default): tokens never expire.
+    :param activity: new jobs and status moves at set rates in every seller's world
+        (an :class:`~spapi_services.emulator.Activity`), timed by the clock and drawn
+        from the seed; see :meth:`run_activity`.
     """
 
     def __init__(
@@ -151,9 +167,33 @@ class ServicesEmulator:
         require_encryption: bool = True,
         strict_slots: bool = False,
         request_log_size: int = 10_000,
+        page_tokens: str = "keyset",
+        page_token_ttl: float | None = None,
+        activity: Activity | None = None,
     ) -> None:
         if host not in ("127.0.0.1", "localhost", "::1"):
             raise ValueError("host: the emulator only listens on the loopback interface")
+        if page_tokens not in _PAGINGS:
+            raise ValueError(f"page_tokens: must be 'keyset' or 'offset', got {page_tokens!r}")
+        if page_token_ttl is not None and (
+            isinstance(page_token_ttl, bool)
+            or not isinstance(page_token_ttl, int | float)
+            or not 0 < page_token_ttl < float("inf")
+        ):
+            raise ValueError(
+                "page_token_ttl: must be a positive number of seconds (or None: tokens "
+                f"never expire), got {page_token_ttl!r}"
+            )
+        if activity is not None and not isinstance(activity, Activity):
+            raise TypeError(
+                "activity: expected an Activity(created_per_minute=..., "
+                f"updated_per_minute=...), got {type(activity).__name__}"
+            )
+        if activity is not None and static_spec is not None:
+            raise ValueError("activity: a static emulator replays fixed cases and has no world")
+        self._paging = page_tokens
+        self._page_token_ttl = None if page_token_ttl is None else float(page_token_ttl)
+        self._activity = activity
         self.host = host
         self.port = port
         self.seed = seed
@@ -206,6 +246,8 @@ class ServicesEmulator:
         self.port = runner.addresses[0][1]
         for seller in self.sellers:
             seller.context.base_url = self.url
+            if seller.activity is not None:
+                seller.activity.start()  # the world starts moving as the emulator listens
         _log.info("Services API emulator listening on %s", self.url)
         return self
 
@@ -268,6 +310,8 @@ class ServicesEmulator:
             page_tokens=self._page_tokens,
             strict_slots=self._strict_slots,
             base_url=self.url if self._runner is not None else "",
+            paging=self._paging,
+            page_token_ttl=self._page_token_ttl,
         )
         handlers: dict[str, Handler] = {}
         for api in (
@@ -289,7 +333,30 @@ class ServicesEmulator:
         self._by_token[refresh_token] = seller
         if self.static is None:
             self._seed_world(seller)
+            if self._activity is not None:
+                seller.activity = self._world_activity(seller)
         return seller
+
+    # --- activity -------------------------------------------------------------------
+
+    @property
+    def activity(self) -> Activity | None:
+        """The rates at which every seller's world changes (``None``: it stands still)."""
+        return self._activity
+
+    def run_activity(self) -> int:
+        """Apply the activity's changes due by the clock's now, in every seller's world.
+
+        Each API request does this for its seller's world first; call it before reading
+        :attr:`store` directly (after moving a fake clock, say).  Returns how many
+        changes were applied.
+        """
+        return sum(s.activity.run() for s in self.sellers if s.activity is not None)
+
+    def _world_activity(self, seller: EmulatedSeller) -> WorldActivity:
+        assert self._activity is not None
+        seed = seller_seed(self.seed, seller.index)
+        return WorldActivity(self._activity, seller.store, self.clock, seed)
 
     # --- introspection --------------------------------------------------------------
 
@@ -326,7 +393,8 @@ class ServicesEmulator:
         )
 
     def reset(self, *, state: bool = False) -> None:
-        """Forget requests, counters, faults and usage; ``state=True`` also reseeds the world.
+        """Forget requests, counters, faults and usage; ``state=True`` also reseeds the world
+        (and starts its activity again, from now).
 
         Access tokens already issued stay valid.
         """
@@ -339,6 +407,8 @@ class ServicesEmulator:
                 seller.store.clear()
                 if self.static is None:
                     self._seed_world(seller)
+                if seller.activity is not None:
+                    seller.activity = self._world_activity(seller)
 
     def _seed_world(self, seller: EmulatedSeller) -> None:
         reference = self._reference
@@ -366,6 +436,7 @@ class ServicesEmulator:
         bare = op in _BARE_ERRORS
         own_world = self._handlers[op]
         worlds = self._by_token
+        first = self.sellers[0]
         static = self.static
 
         async def endpoint(request: web.Request) -> web.StreamResponse:
@@ -382,9 +453,11 @@ class ServicesEmulator:
                     gate = ApiError(429, _QUOTA)
                 # The world of the seller whose token this is; a refresh token added
                 # without a world of its own (add_refresh_token) sees the first seller's.
-                seller = worlds.get(owner)
-                if seller is not None:
+                seller = worlds.get(owner, first)
+                if seller is not first:
                     handler = seller.handlers[op]
+                if seller.activity is not None:
+                    seller.activity.run()  # the answer sees the world as of now
             except AuthFailure as failure:
                 gate = failure
             if plan is not None:

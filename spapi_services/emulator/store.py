@@ -13,7 +13,7 @@ import random
 import uuid
 from collections.abc import Iterator
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 import attrs
 
@@ -24,6 +24,7 @@ from .times import format_datetime
 __all__ = [
     "AppointmentRecord",
     "AvailabilityWindow",
+    "JobMaker",
     "JobRecord",
     "ReservationRecord",
     "ResourceRecord",
@@ -264,6 +265,35 @@ class JobRecord:
         return body
 
 
+#: Every status a service job can have.
+JOB_STATUSES = (
+    "NOT_SERVICED",
+    "CANCELLED",
+    "COMPLETED",
+    "PENDING_SCHEDULE",
+    "NOT_FULFILLABLE",
+    "HOLD",
+    "PAYMENT_DECLINED",
+)
+
+
+class JobMaker(Protocol):
+    """What makes new jobs for a store: the generator that seeded it."""
+
+    markets: Any
+    """The marketplaces it has stores in, by id."""
+
+    def new_job(
+        self, *, marketplace_id: str | None, status: str | None, created: datetime
+    ) -> JobRecord:
+        """A job created at ``created``, added to the store."""
+        ...
+
+    def book(self, job: JobRecord, now: datetime) -> AppointmentRecord:
+        """An active appointment for ``job`` after ``now``, added to it."""
+        ...
+
+
 class Store:
     """Everything the live emulator knows, with the lookups its handlers need."""
 
@@ -273,6 +303,8 @@ class Store:
         self.resources: dict[str, ResourceRecord] = {}
         self.reservations: dict[str, ReservationRecord] = {}
         self.seller_id = ""
+        self.maker: JobMaker | None = None
+        """The generator of the seeded world, which :meth:`new_job` draws from."""
         self._clock = clock
         self._seed = seed
         self._rng = random.Random(f"ids:{seed}")
@@ -291,6 +323,45 @@ class Store:
 
     def job(self, service_job_id: str) -> JobRecord | None:
         return self.jobs.get(service_job_id)
+
+    def new_job(
+        self,
+        *,
+        marketplace_id: str | None = None,
+        status: str | None = None,
+        created: datetime | None = None,
+    ) -> JobRecord:
+        """Create a job now, drawn like the seeded ones, and return it.
+
+        It is made by the generator that seeded the store (a store, a service, a buyer,
+        items, an appointment that fits its status), from a sequence of draws of its own:
+        the same seed and the same calls give the same jobs.  Its creation and last-update
+        times are ``created`` (default: the clock's now, to the millisecond).
+
+        :param marketplace_id: where the job is (default: drawn as the seed draws them).
+        :param status: its status (default: ``NOT_SERVICED`` or ``PENDING_SCHEDULE``,
+            as a new job on Amazon is).
+        :param created: when it was created (an aware datetime).
+        """
+        maker = self.maker
+        if maker is None:
+            raise RuntimeError(
+                "new_job: this store was not seeded (a static emulator has no world)"
+            )
+        if marketplace_id is not None and marketplace_id not in maker.markets:
+            raise ValueError(
+                f"marketplace_id: {marketplace_id!r} is not one of the emulator's "
+                f"marketplaces ({', '.join(maker.markets)})"
+            )
+        if status is not None and status not in JOB_STATUSES:
+            raise ValueError(f"status: {status!r} is not a job status ({', '.join(JOB_STATUSES)})")
+        if created is None:
+            created = self._clock.now()
+        elif not isinstance(created, datetime) or created.utcoffset() is None:
+            raise ValueError("created: must be an aware datetime")
+        job = maker.new_job(marketplace_id=marketplace_id, status=status, created=created)
+        self._by_store = None
+        return job
 
     def touch_job(self, job: JobRecord | str, when: datetime | None = None) -> JobRecord:
         """Mark a job as changed now (or at ``when``): bump last-updated, drop its cache."""
