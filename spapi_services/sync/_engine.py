@@ -10,6 +10,16 @@ left (a window's pages follow each other, so it has at most one in flight).  Win
 not started yet come first, since their first page tells how big they are; after that,
 serving the longest first makes the windows finish together instead of leaving one long
 window to crawl along alone at the end.
+
+Whatever the page tokens are, a window's pages must end holding every job that was in
+the window when its pass began and is still there at its end.  Keyset tokens give that;
+offset tokens do not when a job leaves the result set mid-pass (every later page shifts
+by one, and a job slides back unseen).  So each pass records the window's
+``totalResultSize`` on its first page, watches it on every later page, and asks for the
+first page once more after the last (the check, right away, by the same worker): a
+window whose size moved the wrong way is paged again, cut into pieces when it is large,
+since smaller pieces each pass through sooner with fewer changes.  The pending check is
+stored in place of the window's page token, so a resumed run never skips it.
 """
 
 from __future__ import annotations
@@ -33,7 +43,17 @@ from ..models.enums import SortField, SortOrder
 from ..models.jobs import JobListing, ServiceJob
 from ..resources.service_jobs import JobFilters
 from ._buyer import BuyerData, BuyerDataPolicy, BuyerKeyLike, ErasedBuyers
-from ._plan import Mode, SyncPlan, Window, split
+from ._plan import (
+    CHECK_PENDING,
+    CUT,
+    Mode,
+    SyncPlan,
+    Window,
+    cut,
+    format_time,
+    pieces_allowed,
+    split,
+)
 from ._sink import Sink, SinkState, job_record
 
 __all__ = [
@@ -54,6 +74,11 @@ DEFAULT_OVERLAP = timedelta(minutes=5)
 DEFAULT_WINDOWS = 8
 
 PAGE_SIZE = 20
+#: Page tokens of one window the API may refuse in a row before the run gives up.
+MAX_REFUSALS = 3
+#: Passes of one window (and the pieces it is cut into) that may each find its result
+#: set changed before the run gives up: a sign that the API's sizes are not exact.
+MAX_PASSES = 30
 
 
 @attrs.frozen(kw_only=True)
@@ -75,7 +100,11 @@ class SyncProgress:
 
 @attrs.frozen(kw_only=True)
 class RunSummary:
-    """One marketplace's run within a sync: its mode, its range, what it fetched."""
+    """One marketplace's run within a sync: its mode, its range, what it fetched.
+
+    ``windows`` counts the windows the range was paged in: a window cut into pieces
+    after its result set changed counts, and so does each piece.
+    """
 
     scope: str
     mode: str
@@ -93,9 +122,14 @@ class SyncReport:
 
     ``pages`` and ``jobs`` count what this call stored (pages stored by an interrupted
     call before are not included); ``requests`` is the getServiceJobs calls that
-    succeeded: the pages, plus the first page of each large range, which is fetched to
-    size the range and then again by its first window.  Retries after throttling or
-    errors happen inside the client and are not counted here.  ``runs`` has one
+    succeeded: the pages, the checks, plus the first page of each large range, which is
+    fetched to size the range and then again by its first window.  ``checks`` are the
+    requests that asked for a window's first page again after its last, to see whether
+    its result set changed while it was paged (one per window of more than one page);
+    ``repeated`` counts the pages fetched in passes that were then started again,
+    because the window's result set changed during the pass or the API refused a page
+    token: what completeness cost when jobs moved.  Retries after throttling or errors
+    happen inside the client and are not counted here.  ``runs`` has one
     :class:`RunSummary` per marketplace; each run's ``end`` is now its checkpoint.
     """
 
@@ -105,6 +139,8 @@ class SyncReport:
     jobs: int
     requests: int
     elapsed: float
+    checks: int = 0
+    repeated: int = 0
 
     @property
     def resumed(self) -> bool:
@@ -153,8 +189,15 @@ async def sync_jobs(
     ``concurrency`` pages (default: ``windows``) are then fetched at once across all
     windows, paced together by the client's getServiceJobs bucket.  A page's jobs and
     its window's progress are stored in one commit, so a sync stopped at any point
-    loses and repeats nothing; a marketplace's checkpoint advances only when all of its
-    windows are done.  ``on_progress`` is called after every stored page.
+    loses and repeats nothing.  ``on_progress`` is called after every stored page.
+
+    Page tokens may be keyset cursors or offsets, and may expire: a window of more than
+    one page is checked after its last page (its first page once more: if its
+    ``totalResultSize`` shows that jobs left it while it was paged, a later page may
+    have skipped one, and the window is paged again, cut smaller when it is large), and
+    a refused page token starts its window again from its first page.  A marketplace's
+    checkpoint advances only when all of its windows are checked.  See the sync guide
+    for what the sync assumes of the API.
 
     ``buyer_data`` says what the sink stores of each buyer's personal data (id, name,
     phone, the service address, a linked vehicle): ``"keep"`` (the default) as sent,
@@ -231,6 +274,8 @@ async def sync_jobs(
         jobs=run.jobs,
         requests=run.requests,
         elapsed=time.monotonic() - started,
+        checks=run.checks,
+        repeated=run.repeated,
     )
 
 
@@ -301,8 +346,28 @@ def _choose_plan(
     return SyncPlan.new(scope=scope, mode=Mode.CREATED, start=since, end=end, windows=1), False
 
 
+@attrs.define(eq=False)
+class _Track:
+    """What a run knows of a window beyond its stored progress (in memory only).
+
+    The track holds the window itself, so the window's ``id`` stays its own for the
+    whole run, even after the window is dropped from its plan.
+    """
+
+    window: Window
+    busy: bool = False
+    pass_pages: int = 0
+    """Pages of the window's current pass fetched by this run."""
+    peak: int | None = None
+    """The largest ``totalResultSize`` a page of the current pass reported."""
+    refusals: int = 0
+    """Page tokens refused in a row."""
+    passes: int = 0
+    """Passes started again because the result set moved, in this window's line."""
+
+
 class _Run:
-    """The pages of some plans, fetched by a pool of workers."""
+    """The pages of some plans, fetched by a pool of workers, each window checked."""
 
     def __init__(
         self,
@@ -321,13 +386,17 @@ class _Run:
         self._windows = windows
         self._on_progress = on_progress
         self._started = started
-        self._busy: set[int] = set()
+        self._tracks: dict[int, _Track] = {}
+        self._freed = asyncio.Event()
         self._sink_lock = asyncio.Lock()
         self._totals: dict[str, int] = {}
         self._surveyed: dict[str, tuple[JobListing, str]] = {}
+        self._unchecked_warned = False
         self.pages = 0
         self.jobs = 0
         self.requests = 0
+        self.checks = 0
+        self.repeated = 0
         self.pages_of = {plan.scope: 0 for plan in plans}
         self.jobs_of = {plan.scope: 0 for plan in plans}
         self.protect: Callable[[Sequence[ServiceJob]], Sequence[ServiceJob]] = _as_is
@@ -336,7 +405,7 @@ class _Run:
         """Survey the new plans, cut them into windows, then fetch every pending page."""
         self._report()
         for plan in self._plans:
-            if not plan.pending:  # interrupted after its last page, before its checkpoint
+            if not plan.pending:  # interrupted after its last check, before its checkpoint
                 await self._finish(plan)
         # The first request goes alone: it fetches the access token and opens a
         # connection, so the requests after it reach the API as the client's bucket lets
@@ -365,7 +434,7 @@ class _Run:
         token = page.next_page_token or None
         if token is None or page.total_result_size is None:
             # Complete, or no size to go by: keep the page as the window's first.
-            await self._store(plan, window, page, token)
+            await self._begin_pass(plan, window, page)
             return
         self._totals[plan.scope] = page.total_result_size
         self._surveyed[plan.scope] = (page, token)
@@ -376,41 +445,74 @@ class _Run:
         counts = allocate(pages, self._windows)
         for plan in plans:
             count = counts[plan.scope]
-            page, token = self._surveyed.pop(plan.scope)
+            page, _ = self._surveyed.pop(plan.scope)
             if count == 1:
                 # One window: it is the surveyed range, so the survey is its first page.
-                plan.windows[0].expected = self._totals[plan.scope]
-                await self._store(plan, plan.windows[0], page, token)
+                await self._begin_pass(plan, plan.windows[0], page)
                 continue
             plan.windows = split(plan.start, plan.end, count)
             async with self._sink_lock:
                 await self._sink.begin(plan)
             self._report()
 
+    # --- handing out windows ----------------------------------------------------------
+
+    def _track(self, window: Window) -> _Track:
+        track = self._tracks.get(id(window))
+        if track is None:
+            track = self._tracks[id(window)] = _Track(window)
+        return track
+
     def _next_window(self) -> Window | None:
-        best: Window | None = None
-        best_left = -1.0
+        best: _Track | None = None
+        best_rank = -1.0
         for plan in self._plans:
             for window in plan.windows:
-                if window.done or id(window) in self._busy:
+                if window.done:
                     continue
-                left = _pages_left(window)
-                if left > best_left:
-                    best, best_left = window, left
-        if best is not None:
-            self._busy.add(id(best))
-        return best
+                track = self._track(window)
+                if track.busy:
+                    continue
+                rank = _priority(window, track)
+                if rank > best_rank:
+                    best, best_rank = track, rank
+        if best is None:
+            return None
+        best.busy = True
+        return best.window
 
     async def _worker(self) -> None:
-        while (window := self._next_window()) is not None:
-            await self._take(window)
+        """Take windows until every window is done, waiting while all left are taken.
+
+        A worker with nothing to take waits rather than ends: a window cut into pieces
+        brings new windows to take, at any time.
+        """
+        while True:
+            window = self._next_window()
+            if window is None:
+                if not any(plan.pending for plan in self._plans):
+                    return
+                self._freed.clear()
+                await self._freed.wait()
+                continue
+            try:
+                await self._take(window)
+            finally:
+                self._freed.set()
 
     async def _take(self, window: Window) -> None:
-        """Fetch and store the next page of a window :meth:`_next_window` handed out."""
+        """Fetch and store the next page of a window :meth:`_next_window` handed out.
+
+        A pass's last page is followed at once by the window's check: the sooner it
+        comes, the fewer changes made after the pages were fetched (which cost nothing
+        but would fail the check) fall in between.
+        """
         try:
-            await self._page(window)
+            await self._step(window)
+            if window.checking:
+                await self._step(window)
         finally:
-            self._busy.discard(id(window))
+            self._track(window).busy = False
 
     def _plan_of(self, window: Window) -> SyncPlan:
         for plan in self._plans:
@@ -418,29 +520,163 @@ class _Run:
                 return plan
         raise LookupError(f"window {window.index} belongs to no plan")
 
-    async def _page(self, window: Window) -> None:
+    # --- a window's passes ------------------------------------------------------------
+
+    async def _step(self, window: Window) -> None:
         plan = self._plan_of(window)
+        if window.checking:
+            await self._check(plan, window)
+            return
+        token = window.page_token
         try:
-            page = await self._fetch(plan, window, window.page_token)
-        except BadRequestError:
-            if window.page_token is None:
+            page = await self._fetch(plan, window, token)
+        except BadRequestError as error:
+            if token is None:
                 raise
-            # A token saved by an interrupted run may have expired: start the window
-            # again; its jobs are upserted, or skipped if this run wrote them already.
-            _log.warning(
-                "%s: page token of window %d refused; fetching the window from its start",
-                plan.scope,
-                window.index,
-            )
+            self._refused(plan, window, error)
             page = await self._fetch(plan, window, None)
+            token = None
+        if token is None:
+            await self._begin_pass(plan, window, page)
+        else:
+            self._track(window).refusals = 0
+            await self._continue_pass(plan, window, page)
+
+    def _refused(self, plan: SyncPlan, window: Window, error: BadRequestError) -> None:
+        """A page token the API refused: the window starts again from its first page.
+
+        Tokens expire (a run resumed after a long stop holds old ones), and a refused
+        token cannot be told from one that never worked.  Refused again and again in a
+        row, the tokens expire faster than the window's pages come: that is an error.
+        """
+        track = self._track(window)
+        track.refusals += 1
+        self.repeated += track.pass_pages
+        if track.refusals > MAX_REFUSALS:
+            error.add_note(
+                f"spapi_services.sync: the API refused {track.refusals} page tokens of window "
+                f"{window.index} of {plan.scope} in a row: its tokens expire before the next "
+                "page is asked for (fewer windows, or a higher concurrency, fetch each "
+                "window's pages sooner)"
+            )
+            raise error
+        _log.warning(
+            "%s: the API refused the page token of window %d (expired?); "
+            "paging the window again from its first page",
+            plan.scope,
+            window.index,
+        )
+
+    async def _begin_pass(self, plan: SyncPlan, window: Window, page: JobListing) -> None:
+        """Store the first page of a pass through a window: its size is the pass's baseline.
+
+        A pass of one page is complete as it is (a page is one answer, of one moment), so
+        the window is done; otherwise its check is due after its last page.
+        """
+        track = self._track(window)
+        track.pass_pages = 1
+        track.peak = window.expected = page.total_result_size
         await self._store(plan, window, page, page.next_page_token or None)
 
-    async def _store(
-        self, plan: SyncPlan, window: Window, page: JobListing, token: str | None
+    async def _continue_pass(self, plan: SyncPlan, window: Window, page: JobListing) -> None:
+        track = self._track(window)
+        track.pass_pages += 1
+        total = page.total_result_size
+        peak = window.expected if track.peak is None else track.peak
+        if _moved(plan.mode, window.expected, peak, total):
+            # The result set changed during the pass: a page may have been skipped (with
+            # offset tokens); the pass's pages so far will have to be fetched again anyway.
+            await self._again(plan, window, abs((window.expected or 0) - (total or 0)), None)
+            return
+        if total is not None:
+            track.peak = total if peak is None else max(peak, total)
+        await self._store(plan, window, page, page.next_page_token or CHECK_PENDING)
+
+    async def _check(self, plan: SyncPlan, window: Window) -> None:
+        """A window's first page again, after its last: did its result set change?
+
+        An updated-range window's jobs can only leave it while it is paged (a job
+        updated now moves past the window's end), and a created-range window's can only
+        grow (by jobs created now, which the next run fetches); either way the pass saw
+        every job still there if the size is what it was when the pass began (or, by
+        creation, no smaller than the largest seen).  If it is not, the window is paged
+        again, cut smaller when it is large enough to be.
+        """
+        page = await self._fetch(plan, window, None)
+        self.checks += 1
+        track = self._track(window)
+        total = page.total_result_size
+        if window.expected is None or total is None:
+            if not self._unchecked_warned:
+                self._unchecked_warned = True
+                _log.warning(
+                    "%s: the API gave no totalResultSize: window %d cannot be checked, "
+                    "its pages are taken as complete",
+                    plan.scope,
+                    window.index,
+                )
+        else:
+            peak = window.expected if track.peak is None else max(track.peak, window.expected)
+            if _moved(plan.mode, window.expected, peak, total):
+                await self._again(plan, window, abs(window.expected - total), page)
+                return
+        await self._store(plan, window, None, None)
+
+    async def _again(
+        self, plan: SyncPlan, window: Window, lost: int, first: JobListing | None
     ) -> None:
-        if page.total_result_size is not None:
-            window.expected = page.total_result_size
-        jobs = self.protect(page.jobs or ())
+        """Page a window whose result set changed again: cut into pieces, or as it is.
+
+        A window's chance of changing during a pass grows with its jobs and with the
+        pass's length, so the pieces are made small enough that each has an even chance
+        of coming through unchanged at the rate of change just seen.  ``first`` is a
+        first page of the window fetched just now (by the check), which starts the new
+        pass when the window is not cut.
+        """
+        track = self._track(window)
+        self.repeated += track.pass_pages
+        track.passes += 1
+        if track.passes > MAX_PASSES:
+            raise RuntimeError(
+                f"sync of {plan.scope}: window {window.index} "
+                f"({format_time(window.query_start)} to {format_time(window.query_end)}) "
+                f"changed during each of its last {MAX_PASSES} passes; the API's "
+                "totalResultSize may not count its result set exactly"
+            )
+        count = _pieces(window, lost, track.pass_pages)
+        if count >= 2:
+            pieces = cut(window, count, len(plan.windows))
+            for piece in pieces:
+                self._track(piece).passes = track.passes
+            window.page_token, window.done = CUT, True
+            track.pass_pages = 0
+            plan.windows.extend(pieces)
+            async with self._sink_lock:
+                await self._sink.begin(plan)  # the same run, with the pieces in it
+            _log.info(
+                "%s: %d jobs left window %d while it was paged; paging it again as %d windows",
+                plan.scope,
+                lost,
+                window.index,
+                count,
+            )
+            self._report()
+            return
+        _log.info(
+            "%s: %d jobs left window %d while it was paged; paging it again",
+            plan.scope,
+            lost,
+            window.index,
+        )
+        if first is None:
+            first = await self._fetch(plan, window, None)
+        await self._begin_pass(plan, window, first)
+
+    async def _store(
+        self, plan: SyncPlan, window: Window, page: JobListing | None, token: str | None
+    ) -> None:
+        """Store a page's jobs (none for a check) and the window's progress, at once."""
+        jobs = self.protect(page.jobs or ()) if page is not None else ()
         async with self._sink_lock:
             written = await self._sink.write_page(plan, window, jobs, token)
             window.page_token = token
@@ -449,9 +685,10 @@ class _Run:
             window.jobs += written
             if window.done and not plan.pending:
                 await self._finish(plan)
-        self.pages += 1
+        if page is not None:
+            self.pages += 1
+            self.pages_of[plan.scope] += 1
         self.jobs += written
-        self.pages_of[plan.scope] += 1
         self.jobs_of[plan.scope] += written
         self._report()
 
@@ -475,21 +712,67 @@ class _Run:
     def _report(self) -> None:
         if self._on_progress is None:
             return
-        windows = [w for plan in self._plans for w in plan.windows]
+        windows = [w for plan in self._plans for w in plan.windows if not w.superseded]
         expected = 0
         for plan in self._plans:
-            known = sum(w.jobs if w.done else max(w.expected or 0, w.jobs) for w in plan.windows)
+            known = sum(
+                w.jobs if w.done else max(w.expected or 0, w.jobs)
+                for w in plan.windows
+                if not w.superseded
+            )
             expected += max(known, self._totals.get(plan.scope, 0))
         self._on_progress(
             SyncProgress(
                 windows=len(windows),
                 windows_done=sum(w.done for w in windows),
-                pages=sum(w.pages for w in windows),
-                jobs=sum(w.jobs for w in windows),
+                pages=sum(w.pages for plan in self._plans for w in plan.windows),
+                jobs=sum(w.jobs for plan in self._plans for w in plan.windows),
                 expected=expected,
                 elapsed=time.monotonic() - self._started,
             )
         )
+
+
+def _moved(mode: Mode, baseline: int | None, peak: int | None, total: int | None) -> bool:
+    """Whether a window's result set changed in a way that can hide a job from a pass.
+
+    By last update, jobs only leave a window while it is paged, so any change of its
+    size counts.  By creation, new jobs may join a window that ends in the present,
+    which shifts pages forward (a job is fetched twice, none skipped); only a smaller
+    size than the largest seen counts.
+    """
+    if baseline is None or total is None:
+        return False
+    if mode is Mode.UPDATED:
+        return total != baseline
+    return total < (baseline if peak is None else peak)
+
+
+def _pieces(window: Window, lost: int, pass_pages: int) -> int:
+    """How many pieces to page a changed window again in (1: as it is).
+
+    ``lost`` jobs left while ``pass_pages`` pages were fetched.  A piece of ``p`` of the
+    window's ``P`` pages holds ``p/P`` of its jobs and takes ``p/P`` of the time to page,
+    so it sees about ``lost/pass_pages × p²/P`` changes: under one half when the window
+    is cut into ``√(2 × lost/pass_pages × P)`` pieces.
+    """
+    pages = math.ceil((window.expected or 0) / PAGE_SIZE)
+    if pages < 2:
+        return 1
+    wanted = math.ceil(math.sqrt(2 * max(1, lost) / max(1, pass_pages) * pages))
+    count = min(max(2, wanted), pages, pieces_allowed(window))
+    return count if count >= 2 else 1
+
+
+def _priority(window: Window, track: _Track) -> float:
+    """Which free window goes next: checks first, then windows not started, then the
+    window with the most pages left."""
+    if window.checking:
+        return math.inf
+    if window.expected is None:
+        return 1e12  # not started: its first page tells how big it is
+    fetched = track.pass_pages or window.pages
+    return max(1.0, math.ceil(window.expected / PAGE_SIZE) - fetched)
 
 
 def allocate(pages: dict[str, int], windows: int) -> dict[str, int]:
@@ -511,14 +794,6 @@ def allocate(pages: dict[str, int], windows: int) -> dict[str, int]:
             counts[scope] += 1
             spare -= 1
     return counts
-
-
-def _pages_left(window: Window) -> float:
-    """Pages a window still needs, as far as we know (unknown counts as most)."""
-    if window.expected is None:
-        return math.inf
-    # ``jobs`` may undercount what was fetched (a sink skips repeats), so this errs long.
-    return max(1.0, math.ceil((window.expected - window.jobs) / PAGE_SIZE))
 
 
 async def _gather_limited(coros: Sequence[Coroutine[Any, Any, None]], limit: int) -> None:

@@ -166,8 +166,15 @@ class JsonlSink(ThreadedSink):
 
     def _begin(self, plan: SyncPlan) -> None:
         scoped = self._state["scopes"].setdefault(plan.scope, {})
-        scoped["run"] = _plan_to_json(plan, log_offset=int(self._state["committed_bytes"]))
-        self._seen[plan.scope] = set()
+        current = scoped.get("run")
+        if current is not None and current["run_id"] == plan.run_id:
+            # The same run with its windows laid out anew (a window cut into pieces): the
+            # jobs it wrote stay written, once.
+            offset = int(current["log_offset"])
+        else:
+            offset = int(self._state["committed_bytes"])
+            self._seen[plan.scope] = set()
+        scoped["run"] = _plan_to_json(plan, log_offset=offset)
         self._save()
 
     def _write_page(

@@ -6,6 +6,13 @@ from the previous run's end, less a small overlap.  A large range is cut into wi
 equal length, each paged through with its own page tokens, so several pages can be in
 flight at once.  A window remembers the token of its next page and whether it is finished; the
 sink stores that with the jobs of each page, which is what makes a run resumable.
+
+A window whose pages have all been stored is not finished yet: it waits for a check (its
+first page asked for again, to see whether its result set changed while it was paged),
+and the sink stores that state like a token, as :data:`CHECK_PENDING`.  A window whose
+result set changed may be cut into smaller windows appended to the plan; it is then
+finished, with :data:`CUT` in place of a token.  Both are ordinary text, so every sink
+stores them as it stores a token, and a plan written by an older version reads the same.
 """
 
 from __future__ import annotations
@@ -18,11 +25,16 @@ import attrs
 
 __all__ = [
     "BOUNDARY_MARGIN",
+    "CHECK_PENDING",
+    "CUT",
+    "MIN_PIECE",
     "Mode",
     "SyncPlan",
     "Window",
+    "cut",
     "format_time",
     "parse_time",
+    "pieces_allowed",
     "split",
     "truncate",
 ]
@@ -32,6 +44,14 @@ __all__ = [
 #: boundary on both sides means a job created exactly on it cannot fall between two
 #: windows.  The few jobs this fetches twice are deduplicated by the sinks.
 BOUNDARY_MARGIN = timedelta(seconds=1)
+#: The shortest range a window is cut into when it is cut again: four margins, so the
+#: pieces' overlap (two margins) stays under half of each.
+MIN_PIECE = 4 * BOUNDARY_MARGIN
+#: In place of a page token: the window's pages are stored and its check is due.  (Not a
+#: token the API could issue: no API token starts with the SDK's name and a colon.)
+CHECK_PENDING = "spapi-services:check"
+#: In place of a page token: the window was cut into smaller windows, which cover it.
+CUT = "spapi-services:cut"
 
 
 class Mode(enum.Enum):
@@ -47,10 +67,12 @@ class Window:
 
     ``query_start``/``query_end`` are what is sent (the slice widened by
     :data:`BOUNDARY_MARGIN` at inner boundaries).  ``page_token`` is the token of the next
-    page to fetch, ``None`` before the first page; ``done`` is set once the last page has
-    been stored.  ``pages`` and ``jobs`` count what has been stored for this window over
-    the whole run, resumptions included; ``expected`` is the API's ``totalResultSize``
-    for the window, once a page has told us.
+    page to fetch, ``None`` before the first page, :data:`CHECK_PENDING` once the last
+    page is stored and the check is due, :data:`CUT` once the window is cut into others;
+    ``done`` is set once the window is checked (or cut).  ``pages`` and ``jobs`` count
+    what has been stored for this window over the whole run, resumptions included;
+    ``expected`` is the API's ``totalResultSize`` for the window when its latest pass
+    through the pages began (its first page), once a page has told us.
     """
 
     index: int
@@ -63,6 +85,16 @@ class Window:
     pages: int = 0
     jobs: int = 0
     expected: int | None = None
+
+    @property
+    def checking(self) -> bool:
+        """Whether every page is stored and the window waits for its check."""
+        return self.page_token == CHECK_PENDING and not self.done
+
+    @property
+    def superseded(self) -> bool:
+        """Whether the window was cut into smaller windows, which cover its range."""
+        return self.page_token == CUT
 
 
 @attrs.define(kw_only=True)
@@ -127,6 +159,23 @@ def split(start: datetime, end: datetime, count: int) -> list[Window]:
         )
         for i in range(count)
     ]
+
+
+def cut(window: Window, count: int, first_index: int) -> list[Window]:
+    """``window``'s search range cut into ``count`` windows, numbered from ``first_index``.
+
+    The pieces send exactly the window's search at their outer edges, and overlap by
+    :data:`BOUNDARY_MARGIN` on each side of their inner boundaries, as a plan's windows do.
+    """
+    pieces = split(window.query_start, window.query_end, count)
+    for offset, piece in enumerate(pieces):
+        piece.index = first_index + offset
+    return pieces
+
+
+def pieces_allowed(window: Window) -> int:
+    """How many pieces ``window`` can be cut into, each at least :data:`MIN_PIECE` long."""
+    return int((window.query_end - window.query_start) / MIN_PIECE)
 
 
 def truncate(value: datetime) -> datetime:

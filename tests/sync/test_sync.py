@@ -125,8 +125,11 @@ async def test_a_large_range_is_cut_into_windows_fetched_together(
     us = ids_of(emulator, US)
     assert set(rows(tmp_path / "j.sqlite")) == us
     assert report.windows == 6
-    # One request sized the range; every page after it was stored.
-    assert report.requests == report.pages + 1
+    # One request sized the range; every page after it was stored; each window, of
+    # several pages, was checked once (its first page again) and nothing moved.
+    assert report.checks == 6
+    assert report.repeated == 0
+    assert report.requests == report.pages + report.checks + 1
     assert emulator.count("getServiceJobs") == report.requests
     # Progress only moves forward and ends complete.
     assert [p.jobs for p in seen] == sorted(p.jobs for p in seen)
