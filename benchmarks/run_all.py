@@ -7,7 +7,8 @@ Sections, in order: start-up, the pytest plugin's share of a pytest start, parsi
 at the bound (with the chart), paging at the plan, bulk sync (``bench_sync.py``), memory,
 one seller's plan spent by several processes (``bench_processes.py``), what pacing costs
 (``bench_pacing.py``), what tracing and metrics cost (``bench_otel.py``), the fleet of
-sellers on 1, 2 and 4 worker processes (``bench_fleet.py``), and the emulator's own
+sellers on 1, 2 and 4 worker processes (``bench_fleet.py``), a sync while jobs move
+under keyset and offset page tokens (``bench_page_tokens.py``), and the emulator's own
 speed (``bench_emulator.py``).  The modules
 written by other people are imported from this folder and their ``run()`` called as they
 are; a section that fails is reported as failed and the others still run.  ``--quick``
@@ -68,9 +69,11 @@ SECTIONS = (
     "pacing",
     "otel",
     "fleet",
+    "tokens",
     "emulator",
 )
 FOREIGN = {"parse": "bench_parse.py", "sync": "bench_sync.py", "emulator": "bench_emulator.py"}
+FOREIGN["tokens"] = "bench_page_tokens.py"
 
 
 def _load(filename: str) -> ModuleType | None:
@@ -422,6 +425,7 @@ TITLES = {
     "pacing": "9. What pacing costs (bench_pacing.py)",
     "otel": "10. What tracing and metrics cost (bench_otel.py)",
     "fleet": "11. The fleet: many sellers on 1, 2 and 4 worker processes (bench_fleet.py)",
+    "tokens": "12. A sync while jobs move, keyset and offset page tokens (bench_page_tokens.py)",
     "emulator": "The emulator's own speed (bench_emulator.py)",
 }
 ORDER = (
@@ -435,6 +439,7 @@ ORDER = (
     "pacing",
     "otel",
     "fleet",
+    "tokens",
     "parse",
     "pydantic",
     "startup",

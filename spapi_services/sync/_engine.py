@@ -15,11 +15,14 @@ Whatever the page tokens are, a window's pages must end holding every job that w
 the window when its pass began and is still there at its end.  Keyset tokens give that;
 offset tokens do not when a job leaves the result set mid-pass (every later page shifts
 by one, and a job slides back unseen).  So each pass records the window's
-``totalResultSize`` on its first page, watches it on every later page, and asks for the
-first page once more after the last (the check, right away, by the same worker): a
-window whose size moved the wrong way is paged again, cut into pieces when it is large,
-since smaller pieces each pass through sooner with fewer changes.  The pending check is
-stored in place of the window's page token, so a resumed run never skips it.
+``totalResultSize`` on its first page and watches it on every later page: when it has
+shrunk since the page before, the jobs just before the new page (where a job would have
+slid to) are fetched by its previous-page token, back to one the pass had seen.  After
+the last page the first page is asked for once more (the check, right away, by the same
+worker): a window whose size moved the wrong way since is paged again, cut into pieces
+when it is large, since smaller pieces each pass through sooner with fewer changes.  The
+pending check is stored in place of the window's page token, so a resumed run never
+skips it.
 """
 
 from __future__ import annotations
@@ -122,15 +125,18 @@ class SyncReport:
 
     ``pages`` and ``jobs`` count what this call stored (pages stored by an interrupted
     call before are not included); ``requests`` is the getServiceJobs calls that
-    succeeded: the pages, the checks, plus the first page of each large range, which is
-    fetched to size the range and then again by its first window.  ``checks`` are the
-    requests that asked for a window's first page again after its last, to see whether
-    its result set changed while it was paged (one per window of more than one page);
-    ``repeated`` counts the pages fetched in passes that were then started again,
-    because the window's result set changed during the pass or the API refused a page
-    token: what completeness cost when jobs moved.  Retries after throttling or errors
-    happen inside the client and are not counted here.  ``runs`` has one
-    :class:`RunSummary` per marketplace; each run's ``end`` is now its checkpoint.
+    succeeded: the pages, the checks and look-backs, plus the first page of each large
+    range, which is fetched to size the range and then again by its first window.
+    ``checks`` are the requests that asked for a window's first page again after its
+    last, to see whether its result set changed while it was paged (one per window of
+    more than one page: the fixed price of completeness).  The rest is the price of jobs
+    that moved: ``looked_back`` counts the pages fetched just before a page whose result
+    set had shrunk since the page before it (about one per change seen mid-pass), and
+    ``repeated`` the pages fetched in passes that were then started again (the window
+    changed after its last page, or a page token was refused).  Retries after
+    throttling or errors happen inside the client and are not counted here.  ``runs``
+    has one :class:`RunSummary` per marketplace; each run's ``end`` is now its
+    checkpoint.
     """
 
     runs: tuple[RunSummary, ...]
@@ -140,6 +146,7 @@ class SyncReport:
     requests: int
     elapsed: float
     checks: int = 0
+    looked_back: int = 0
     repeated: int = 0
 
     @property
@@ -275,6 +282,7 @@ async def sync_jobs(
         requests=run.requests,
         elapsed=time.monotonic() - started,
         checks=run.checks,
+        looked_back=run.looked_back,
         repeated=run.repeated,
     )
 
@@ -358,6 +366,8 @@ class _Track:
     busy: bool = False
     pass_pages: int = 0
     """Pages of the window's current pass fetched by this run."""
+    seen: set[str] = attrs.Factory(set)
+    """Ids of the jobs the current pass has fetched (in this run)."""
     peak: int | None = None
     """The largest ``totalResultSize`` a page of the current pass reported."""
     refusals: int = 0
@@ -396,6 +406,7 @@ class _Run:
         self.jobs = 0
         self.requests = 0
         self.checks = 0
+        self.looked_back = 0
         self.repeated = 0
         self.pages_of = {plan.scope: 0 for plan in plans}
         self.jobs_of = {plan.scope: 0 for plan in plans}
@@ -575,22 +586,68 @@ class _Run:
         """
         track = self._track(window)
         track.pass_pages = 1
+        track.seen = _ids(page.jobs)
         track.peak = window.expected = page.total_result_size
-        await self._store(plan, window, page, page.next_page_token or None)
+        await self._store(plan, window, page.jobs or (), page.next_page_token or None)
 
     async def _continue_pass(self, plan: SyncPlan, window: Window, page: JobListing) -> None:
+        """Store the next page of a pass; if the result set shrank since the page before,
+        first fetch what may have slid back past the boundary between them."""
         track = self._track(window)
         track.pass_pages += 1
         total = page.total_result_size
+        jobs: list[ServiceJob] = list(page.jobs or ())
         peak = window.expected if track.peak is None else track.peak
         if _moved(plan.mode, window.expected, peak, total):
-            # The result set changed during the pass: a page may have been skipped (with
-            # offset tokens); the pass's pages so far will have to be fetched again anyway.
-            await self._again(plan, window, abs((window.expected or 0) - (total or 0)), None)
-            return
+            lost = abs((window.expected or 0) - (total or 0))
+            behind = await self._look_back(plan, window, page, lost)
+            if behind is None:
+                await self._again(plan, window, lost, None)
+                return
+            # The pass goes on from here, as if it had begun with this page's size.
+            jobs = _unique([*jobs, *behind])
+            window.expected = peak = total
         if total is not None:
             track.peak = total if peak is None else max(peak, total)
-        await self._store(plan, window, page, page.next_page_token or CHECK_PENDING)
+        track.seen.update(_ids(jobs))
+        await self._store(plan, window, jobs, page.next_page_token or CHECK_PENDING)
+
+    async def _look_back(
+        self, plan: SyncPlan, window: Window, page: JobListing, lost: int
+    ) -> list[ServiceJob] | None:
+        """The jobs just before ``page``, back to one the pass has already fetched.
+
+        ``lost`` jobs left the result set after the page before ``page`` was served.
+        With offset tokens every job after one that left moves one place back, so as
+        many jobs slid back across the boundary between the two pages, unseen; with
+        keyset tokens none did.  Either way they are among the jobs just before
+        ``page``, which its previous-page token points at.  Pages are followed back
+        until one holds a job the pass fetched before: everything between that job and
+        ``page`` is then in hand.  ``None`` when that cannot be shown (no previous-page
+        token, or no such job within ``lost`` jobs and a page): the window is then paged
+        again.
+        """
+        track = self._track(window)
+        token = page.previous_page_token or None
+        found: list[ServiceJob] = []
+        for _ in range(math.ceil(lost / PAGE_SIZE) + 1):
+            if token is None:
+                return None
+            back = await self._fetch(plan, window, token)
+            self.looked_back += 1
+            found.extend(back.jobs or ())
+            if not track.seen.isdisjoint(_ids(back.jobs)):
+                _log.debug(
+                    "%s: %d jobs left window %d during its pass; the jobs before its page "
+                    "%d fetched again",
+                    plan.scope,
+                    lost,
+                    window.index,
+                    track.pass_pages,
+                )
+                return found
+            token = back.previous_page_token or None
+        return None
 
     async def _check(self, plan: SyncPlan, window: Window) -> None:
         """A window's first page again, after its last: did its result set change?
@@ -673,19 +730,23 @@ class _Run:
         await self._begin_pass(plan, window, first)
 
     async def _store(
-        self, plan: SyncPlan, window: Window, page: JobListing | None, token: str | None
+        self,
+        plan: SyncPlan,
+        window: Window,
+        jobs: Sequence[ServiceJob] | None,
+        token: str | None,
     ) -> None:
-        """Store a page's jobs (none for a check) and the window's progress, at once."""
-        jobs = self.protect(page.jobs or ()) if page is not None else ()
+        """Store a page's jobs (``None`` for a check) and the window's progress, at once."""
+        protected = self.protect(jobs) if jobs else ()
         async with self._sink_lock:
-            written = await self._sink.write_page(plan, window, jobs, token)
+            written = await self._sink.write_page(plan, window, protected, token)
             window.page_token = token
             window.done = token is None
             window.pages += 1
             window.jobs += written
             if window.done and not plan.pending:
                 await self._finish(plan)
-        if page is not None:
+        if jobs is not None:
             self.pages += 1
             self.pages_of[plan.scope] += 1
         self.jobs += written
@@ -731,6 +792,23 @@ class _Run:
                 elapsed=time.monotonic() - self._started,
             )
         )
+
+
+def _ids(jobs: Sequence[ServiceJob] | None) -> set[str]:
+    return {job.service_job_id for job in jobs or () if job.service_job_id}
+
+
+def _unique(jobs: Sequence[ServiceJob]) -> list[ServiceJob]:
+    """``jobs`` with each id once, at its last place (the latest fetched)."""
+    latest: dict[str, ServiceJob] = {}
+    anonymous: list[ServiceJob] = []
+    for job in jobs:
+        if job.service_job_id:
+            latest.pop(job.service_job_id, None)
+            latest[job.service_job_id] = job
+        else:
+            anonymous.append(job)
+    return [*anonymous, *latest.values()]
 
 
 def _moved(mode: Mode, baseline: int | None, peak: int | None, total: int | None) -> bool:

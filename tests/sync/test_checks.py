@@ -34,11 +34,14 @@ class OffsetApi:
     """getServiceJobs over a list, paged by offset, its total counted on the first page
     and carried in the token (``stale_totals``) or counted on every page."""
 
-    def __init__(self, jobs: int, *, stale_totals: bool, totals: bool = True) -> None:
+    def __init__(
+        self, jobs: int, *, stale_totals: bool, totals: bool = True, previous: bool = True
+    ) -> None:
         self.created = {f"{10**13 + i}": T0 + timedelta(minutes=i) for i in range(jobs)}
         self.updated = dict(self.created)
         self.stale_totals = stale_totals
         self.totals = totals
+        self.previous = previous
         self.served = 0
         self.after_page: dict[int, Callable[[], None]] = {}
 
@@ -57,12 +60,14 @@ class OffsetApi:
         if page_token is None:
             offset, total = 0, len(members)
         else:
-            offset, counted = (int(part) for part in page_token.split(":"))
+            start, counted, back = (int(part) for part in page_token.split(":"))
             total = counted if self.stale_totals else len(members)
+            offset = max(0, start - page_size) if back else start
         end = offset + page_size
         page = JobListing(
             total_result_size=total if self.totals else None,
-            next_page_token=f"{end}:{total}" if end < len(members) else None,
+            next_page_token=f"{end}:{total}:0" if end < len(members) else None,
+            previous_page_token=f"{offset}:{total}:1" if offset and self.previous else None,
             jobs=tuple(
                 ServiceJob(service_job_id=i, create_time=c, marketplace_id=US)
                 for c, i in members[offset:end]
@@ -93,11 +98,13 @@ async def first_sync(api: OffsetApi, path: Path) -> datetime:
     return until
 
 
-@pytest.mark.parametrize("stale_totals", [True, False])
+@pytest.mark.parametrize(
+    ("stale_totals", "previous"), [(True, True), (False, True), (False, False)]
+)
 async def test_a_job_that_slid_past_an_offset_is_fetched_after_all(
-    tmp_path: Path, stale_totals: bool
+    tmp_path: Path, stale_totals: bool, previous: bool
 ) -> None:
-    api = OffsetApi(60, stale_totals=stale_totals)
+    api = OffsetApi(60, stale_totals=stale_totals, previous=previous)
     path = tmp_path / "jobs.sqlite"
     checkpoint = await first_sync(api, path)
     ids = sorted(api.created, key=api.created.__getitem__)
@@ -119,13 +126,17 @@ async def test_a_job_that_slid_past_an_offset_is_fetched_after_all(
         marketplace_ids=[US],
     )
     assert slid in stored(path)
-    assert report.repeated > 0
     if stale_totals:
-        # The pages could not show it: the check (a fresh first page) did.
-        assert report.checks >= 1
-        assert report.repeated == 3
+        # The pages could not show it: the check (a fresh first page) did, and the
+        # window was paged again, in two pieces.
+        assert (report.looked_back, report.repeated, report.windows) == (0, 3, 3)
+    elif previous:
+        # Page two showed it: the page before it, fetched again, held the job.
+        assert (report.looked_back, report.repeated, report.checks) == (1, 0, 1)
+        assert report.requests == 3 + 1 + 1  # three pages, the look-back, the check
     else:
-        assert report.repeated == 2  # seen on page two, and paged again from there
+        # No way back: seen on page two, and the window paged again from there.
+        assert (report.looked_back, report.repeated) == (0, 2)
 
 
 async def test_without_totals_windows_are_taken_as_complete_and_it_is_said_once(

@@ -160,23 +160,26 @@ async def test_checks_cost_one_request_per_window_when_nothing_moves(
     assert report.requests == 1 + report.pages + report.checks
 
 
-async def test_windows_that_change_while_paged_are_paged_again_in_pieces(
-    moving: ServicesEmulator,
-    fast_client: ServicesClient,
-    clock: FakeClock,
-    tmp_path: Path,
-    caplog: pytest.LogCaptureFixture,
+async def test_jobs_that_leave_mid_pass_cost_a_look_back_each_not_the_window_again(
+    moving: ServicesEmulator, fast_client: ServicesClient, clock: FakeClock, tmp_path: Path
 ) -> None:
     mirrors = Mirrors("sqlite", tmp_path)
     await run(moving, fast_client, mirrors, since=SINCE, until=NOW - timedelta(days=60))
-    caplog.set_level(logging.INFO, "spapi_services.sync")
-    with Churn(moving, clock, step=1.0).running():
+    before = moving.run_activity() + changes(moving)
+    with Churn(moving, clock, step=0.2).running():  # a change every other request or so
         report, _ = await run(moving, fast_client, mirrors, windows=2)
-    assert report.repeated > 0
-    assert report.windows > 2  # cut into pieces
-    assert any("paging it again as" in r.getMessage() for r in caplog.records)
+    during = changes(moving) - before
+    assert report.looked_back > 0
+    assert report.looked_back <= during
+    assert report.requests <= 1 + report.pages + report.checks + report.looked_back
     with closing(sqlite3.connect(mirrors.path)) as db:
         assert db.execute("SELECT count(*) FROM sync_windows").fetchone()[0] == 0
+
+
+def changes(emu: ServicesEmulator) -> int:
+    activity = emu.sellers[0].activity
+    assert activity is not None
+    return activity.created + activity.updated
 
 
 # --- a check that was due when the run stopped -------------------------------------------
