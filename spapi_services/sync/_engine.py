@@ -19,10 +19,12 @@ by one, and a job slides back unseen).  So each pass records the window's
 shrunk since the page before, the jobs just before the new page (where a job would have
 slid to) are fetched by its previous-page token, back to one the pass had seen.  After
 the last page the first page is asked for once more (the check, right away, by the same
-worker): a window whose size moved the wrong way since is paged again, cut into pieces
-when it is large, since smaller pieces each pass through sooner with fewer changes.  The
-pending check is stored in place of the window's page token, so a resumed run never
-skips it.
+worker): when its size moved the wrong way since, the last page is asked for again, to
+tell a change made after the pages (its size moved too: nothing to redo) from sizes
+counted once per search that hid changes (it did not: the window is paged again, cut
+into pieces when it is large, since smaller pieces each pass through sooner with fewer
+changes).  The pending check is stored in place of the window's page token, so a
+resumed run never skips it.
 """
 
 from __future__ import annotations
@@ -129,13 +131,14 @@ class SyncReport:
     range, which is fetched to size the range and then again by its first window.
     ``checks`` are the requests that asked for a window's first page again after its
     last, to see whether its result set changed while it was paged (one per window of
-    more than one page: the fixed price of completeness).  The rest is the price of jobs
-    that moved: ``looked_back`` counts the pages fetched just before a page whose result
-    set had shrunk since the page before it (about one per change seen mid-pass), and
-    ``repeated`` the pages fetched in passes that were then started again (the window
-    changed after its last page, or a page token was refused).  Retries after
-    throttling or errors happen inside the client and are not counted here.  ``runs``
-    has one :class:`RunSummary` per marketplace; each run's ``end`` is now its
+    more than one page: the fixed price of completeness), and its last page again when
+    it had (to tell whether the change came after the pages).  The rest is the price
+    of jobs that moved: ``looked_back`` counts the pages fetched just before a page
+    whose result set had shrunk since the page before it (about one per change seen
+    mid-pass), and ``repeated`` the pages fetched in passes that were then started
+    again (the pages' sizes had hidden a change, or a page token was refused).  Retries
+    after throttling or errors happen inside the client and are not counted here.
+    ``runs`` has one :class:`RunSummary` per marketplace; each run's ``end`` is now its
     checkpoint.
     """
 
@@ -368,6 +371,10 @@ class _Track:
     """Pages of the window's current pass fetched by this run."""
     seen: set[str] = attrs.Factory(set)
     """Ids of the jobs the current pass has fetched (in this run)."""
+    last_token: str | None = None
+    """The token the pass's latest page was fetched with (``None``: its first page)."""
+    last_total: int | None = None
+    """The ``totalResultSize`` the pass's latest page reported."""
     peak: int | None = None
     """The largest ``totalResultSize`` a page of the current pass reported."""
     refusals: int = 0
@@ -551,7 +558,7 @@ class _Run:
             await self._begin_pass(plan, window, page)
         else:
             self._track(window).refusals = 0
-            await self._continue_pass(plan, window, page)
+            await self._continue_pass(plan, window, page, token)
 
     def _refused(self, plan: SyncPlan, window: Window, error: BadRequestError) -> None:
         """A page token the API refused: the window starts again from its first page.
@@ -587,15 +594,20 @@ class _Run:
         track = self._track(window)
         track.pass_pages = 1
         track.seen = _ids(page.jobs)
+        track.last_token, track.last_total = None, page.total_result_size
         track.peak = window.expected = page.total_result_size
         await self._store(plan, window, page.jobs or (), page.next_page_token or None)
 
-    async def _continue_pass(self, plan: SyncPlan, window: Window, page: JobListing) -> None:
-        """Store the next page of a pass; if the result set shrank since the page before,
-        first fetch what may have slid back past the boundary between them."""
+    async def _continue_pass(
+        self, plan: SyncPlan, window: Window, page: JobListing, token: str
+    ) -> None:
+        """Store the next page of a pass (fetched with ``token``); if the result set
+        shrank since the page before, first fetch what may have slid back past the
+        boundary between them."""
         track = self._track(window)
         track.pass_pages += 1
         total = page.total_result_size
+        track.last_token, track.last_total = token, total
         jobs: list[ServiceJob] = list(page.jobs or ())
         peak = window.expected if track.peak is None else track.peak
         if _moved(plan.mode, window.expected, peak, total):
@@ -674,10 +686,32 @@ class _Run:
                 )
         else:
             peak = window.expected if track.peak is None else max(track.peak, window.expected)
-            if _moved(plan.mode, window.expected, peak, total):
+            if _moved(plan.mode, window.expected, peak, total) and not (
+                await self._counted_afresh(plan, window)
+            ):
                 await self._again(plan, window, abs(window.expected - total), page)
                 return
         await self._store(plan, window, None, None)
+
+    async def _counted_afresh(self, plan: SyncPlan, window: Window) -> bool:
+        """Whether the API counts the result set afresh for every page, not once per search.
+
+        A check that finds the size changed cannot tell by itself whether the change
+        came after the last page (harmless: every change before it showed in a page's
+        size and was looked back over) or the pages' sizes were counted once, when the
+        search began, and hid changes.  The last page's token asked for again tells: a
+        size counted once comes back the same, one counted afresh has moved with the
+        check's.  One request, instead of the window again.
+        """
+        track = self._track(window)
+        if track.last_token is None or track.last_total is None:
+            return False  # resumed: the pass's pages were fetched before
+        try:
+            probe = await self._fetch(plan, window, track.last_token)
+        except BadRequestError:
+            return False  # the token expired: no way to tell
+        self.checks += 1
+        return probe.total_result_size is not None and probe.total_result_size != track.last_total
 
     async def _again(
         self, plan: SyncPlan, window: Window, lost: int, first: JobListing | None

@@ -182,6 +182,34 @@ def changes(emu: ServicesEmulator) -> int:
     return activity.created + activity.updated
 
 
+async def test_a_change_after_the_last_page_costs_one_request_not_the_window_again(
+    moving: ServicesEmulator, fast_client: ServicesClient, clock: FakeClock, tmp_path: Path
+) -> None:
+    mirrors = Mirrors("sqlite", tmp_path)
+    await run(moving, fast_client, mirrors, since=SINCE, until=NOW - timedelta(days=60))
+    changed: list[str] = []
+
+    def change_before_the_check(progress: SyncProgress) -> None:
+        if not changed and stored_tokens(mirrors.path) == [CHECK_PENDING]:
+            job = next(j for j in moving.store.find_jobs(marketplace_id=US) if j.status == "HOLD")
+            clock.advance(1)
+            moving.store.set_job_status(job.service_job_id, "CANCELLED")
+            changed.append(job.service_job_id)
+
+    report, began = await run(
+        moving, fast_client, mirrors, windows=1, on_progress=change_before_the_check
+    )
+    assert changed
+    # The check saw one job fewer; the last page asked for again showed the size is
+    # counted afresh for every page, so the change came after the pages: nothing to redo.
+    assert (report.checks, report.looked_back, report.repeated) == (2, 0, 0)
+    assert report.requests == report.pages + 2
+    missing, stale = check_mirror(
+        moving, mirrors.read(), marketplace=US, created=(SINCE, began), unchanged_since=began
+    )
+    assert (missing, stale) == ([], [])
+
+
 # --- a check that was due when the run stopped -------------------------------------------
 
 
