@@ -5,9 +5,10 @@ The emulator seeds 10,000 jobs across its five marketplaces and keeps its world 
 into SQLite with its defaults (8 windows).  Two runs for each kind of page token:
 
 * ``first sync``: every job created in the last 91 days (windows by creation time);
-* ``catch-up``: the same mirror with its checkpoint moved back 91 days, so the run goes
-  by last update over every job: the case where a job updated mid-run leaves the range
-  and, with offset tokens, shifts every later page of its window.
+* ``catch-up``: a mirror 91 days behind (an empty one whose checkpoint is 91 days old,
+  so no job of it hides what the run misses), so the run goes by last update over every
+  job: the case where a job updated mid-run leaves the range and, with offset tokens,
+  shifts every later page of its window.
 
 After each run the mirror is compared with the emulator's store: a job *missed* is one
 the run should hold (created in its range, and not changed since the run began) but
@@ -180,11 +181,16 @@ async def one_kind(paging: str, churn: str, jobs: int, folder: Path) -> dict[str
         ) as client,
     ):
         moving_with_requests(emu, clock)
-        path = folder / f"{paging}-{churn}.sqlite"
-        _, first = await one_run(emu, client, path, since=SINCE)
-        with closing(sqlite3.connect(path)) as db, db:
-            db.execute("UPDATE sync_checkpoints SET synced_until = ?", (format_time(SINCE),))
-        _, catch_up = await one_run(emu, client, path)
+        _, first = await one_run(emu, client, folder / f"{paging}-{churn}.sqlite", since=SINCE)
+        behind = folder / f"{paging}-{churn}-behind.sqlite"
+        async with SqliteSink(behind):
+            pass  # its tables
+        with closing(sqlite3.connect(behind)) as db, db:
+            db.executemany(
+                "INSERT INTO sync_checkpoints (scope, synced_until, updated_at) VALUES (?, ?, ?)",
+                [(scope, format_time(SINCE), format_time(SINCE)) for scope in ALL],
+            )
+        _, catch_up = await one_run(emu, client, behind)
     return {"first sync": first, "catch-up": catch_up}
 
 
