@@ -522,8 +522,8 @@ class _Run:
         """Fetch and store the next page of a window :meth:`_next_window` handed out.
 
         A pass's last page is followed at once by the window's check: the sooner it
-        comes, the fewer changes made after the pages were fetched (which cost nothing
-        but would fail the check) fall in between.
+        comes, the fewer changes made after the pages were fetched (harmless, but each
+        costs the check a request more to tell) fall in between.
         """
         try:
             await self._step(window)
