@@ -81,7 +81,7 @@ class EmulatedSeller:
     credentials: LwaCredentials
     context: ServiceContext = attrs.field(repr=False)
     handlers: dict[str, Handler] = attrs.field(repr=False)
-    activity: WorldActivity | None = attrs.field(default=None, repr=False)
+    activity: WorldActivity | None = attrs.field(default=None, init=False, repr=False)
     """The changes the emulator's ``activity`` makes to this world (``None`` without one):
     ``activity.log`` holds the latest, ``activity.created``/``updated`` count them."""
 
