@@ -54,6 +54,7 @@ from .enums import (
     SortField,
     SortOrder,
 )
+from .feed import ChangeKind, JobChange, SellerChange
 from .jobs import (
     Address,
     Appointment,
@@ -113,6 +114,7 @@ __all__ = [
     "AvailabilityRecord",
     "Buyer",
     "CapacityType",
+    "ChangeKind",
     "ContentType",
     "CreateReservationRecord",
     "CreateReservationRequest",
@@ -130,6 +132,7 @@ __all__ = [
     "ItemDelivery",
     "ItemDeliveryPromise",
     "ItemStatus",
+    "JobChange",
     "JobListing",
     "LinkedAsset",
     "MoneyAmount",
@@ -147,6 +150,7 @@ __all__ = [
     "SchedulingType",
     "ScopeOfWork",
     "Seller",
+    "SellerChange",
     "ServiceDocumentUploadDestination",
     "ServiceJob",
     "ServiceJobProvider",

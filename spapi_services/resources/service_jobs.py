@@ -9,7 +9,7 @@ import json
 import logging
 from collections.abc import AsyncIterator, Iterable, Sequence
 from datetime import datetime
-from typing import Any, TypedDict, Unpack
+from typing import TYPE_CHECKING, Any, TypedDict, Unpack
 
 import attrs
 
@@ -19,6 +19,11 @@ from ..errors import ApiStatusError, BadRequestError, NotFoundError, Unprocessab
 from ..models.enums import ServiceJobStatus, SortField, SortOrder
 from ..models.jobs import JobListing, ServiceJob
 from ._base import Resource
+
+if TYPE_CHECKING:
+    from datetime import timedelta
+
+    from ..feed import JobFeed
 
 __all__ = ["JobFilters", "JobPaginator", "ServiceJobs"]
 
@@ -148,6 +153,63 @@ class ServiceJobs(Resource):
             JobListing,
             query={**query, "pageToken": token} if token else query,
             empty=JobListing,
+        )
+
+    def changes(
+        self,
+        *,
+        since: datetime | None = None,
+        resume_token: str | None = None,
+        marketplace_ids: Iterable[str] | None = None,
+        interval: float | None = None,
+        overlap: timedelta | None = None,
+    ) -> JobFeed:
+        """The seller's new and changed jobs, as they happen: an async iterator of
+        :class:`~spapi_services.models.JobChange`.
+
+        ::
+
+            async for change in client.service_jobs.changes():
+                print(change.kind, change.job.service_job_id, change.job.service_job_status)
+
+        The feed polls getServiceJobs every ``interval`` seconds for the jobs updated
+        lately, in each of ``marketplace_ids`` (default: the client's marketplace), and
+        yields each job that is new to it or whose content changed, once: a job seen
+        again unchanged, however the windows overlap, is not yielded again.  ``kind`` is
+        ``created`` for a job the feed had not seen and that was created at or after the
+        start of the window it was found in, else ``updated`` (so a job created before
+        ``since`` and changed after it is ``updated``).
+
+        :param since: yield the jobs updated at or after this time (default: from now).
+        :param resume_token: go on where an earlier feed stopped: a
+            :attr:`JobChange.resume_token <spapi_services.models.JobChange.resume_token>`
+            (every change after that one) or a :attr:`JobFeed.resume_token
+            <spapi_services.feed.JobFeed.resume_token>`.  Not with ``since``.
+        :param marketplace_ids: the marketplaces to watch (with ``resume_token``: its
+            own, unless the same are given).
+        :param interval: seconds from one poll's start to the next's; default
+            :data:`~spapi_services.feed.DEFAULT_INTERVAL`, 5 s: one request a poll is 2%
+            of the published usage plan (10 a second, burst 40, per application and
+            seller), and a change arrives about ``interval`` seconds after it is made.
+        :param overlap: how far before the last complete moment each poll looks again,
+            for late writes and clock skew (default
+            :data:`~spapi_services.feed.DEFAULT_OVERLAP`, 2 minutes).
+
+        Every argument is checked here, before anything is sent.  Polls spend the
+        client's getServiceJobs plan, shared with its other calls and feeds.  Transient
+        failures (throttling, 5xx, the network) are outlasted with back-off and counted
+        in the feed's ``errors``; refused credentials or a refused request are raised.
+        """
+        from ..feed import DEFAULT_OVERLAP
+        from ..feed._feed import open_feed
+
+        return open_feed(
+            self._client,
+            since=since,
+            resume_token=resume_token,
+            marketplace_ids=marketplace_ids,
+            interval=interval,
+            overlap=DEFAULT_OVERLAP if overlap is None else overlap,
         )
 
 

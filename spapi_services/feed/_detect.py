@@ -1,0 +1,91 @@
+"""Telling a change from a repeat: a job's content hash, and what a feed remembers.
+
+There is no last-updated field in a service job, so a change is judged by content: the
+SHA-256 of the job's JSON in a canonical form (keys sorted, no spaces, amounts written
+without trailing zeros, so the same job hashes the same whichever JSON parser read it).
+A feed remembers, for each job it may see again, a short key of the job id and the first
+eight bytes of the content hash: a job whose remembered content matches is not a change.
+
+"Created" is judged by not having been seen, with the job's creation time as a guard
+(see :func:`classify`).  Everything here is pure, so the sync's ``on_change`` and the
+PostgreSQL outbox can judge changes the same way.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from .. import _serde
+from ..models.feed import ChangeKind
+from ..models.jobs import ServiceJob
+
+__all__ = ["FINGERPRINT_BYTES", "api_json", "classify", "content_hash", "job_key"]
+
+#: Bytes kept of a job id's hash and of a content hash: 2⁻⁶⁴ odds of taking a changed
+#: job for an unchanged one.
+FINGERPRINT_BYTES = 8
+
+
+def api_json(job: ServiceJob) -> Any:
+    """The job as the API's JSON (camelCase; absent fields left out)."""
+    return _serde.unstructure(job)
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        # 12.50 and 12.5 are one amount; parsers differ on which they give back.
+        return format(value.normalize(), "f")
+    raise TypeError(f"not JSON: {type(value).__name__}")
+
+
+def content_hash(job: ServiceJob | Mapping[str, Any]) -> str:
+    """The SHA-256 (hex) of a job's JSON in canonical form: equal for equal content.
+
+    Takes the model or its API JSON (a dict), so a stored job hashes as a fetched one.
+    """
+    data = api_json(job) if isinstance(job, ServiceJob) else job
+    text = json.dumps(
+        data, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=_plain
+    )
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def job_key(service_job_id: str) -> bytes:
+    """A short, fixed-size stand-in for a job id in a feed's memory and resume token."""
+    return hashlib.blake2b(service_job_id.encode(), digest_size=FINGERPRINT_BYTES).digest()
+
+
+def fingerprint(hash_hex: str) -> bytes:
+    """The part of a content hash a feed remembers."""
+    return bytes.fromhex(hash_hex[: 2 * FINGERPRINT_BYTES])
+
+
+def classify(
+    remembered: bytes | None,
+    current: bytes,
+    created: datetime | None,
+    window_start: datetime,
+) -> ChangeKind | None:
+    """Whether a job found in a poll is a change, and which kind; ``None`` for a repeat.
+
+    :param remembered: the content fingerprint the feed remembers for the job, if any.
+    :param current: the job's content fingerprint now.
+    :param created: the job's creation time (``None`` if the API left it out).
+    :param window_start: the ``lastUpdatedAfter`` of the poll that found it.
+
+    A remembered job is a change only if its content differs: ``updated``.  A job the
+    feed does not remember is ``created`` when it was created at or after the window's
+    start, else ``updated``: a job the feed saw and then forgot (forgetting happens when a
+    job leaves the polling window) was created before that window, and so was a job
+    created before the feed's ``since`` and changed after it.
+    """
+    if remembered is not None:
+        return None if remembered == current else ChangeKind.UPDATED
+    if created is not None and created < window_start:
+        return ChangeKind.UPDATED
+    return ChangeKind.CREATED

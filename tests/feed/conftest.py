@@ -1,0 +1,175 @@
+"""The feed's tests: an emulator on a fake clock, a client whose timer moves that clock,
+and a script of changes made to the emulator's store at given moments.
+
+No test sleeps: when the feed (or the client's retry loop) waits, :class:`ScriptTimer`
+moves the emulator's :class:`FakeClock` forward instead, making each scripted change at
+its moment on the way, and ends the run by raising :class:`RunOver` from the wait that
+would pass the end.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from datetime import datetime, timedelta
+
+import attrs
+import pytest_asyncio
+from _emulators import NOW, emulators
+
+from spapi_services import ServicesClient
+from spapi_services.emulator import FakeClock, ServicesEmulator
+from spapi_services.emulator.store import JobRecord, Store
+from spapi_services.feed import JobFeed
+from spapi_services.models import JobChange
+
+US = "ATVPDKIKX0DER"
+
+
+class RunOver(Exception):
+    """The scripted run reached its end (raised from the wait that would pass it)."""
+
+
+class ScriptTimer:
+    """The client's timer, on the emulator's fake clock, with scripted events."""
+
+    def __init__(self, clock: FakeClock) -> None:
+        self.clock = clock
+        self.events: list[tuple[datetime, int, Callable[[], None]]] = []
+        self.end: datetime | None = None
+        self.sleeps: list[float] = []
+
+    def now(self) -> float:
+        return self.clock.monotonic()
+
+    def utcnow(self) -> datetime:
+        return self.clock.now()
+
+    def at(self, seconds: float, action: Callable[[], None]) -> None:
+        """Do ``action`` when the clock reaches ``seconds`` from now."""
+        when = self.clock.now() + timedelta(seconds=seconds)
+        self.events.append((when, len(self.events), action))
+        self.events.sort(key=lambda e: (e[0], e[1]))
+
+    def stop_after(self, seconds: float) -> None:
+        self.end = self.clock.now() + timedelta(seconds=seconds)
+
+    async def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        target = self.clock.now() + timedelta(seconds=seconds)
+        while self.events and self.events[0][0] <= target:
+            when, _, action = self.events.pop(0)
+            self._advance_to(when)
+            action()
+        if self.end is not None and target > self.end:
+            self._advance_to(self.end)
+            raise RunOver
+        self._advance_to(target)
+        await asyncio.sleep(0)
+
+    def _advance_to(self, moment: datetime) -> None:
+        gap = (moment - self.clock.now()).total_seconds()
+        if gap > 0:
+            self.clock.advance(gap)
+
+
+@attrs.define
+class World:
+    """An emulator, its fake clock, and a client timed by the script."""
+
+    emu: ServicesEmulator
+    timer: ScriptTimer
+    client: ServicesClient
+
+    @property
+    def store(self) -> Store:
+        return self.emu.store
+
+    def client_for(self, **options: object) -> ServicesClient:
+        """Another client of the same seller on the same script."""
+        return ServicesClient(
+            self.emu.credentials,
+            endpoint=self.emu.url,
+            token_url=self.emu.token_url,
+            marketplace_id=US,
+            timer=self.timer,
+            rate_limits=False,
+            **options,  # type: ignore[arg-type]
+        )
+
+    def jobs(self, status: str | None = None) -> list[JobRecord]:
+        return self.store.find_jobs(status=status, marketplace_id=US)
+
+    def touch(self, job_id: str, status: str) -> Callable[[], None]:
+        """An action that puts a job in ``status`` (a change of content)."""
+        return lambda: self.store.set_job_status(job_id, status)
+
+    def touch_only(self, job_id: str) -> Callable[[], None]:
+        """An action that bumps a job's update time without changing its content."""
+        return lambda: self.store.touch_job(job_id)
+
+    def create(self, job_id: str, like: JobRecord | None = None) -> Callable[[], None]:
+        """An action that creates a job now (a copy of ``like`` under a new id)."""
+
+        def action() -> None:
+            new_job(self.store, job_id, like or self.jobs()[0])
+
+        return action
+
+
+def new_job(store: Store, job_id: str, like: JobRecord) -> JobRecord:
+    """A job created now in ``like``'s marketplace and store, with no appointments."""
+    now = store._clock.now()
+    record = attrs.evolve(
+        like,
+        service_job_id=job_id,
+        status="NOT_SERVICED",
+        created=now,
+        last_updated=now,
+        appointments=[],
+        json=None,
+        fragment=None,
+    )
+    store.add_job(record)
+    return record
+
+
+async def run(feed: JobFeed, limit: int | None = None) -> list[JobChange]:
+    """The changes a feed yields until the script ends (or ``limit`` of them, then break)."""
+    seen: list[JobChange] = []
+    try:
+        async for change in feed:
+            seen.append(change)
+            if limit is not None and len(seen) >= limit:
+                break
+    except RunOver:
+        pass
+    return seen
+
+
+def summary(changes: list[JobChange]) -> list[tuple[str, str, str]]:
+    """(kind, job id, status) of each change."""
+    return [
+        (c.kind.value, c.job.service_job_id or "", str(c.job.service_job_status)) for c in changes
+    ]
+
+
+@pytest_asyncio.fixture
+async def world() -> AsyncIterator[World]:
+    clock = FakeClock(NOW)
+    timer = ScriptTimer(clock)
+    async with emulators(jobs=40, seed=11, clock=clock) as start:
+        emu = await start()
+        client = ServicesClient(
+            emu.credentials,
+            endpoint=emu.url,
+            token_url=emu.token_url,
+            marketplace_id=US,
+            timer=timer,
+            # The client's own buckets run on the event loop's real clock, which stands
+            # nearly still in a scripted run: the emulator's plans, on the fake clock,
+            # still meter every request.
+            rate_limits=False,
+        )
+        async with client:
+            yield World(emu, timer, client)
