@@ -69,23 +69,27 @@ def classify(
     remembered: bytes | None,
     current: bytes,
     created: datetime | None,
-    window_start: datetime,
+    created_from: datetime,
 ) -> ChangeKind | None:
     """Whether a job found in a poll is a change, and which kind; ``None`` for a repeat.
 
     :param remembered: the content fingerprint the feed remembers for the job, if any.
     :param current: the job's content fingerprint now.
     :param created: the job's creation time (``None`` if the API left it out).
-    :param window_start: the ``lastUpdatedAfter`` of the poll that found it.
+    :param created_from: the start of the window before the one the poll asked for
+        (for the feed's first poll, its ``since``).
 
     A remembered job is a change only if its content differs: ``updated``.  A job the
-    feed does not remember is ``created`` when it was created at or after the window's
-    start, else ``updated``: a job the feed saw and then forgot (forgetting happens when a
-    job leaves the polling window) was created before that window, and so was a job
-    created before the feed's ``since`` and changed after it.
+    feed does not remember is ``created`` when it was created at or after
+    ``created_from``, else ``updated``.  A job the feed saw and then forgot (it forgets a
+    job that drops out of its window) was last updated, so created, before the window
+    it dropped out of, which is at the latest the window before this one; a job created
+    before the feed's ``since`` and changed after it is ``updated`` too.  A job created
+    after the previous window began would have been found by the previous poll, unless
+    it was created (or became visible) after that poll read: it is new.
     """
     if remembered is not None:
         return None if remembered == current else ChangeKind.UPDATED
-    if created is not None and created < window_start:
+    if created is not None and created < created_from:
         return ChangeKind.UPDATED
     return ChangeKind.CREATED

@@ -182,7 +182,7 @@ class _Poll:
     def absorb(self, page: JobListing, seen_at: datetime) -> list[JobChange]:
         """The changes among a page's jobs; the poll moves on to the next page."""
         changes: list[JobChange] = []
-        start = self.state.window_start
+        start = self.state.created_from
         for job in page.jobs or ():
             digest = content_hash(job)
             key, current = job_key(job.service_job_id or ""), fingerprint(digest)
@@ -207,7 +207,10 @@ class _Poll:
         applied = self.delivered[:count]
         memory = _written(self.state.memory, applied)
         window = self.state.window | {key for key, _ in applied}
-        return MarketState(self.state.marketplace_id, self.state.window_start, memory, window)
+        state = self.state
+        return MarketState(
+            state.marketplace_id, state.window_start, state.created_from, memory, window
+        )
 
     def finished(self, overlap: timedelta) -> MarketState:
         """The state after a complete poll: the window moved up, the found jobs remembered
@@ -218,7 +221,7 @@ class _Poll:
         if self.delivered or self.found.keys() != window:
             memory = _written(memory, self.found.items())
             window = frozenset(self.found)
-        return MarketState(name, start, memory, window)
+        return MarketState(name, start, self.state.window_start, memory, window)
 
 
 def _written(
@@ -312,7 +315,7 @@ class JobFeed:
     def _started(self) -> list[MarketState]:
         if self._states is None:
             start = self._since if self._since is not None else self._clock.wall()
-            self._states = [MarketState(m, start, {}) for m in self._marketplace_ids]
+            self._states = [MarketState(m, start, start, {}) for m in self._marketplace_ids]
         return self._states
 
     @staticmethod

@@ -1,12 +1,12 @@
 """A feed's resume token: where each marketplace's polling stands, in an opaque string.
 
 Per marketplace the token holds the start of the next poll's window (the watermark less
-the overlap, to the millisecond the API keeps) and the feed's memory at that point: a
-16-byte entry (job key, content fingerprint; see :mod:`._detect`) for each job it may
-see again.  That is enough to resume without missing or repeating a change.
+the overlap, to the millisecond the API keeps), the start of the window before (which
+tells created from updated), and the feed's memory at that point: a 16-byte entry (job
+key, content fingerprint; see :mod:`._detect`) for each job it may see again.  That is enough to resume without missing or repeating a change.
 
 The format is ``sjf1.`` and URL-safe base64 of: a version byte; for each marketplace
-its id, the window start (milliseconds since the epoch) and its entries; and a 4-byte
+its id, the two window starts (milliseconds since the epoch) and its entries; and a 4-byte
 checksum, so a token cut short or edited is refused rather than misread.  The memory is
 bounded: past :data:`EDGE_LIMIT` jobs per marketplace the oldest entries are left out,
 and a resume may then yield those jobs again (never fewer changes).
@@ -31,7 +31,7 @@ _PREFIX = "sjf1."
 _VERSION = 1
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _ENTRY = 2 * FINGERPRINT_BYTES
-_HEAD = struct.Struct(">qH")  # window start in ms, entry count
+_HEAD = struct.Struct(">qqH")  # window start and created-from in ms, entry count
 _CHECK = 4
 #: Jobs remembered per marketplace in a token (16 bytes each: about 43 KB of text at most).
 EDGE_LIMIT = 2000
@@ -50,6 +50,9 @@ class MarketState:
 
     marketplace_id: str
     window_start: datetime
+    created_from: datetime
+    """A job new to the feed is ``created`` if it was created at or after this: the
+    previous window's start (see :func:`~spapi_services.feed.classify`)."""
     memory: Mapping[bytes, bytes] = attrs.field(eq=False)
     window: frozenset[bytes] = attrs.field(eq=False, factory=frozenset)
 
@@ -67,7 +70,8 @@ def encode_token(states: Sequence[MarketState]) -> str:
         window, memory = state.window, state.memory
         entries = [(k, v) for k, v in memory.items() if k in window][-EDGE_LIMIT:]
         parts += [bytes([len(name)]), name]
-        parts.append(_HEAD.pack(_milliseconds(state.window_start), len(entries)))
+        start, created = _milliseconds(state.window_start), _milliseconds(state.created_from)
+        parts.append(_HEAD.pack(start, created, len(entries)))
         parts += [key + value for key, value in entries]
     body = b"".join(parts)
     check = hashlib.blake2b(body, digest_size=_CHECK).digest()
@@ -103,7 +107,7 @@ def _read_states(body: bytes) -> list[MarketState]:
         size = body[at]
         name = body[at + 1 : at + 1 + size].decode()
         at += 1 + size
-        millis, entries = _HEAD.unpack_from(body, at)
+        millis, created, entries = _HEAD.unpack_from(body, at)
         at += _HEAD.size
         memory: dict[bytes, bytes] = {}
         for _ in range(entries):
@@ -115,7 +119,8 @@ def _read_states(body: bytes) -> list[MarketState]:
         if not name or any(s.marketplace_id == name for s in states):
             raise _malformed("its marketplaces are empty or repeated")
         start = _EPOCH + timedelta(milliseconds=millis)
-        states.append(MarketState(name, start, memory, frozenset(memory)))
+        since = _EPOCH + timedelta(milliseconds=created)
+        states.append(MarketState(name, start, since, memory, frozenset(memory)))
     if at != len(body):
         raise _malformed("it has bytes left over")
     return states

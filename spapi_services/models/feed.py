@@ -28,11 +28,11 @@ class ChangeKind(ApiEnum):
     """
 
     CREATED = "created"
-    """A job new to the feed, created at or after the start of the window it was found
-    in (for the first poll, the feed's ``since``)."""
+    """A job new to the feed, created at or after the start of the feed's previous
+    polling window (for its first polls, ``since``)."""
     UPDATED = "updated"
-    """A job the feed had seen with other content, or one created before the window it
-    was found in (such as a job created before ``since`` and changed after it)."""
+    """A job the feed had seen with other content, or one created before that (such as
+    a job created before ``since`` and changed after it)."""
 
 
 class _Deferred:

@@ -177,8 +177,8 @@ class ServiceJobs(Resource):
         yields each job that is new to it or whose content changed, once: a job seen
         again unchanged, however the windows overlap, is not yielded again.  ``kind`` is
         ``created`` for a job the feed had not seen and that was created at or after the
-        start of the window it was found in, else ``updated`` (so a job created before
-        ``since`` and changed after it is ``updated``).
+        start of its previous polling window (at first, ``since``), else ``updated``: a
+        job created before ``since`` and changed after it is ``updated``.
 
         :param since: yield the jobs updated at or after this time (default: from now).
         :param resume_token: go on where an earlier feed stopped: a

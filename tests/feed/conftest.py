@@ -10,6 +10,7 @@ would pass the end.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator, Callable
 from datetime import datetime, timedelta
 
@@ -154,11 +155,12 @@ def summary(changes: list[JobChange]) -> list[tuple[str, str, str]]:
     ]
 
 
-@pytest_asyncio.fixture
-async def world() -> AsyncIterator[World]:
+@contextlib.asynccontextmanager
+async def open_world(**options: object) -> AsyncIterator[World]:
+    """An emulator on a fake clock at :data:`NOW`, and a client on a script timer."""
     clock = FakeClock(NOW)
     timer = ScriptTimer(clock)
-    async with emulators(jobs=40, seed=11, clock=clock) as start:
+    async with emulators(jobs=40, seed=11, clock=clock, **options) as start:
         emu = await start()
         client = ServicesClient(
             emu.credentials,
@@ -173,3 +175,9 @@ async def world() -> AsyncIterator[World]:
         )
         async with client:
             yield World(emu, timer, client)
+
+
+@pytest_asyncio.fixture
+async def world() -> AsyncIterator[World]:
+    async with open_world() as made:
+        yield made
