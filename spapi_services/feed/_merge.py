@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import weakref
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Hashable, Mapping
 from types import TracebackType
@@ -122,7 +123,16 @@ class MergedChanges(Generic[S]):
 
     def _step(self, seller: S) -> None:
         step = asyncio.ensure_future(_advance(self._feeds[seller]))
-        step.add_done_callback(lambda _: self._arrived(seller))
+        # A weak reference: the loop holds the steps, and through a strong one it would
+        # keep a merged iterator dropped after a ``break`` alive, its feeds polling.
+        merged = weakref.ref(self)
+
+        def arrived(_: object) -> None:
+            alive = merged()
+            if alive is not None:
+                alive._arrived(seller)
+
+        step.add_done_callback(arrived)
         self._steps[seller] = step
 
     def _arrived(self, seller: S) -> None:

@@ -77,9 +77,7 @@ class JobChange:
     job: ServiceJob
     seen_at: datetime
     content_hash: str
-    _token: _Deferred = attrs.field(
-        alias="resume_token", converter=_deferred, eq=False, repr=False
-    )
+    _token: _Deferred = attrs.field(alias="resume_token", converter=_deferred, eq=False, repr=False)
 
     @property
     def resume_token(self) -> str:

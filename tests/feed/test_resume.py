@@ -108,9 +108,7 @@ async def test_a_token_names_its_marketplaces(world: World) -> None:
 
     resumed = world.client.service_jobs.changes(resume_token=feed.resume_token)
     assert resumed.marketplace_ids == (US,)
-    same = world.client.service_jobs.changes(
-        resume_token=feed.resume_token, marketplace_ids=[US]
-    )
+    same = world.client.service_jobs.changes(resume_token=feed.resume_token, marketplace_ids=[US])
     assert same.marketplace_ids == (US,)
     with pytest.raises(ValueError, match="marketplace_ids: the resume token is for"):
         world.client.service_jobs.changes(
