@@ -403,7 +403,7 @@ class JobFeed:
         self.errors += 1
         self.last_error = exc
         ceiling = max(MAX_BACKOFF, self.interval)
-        wait = min(self.interval * 2 ** min(failures - 1, 16), ceiling)
+        wait: float = min(self.interval * 2.0 ** min(failures - 1, 16), ceiling)
         wait *= random.uniform(0.8, 1.0)  # feeds failing together do not retry together
         if failures == 1:
             _log.warning(

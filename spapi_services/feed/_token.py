@@ -3,7 +3,8 @@
 Per marketplace the token holds the start of the next poll's window (the watermark less
 the overlap, to the millisecond the API keeps), the start of the window before (which
 tells created from updated), and the feed's memory at that point: a 16-byte entry (job
-key, content fingerprint; see :mod:`._detect`) for each job it may see again.  That is enough to resume without missing or repeating a change.
+key, content fingerprint; see :mod:`._detect`) for each job it may see again.  That is
+enough to resume without missing or repeating a change.
 
 The format is ``sjf1.`` and URL-safe base64 of: a version byte; for each marketplace
 its id, the two window starts (milliseconds since the epoch) and its entries; and a 4-byte

@@ -60,7 +60,8 @@ async def test_dropped_connections_are_outlasted(world: World) -> None:
     changes = await run(feed)
 
     assert summary(changes) == [("updated", job, "HOLD")]
-    assert feed.errors >= 1 and world.emu.count(LIST, 0) == 8  # 0: dropped
+    assert feed.errors >= 1
+    assert world.emu.count(LIST, 0) == 8  # 0: dropped
 
 
 async def test_refused_credentials_are_raised(world: World) -> None:
@@ -79,4 +80,5 @@ async def test_refused_credentials_are_raised(world: World) -> None:
         feed = client.service_jobs.changes()
         with pytest.raises(AuthenticationError):
             await run(feed)
-    assert feed.errors == 0 and world.emu.count(LIST) == 0
+    assert feed.errors == 0
+    assert world.emu.count(LIST) == 0

@@ -80,7 +80,8 @@ class OffsetApi:
             return _reply(self.refuse, {"errors": [{"code": "InvalidInput", "message": "no"}]})
         query = url.query
         after = datetime.fromisoformat(query["lastUpdatedAfter"].replace("Z", "+00:00"))
-        assert query["sortOrder"] == "DESC" and "lastUpdatedBefore" not in query
+        assert query["sortOrder"] == "DESC"
+        assert "lastUpdatedBefore" not in query
         size = int(query["pageSize"])
         key = (lambda j: j.created) if self.order == "created" else (lambda j: j.updated)
         found = sorted((j for j in self.jobs if j.updated >= after), key=key, reverse=True)
@@ -166,4 +167,5 @@ async def test_a_refused_request_is_raised_not_retried() -> None:
         feed = client.service_jobs.changes()
         with pytest.raises(BadRequestError):
             await run(feed)
-    assert api.pages == 0 and feed.errors == 0
+    assert api.pages == 0
+    assert feed.errors == 0
