@@ -39,6 +39,7 @@ def _commands() -> Any:
     from ._scheduling import capacity, documents, reservations, schedules
     from ._sync import sync
     from ._technicians import technicians
+    from ._watch import watch
 
     for command in (
         jobs,
@@ -54,6 +55,7 @@ def _commands() -> Any:
         fleet,
         demo,
         emulator,
+        watch,
     ):
         if command.name not in cli.commands:
             cli.add_command(command)
