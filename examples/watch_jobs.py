@@ -1,0 +1,44 @@
+"""React to new and changed service jobs as they happen, resuming where the last run stopped.
+
+Usage: python watch_jobs.py [RESUME_FILE]   (Ctrl-C to stop; SPAPI_WATCH_LIMIT=N stops after N)
+"""
+
+import asyncio
+import os
+import sys
+from pathlib import Path
+
+from spapi_services import ServicesClient
+from spapi_services.models import ChangeKind, JobChange
+
+
+async def react(change: JobChange) -> None:
+    job = change.job
+    if change.kind == ChangeKind.CREATED:
+        print(f"new job {job.service_job_id} ({job.service_job_status}): book an appointment")
+    else:
+        print(f"job {job.service_job_id} is now {job.service_job_status}")
+
+
+async def main(resume_file: Path, limit: int | None) -> None:
+    token = resume_file.read_text().strip() if resume_file.exists() else None
+    interval = float(os.environ.get("SPAPI_WATCH_INTERVAL", "5"))
+    async with ServicesClient(
+        endpoint=os.environ.get("SPAPI_ENDPOINT"),
+        token_url=os.environ.get("SPAPI_TOKEN_URL"),
+        marketplace_id=os.environ.get("SPAPI_MARKETPLACE_ID", "ATVPDKIKX0DER"),
+    ) as client:
+        seen = 0
+        async for change in client.service_jobs.changes(resume_token=token, interval=interval):
+            await react(change)
+            # Saved after the change is handled: a crash before this line handles it again.
+            resume_file.write_text(change.resume_token)
+            seen += 1
+            if limit is not None and seen >= limit:
+                break
+
+
+if __name__ == "__main__":
+    path = Path(sys.argv[1] if len(sys.argv) > 1 else "watch_jobs.resume")
+    stop_after = os.environ.get("SPAPI_WATCH_LIMIT")
+    asyncio.run(main(path, int(stop_after) if stop_after else None))
