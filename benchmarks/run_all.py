@@ -42,6 +42,7 @@ sys.path.insert(0, str(HERE.parent))
 import _common  # noqa: E402  (installs the loopback guard)
 import _headline  # noqa: E402
 import bench_bound  # noqa: E402
+import bench_feed  # noqa: E402
 import bench_fleet  # noqa: E402
 import bench_memory  # noqa: E402
 import bench_otel  # noqa: E402
@@ -70,6 +71,7 @@ SECTIONS = (
     "otel",
     "fleet",
     "tokens",
+    "feed",
     "emulator",
 )
 FOREIGN = {"parse": "bench_parse.py", "sync": "bench_sync.py", "emulator": "bench_emulator.py"}
@@ -132,6 +134,7 @@ def run_sections(names: list[str], quick: bool, server: str) -> dict[str, Any]:
         "pacing": (lambda: bench_pacing.run(quick), bench_pacing.markdown),
         "otel": (lambda: bench_otel.run(quick), bench_otel.markdown),
         "fleet": (lambda: bench_fleet.run(quick), bench_fleet.markdown),
+        "feed": (lambda: bench_feed.run(quick), bench_feed.markdown),
     }
     out: dict[str, Any] = {}
     for name in names:
@@ -426,6 +429,7 @@ TITLES = {
     "otel": "10. What tracing and metrics cost (bench_otel.py)",
     "fleet": "11. The fleet: many sellers on 1, 2 and 4 worker processes (bench_fleet.py)",
     "tokens": "12. A sync while jobs move, keyset and offset page tokens (bench_page_tokens.py)",
+    "feed": "13. The change feed: latency at 1, 100 and 1,000 sellers (bench_feed.py)",
     "emulator": "The emulator's own speed (bench_emulator.py)",
 }
 ORDER = (
@@ -440,6 +444,7 @@ ORDER = (
     "otel",
     "fleet",
     "tokens",
+    "feed",
     "parse",
     "pydantic",
     "startup",

@@ -20,8 +20,16 @@ async def react(change: JobChange) -> None:
         print(f"job {job.service_job_id} is now {job.service_job_status}")
 
 
+def load(resume_file: Path) -> str | None:
+    return resume_file.read_text().strip() if resume_file.exists() else None
+
+
+def save(resume_file: Path, token: str) -> None:
+    resume_file.write_text(token)  # a token holds hashes, no buyer data
+
+
 async def main(resume_file: Path, limit: int | None) -> None:
-    token = resume_file.read_text().strip() if resume_file.exists() else None
+    token = load(resume_file)
     interval = float(os.environ.get("SPAPI_WATCH_INTERVAL", "5"))
     async with ServicesClient(
         endpoint=os.environ.get("SPAPI_ENDPOINT"),
@@ -32,7 +40,7 @@ async def main(resume_file: Path, limit: int | None) -> None:
         async for change in client.service_jobs.changes(resume_token=token, interval=interval):
             await react(change)
             # Saved after the change is handled: a crash before this line handles it again.
-            resume_file.write_text(change.resume_token)
+            save(resume_file, change.resume_token)
             seen += 1
             if limit is not None and seen >= limit:
                 break

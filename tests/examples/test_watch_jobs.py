@@ -17,7 +17,7 @@ async def test_the_example_reacts_and_resumes(tmp_path: Path) -> None:
         env = settings_env(emu, SPAPI_WATCH_LIMIT="1", SPAPI_WATCH_INTERVAL="0.2")
 
         async def change_after_first_poll(job_id: str, status: str, polls: int) -> None:
-            while emu.count("getServiceJobs", 200) < polls:
+            while emu.count("getServiceJobs", 200) < polls:  # noqa: ASYNC110
                 await asyncio.sleep(0.05)
             store.set_job_status(job_id, status)
 

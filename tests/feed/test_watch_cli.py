@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import signal
 import stat
 import sys
@@ -71,7 +72,7 @@ async def test_json_lines_and_a_resume_file_that_goes_on_after_ctrl_c(
     try:
         # The first poll asks from the moment the command started: wait for it, so the
         # change comes after.
-        while emu.count("getServiceJobs", 200) == 0:
+        while emu.count("getServiceJobs", 200) == 0:  # noqa: ASYNC110
             await asyncio.sleep(0.05)
         first = touch(emu, 0, "HOLD")
         change = json.loads(await line_of(proc))
@@ -84,9 +85,10 @@ async def test_json_lines_and_a_resume_file_that_goes_on_after_ctrl_c(
     assert change["changeId"].startswith(first + ":")
     assert code == 0, err
     assert "resume point" in err
-    assert stat.S_IMODE(resume.stat().st_mode) == 0o600
-    assert resume.read_text().startswith("sjf1.")
-    assert [p.name for p in tmp_path.iterdir()] == ["acme.resume"]  # no temporary left
+    assert stat.S_IMODE(os.stat(resume).st_mode) == 0o600
+    with open(resume) as saved:
+        assert saved.read().startswith("sjf1.")
+    assert os.listdir(tmp_path) == ["acme.resume"]  # no temporary left
 
     second = touch(emu, 1, "CANCELLED")
     again = await start_watch(emu, "--resume-file", str(resume))
