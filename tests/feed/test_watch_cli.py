@@ -58,6 +58,10 @@ async def interrupt(proc: asyncio.subprocess.Process) -> tuple[int, str]:
     return proc.returncode, err.decode()
 
 
+def read(path: Path) -> str:
+    return path.read_text()
+
+
 def touch(emu: ServicesEmulator, index: int, status: str) -> str:
     job = emu.store.find_jobs(marketplace_id=US)[index]
     emu.store.set_job_status(job.service_job_id, status)
@@ -86,8 +90,7 @@ async def test_json_lines_and_a_resume_file_that_goes_on_after_ctrl_c(
     assert code == 0, err
     assert "resume point" in err
     assert stat.S_IMODE(os.stat(resume).st_mode) == 0o600
-    with open(resume) as saved:
-        assert saved.read().startswith("sjf1.")
+    assert read(resume).startswith("sjf1.")
     assert os.listdir(tmp_path) == ["acme.resume"]  # no temporary left
 
     second = touch(emu, 1, "CANCELLED")
