@@ -10,9 +10,10 @@ How a poll works, and why it neither misses nor repeats a change:
 * When the poll is over, the watermark is the moment it began less :data:`MARGIN` (a
   write made before then is taken to be visible by then), and the next window starts
   :data:`DEFAULT_OVERLAP` before that (late writes, clock skew).  It never moves back,
-  and never past the present.  The feed then remembers exactly the jobs this poll
-  returned: any other job was last updated before ``A``, so it can only come back with
-  a new update.
+  and never past the present.  The jobs this poll returned become the feed's window:
+  any other job was last updated before ``A``, so it can only come back with a new
+  update.  The window is what a resume token must hold; the feed also remembers up to
+  :data:`REMEMBERED` jobs beyond it, so that one coming back unchanged is not yielded.
 * With no upper bound the result set only grows while a poll pages (an update never
   takes a job out of it).  If the API's page tokens are offsets rather than cursors, a
   job entering the set, or moving to the front of it, shifts the later pages: a job
@@ -333,7 +334,8 @@ class JobFeed:
         return await anext(self._iterator)
 
     async def aclose(self) -> None:
-        """Stop the feed (a poll in flight is cancelled); iterating it again ends at once."""
+        """Stop the feed; iterating it again ends at once.  (To stop a feed that another
+        task is iterating, cancel that task: the poll in flight is cancelled with it.)"""
         if self._iterator is None:
             self._iterator = self._run()
         await self._iterator.aclose()
