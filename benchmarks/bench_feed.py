@@ -111,7 +111,10 @@ async def _scenario(
     from spapi_services.feed import merge_changes
 
     control = facts["control"]
-    async with aiohttp.ClientSession() as session:
+    # One session for every seller, as an application would have, with a connection for
+    # each poll in flight (aiohttp's default of 100 would queue a thousand sellers' polls).
+    connector = aiohttp.TCPConnector(limit=min(sellers, 800) + 10)
+    async with aiohttp.ClientSession(connector=connector) as session:
         await session.post(f"{control}/__reset")
         clients = [
             ServicesClient(
