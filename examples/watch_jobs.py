@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 from spapi_services import ServicesClient
-from spapi_services.models import ChangeKind, JobChange
+from spapi_services.feed import ChangeKind, JobChange
 
 
 async def react(change: JobChange) -> None:

@@ -21,7 +21,7 @@ from rich.markup import escape
 from .._client import ServicesClient
 from ..feed import DEFAULT_INTERVAL, JobFeed
 from ..models.feed import JobChange
-from ._app import Command, Option, json_option, open_client, run, settings
+from ._app import Command, Option, call_api, json_option, settings
 from ._failures import EXIT_USAGE, Failure
 from ._output import Output, fmt_time
 from ._times import TIME
@@ -137,12 +137,8 @@ def watch(
                 if resume_file is not None:
                     save_resume_file(resume_file, change.resume_token)
 
-    async def main() -> None:
-        async with open_client(opts) as client:
-            await follow(client)
-
     try:
-        run(main, opts)
+        call_api(follow, lambda _out, _result: None)
     except Failure as failure:
         if failure.kind != "interrupted":
             raise

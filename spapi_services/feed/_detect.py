@@ -20,7 +20,6 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from .. import _serde
 from ..models.feed import ChangeKind
 from ..models.jobs import ServiceJob
 
@@ -33,7 +32,7 @@ FINGERPRINT_BYTES = 8
 
 def api_json(job: ServiceJob) -> Any:
     """The job as the API's JSON (camelCase; absent fields left out)."""
-    return _serde.unstructure(job)
+    return job.to_api_dict()
 
 
 def _plain(value: Any) -> Any:

@@ -54,7 +54,6 @@ from .enums import (
     SortField,
     SortOrder,
 )
-from .feed import ChangeKind, JobChange, SellerChange
 from .jobs import (
     Address,
     Appointment,
@@ -114,7 +113,6 @@ __all__ = [
     "AvailabilityRecord",
     "Buyer",
     "CapacityType",
-    "ChangeKind",
     "ContentType",
     "CreateReservationRecord",
     "CreateReservationRequest",
@@ -132,7 +130,6 @@ __all__ = [
     "ItemDelivery",
     "ItemDeliveryPromise",
     "ItemStatus",
-    "JobChange",
     "JobListing",
     "LinkedAsset",
     "MoneyAmount",
@@ -150,7 +147,6 @@ __all__ = [
     "SchedulingType",
     "ScopeOfWork",
     "Seller",
-    "SellerChange",
     "ServiceDocumentUploadDestination",
     "ServiceJob",
     "ServiceJobProvider",

@@ -107,7 +107,7 @@ class JobChange:
             "seenAt": _serde.format_datetime(self.seen_at),
             "changeId": self.change_id,
             "contentHash": self.content_hash,
-            "job": _serde.unstructure(self.job) if job is None else job,
+            "job": self.job.to_api_dict() if job is None else job,
         }
 
 

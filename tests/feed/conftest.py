@@ -22,7 +22,7 @@ from spapi_services import ServicesClient
 from spapi_services.emulator import FakeClock, ServicesEmulator
 from spapi_services.emulator.store import JobRecord, Store
 from spapi_services.feed import JobFeed
-from spapi_services.models import JobChange
+from spapi_services.feed import JobChange
 
 US = "ATVPDKIKX0DER"
 

@@ -18,7 +18,7 @@ from _emulators import emulators
 from spapi_services import AuthenticationError, LwaCredentials, ServicesClient
 from spapi_services.emulator import ServicesEmulator
 from spapi_services.feed import JobFeed, merge_changes
-from spapi_services.models import JobChange, SellerChange
+from spapi_services.feed import JobChange, SellerChange
 
 from .conftest import US
 
