@@ -21,8 +21,7 @@ from _emulators import NOW, emulators
 from spapi_services import ServicesClient
 from spapi_services.emulator import FakeClock, ServicesEmulator
 from spapi_services.emulator.store import JobRecord, Store
-from spapi_services.feed import JobFeed
-from spapi_services.feed import JobChange
+from spapi_services.feed import JobChange, JobFeed
 
 US = "ATVPDKIKX0DER"
 

@@ -5,8 +5,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from spapi_services.feed import DEFAULT_INTERVAL, DEFAULT_OVERLAP, MARGIN
-from spapi_services.feed import ChangeKind
+from spapi_services.feed import DEFAULT_INTERVAL, DEFAULT_OVERLAP, MARGIN, ChangeKind
 
 from .conftest import US, World, run, summary
 

@@ -17,8 +17,7 @@ from _emulators import emulators
 
 from spapi_services import AuthenticationError, LwaCredentials, ServicesClient
 from spapi_services.emulator import ServicesEmulator
-from spapi_services.feed import JobFeed, merge_changes
-from spapi_services.feed import JobChange, SellerChange
+from spapi_services.feed import JobChange, JobFeed, SellerChange, merge_changes
 
 from .conftest import US
 
@@ -83,7 +82,9 @@ async def test_many_feeds_of_one_client_share_its_bucket(emu: ServicesEmulator) 
     assert emu.count(LIST, 429) == 0
     sent = emu.count(LIST, 200)
     assert sent <= 38 + 10 * elapsed + 1  # the bucket's burst (less headroom), its rate
-    assert sent == sum(feed.requests for feed in feeds)
+    # A poll answered as the deadline cancelled it is sent but not counted by its feed.
+    counted = sum(feed.requests for feed in feeds)
+    assert counted <= sent <= counted + len(feeds)
     assert all([c.job.service_job_id for c in seen] == [job] for seen in results)
 
 

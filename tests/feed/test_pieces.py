@@ -9,10 +9,9 @@ from decimal import Decimal
 import pytest
 
 from spapi_services import _serde
-from spapi_services.feed import EDGE_LIMIT, ChangeKind, classify, content_hash
+from spapi_services.feed import EDGE_LIMIT, ChangeKind, JobChange, classify, content_hash
 from spapi_services.feed._detect import fingerprint, job_key
 from spapi_services.feed._token import MarketState, decode_token, encode_token
-from spapi_services.feed import JobChange
 from spapi_services.models import ServiceJob
 
 T0 = datetime(2026, 6, 17, 12, tzinfo=UTC)

@@ -521,6 +521,12 @@ VALID: dict[str, dict[str, Any]] = {
         "page_token": "t",
         "marketplace_id": US,
     },
+    "service_jobs.changes": {
+        "since": NOW,
+        "interval": 5.0,
+        "overlap": timedelta(minutes=2),
+        "marketplace_ids": [US],
+    },
     "service_jobs.list_page": {
         "last_updated_after": NOW,
         "service_order_ids": ["123-45"],
@@ -614,6 +620,9 @@ WRONG: dict[str, list[Any]] = {
     "model": [{"type": "BREAK"}, "x", 7, None, *_ANY],
     "flag": ["yes", 1, None, *_ANY],
     "source": [7, None, "", ["x"], *_ANY],
+    # None means the default for these two; 1.5 is a good interval.
+    "seconds": ["5", True, 0, -1, float("inf"), float("nan"), object(), {"a": "b"}],
+    "duration": [60, "2m", timedelta(seconds=-1), timedelta(days=2), 1.5, object()],
 }
 KINDS: dict[str, str] = {
     "service_job_id": "id",
@@ -631,6 +640,10 @@ KINDS: dict[str, str] = {
     "created_after": "time",
     "last_updated_after": "time",
     "created_before": "optional time",
+    "since": "optional time",
+    "interval": "seconds",
+    "overlap": "duration",
+    "marketplace_ids": "ids",
     "duration_minutes": "count",
     "page_size": "count",
     "max_items": "count",
