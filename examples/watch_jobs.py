@@ -31,11 +31,7 @@ def save(resume_file: Path, token: str) -> None:
 async def main(resume_file: Path, limit: int | None) -> None:
     token = load(resume_file)
     interval = float(os.environ.get("SPAPI_WATCH_INTERVAL", "5"))
-    async with ServicesClient(
-        endpoint=os.environ.get("SPAPI_ENDPOINT"),
-        token_url=os.environ.get("SPAPI_TOKEN_URL"),
-        marketplace_id=os.environ.get("SPAPI_MARKETPLACE_ID", "ATVPDKIKX0DER"),
-    ) as client:
+    async with ServicesClient() as client:  # settings from the SPAPI_* variables
         seen = 0
         async for change in client.service_jobs.changes(resume_token=token, interval=interval):
             await react(change)
