@@ -70,14 +70,17 @@ class JobChange:
     de-duplication (see :attr:`change_id`).  ``seen_at`` is when the feed read it, on
     the client's clock.  ``resume_token`` is where to resume: pass it to
     ``client.service_jobs.changes(resume_token=...)`` and the new feed yields every
-    change after this one and none before it.
+    change after this one and none before it (empty for a change made elsewhere than a
+    feed).
     """
 
     kind: ChangeKind
     job: ServiceJob
     seen_at: datetime
     content_hash: str
-    _token: _Deferred = attrs.field(alias="resume_token", converter=_deferred, eq=False, repr=False)
+    _token: _Deferred = attrs.field(
+        alias="resume_token", default="", converter=_deferred, eq=False, repr=False
+    )
 
     @property
     def resume_token(self) -> str:
