@@ -79,7 +79,11 @@ class JobChange:
     seen_at: datetime
     content_hash: str
     _token: _Deferred = attrs.field(
-        alias="resume_token", default="", converter=_deferred, eq=False, repr=False
+        alias="resume_token",
+        factory=lambda: _deferred(""),
+        converter=_deferred,
+        eq=False,
+        repr=False,
     )
 
     @property
