@@ -123,3 +123,13 @@ def test_a_change_carries_a_stable_id_and_a_json_form() -> None:
     assert data["job"]["serviceJobId"] == "J1"
     assert "resumeToken" not in data
     assert ChangeKind("deleted").is_known is False  # a newer release's kind is kept
+
+
+def test_a_change_made_elsewhere_than_a_feed_has_an_empty_token() -> None:
+    one = job(JOB)
+    change = JobChange(kind=ChangeKind.UPDATED, job=one, seen_at=T0, content_hash=content_hash(one))
+    assert change.resume_token == ""
+    assert change == JobChange(
+        kind=ChangeKind.UPDATED, job=one, seen_at=T0, content_hash=content_hash(one),
+        resume_token="sjf1.other",
+    )  # fmt: skip  # the token is where a feed stood, not part of the change
