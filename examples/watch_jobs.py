@@ -1,6 +1,7 @@
 """React to new and changed service jobs as they happen, resuming where the last run stopped.
 
-Usage: python watch_jobs.py [RESUME_FILE]   (Ctrl-C to stop; SPAPI_WATCH_LIMIT=N stops after N)
+Usage: python watch_jobs.py [RESUME_FILE]   (Ctrl-C to stop)
+SPAPI_WATCH_LIMIT=N stops after N changes; SPAPI_WATCH_INTERVAL sets the seconds between polls.
 """
 
 import asyncio
