@@ -23,6 +23,9 @@
     ├── PaginationError             the API handed back a page token it had already given
     └── UploadError                 the document storage refused an upload
 
+Apart from those, about a store rather than a call: :class:`FencedOut`, a sync whose
+seller another sync has taken over (its writes refused).
+
 Bad arguments are not among them: they raise :class:`ValueError` or :class:`TypeError`
 before anything is sent.  One warning stands beside them:
 :class:`UnknownMarketplaceWarning`, for a well-formed marketplace id that is not among
@@ -52,6 +55,7 @@ __all__ = [
     "ApiTimeoutError",
     "AuthenticationError",
     "BadRequestError",
+    "FencedOut",
     "ForbiddenError",
     "InternalServerError",
     "NotFoundError",
@@ -434,3 +438,34 @@ class UnknownMarketplaceWarning(UserWarning):
     malformed id (lower case, a country code, too short) is refused with a
     ``ValueError`` instead.
     """
+
+
+class FencedOut(Exception):
+    """A sync's write was refused: another sync has taken its seller over since it began.
+
+    A fenced sink (:class:`~spapi_services.sync.PostgresSink` with a fencing token, as
+    the fleet's workers use it) writes only while the token it holds is still the
+    seller's latest, checked in the same transaction as the write.  A sync that lost its
+    lease unawares (a frozen process, a link to Redis gone silent) and wakes up after
+    another worker took the seller gets this instead of overwriting the newer sync's
+    rows or checkpoint; nothing of the refused transaction was written, and the sync
+    stops.  ``seller_id`` is the seller, ``token`` the token this sync held and
+    ``current_token`` the one issued since.
+    """
+
+    def __init__(self, seller_id: str, token: int, current_token: int | None) -> None:
+        since = (
+            f"token {current_token} was issued since"
+            if current_token is not None
+            else "the seller has no token now"
+        )
+        super().__init__(
+            f"seller {seller_id}: this sync holds fencing token {token}, but {since}: "
+            "another sync has taken the seller over, so nothing was written and this one stops"
+        )
+        self.seller_id = seller_id
+        self.token = token
+        self.current_token = current_token
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.seller_id, self.token, self.current_token))

@@ -24,6 +24,7 @@ from spapi_services.fleet._local import ProgramMissing, find_program, free_port
 __all__ = [
     "REQUIRE_SERVERS",
     "LocalServer",
+    "PersistentRedisServer",
     "PostgresServer",
     "RedisServer",
     "free_port",
@@ -57,6 +58,10 @@ class LocalServer(_local.LocalServer):
 
 class RedisServer(LocalServer, _local.RedisServer):
     """Debian's ``redis-server``, in memory only."""
+
+
+class PersistentRedisServer(LocalServer, _local.PersistentRedisServer):
+    """``redis-server`` with an append-only file: its data survives ``restart()``."""
 
 
 class PostgresServer(LocalServer, _local.PostgresServer):

@@ -11,8 +11,9 @@ Every process of a fleet reads the same environment: the Redis from ``--redis`` 
 ``SPAPI_REDIS_URL``, the PostgreSQL from ``fleet --database`` or ``SPAPI_DATABASE_URL``
 (``SPAPI_FLEET_REDIS_URL`` and ``SPAPI_FLEET_DATABASE_URL`` too), the directory key
 ``SPAPI_FLEET_DIRECTORY_KEY``, the app's ``SPAPI_CLIENT_ID`` and ``SPAPI_CLIENT_SECRET``,
-and the other ``SPAPI_FLEET_*`` options :meth:`Fleet.from_env` reads.  A missing one is
-named before anything connects.
+and the other ``SPAPI_FLEET_*`` options :meth:`Fleet.from_env` reads.  Each command asks
+only for what it uses (``status`` and ``clear-refusal`` need no secret), and a missing
+one is named before anything connects.
 """
 
 from __future__ import annotations
@@ -59,11 +60,21 @@ def _fleet_package() -> Any:
     return package
 
 
+#: What a command needs beside the two servers: the directory key, the app's credentials.
+KEY = "directory key"
+APP = "app credentials"
+
+
 def fleet_environment(
-    environ: Mapping[str, str], *, redis_url: str | None, database_url: str | None
+    environ: Mapping[str, str],
+    *,
+    redis_url: str | None,
+    database_url: str | None,
+    needs: tuple[str, ...] = (KEY, APP),
 ) -> dict[str, str]:
     """The ``SPAPI_FLEET_*`` environment a fleet is built from, or a failure naming the
-    first variable missing (checked before anything connects)."""
+    first variable missing (checked before anything connects).  ``needs`` says which of
+    the secrets the command uses: reading the status needs none."""
     env = dict(environ)
     redis_url = redis_url or env.get("SPAPI_FLEET_REDIS_URL", "").strip()
     if not redis_url:
@@ -78,7 +89,7 @@ def fleet_environment(
             "postgresql://sync@localhost/mirror",
             variable="SPAPI_DATABASE_URL",
         )
-    if not env.get("SPAPI_FLEET_DIRECTORY_KEY", "").strip():
+    if KEY in needs and not env.get("SPAPI_FLEET_DIRECTORY_KEY", "").strip():
         raise _setup_failure(
             "set SPAPI_FLEET_DIRECTORY_KEY to the key that seals the sellers' refresh "
             "tokens (the same in every process; make one with `spapi-services fleet "
@@ -86,7 +97,7 @@ def fleet_environment(
             variable="SPAPI_FLEET_DIRECTORY_KEY",
         )
     for name in ("SPAPI_CLIENT_ID", "SPAPI_CLIENT_SECRET"):
-        if not env.get(name, "").strip():
+        if APP in needs and not env.get(name, "").strip():
             raise _setup_failure(
                 f"set {name}: the fleet's workers sign in as your LWA app "
                 "(SPAPI_CLIENT_ID and SPAPI_CLIENT_SECRET)",
@@ -97,12 +108,14 @@ def fleet_environment(
     return env
 
 
-def build_fleet(**overrides: Any) -> Fleet:
+def build_fleet(*, needs: tuple[str, ...] = (KEY, APP), **overrides: Any) -> Fleet:
     """The fleet the command line's options and environment describe."""
     package = _fleet_package()
     opts = settings()
     ctx = click.get_current_context()
-    env = fleet_environment(os.environ, redis_url=opts.redis, database_url=ctx.meta.get(_DATABASE))
+    env = fleet_environment(
+        os.environ, redis_url=opts.redis, database_url=ctx.meta.get(_DATABASE), needs=needs
+    )
     # The client's own options reach the fleet unless its SPAPI_FLEET_* variables say
     # otherwise: `source emu.env` points both at the emulator.
     if opts.endpoint and not env.get("SPAPI_FLEET_ENDPOINT"):
@@ -267,7 +280,7 @@ def schedule(every: float | None, update_interval: int, log_level: str) -> None:
     SIGTERM or Ctrl-C stops it.
     """
     overrides = {} if every is None else {"interval": timedelta(minutes=every)}
-    built = build_fleet(**overrides)
+    built = build_fleet(needs=(KEY,), **overrides)
     minutes = built.interval.total_seconds() / 60
     Output(as_json=False).note(
         f"[dim]fleet scheduler: every seller every {minutes:g} min; sellers re-read "
@@ -360,7 +373,7 @@ def add_seller(
         )
     except (ValueError, TypeError) as exc:
         raise Failure(str(exc), kind="invalid_argument", exit_code=EXIT_USAGE) from None
-    built = build_fleet()
+    built = build_fleet(needs=(KEY,))
     token = _refresh_token(token_env)
 
     async def add(f: Fleet) -> None:
@@ -397,7 +410,7 @@ def enqueue(seller_ids: tuple[str, ...]) -> None:
         sent = [s for s in wanted if await f.enqueue(s)]
         return sent, [s for s in wanted if s not in sent]
 
-    sent, skipped = with_fleet(send)
+    sent, skipped = with_fleet(send, build_fleet(needs=(KEY,)))
     out = settings().output
     if out.as_json:
         out.json({"sent": sent, "skipped": skipped})
@@ -412,7 +425,7 @@ def enqueue(seller_ids: tuple[str, ...]) -> None:
 @json_option
 def clear_refusal(seller_id: str) -> None:
     """Sync a seller again although Amazon refused its current refresh token."""
-    cleared = with_fleet(lambda f: f.clear_refusal(seller_id))
+    cleared = with_fleet(lambda f: f.clear_refusal(seller_id), build_fleet(needs=()))
     out = settings().output
     if out.as_json:
         out.json({"sellerId": seller_id, "cleared": cleared})
@@ -447,6 +460,16 @@ def new_key() -> None:
     "behind a proxy that has one.",
 )
 @click.option(
+    "--allow-host",
+    "allow_hosts",
+    multiple=True,
+    metavar="NAME",
+    help="A name the page is reached by (a proxy's, the machine's); repeat for several.  "
+    "Requests naming any other host are refused, so a web page elsewhere cannot read "
+    "the status through DNS rebinding (IP addresses and, on loopback, localhost are "
+    "always answered).",
+)
+@click.option(
     "--port", type=click.IntRange(0, 65535), default=8765, show_default=True, help="0: any."
 )
 @click.option(
@@ -465,19 +488,28 @@ def new_key() -> None:
     help="How far back the page's chart of the mirror reaches.",
 )
 @json_option
-def status(serve: bool, host: str, port: int, refresh: float, chart_hours: float) -> None:
+def status(
+    serve: bool,
+    host: str,
+    allow_hosts: tuple[str, ...],
+    port: int,
+    refresh: float,
+    chart_hours: float,
+) -> None:
     """Every seller: state, last success, lag, jobs, 429s, last error (--json, --serve).
 
     The lag is how far behind now the seller's mirror is (its oldest marketplace's
     checkpoint).  --serve keeps running, serving the same as a page on
-    http://HOST:PORT/ (and /status.json) until Ctrl-C.
+    http://HOST:PORT/ (and /status.json) until Ctrl-C.  Needs the servers only: no
+    directory key, no app credentials.
     """
-    from ..fleet._page import status_json
+    from ..fleet._page import allowed_hosts, status_json
 
     if serve:
-        _serve(build_fleet(), host, port, refresh, timedelta(hours=chart_hours))
+        names = allowed_hosts(host, allow_hosts)
+        _serve(build_fleet(needs=()), host, port, refresh, timedelta(hours=chart_hours), names)
         return
-    statuses = with_fleet(lambda f: f.status())
+    statuses = with_fleet(lambda f: f.status(), build_fleet(needs=()))
     out = settings().output
     if out.as_json:
         out.json(status_json(statuses))
@@ -487,7 +519,7 @@ def status(serve: bool, host: str, port: int, refresh: float, chart_hours: float
 
 def show_statuses(out: Output, statuses: list[SellerStatus]) -> None:
     """The sellers' status as a table, and a line counting them by state."""
-    from ..fleet._page import duration
+    from ..fleet._page import REFUSED_HINT, duration
 
     rows = []
     for s in statuses:
@@ -509,18 +541,42 @@ def show_statuses(out: Output, statuses: list[SellerStatus]) -> None:
         )
     out.table(
         None,
-        ["seller", "state", "last success", "lag", "jobs (all)", "429s (all)", "last error"],
+        [
+            "seller",
+            "state",
+            "last success",
+            "lag",
+            "jobs written (all)",
+            "429s (all)",
+            "last error",
+        ],
         rows,
-        caption="jobs and 429s: the last run's (every run's)",
+        caption="jobs written and 429s: the last run's (every run's); a job stored again "
+        "counts again, the mirror holds it once",
     )
     counted: dict[str, int] = {}
     for s in statuses:
         counted[s.state] = counted.get(s.state, 0) + 1
     parts = ", ".join(f"{n} {state}" for state, n in sorted(counted.items()))
     out.say(f"{plural(len(statuses), 'seller')}" + (f": {escape(parts)}" if parts else ""))
+    for s in statuses:
+        if s.state == "refused":
+            out.say(f"{escape(s.seller_id)}: " + escape(REFUSED_HINT.format(seller=s.seller_id)))
+    if any(s.redis_unreachable for s in statuses):
+        out.say(
+            "[yellow]Redis unreachable:[/yellow] which sellers are running or queued right "
+            "now is unknown; the rest comes from PostgreSQL."
+        )
 
 
-def _serve(built: Fleet, host: str, port: int, refresh: float, window: timedelta) -> None:
+def _serve(
+    built: Fleet,
+    host: str,
+    port: int,
+    refresh: float,
+    window: timedelta,
+    names: frozenset[str] = frozenset({"localhost"}),
+) -> None:
     from aiohttp import web
 
     from ..fleet._page import status_app
@@ -528,9 +584,9 @@ def _serve(built: Fleet, host: str, port: int, refresh: float, window: timedelta
     out = settings().output
 
     async def serve() -> None:
-        await built.status()  # a wrong URL or key fails here, not at the first visit
+        await built.status()  # a wrong URL fails here, not at the first visit
         runner = web.AppRunner(
-            status_app(built, refresh=refresh, window=window),
+            status_app(built, refresh=refresh, window=window, hosts=names),
             access_log=None,
             handle_signals=False,
         )

@@ -8,7 +8,9 @@ session of its own), sends every seller's sync and shows each seller's progress 
 Once a worker is caught with a sync half stored it is killed (SIGKILL): its sellers
 wait for their lease to run out, then the other workers resume them.  The summary
 checks the mirror against the emulator's jobs (none missing, none twice) and compares
-the time with the usage plans' bound.  Everything is removed after, Ctrl-C included.
+the time with the usage plans' bound.  With ``--serve`` the fleet stays up afterwards,
+its status page served on 127.0.0.1 until Ctrl-C.  Everything is removed after, Ctrl-C
+included.
 """
 
 from __future__ import annotations
@@ -80,6 +82,8 @@ class DemoOptions:
     seed: int
     kill: bool
     timeout: float
+    serve: bool = False
+    port: int = 8765
 
 
 @click.command()
@@ -122,6 +126,19 @@ class DemoOptions:
     metavar="SECONDS",
     help="Give up if the fleet has not finished by then.",
 )
+@click.option(
+    "--serve",
+    is_flag=True,
+    help="Once done, keep the fleet up and serve its status page on 127.0.0.1 "
+    "(as `fleet status --serve` would) until Ctrl-C; then remove everything.",
+)
+@click.option(
+    "--port",
+    type=click.IntRange(0, 65535),
+    default=8765,
+    show_default=True,
+    help="The status page's port with --serve (0: any free one).",
+)
 @json_option
 def demo(
     sellers: int,
@@ -131,11 +148,14 @@ def demo(
     seed: int,
     kill: bool,
     timeout: float,
+    serve: bool,
+    port: int,
 ) -> None:
     """Run a fleet here: Redis, PostgreSQL, the emulator's sellers, workers, one killed.
 
     Needs Debian's redis-server and postgresql packages (nothing is installed or kept:
-    every server runs on 127.0.0.1 in a temporary directory, removed after).
+    every server runs on 127.0.0.1 in a temporary directory, removed after).  --serve
+    keeps it all up to look at its status page, until Ctrl-C.
     """
     if kill and workers < 2:
         raise Failure(
@@ -145,7 +165,7 @@ def demo(
             data={"option": "--workers", "rule": "at least 2 with --kill"},
         )
     base, jitter = _latency(latency)
-    options = DemoOptions(sellers, jobs, workers, base, jitter, seed, kill, timeout)
+    options = DemoOptions(sellers, jobs, workers, base, jitter, seed, kill, timeout, serve, port)
     out = settings().output
     from ..fleet import _local
 
@@ -178,7 +198,8 @@ def demo(
             summary = run(lambda: _run(out, options, redis.url, postgres.dsn, pool))
     finally:
         signal.signal(signal.SIGTERM, previous)
-    _show_summary(out, summary)
+    if not options.serve:  # with --serve it was shown before the page was served
+        _show_summary(out, summary)
 
 
 def _own_folder(stack: contextlib.ExitStack, name: str) -> Path:
@@ -333,11 +354,48 @@ async def _run(
             await fleet.enqueue_all()
             await _follow(out, options, fleet, db, redis, pool, watch)
             elapsed = time.monotonic() - watch.started
-            return await _summary(emu, fleet, db, ids, watch, options, elapsed, sent_at)
+            summary = await _summary(emu, fleet, db, ids, watch, options, elapsed, sent_at)
+            if options.serve:
+                _show_summary(out, summary)
+                await _serve_status(out, fleet, options.port)
+            return summary
         finally:
             await redis.aclose()
             await db.close()
             await fleet.aclose()
+
+
+async def _serve_status(out: Output, fleet: Fleet, port: int) -> None:
+    """The fleet's status page on 127.0.0.1:``port`` until Ctrl-C or SIGTERM."""
+    from aiohttp import web
+
+    from ..fleet._page import allowed_hosts, status_app
+
+    runner = web.AppRunner(
+        status_app(fleet, hosts=allowed_hosts("127.0.0.1")), access_log=None, handle_signals=False
+    )
+    await runner.setup()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    try:
+        await web.TCPSite(runner, "127.0.0.1", port).start()
+        url = f"http://127.0.0.1:{runner.addresses[0][1]}/"
+        if out.as_json:
+            out.json({"url": url})
+        else:
+            out.say(
+                f"The fleet stays up: its status page is on [cyan]{url}[/cyan] (the workers "
+                "keep running; `fleet status` works too). Ctrl-C stops it all and removes "
+                "everything."
+            )
+        sys.stdout.flush()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        await stop.wait()
+    finally:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)
+        await runner.cleanup()
 
 
 def _worker_environment(emu: ServicesEmulator, redis_url: str, dsn: str) -> dict[str, str]:

@@ -27,8 +27,9 @@ refresh token and marketplaces.  :meth:`Fleet.from_env` reads every option from
 ``TOKEN_KEY`` (base64), ``INTERVAL_MINUTES``, ``HISTORY_DAYS``, ``LEASE_SECONDS``,
 ``IDLE_TIMEOUT_SECONDS``, ``RECLAIM_INTERVAL_SECONDS``, ``WINDOWS``, ``BUYER_DATA``,
 ``BUYER_KEY``, ``ENDPOINT``, ``TOKEN_URL``, ``SCHEMA``, ``KEY_PREFIX``, ``QUEUE``,
-``POOL_SIZE``), and :mod:`spapi_services.fleet.env` builds that fleet for taskiq's own
-commands (``taskiq worker spapi_services.fleet.env:broker``).
+``POOL_SIZE``, ``REDIS_TIMEOUT_SECONDS``, ``RECONNECT_TIMEOUT_SECONDS``), and
+:mod:`spapi_services.fleet.env` builds that fleet for taskiq's own commands
+(``taskiq worker spapi_services.fleet.env:broker``).
 
 How it holds together:
 

@@ -17,7 +17,7 @@ from .._client import Region
 from .._validation import check_id
 from ..sync._postgres import DEFAULT_SCHEMA, Pool, check_schema, connect_pool
 from ._schema import migrate_all
-from ._secrets import DirectoryKey
+from ._secrets import DirectoryKey, DirectoryKeyError
 
 __all__ = ["MemorySellerDirectory", "PostgresSellerDirectory", "Seller", "SellerDirectory"]
 
@@ -116,28 +116,41 @@ class PostgresSellerDirectory:
 
     :param database: a ``postgresql://`` URL (a small pool is opened on first use and
         closed by :meth:`aclose`) or an asyncpg pool of yours.
+    :param key: the directory key; ``None`` lists the sellers (:meth:`seller_ids`, enough
+        to read the fleet's status) but opens and seals no token: :meth:`get`,
+        :meth:`put` and :meth:`reseal` then raise ``DirectoryKeyError``.
     """
 
     def __init__(
         self,
         database: str | Pool,
         *,
-        key: DirectoryKey | str | bytes | Sequence[str | bytes],
+        key: DirectoryKey | str | bytes | Sequence[str | bytes] | None,
         schema: str = DEFAULT_SCHEMA,
     ) -> None:
-        if isinstance(key, DirectoryKey):
-            self._key = key
+        self._key_: DirectoryKey | None
+        if key is None or isinstance(key, DirectoryKey):
+            self._key_ = key
         elif isinstance(key, str | bytes):
-            self._key = DirectoryKey(key)
+            self._key_ = DirectoryKey(key)
         else:
-            self._key = DirectoryKey(*key)
+            self._key_ = DirectoryKey(*key)
         self.schema = check_schema(schema)
         self._database = database
         self._pool: Pool | None = None
         self._ready = False
 
     def __repr__(self) -> str:
-        return f"PostgresSellerDirectory(schema={self.schema!r}, key={self._key!r})"
+        return f"PostgresSellerDirectory(schema={self.schema!r}, key={self._key_!r})"
+
+    @property
+    def _key(self) -> DirectoryKey:
+        if self._key_ is None:
+            raise DirectoryKeyError(
+                "directory_key: needed to open or seal the sellers' refresh tokens (set "
+                "SPAPI_FLEET_DIRECTORY_KEY); without it the directory only lists sellers"
+            )
+        return self._key_
 
     async def _db(self) -> Pool:
         if self._pool is None:
@@ -171,6 +184,7 @@ class PostgresSellerDirectory:
         A token sealed under a key no longer in the ring, or bound to another seller
         id, raises ``DirectoryKeyError`` rather than give a wrong token.
         """
+        key = self._key
         pool = await self._db()
         row = await pool.fetchrow(
             f"SELECT seller_id, refresh_token, marketplace_ids, region, enabled"
@@ -181,7 +195,7 @@ class PostgresSellerDirectory:
             return None
         return Seller(
             seller_id=row["seller_id"],
-            refresh_token=self._key.open(row["seller_id"], row["refresh_token"]),
+            refresh_token=key.open(row["seller_id"], row["refresh_token"]),
             marketplace_ids=row["marketplace_ids"],
             region=row["region"],
             enabled=row["enabled"],
@@ -189,6 +203,7 @@ class PostgresSellerDirectory:
 
     async def put(self, seller: Seller) -> None:
         """Add a seller, or replace the one with its id (its token sealed first)."""
+        sealed = self._key.seal(seller.seller_id, seller.refresh_token)
         pool = await self._db()
         await pool.execute(
             f"INSERT INTO {self.schema}.fleet_sellers"
@@ -197,7 +212,7 @@ class PostgresSellerDirectory:
             " refresh_token = excluded.refresh_token, marketplace_ids = excluded.marketplace_ids,"
             " region = excluded.region, enabled = excluded.enabled, updated_at = now()",
             seller.seller_id,
-            self._key.seal(seller.seller_id, seller.refresh_token),
+            sealed,
             list(seller.marketplace_ids),
             seller.region.name,
             seller.enabled,
@@ -215,6 +230,7 @@ class PostgresSellerDirectory:
 
     async def reseal(self) -> int:
         """Seal every token again with the ring's first key; how many were resealed."""
+        key = self._key
         pool = await self._db()
         moved = 0
         async with pool.acquire() as conn, conn.transaction():
@@ -222,14 +238,14 @@ class PostgresSellerDirectory:
                 f"SELECT seller_id, refresh_token FROM {self.schema}.fleet_sellers FOR UPDATE"
             )
             for row in rows:
-                if self._key.sealed_with_current(row["refresh_token"]):
+                if key.sealed_with_current(row["refresh_token"]):
                     continue
-                token = self._key.open(row["seller_id"], row["refresh_token"])
+                token = key.open(row["seller_id"], row["refresh_token"])
                 await conn.execute(
                     f"UPDATE {self.schema}.fleet_sellers SET refresh_token = $2,"
                     " updated_at = now() WHERE seller_id = $1",
                     row["seller_id"],
-                    self._key.seal(row["seller_id"], token),
+                    key.seal(row["seller_id"], token),
                 )
                 moved += 1
         return moved

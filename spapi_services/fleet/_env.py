@@ -30,6 +30,8 @@ ENVIRONMENT: dict[str, tuple[str, str]] = {
     "SPAPI_FLEET_KEY_PREFIX": ("key_prefix", "text"),
     "SPAPI_FLEET_QUEUE": ("queue", "text"),
     "SPAPI_FLEET_POOL_SIZE": ("pool_size", "integer"),
+    "SPAPI_FLEET_REDIS_TIMEOUT_SECONDS": ("redis_timeout", "number"),
+    "SPAPI_FLEET_RECONNECT_TIMEOUT_SECONDS": ("reconnect_timeout", "number"),
 }
 
 

@@ -21,19 +21,20 @@ from typing import Any
 
 import aiohttp
 import attrs
-from redis.asyncio import Redis
 from redis.exceptions import RedisError
 from taskiq import AsyncTaskiqDecoratedTask, TaskiqEvents, TaskiqScheduler
 
 from .._auth import LwaCredentials
 from .._client import Region, ServicesClient
 from .._ratelimit import UsagePlan
-from ..errors import AuthenticationError
+from ..errors import AuthenticationError, FencedOut
 from ..redis import RedisRateLimits, RedisTokenCache
+from ..redis._link import RedisLink, check_seconds
 from ..sync import BUYER_DATA_CHOICES, BuyerData, BuyerKeyLike, PostgresSink, sync_jobs
 from ..sync._postgres import DEFAULT_SCHEMA, Pool, check_schema, connect_pool
-from ._broker import FleetBroker
+from ._broker import MARK_LABEL, FleetBroker
 from ._directory import PostgresSellerDirectory, Seller, SellerDirectory
+from ._errors import describe_error, describe_refusal
 from ._locks import LeaseLost, SellerBusy, SellerLocks
 from ._schedule import SellerScheduleSource
 from ._schema import migrate_all
@@ -47,7 +48,11 @@ _log = logging.getLogger("spapi_services.fleet")
 #: The name the sync task is registered under (the same in every process).
 SYNC_TASK = "spapi_services.fleet.sync_seller"
 
-_MAX_ERROR = 500
+# The fleet's PostgreSQL sessions: a statement that hangs (a link gone silent) fails
+# instead; a sync cannot wait for ever on a stale holder's lock; and a session left in
+# the middle of a transaction by a frozen worker is ended, so its locks go with it.
+_COMMAND_TIMEOUT = 30.0
+_SESSION = {"lock_timeout": "10s", "idle_in_transaction_session_timeout": "60s"}
 
 
 @attrs.frozen(kw_only=True)
@@ -57,7 +62,10 @@ class SellerRun:
     ``outcome`` is ``ok``, ``failed``, ``refused`` (Amazon refused the refresh token:
     the seller is marked and skipped until its token changes), ``skipped`` (already
     marked refused), ``busy`` (another worker is syncing the seller), ``lost`` (the
-    sync lost its lock and stopped), ``unknown`` (no such seller) or ``disabled``.
+    sync lost its lock and stopped), ``fenced`` (another sync took the seller over
+    while this one ran: its writes were refused and it stopped, see
+    :class:`~spapi_services.FencedOut`), ``unknown`` (no such seller) or ``disabled``.
+    ``fencing_token`` is the token the run took (``None`` if it never started).
     """
 
     seller_id: str
@@ -66,6 +74,7 @@ class SellerRun:
     requests: int = 0
     throttled: int = 0
     error: str | None = None
+    fencing_token: int | None = None
 
     def as_dict(self) -> dict[str, Any]:
         """The run as a plain dict of its fields (what the task returns to taskiq)."""
@@ -105,7 +114,7 @@ class _Resources:
 
     loop: asyncio.AbstractEventLoop
     pool: Pool
-    redis: Redis
+    link: RedisLink
     plan: RedisRateLimits
     tokens: RedisTokenCache
     session: aiohttp.ClientSession
@@ -116,7 +125,7 @@ class _Resources:
         await self.session.close()
         await self.plan.aclose()
         await self.tokens.aclose()
-        await self.redis.aclose()
+        await self.link.aclose()
         await self.pool.close()
 
 
@@ -131,14 +140,25 @@ class Fleet:
         :class:`PostgresSellerDirectory` in the same database, sealed with
         ``directory_key``.
     :param directory_key: the key (or its base64 text) of the default directory.
-    :param client_id: the LWA app's client id (default: ``SPAPI_CLIENT_ID``).
+        Needed to add sellers, sync or schedule them; not to read the status.
+    :param client_id: the LWA app's client id (default: ``SPAPI_CLIENT_ID``; needed by
+        workers only).
     :param client_secret: its secret (default: ``SPAPI_CLIENT_SECRET``).
     :param token_key: 16, 24 or 32 bytes sealing access tokens in Redis (recommended).
     :param interval: how often each seller is synced.
     :param history: how far back a seller's first sync reaches.
     :param lease: seconds a seller's lock lives without renewal (renewed every third).
+        A sync that cannot renew it (Redis silent or away, or its process paused) is
+        cancelled a fifth of the lease before the lock could expire.
     :param idle_timeout: seconds after which a silent worker's task goes to another
         (default: twice the lease, so its lock has expired by then).
+    :param redis_timeout: seconds any one Redis call of the fleet (locks, marks, the
+        queue, the status) may take (default: a fifth of the lease, at most 1 s); the
+        shared usage plans and tokens keep their own shorter bound and fall back to the
+        process.
+    :param reconnect_timeout: how long a PostgreSQL statement is tried again while the
+        database is away (restarting, failing over) before the sync fails; the next
+        sync resumes from what was stored.
     :param reclaim_interval: seconds between workers' looks for such tasks.
     :param windows: how many windows (pages in flight) each sync uses.
     :param buyer_data: what the mirror keeps of buyers' data (see ``sync_jobs``).
@@ -177,6 +197,8 @@ class Fleet:
         key_prefix: str = "spapi",
         queue: str = "spapi:fleet:tasks",
         pool_size: int = 10,
+        redis_timeout: float | None = None,
+        reconnect_timeout: float = 30.0,
     ) -> None:
         if not isinstance(redis_url, str) or not redis_url.startswith(("redis://", "rediss://")):
             raise ValueError("redis_url: expected a redis:// or rediss:// URL")
@@ -194,20 +216,22 @@ class Fleet:
             _positive("idle_timeout", idle_timeout)
         if buyer_data not in BUYER_DATA_CHOICES:
             raise ValueError(f"buyer_data: must be one of {', '.join(BUYER_DATA_CHOICES)}")
+        self.redis_timeout = check_seconds(
+            "Fleet",
+            "redis_timeout",
+            min(1.0, lease / 5) if redis_timeout is None else redis_timeout,
+        )
+        if self.redis_timeout >= lease / 3:
+            raise ValueError(
+                f"redis_timeout: must be shorter than a third of the lease ({lease / 3:g}s), "
+                f"so that a lock is renewed in time, got {redis_timeout!r}"
+            )
+        self.reconnect_timeout = check_seconds("Fleet", "reconnect_timeout", reconnect_timeout)
         client_id = client_id or os.environ.get("SPAPI_CLIENT_ID", "").strip()
         client_secret = client_secret or os.environ.get("SPAPI_CLIENT_SECRET", "").strip()
-        if not client_id or not client_secret:
-            raise ValueError(
-                "client_id, client_secret: give the LWA app's, or set SPAPI_CLIENT_ID and "
-                "SPAPI_CLIENT_SECRET"
-            )
         self.schema = check_schema(schema)
+        self._keyless = directory is None and directory_key is None
         if directory is None:
-            if directory_key is None:
-                raise ValueError(
-                    "directory_key: required for the default directory (sellers' refresh "
-                    "tokens are sealed with it); make one with DirectoryKey.generate()"
-                )
             directory = PostgresSellerDirectory(database_url, key=directory_key, schema=schema)
         elif not isinstance(directory, SellerDirectory):
             raise TypeError("directory: expected a SellerDirectory (seller_ids() and get())")
@@ -237,6 +261,7 @@ class Fleet:
             queue_name=queue,
             idle_timeout=2 * self.lease if idle_timeout is None else idle_timeout,
             reclaim_interval=reclaim_interval,
+            redis_timeout=self.redis_timeout,
         )
         self.sync_seller: AsyncTaskiqDecoratedTask[[str], Awaitable[dict[str, Any]]] = (
             self.broker.register_task(
@@ -246,6 +271,7 @@ class Fleet:
                 ack_type="when_executed",
             )
         )
+        self.broker.add_event_handler(TaskiqEvents.WORKER_STARTUP, self._worker_startup)
         self.broker.add_event_handler(TaskiqEvents.WORKER_SHUTDOWN, self._worker_shutdown)
         self.scheduler = TaskiqScheduler(self.broker, [SellerScheduleSource(self)])
 
@@ -259,6 +285,28 @@ class Fleet:
 
         return cls(**{**options_from_env(os.environ if environ is None else environ), **overrides})
 
+    def check_can_sync(self) -> None:
+        """Raise a ValueError naming what a worker or scheduler of this fleet lacks.
+
+        Reading the status needs neither; syncing needs the LWA app's credentials and
+        (with the default directory) the directory key.  Workers check this before they
+        take a task.
+        """
+        if not self._client_id or not self._client_secret:
+            raise ValueError(
+                "client_id, client_secret: give the LWA app's, or set SPAPI_CLIENT_ID and "
+                "SPAPI_CLIENT_SECRET (workers sign in as the app)"
+            )
+        self._check_directory_key()
+
+    def _check_directory_key(self) -> None:
+        if self._keyless:
+            raise ValueError(
+                "directory_key: required to sync or add sellers with the default directory "
+                "(their refresh tokens are sealed with it); make one with "
+                "DirectoryKey.generate()"
+            )
+
     # --- sellers ----------------------------------------------------------------------
 
     async def add_seller(
@@ -271,6 +319,7 @@ class Fleet:
         enabled: bool = True,
     ) -> Seller:
         """Add a seller to the directory, or update it (a new token clears a refusal)."""
+        self._check_directory_key()
         seller = Seller(
             seller_id=seller_id,
             refresh_token=refresh_token,
@@ -285,7 +334,11 @@ class Fleet:
         return seller
 
     async def clear_refusal(self, seller_id: str) -> bool:
-        """Sync the seller again although its current token was refused; whether it was."""
+        """Sync the seller again although its current token was refused; whether it was.
+
+        (To sync it with a new token instead, :meth:`add_seller` it again: the new token
+        clears the refusal.)
+        """
         resources = await self._ready()
         return await resources.status.clear_refusal(seller_id)
 
@@ -307,18 +360,35 @@ class Fleet:
     # --- sending tasks ------------------------------------------------------------------
 
     async def mark_queued(self, seller_id: str) -> bool:
-        """Mark the seller queued unless it is running or queued; whether it was."""
+        """Mark the seller queued unless it is running or queued; whether it was.
+
+        A seller stays marked as long as its task waits in the queue, however long that
+        is; once the task starts (or is lost with Redis's data) it can be sent again.
+        """
         resources = await self._ready()
-        return await resources.locks.mark_queued(seller_id, self.interval.total_seconds())
+        return await resources.locks.mark_queued(seller_id)
+
+    def mark_labels(self, seller_id: str) -> dict[str, str]:
+        """The labels a task for the seller is sent with (its queued mark's key)."""
+        return {MARK_LABEL: SellerLocks.queued_key_of(self.key_prefix, seller_id)}
 
     async def enqueue(self, seller_id: str) -> bool:
         """Send the seller's sync task now, unless it is running or queued; whether sent."""
         if not await self.mark_queued(seller_id):
             return False
-        if not self._broker_started and not self.broker.is_worker_process:
-            await self.broker.startup()
-            self._broker_started = True
-        await self.sync_seller.kiq(seller_id)
+        try:
+            if not self._broker_started and not self.broker.is_worker_process:
+                await self.broker.startup()
+                self._broker_started = True
+            await (
+                self.sync_seller.kicker().with_labels(**self.mark_labels(seller_id)).kiq(seller_id)
+            )
+        except BaseException:
+            # Not sent: the mark must not hold the seller back until it expires.
+            resources = await self._ready()
+            with contextlib.suppress(RedisError):
+                await resources.locks.unmark_queued(seller_id)
+            raise
         return True
 
     async def enqueue_all(self) -> list[str]:
@@ -328,14 +398,29 @@ class Fleet:
     # --- status -------------------------------------------------------------------------
 
     async def status(self) -> list[SellerStatus]:
-        """Every seller of the directory, with what the fleet knows of its syncs."""
+        """Every seller of the directory, with what the fleet knows of its syncs.
+
+        Bounded: should Redis not answer within ``redis_timeout``, the statuses come
+        from PostgreSQL alone, with ``redis_unreachable`` set (running and queued then
+        unknown).
+        """
         resources = await self._ready()
         ids = await self.directory.seller_ids()
         try:
             running, queued = await resources.locks.running(ids)
         except RedisError:
-            running, queued = set(), set()
+            return await resources.status.read(ids, redis_unreachable=True)
         return await resources.status.read(ids, running=running, queued=queued)
+
+    async def mirror_growth(
+        self, *, window: timedelta = timedelta(hours=24), points: int = 60
+    ) -> list[tuple[datetime, int]]:
+        """The mirror's job count over the last ``window``: ``(moment, jobs)``, oldest first.
+
+        Each job counts once, from its latest write (what the status page charts).
+        """
+        resources = await self._ready()
+        return await resources.status.growth(window=window, points=points)
 
     # --- the task -----------------------------------------------------------------------
 
@@ -350,8 +435,10 @@ class Fleet:
         """Sync one seller here and now, as a worker's ``sync_seller`` task does.
 
         Never raises for the seller's own failures (they are recorded in its status and
-        returned): one seller's trouble never stops another's sync.
+        returned): one seller's trouble never stops another's sync.  A cancellation goes
+        through as it is.
         """
+        self.check_can_sync()
         resources = await self._ready()
         with contextlib.suppress(RedisError):
             await resources.locks.unmark_queued(seller_id)
@@ -367,19 +454,31 @@ class Fleet:
                 outcome="skipped",
                 error="its refresh token was refused; update it to sync again",
             )
+        started = _Started()
         try:
             async with resources.locks.hold(seller_id):
-                return await self._sync(resources, seller)
+                return await self._sync(resources, seller, started)
         except SellerBusy:
             _log.info("seller %s: already being synced elsewhere; skipped", seller_id)
             return SellerRun(seller_id=seller_id, outcome="busy")
         except LeaseLost as exc:
-            return SellerRun(seller_id=seller_id, outcome="lost", error=str(exc))
+            return SellerRun(
+                seller_id=seller_id, outcome="lost", error=str(exc), fencing_token=started.token
+            )
+        except RedisError as exc:
+            error = describe_error(exc)
+            _log.warning("seller %s: could not take its lock: %s", seller_id, error)
+            return SellerRun(seller_id=seller_id, outcome="failed", error=error)
 
-    async def _sync(self, resources: _Resources, seller: Seller) -> SellerRun:
+    async def _sync(self, resources: _Resources, seller: Seller, started: _Started) -> SellerRun:
         seller_id = seller.seller_id
         worker = f"{socket.gethostname()}:{os.getpid()}"
-        await resources.status.started(seller_id, worker)
+        try:
+            token = started.token = await resources.status.started(seller_id, worker)
+        except Exception as exc:  # PostgreSQL away past its reconnect time
+            error = describe_error(exc)
+            _log.warning("seller %s: could not start its sync: %s", seller_id, error)
+            return SellerRun(seller_id=seller_id, outcome="failed", error=error)
         plan = _CountingPlan(resources.plan)
         try:
             async with self._client(resources, seller, plan) as client:
@@ -388,6 +487,8 @@ class Fleet:
                     seller_id=seller_id,
                     schema=self.schema,
                     buyer_key=self.buyer_key,
+                    fencing_token=token,
+                    reconnect_timeout=self.reconnect_timeout,
                 )
                 report = await sync_jobs(
                     client,
@@ -398,30 +499,50 @@ class Fleet:
                     buyer_data=self.buyer_data,
                     buyer_key=self.buyer_key,
                 )
+        except FencedOut as exc:
+            # Another sync holds the seller now: this one may write nothing, status included.
+            _log.warning("seller %s: %s", seller_id, exc)
+            return SellerRun(
+                seller_id=seller_id,
+                outcome="fenced",
+                throttled=plan.throttled_count,
+                error=str(exc),
+                fencing_token=token,
+            )
         except AuthenticationError as exc:
             if exc.error != "invalid_grant":
-                return await self._failed(resources, seller_id, exc, plan)
-            error = f"Amazon refused the refresh token (invalid_grant): {exc}"[:_MAX_ERROR]
+                return await self._failed(resources, seller_id, token, exc, plan)
+            error = describe_refusal(exc)
             _log.warning("seller %s: refresh token refused; skipped until it changes", seller_id)
-            await resources.status.failed(
+            await self._record(
+                resources.status.failed(
+                    seller_id,
+                    token,
+                    error,
+                    state=SellerState.REFUSED,
+                    throttled=plan.throttled_count,
+                    refused_token=token_fingerprint(seller.refresh_token),
+                ),
                 seller_id,
-                error,
-                state=SellerState.REFUSED,
-                throttled=plan.throttled_count,
-                refused_token=token_fingerprint(seller.refresh_token),
             )
-            return SellerRun(seller_id=seller_id, outcome="refused", error=error)
+            return SellerRun(
+                seller_id=seller_id, outcome="refused", error=error, fencing_token=token
+            )
         except Exception as exc:
-            return await self._failed(resources, seller_id, exc, plan)
+            return await self._failed(resources, seller_id, token, exc, plan)
         except asyncio.CancelledError:
             with contextlib.suppress(Exception):
-                await asyncio.shield(resources.status.interrupted(seller_id, worker))
+                await asyncio.shield(resources.status.interrupted(seller_id, token))
             raise
-        await resources.status.succeeded(
+        await self._record(
+            resources.status.succeeded(
+                seller_id,
+                token,
+                jobs=report.jobs,
+                requests=report.requests,
+                throttled=plan.throttled_count,
+            ),
             seller_id,
-            jobs=report.jobs,
-            requests=report.requests,
-            throttled=plan.throttled_count,
         )
         _log.info("seller %s: synced, %d jobs in %.1f s", seller_id, report.jobs, report.elapsed)
         return SellerRun(
@@ -430,17 +551,45 @@ class Fleet:
             jobs=report.jobs,
             requests=report.requests,
             throttled=plan.throttled_count,
+            fencing_token=token,
         )
 
     async def _failed(
-        self, resources: _Resources, seller_id: str, exc: Exception, plan: _CountingPlan
+        self,
+        resources: _Resources,
+        seller_id: str,
+        token: int,
+        exc: Exception,
+        plan: _CountingPlan,
     ) -> SellerRun:
-        error = f"{type(exc).__name__}: {exc}"[:_MAX_ERROR]
+        error = describe_error(exc)
         _log.warning("seller %s: sync failed: %s", seller_id, error)
-        await resources.status.failed(seller_id, error, throttled=plan.throttled_count)
-        return SellerRun(
-            seller_id=seller_id, outcome="failed", throttled=plan.throttled_count, error=error
+        await self._record(
+            resources.status.failed(seller_id, token, error, throttled=plan.throttled_count),
+            seller_id,
         )
+        return SellerRun(
+            seller_id=seller_id,
+            outcome="failed",
+            throttled=plan.throttled_count,
+            error=error,
+            fencing_token=token,
+        )
+
+    @staticmethod
+    async def _record(write: Awaitable[bool], seller_id: str) -> None:
+        """Write a run's outcome to its status; a failure to do so is logged, not raised."""
+        try:
+            if not await write:
+                _log.warning(
+                    "seller %s: another sync has taken the seller over since this one "
+                    "started; its outcome is not recorded",
+                    seller_id,
+                )
+        except Exception as exc:
+            _log.warning(
+                "seller %s: could not record the sync's outcome: %s", seller_id, describe_error(exc)
+            )
 
     def _client(self, resources: _Resources, seller: Seller, plan: UsagePlan) -> ServicesClient:
         return ServicesClient(
@@ -483,6 +632,7 @@ class Fleet:
         from taskiq.cli.worker.args import WorkerArgs
         from taskiq.cli.worker.run import run_worker
 
+        self.check_can_sync()
         if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
             raise ValueError(f"workers: must be a whole number of at least 1, got {workers!r}")
         if wait_tasks_timeout is not None:
@@ -511,6 +661,7 @@ class Fleet:
         from taskiq.cli.scheduler.args import SchedulerArgs
         from taskiq.cli.scheduler.run import run_scheduler
 
+        self._check_directory_key()
         args = SchedulerArgs.from_cli(
             [
                 "spapi_services.fleet.env:scheduler",
@@ -536,27 +687,50 @@ class Fleet:
         return self._resources
 
     async def _open(self, loop: asyncio.AbstractEventLoop) -> _Resources:
-        pool = await connect_pool(self.database_url, max_size=self._pool_size)
+        pool = await connect_pool(
+            self.database_url,
+            max_size=self._pool_size,
+            command_timeout=_COMMAND_TIMEOUT,
+            server_settings=_SESSION,
+        )
         try:
             await migrate_all(pool, self.schema)
         except BaseException:
             await pool.close()
             raise
-        redis = Redis.from_url(self.redis_url)
+        # One link to Redis for the whole process, every call through it bounded: the
+        # locks and marks directly, the plans and tokens through their own fallbacks.
+        link = RedisLink(
+            self.redis_url,
+            owner="Fleet",
+            what="seller locks, queued marks, usage plans and access tokens",
+            timeout=self.redis_timeout,
+            retry_interval=1.0,
+            on_outage=(
+                "wait for it (plans and tokens fall back to this process; a sync whose "
+                "lease cannot be renewed in time stops)"
+            ),
+        )
         return _Resources(
             loop=loop,
             pool=pool,
-            redis=redis,
-            plan=RedisRateLimits(redis, key_prefix=self.key_prefix),
+            link=link,
+            plan=RedisRateLimits(link.client, key_prefix=self.key_prefix),
             tokens=RedisTokenCache(
-                redis, key_prefix=self.key_prefix, encryption_key=self._token_key
+                link.client, key_prefix=self.key_prefix, encryption_key=self._token_key
             ),
             session=aiohttp.ClientSession(
                 connector=aiohttp.TCPConnector(limit=0, limit_per_host=200)
             ),
-            locks=SellerLocks(redis, prefix=self.key_prefix, lease=self.lease),
-            status=StatusBook(pool, self.schema),
+            locks=SellerLocks(
+                link, prefix=self.key_prefix, lease=self.lease, queue=self.broker.queue_name
+            ),
+            status=StatusBook(pool, self.schema, reconnect_timeout=self.reconnect_timeout),
         )
+
+    async def _worker_startup(self, _state: Any) -> None:
+        # A worker without credentials or key would fail every task: it fails at once.
+        self.check_can_sync()
 
     async def _worker_shutdown(self, _state: Any) -> None:
         await self.aclose()
@@ -578,6 +752,13 @@ class Fleet:
 
     async def __aexit__(self, *exc: object) -> None:
         await self.aclose()
+
+
+@attrs.define
+class _Started:
+    """The fencing token a run took, once it has started."""
+
+    token: int | None = None
 
 
 def _positive(name: str, value: float) -> float:

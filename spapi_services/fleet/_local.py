@@ -25,6 +25,7 @@ from typing import Any, ClassVar, Self, TypeVar
 
 __all__ = [
     "LocalServer",
+    "PersistentRedisServer",
     "PostgresServer",
     "ProgramMissing",
     "RedisServer",
@@ -151,6 +152,11 @@ class LocalServer:
                 process.kill()
                 process.wait()
 
+    def restart(self, wait: float = 10.0) -> Self:
+        """Stop the server and start it again on the same port, with what it kept."""
+        self.stop()
+        return self.start(wait)
+
     def kill(self) -> None:
         """Kill the server at once, as a crash would (``start`` brings it back)."""
         process, self._process = self._process, None
@@ -176,10 +182,12 @@ class LocalServer:
 
 
 class RedisServer(LocalServer):
-    """Debian's ``redis-server``, in memory only."""
+    """Debian's ``redis-server``, in memory only (a restart loses everything)."""
 
     program = "redis-server"
     package = "redis-server"
+    #: Whether it keeps an append-only file, every write synced (data survives restarts).
+    appendonly: ClassVar[bool] = False
 
     @property
     def url(self) -> str:
@@ -193,7 +201,8 @@ class RedisServer(LocalServer):
             "--port", str(self.port),
             "--dir", str(self.directory),
             "--save", "",
-            "--appendonly", "no",
+            "--appendonly", "yes" if self.appendonly else "no",
+            "--appendfsync", "always",
             "--daemonize", "no",
             "--loglevel", "warning",
         ]  # fmt: skip
@@ -213,6 +222,12 @@ class RedisServer(LocalServer):
                 return conn.makefile("rb").readline().rstrip(b"\r\n")
         except OSError:
             return None
+
+
+class PersistentRedisServer(RedisServer):
+    """``redis-server`` with an append-only file: a restart keeps its data (in its folder)."""
+
+    appendonly = True
 
 
 class PostgresServer(LocalServer):

@@ -4,14 +4,19 @@
 here on every request (no script, no external asset: a ``<meta>`` refresh reloads it),
 the same figures as JSON at ``/status.json``, and ``/healthz`` for a probe.  Everything
 read from the database or Redis is escaped before it reaches the page.
+
+The page answers only requests whose ``Host`` is an IP address or one of the names it
+is told it is served as (``localhost`` for a loopback bind): a web page elsewhere that
+points its own name at 127.0.0.1 (DNS rebinding) gets 421, not the sellers' status.
 """
 
 from __future__ import annotations
 
 import html
+import ipaddress
 import json
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Collection, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -22,7 +27,19 @@ from ._status import SellerStatus
 if TYPE_CHECKING:
     from ._fleet import Fleet
 
-__all__ = ["render_page", "status_app", "status_json"]
+__all__ = ["allowed_hosts", "render_page", "status_app", "status_json"]
+
+#: What the page says a refused seller needs (the seller id is put in).
+REFUSED_HINT = (
+    "Next: add the seller again with a new refresh token (spapi-services fleet add-seller "
+    "{seller}), or sync it with this one again: spapi-services fleet clear-refusal {seller}"
+)
+#: What the mirror's counts mean (the page's caption; the CLI's too).
+COUNTS_NOTE = (
+    "Jobs written counts every job a sync stored: one changed and stored again, or a "
+    "page stored again after an interruption, counts each time. Jobs in the mirror counts "
+    "each job once."
+)
 
 _CHART_WIDTH, _CHART_HEIGHT, _MARGIN = 720, 180, 44
 
@@ -38,6 +55,8 @@ th{background:#edf2f7;font-weight:600}td.num,th.num{text-align:right}
 .state-interrupted .state{color:#b7791f}.state-new .state{color:#718096}
 .error{color:#742a2a;max-width:32rem;overflow-wrap:anywhere}
 .flag{font-size:.8rem;color:#2b6cb0;margin-left:.3rem}
+.hint{display:block;color:#4a5568;margin-top:.2rem}.note{color:#4a5568;font-size:.85rem}
+.alert{background:#fff5f5;border:1px solid #feb2b2;color:#742a2a;padding:.4rem .6rem}
 svg{background:#fff;border:1px solid #e2e8f0}svg text{font-size:11px;fill:#4a5568}
 """
 
@@ -47,9 +66,14 @@ def status_json(statuses: Sequence[SellerStatus], now: datetime | None = None) -
     moment = now or datetime.now(UTC)
     return {
         "at": moment.isoformat(),
+        "redis": "unreachable" if _redis_unreachable(statuses) else "ok",
         "sellers": [_seller_json(s) for s in statuses],
         "states": dict(Counter(_shown_state(s) for s in statuses)),
     }
+
+
+def _redis_unreachable(statuses: Sequence[SellerStatus]) -> bool:
+    return any(s.redis_unreachable for s in statuses)
 
 
 def _seller_json(s: SellerStatus) -> dict[str, Any]:
@@ -76,6 +100,7 @@ def _seller_json(s: SellerStatus) -> dict[str, Any]:
         "throttledTotal": s.throttled_total,
         "lastError": s.last_error,
         "lastErrorAt": when(s.last_error_at),
+        "fencingToken": s.fencing_token,
     }
 
 
@@ -126,6 +151,12 @@ def render_page(
     rows = "\n".join(_row(s, moment) for s in statuses)
     if not statuses:
         rows = '<tr><td colspan="8">No sellers yet: add one with fleet add-seller.</td></tr>'
+    alert = ""
+    if _redis_unreachable(statuses):
+        alert = (
+            '<p class="alert" id="redis">Redis unreachable: which sellers are running or '
+            "queued right now is unknown; the rest comes from PostgreSQL.</p>"
+        )
     return f"""<!doctype html>
 <html lang="en">
 <head>
@@ -139,22 +170,24 @@ def render_page(
 <header>
 <h1>Fleet status</h1>
 <p class="summary" id="summary">{len(statuses)} sellers ({summary or "none"}) &middot;
-<span id="mirrored">{mirrored:,}</span> jobs in the mirror &middot;
+<span id="mirrored">{mirrored:,}</span> jobs in the mirror (each once) &middot;
 <span id="throttled">{throttled:,}</span> &times; 429 in all &middot;
 updated {html.escape(moment.astimezone(UTC).strftime("%H:%M:%SZ"))},
 every {max(1, round(refresh))} s</p>
+{alert}
 </header>
 <h2>Jobs in the mirror</h2>
 {_chart(growth)}
 <h2>Sellers</h2>
 <table id="sellers">
 <thead><tr><th>Seller</th><th>State</th><th>Last success</th><th>Lag</th>
-<th class="num">Jobs (last run)</th><th class="num">Jobs (all runs)</th>
+<th class="num">Jobs written (last run)</th><th class="num">Jobs written (all runs)</th>
 <th class="num">429s (last / all)</th><th>Last error</th></tr></thead>
 <tbody>
 {rows}
 </tbody>
 </table>
+<p class="note" id="counts">{html.escape(COUNTS_NOTE)}</p>
 </body>
 </html>
 """
@@ -172,6 +205,9 @@ def _row(s: SellerStatus, now: datetime) -> str:
         error = html.escape(s.last_error)
         if s.last_error_at is not None:
             error += f" <small>({_ago(s.last_error_at, now)})</small>"
+    if s.state == "refused":
+        hint = html.escape(REFUSED_HINT.format(seller=s.seller_id))
+        error += f'<span class="hint">{hint}</span>'
     throttled = f"{_count(s.throttled)} / {s.throttled_total:,}"
     seller = html.escape(s.seller_id)
     return (
@@ -229,21 +265,82 @@ def _chart(growth: Sequence[tuple[datetime, int]]) -> str:
     )
 
 
+def allowed_hosts(bind: str, extra: Collection[str] = ()) -> frozenset[str]:
+    """The names a page bound to ``bind`` answers to, besides any IP address.
+
+    ``localhost`` for a loopback bind, the bind itself if it is a name, and ``extra``
+    (the names a proxy or users reach it by).
+    """
+    names = {name.lower().rstrip(".") for name in extra}
+    if bind.lower() in ("localhost", "") or _is_loopback(bind):
+        names.add("localhost")
+    if bind and not _is_ip(bind):
+        names.add(bind.lower().rstrip("."))
+    return frozenset(names)
+
+
+def _is_ip(text: str) -> bool:
+    try:
+        ipaddress.ip_address(text.strip("[]"))
+    except ValueError:
+        return False
+    return True
+
+
+def _is_loopback(text: str) -> bool:
+    try:
+        return ipaddress.ip_address(text.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def _host_name(header: str) -> str:
+    """The name of a ``Host`` header, without its port (``[::1]:80`` gives ``::1``)."""
+    header = header.strip().lower()
+    if header.startswith("["):
+        return header[1 : header.find("]")] if "]" in header else header
+    return header.rsplit(":", 1)[0] if header.count(":") == 1 else header
+
+
+_Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def _host_guard(names: frozenset[str]) -> Any:
+    """A middleware refusing (421) a request whose ``Host`` is a name not in ``names``."""
+
+    @web.middleware
+    async def guard(request: web.Request, handler: _Handler) -> web.StreamResponse:
+        name = _host_name(request.headers.get("Host", "")).rstrip(".")
+        if not (_is_ip(name) or name in names):
+            return web.Response(
+                status=421,
+                text="This status page is not served under that name (--allow-host adds one).\n",
+                headers=_NO_STORE,
+            )
+        return await handler(request)
+
+    return guard
+
+
 def status_app(
-    fleet: Fleet, *, refresh: float = 5.0, window: timedelta = timedelta(hours=24)
+    fleet: Fleet,
+    *,
+    refresh: float = 5.0,
+    window: timedelta = timedelta(hours=24),
+    hosts: Collection[str] = ("localhost",),
 ) -> web.Application:
     """An aiohttp application serving the fleet's status page (``/``), its figures as
     JSON (``/status.json``) and a liveness probe (``/healthz``).
 
-    The chart covers the last ``window`` (less if the mirror is younger).  The fleet is
-    the caller's to close.
+    The chart covers the last ``window`` (less if the mirror is younger).  Requests are
+    answered when their ``Host`` is an IP address or one of ``hosts`` (see
+    :func:`allowed_hosts`), else refused with 421.  The fleet is the caller's to close.
     """
 
     async def page(_: web.Request) -> web.Response:
         now = datetime.now(UTC)
         statuses = await fleet.status()
-        resources = await fleet._ready()
-        growth = await resources.status.growth(window=window, now=now)
+        growth = await fleet.mirror_growth(window=window)
         body = render_page(statuses, growth, now=now, refresh=refresh)
         return web.Response(
             text=body,
@@ -260,7 +357,7 @@ def status_app(
     async def healthz(_: web.Request) -> web.Response:
         return web.Response(text="ok\n", headers=_NO_STORE)
 
-    app = web.Application()
+    app = web.Application(middlewares=[_host_guard(frozenset(h.lower() for h in hosts))])
     app.router.add_get("/", page)
     app.router.add_get("/status.json", figures)
     app.router.add_get("/healthz", healthz)

@@ -4,14 +4,19 @@
 of the directory (read again every ``update_interval`` of the scheduler), leaving out
 sellers whose current refresh token Amazon refused.  Before each send it marks the
 seller queued in Redis, which fails, and cancels the send, while the seller is still
-running or its last task is still waiting: a slow seller is never piled up behind itself.
+running or its last task is still waiting, however long it has waited (the mark names
+the task's entry in the queue): a slow seller, or a long queue, is never piled up
+behind itself.  A task lost with Redis's data (a restart without persistence) leaves no
+mark behind, so the next round sends it again.
 """
 
 from __future__ import annotations
 
+import logging
 import math
 from typing import TYPE_CHECKING
 
+from redis.exceptions import RedisError
 from taskiq import ScheduleSource
 from taskiq.exceptions import ScheduledTaskCancelledError
 from taskiq.scheduler.scheduled_task import ScheduledTask
@@ -20,6 +25,8 @@ if TYPE_CHECKING:
     from ._fleet import Fleet
 
 __all__ = ["SellerScheduleSource"]
+
+_log = logging.getLogger("spapi_services.fleet")
 
 
 class SellerScheduleSource(ScheduleSource):
@@ -39,7 +46,7 @@ class SellerScheduleSource(ScheduleSource):
         return [
             ScheduledTask(
                 task_name=task.task_name,
-                labels=dict(task.labels),
+                labels={**task.labels, **self.fleet.mark_labels(seller_id)},
                 args=[seller_id],
                 kwargs={},
                 schedule_id=f"spapi-sync:{seller_id}",
@@ -52,10 +59,16 @@ class SellerScheduleSource(ScheduleSource):
         """Mark the seller queued before its task is sent, or cancel this send.
 
         The send is cancelled (taskiq's ``ScheduledTaskCancelledError``) while the
-        seller is running or its previous task still waits in the queue.
+        seller is running or its previous task still waits in the queue, and when
+        Redis does not answer (the next round tries again).
         """
         seller_id = str(task.args[0])
-        if not await self.fleet.mark_queued(seller_id):
+        try:
+            marked = await self.fleet.mark_queued(seller_id)
+        except RedisError as exc:
+            _log.warning("seller %s: not sent this round, Redis did not answer: %s", seller_id, exc)
+            raise ScheduledTaskCancelledError from None
+        if not marked:
             # Still running, or its last task still waits: this round skips it.
             raise ScheduledTaskCancelledError
 

@@ -6,7 +6,8 @@
 ``fleet_status``
     What the fleet knows of each seller's syncs: its state, when it last started,
     finished and succeeded, what the last run fetched and how often it was throttled,
-    the last error, and the mark of credentials Amazon refused.
+    the last error, the mark of credentials Amazon refused, and the fencing token its
+    latest run took (the tokens themselves are the mirror's: ``sync_fences``).
 """
 
 from __future__ import annotations
@@ -49,6 +50,11 @@ CREATE TABLE {schema}.fleet_status (
     updated_at timestamptz NOT NULL DEFAULT now()
 );
 """,
+    ),
+    Migration(
+        2,
+        "the fencing token of each seller's latest run",
+        "ALTER TABLE {schema}.fleet_status ADD COLUMN fencing_token bigint;",
     ),
 )
 

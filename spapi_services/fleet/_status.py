@@ -3,6 +3,11 @@
 Written by the workers at the start and end of every sync; read by ``Fleet.status()``
 (and so ``spapi-services fleet status``).  The lag comes from the mirror's own
 checkpoints: how long ago the oldest of the seller's marketplaces was last synced up to.
+
+A sync's start takes the seller's next fencing token (``sync_fences``) in the same
+statement that records the run; every later write of the run's status is conditional
+on that token still being the seller's latest, so a sync another worker has taken over
+can no longer say anything about the seller.
 """
 
 from __future__ import annotations
@@ -12,7 +17,7 @@ from datetime import UTC, datetime, timedelta
 
 import attrs
 
-from ..sync._postgres import Pool
+from ..sync._postgres import Pool, Reconnecting, fenced, fencing_token_sql
 
 __all__ = ["SellerState", "SellerStatus", "StatusBook"]
 
@@ -36,10 +41,14 @@ class SellerStatus:
     ``failed`` (it raised; ``last_error`` says what, and the next round tries again),
     ``refused`` (Amazon refused its refresh token: skipped until the token changes) or
     ``interrupted`` (its worker stopped mid-sync; the next round resumes it).
-    ``running`` and ``queued`` are what Redis says right now.  ``lag`` is how far behind
-    now the seller's mirror is (its oldest marketplace checkpoint); ``jobs`` and
+    ``running`` and ``queued`` are what Redis says right now; when Redis did not answer
+    they are unknown (``False``) and ``redis_unreachable`` is ``True``.  ``lag`` is how far
+    behind now the seller's mirror is (its oldest marketplace checkpoint); ``jobs`` and
     ``throttled`` count the last run's jobs written and 429 answers, ``jobs_total`` and
-    ``throttled_total`` every run's.
+    ``throttled_total`` every run's (a job written again, changed or repeated after an
+    interruption, counts again: the mirror holds each job once).  ``fencing_token`` is
+    the token the seller's latest run took; a sync holding an older one can no longer
+    write (see :class:`~spapi_services.FencedOut`).
     """
 
     seller_id: str
@@ -61,36 +70,46 @@ class SellerStatus:
     throttled_total: int = 0
     last_error: str | None = None
     last_error_at: datetime | None = None
+    fencing_token: int | None = None
+    redis_unreachable: bool = False
 
 
 class StatusBook:
-    """Reads and writes ``fleet_status`` rows."""
+    """Reads and writes ``fleet_status`` rows; a run's writes fenced by its token."""
 
-    def __init__(self, pool: Pool, schema: str) -> None:
+    def __init__(self, pool: Pool, schema: str, *, reconnect_timeout: float = 30.0) -> None:
         self._pool = pool
+        self._schema = schema
         self._table = f"{schema}.fleet_status"
         self._checkpoints = f"{schema}.sync_checkpoints"
         self._jobs = f"{schema}.service_jobs"
+        self._db = Reconnecting(pool, reconnect_timeout, what="the fleet's status")
 
-    async def started(self, seller_id: str, worker: str) -> None:
-        await self._pool.execute(
-            f"INSERT INTO {self._table} AS s (seller_id, state, worker, started_at)"
-            " VALUES ($1, 'running', $2, now()) ON CONFLICT (seller_id) DO UPDATE SET"
-            " state = 'running', worker = $2, started_at = now(), updated_at = now()",
+    async def started(self, seller_id: str, worker: str) -> int:
+        """Record the run and take the seller's next fencing token (one statement); it."""
+        token: int = await self._db.fetchval(
+            f"WITH fence AS ({fencing_token_sql(self._schema)})"
+            f" INSERT INTO {self._table} AS s (seller_id, state, worker, started_at,"
+            " fencing_token) SELECT $1, 'running', $2, now(), token FROM fence"
+            " ON CONFLICT (seller_id) DO UPDATE SET state = 'running', worker = $2,"
+            " started_at = now(), updated_at = now(), fencing_token = excluded.fencing_token"
+            " RETURNING fencing_token",
             seller_id,
             worker,
         )
+        return token
 
-    async def succeeded(self, seller_id: str, *, jobs: int, requests: int, throttled: int) -> None:
-        await self._pool.execute(
-            f"UPDATE {self._table} SET state = 'ok', finished_at = now(),"
-            " last_success_at = now(), runs = runs + 1, failures = 0, jobs_last = $2::integer,"
-            " requests_last = $3, throttled_last = $4::integer,"
-            " jobs_total = jobs_total + $2::integer,"
-            " throttled_total = throttled_total + $4::integer,"
-            " refused_token = NULL, updated_at = now()"
-            " WHERE seller_id = $1",
+    async def succeeded(
+        self, seller_id: str, token: int, *, jobs: int, requests: int, throttled: int
+    ) -> bool:
+        """The run ended well; whether its token still held (else nothing was written)."""
+        return await self._fenced_update(
+            "state = 'ok', finished_at = now(), last_success_at = now(), runs = runs + 1,"
+            " failures = 0, jobs_last = $3::integer, requests_last = $4,"
+            " throttled_last = $5::integer, jobs_total = jobs_total + $3::integer,"
+            " throttled_total = throttled_total + $5::integer, refused_token = NULL",
             seller_id,
+            token,
             jobs,
             requests,
             throttled,
@@ -99,43 +118,51 @@ class StatusBook:
     async def failed(
         self,
         seller_id: str,
+        token: int,
         error: str,
         *,
         state: str = SellerState.FAILED,
         throttled: int = 0,
         refused_token: str | None = None,
-    ) -> None:
-        await self._pool.execute(
-            f"INSERT INTO {self._table} (seller_id, state) VALUES ($1, $2)"
-            " ON CONFLICT (seller_id) DO NOTHING",
+    ) -> bool:
+        """The run failed with ``error``; whether its token still held."""
+        return await self._fenced_update(
+            "state = $3, finished_at = now(), runs = runs + 1, failures = failures + 1,"
+            " last_error = $4, last_error_at = now(), throttled_last = $5::integer,"
+            " throttled_total = throttled_total + $5::integer, refused_token = $6",
             seller_id,
-            state,
-        )
-        await self._pool.execute(
-            f"UPDATE {self._table} SET state = $2, finished_at = now(), runs = runs + 1,"
-            " failures = failures + 1, last_error = $3, last_error_at = now(),"
-            " throttled_last = $4::integer, throttled_total = throttled_total + $4::integer,"
-            " refused_token = $5, updated_at = now() WHERE seller_id = $1",
-            seller_id,
+            token,
             state,
             error,
             throttled,
             refused_token,
         )
 
-    async def interrupted(self, seller_id: str, worker: str) -> None:
-        """The sync this worker started stopped midway (unless another has taken over)."""
-        await self._pool.execute(
-            f"UPDATE {self._table} SET state = 'interrupted', finished_at = now(),"
-            " last_error = 'stopped midway; the next run resumes it', last_error_at = now(),"
-            " updated_at = now() WHERE seller_id = $1 AND worker = $2 AND state = 'running'",
+    async def interrupted(self, seller_id: str, token: int) -> bool:
+        """The run stopped midway; whether its token still held (no other run since)."""
+        return await self._fenced_update(
+            "state = 'interrupted', finished_at = now(),"
+            " last_error = 'stopped midway; the next run resumes it', last_error_at = now()",
             seller_id,
-            worker,
+            token,
         )
+
+    async def _fenced_update(self, changes: str, seller_id: str, token: int, *args: object) -> bool:
+        status = await self._db.execute(
+            fenced(
+                self._schema,
+                f"UPDATE {self._table} SET {changes}, updated_at = now()"
+                " WHERE seller_id = $1 AND EXISTS (SELECT 1 FROM fence)",
+            ),
+            seller_id,
+            token,
+            *args,
+        )
+        return status != "UPDATE 0"
 
     async def refused_tokens(self, seller_ids: Sequence[str] | None = None) -> dict[str, str]:
         """``seller_id -> fingerprint`` of the refresh tokens Amazon refused."""
-        rows = await self._pool.fetch(
+        rows = await self._db.fetch(
             f"SELECT seller_id, refused_token FROM {self._table}"
             " WHERE refused_token IS NOT NULL AND ($1::text[] IS NULL OR seller_id = ANY($1))",
             None if seller_ids is None else list(seller_ids),
@@ -144,7 +171,7 @@ class StatusBook:
 
     async def clear_refusal(self, seller_id: str) -> bool:
         """Forget that the seller's token was refused; whether it was marked."""
-        cleared = await self._pool.fetchval(
+        cleared = await self._db.fetchval(
             f"WITH c AS (UPDATE {self._table} SET refused_token = NULL,"
             " state = CASE WHEN state = 'refused' THEN 'new' ELSE state END, updated_at = now()"
             " WHERE seller_id = $1 AND refused_token IS NOT NULL RETURNING 1)"
@@ -159,10 +186,11 @@ class StatusBook:
         *,
         running: Collection[str] = (),
         queued: Collection[str] = (),
+        redis_unreachable: bool = False,
         now: datetime | None = None,
     ) -> list[SellerStatus]:
         """The status of each of the sellers, in their order (``new`` for those with none)."""
-        rows = await self._pool.fetch(
+        rows = await self._db.fetch(
             f"SELECT s.*, c.synced_until FROM {self._table} s LEFT JOIN"
             f" (SELECT seller_id, min(synced_until) AS synced_until FROM {self._checkpoints}"
             "  GROUP BY seller_id) c USING (seller_id) WHERE s.seller_id = ANY($1)",
@@ -181,6 +209,7 @@ class StatusBook:
                         state=SellerState.NEW,
                         running=now_running,
                         queued=now_queued,
+                        redis_unreachable=redis_unreachable,
                     )
                 )
                 continue
@@ -204,8 +233,10 @@ class StatusBook:
                     throttled_total=row["throttled_total"],
                     last_error=row["last_error"],
                     last_error_at=row["last_error_at"],
+                    fencing_token=row["fencing_token"],
                     running=now_running,
                     queued=now_queued,
+                    redis_unreachable=redis_unreachable,
                 )
             )
         return statuses
@@ -220,14 +251,14 @@ class StatusBook:
         so a job written again moves forward.  Empty when the mirror is.
         """
         moment = now or datetime.now(UTC)
-        oldest = await self._pool.fetchval(f"SELECT min(synced_at) FROM {self._jobs}")
+        oldest = await self._db.fetchval(f"SELECT min(synced_at) FROM {self._jobs}")
         if oldest is None:
             return []
         start = max(oldest, moment - window)
         if moment <= start:
             start = moment - timedelta(seconds=1)
         span = moment - start
-        rows = await self._pool.fetch(
+        rows = await self._db.fetch(
             f"SELECT width_bucket(extract(epoch FROM synced_at), $1::float8, $2::float8, $3)"
             f" AS bucket, count(*) AS jobs FROM {self._jobs} GROUP BY bucket",
             start.timestamp(),

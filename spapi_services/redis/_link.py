@@ -1,11 +1,19 @@
 """One Redis connection, a short timeout on everything sent through it, and what to do
 when it does not answer.
 
-Redis is a helper here, never a dependency of a call: every command is bounded by a short
-timeout, and a command that fails or times out marks the link down.  While it is down the
-callers use their in-process stand-ins at once, without asking Redis, and one caller tries
-Redis again every ``retry_interval`` seconds.  The first failure of an outage is logged
-once at WARNING and the return at INFO, never a line per call.
+Every command sent through a :class:`RedisLink` is bounded, one way: a timeout on the
+whole command (``asyncio.timeout``) over a client whose sockets time out too and which
+never retries by itself.  A command that fails or times out marks the link down; the
+first failure of an outage is logged once at WARNING and the return at INFO, never a
+line per call.  Callers then take one of two paths:
+
+* :meth:`RedisLink.run`, for helpers that have an in-process stand-in (usage plans,
+  access tokens): while the link is down they use the stand-in at once, without asking
+  Redis, and one caller tries Redis again every ``retry_interval`` seconds;
+* :meth:`RedisLink.call`, for what has no stand-in (a seller's lock, the task queue, the
+  fleet's marks): every call goes to Redis, bounded, and a failure raises a
+  :class:`~redis.exceptions.RedisError` the caller handles (a lease keeper retries
+  until its deadline; the queue's listener backs off and reconnects).
 """
 
 from __future__ import annotations
@@ -21,12 +29,20 @@ from redis.asyncio import Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.commands.core import AsyncScript
-from redis.exceptions import RedisError
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import RedisError, ResponseError
 from redis.exceptions import TimeoutError as RedisTimeout
 
 from .._text import printable
 
-__all__ = ["DEFAULT_TIMEOUT", "RedisLink", "Unavailable", "check_seconds", "text"]
+__all__ = [
+    "DEFAULT_TIMEOUT",
+    "RedisLink",
+    "Unavailable",
+    "bounded_options",
+    "check_seconds",
+    "text",
+]
 
 T = TypeVar("T")
 
@@ -58,6 +74,22 @@ def check_prefix(owner: str, prefix: str) -> str:
     return prefix
 
 
+def bounded_options(timeout: float, *, read_timeout: float | None = None) -> dict[str, Any]:
+    """redis-py connection options that bound every socket operation.
+
+    ``timeout`` bounds connecting and each write; ``read_timeout`` (default: ``timeout``)
+    each read, which for a blocking command (``XREADGROUP BLOCK``) must outlast its block.
+    redis-py's own retries are off: the caller decides when to try again, and a dead
+    server is noticed within one timeout instead of several.
+    """
+    return {
+        "socket_timeout": read_timeout if read_timeout is not None else timeout,
+        "socket_connect_timeout": timeout,
+        "socket_keepalive": True,
+        "retry": Retry(NoBackoff(), 0),
+    }
+
+
 def text(value: Any) -> str:
     """A Redis reply as text, whether the client decodes responses or not."""
     return value.decode() if isinstance(value, bytes) else str(value)
@@ -66,9 +98,11 @@ def text(value: Any) -> str:
 class RedisLink:
     """A Redis client with a timeout on every command and a memory of whether it answers.
 
-    ``redis`` is a URL (the link makes the client and closes it) or a
-    :class:`redis.asyncio.Redis` (the caller's to close).  ``what`` names, in the log
-    lines, what falls back to the process while Redis is away.
+    ``redis`` is a URL (the link makes the client, its sockets bounded by ``timeout``,
+    and closes it) or a :class:`redis.asyncio.Redis` (the caller's to close; each command
+    is still bounded by ``timeout``).  ``what`` names, in the log lines, what is served
+    through the link, and ``on_outage`` what becomes of it while Redis is away (default:
+    it falls back to this process).
     """
 
     def __init__(
@@ -80,20 +114,14 @@ class RedisLink:
         timeout: float | None,
         retry_interval: float,
         clock: Callable[[], float] = time.monotonic,
+        on_outage: str | None = None,
     ) -> None:
         if timeout is None:
             timeout = DEFAULT_TIMEOUT
         self.timeout = check_seconds(owner, "timeout", timeout)
         self.retry_interval = check_seconds(owner, "retry_interval", retry_interval)
         if isinstance(redis, str):
-            self.client = Redis.from_url(
-                redis,
-                socket_timeout=self.timeout,
-                socket_connect_timeout=self.timeout,
-                # The link decides when to try again; redis-py's own retries would only
-                # make a dead server take longer to notice.
-                retry=Retry(NoBackoff(), 0),
-            )
+            self.client = Redis.from_url(redis, **bounded_options(self.timeout))
             self._owns_client = True
         elif isinstance(redis, Redis):
             self.client = redis
@@ -105,6 +133,10 @@ class RedisLink:
             )
         self.where = _where(self.client)
         self._what = what
+        self._on_outage = on_outage or (
+            "fall back to this process until it answers again "
+            f"(tried every {self.retry_interval:g}s)"
+        )
         self._clock = clock
         self._down_since: float | None = None
         self._retry_at = 0.0
@@ -138,11 +170,37 @@ class RedisLink:
         except (RedisError, OSError, TimeoutError) as exc:
             self._failed(exc)
             raise Unavailable from exc
-        if self._down_since is not None:
-            self._down_since = None
-            _log.info(
-                "Redis at %s answers again: %s are shared through it again", self.where, self._what
-            )
+        self._answered()
+        return answer
+
+    async def call(self, command: Callable[[], Awaitable[T]], *, within: float | None = None) -> T:
+        """``command``'s answer, within ``within`` seconds (default: the link's timeout), or
+        a RedisError.
+
+        Unlike :meth:`run` it always asks Redis, outage or not: for what has no stand-in.
+        No answer in time raises :class:`redis.exceptions.TimeoutError`; a refused or
+        dropped connection :class:`redis.exceptions.ConnectionError`; Redis's own error
+        replies (``NOGROUP``...) come through as they are and say nothing of the link.
+        """
+        bound = self.timeout if within is None else within
+        try:
+            async with asyncio.timeout(max(bound, 0.001)):
+                answer = await command()
+        except ResponseError:
+            self._answered()  # Redis answered, with an error of its own
+            raise
+        except (RedisError, OSError, TimeoutError) as exc:
+            self._failed(exc)
+            if isinstance(exc, RedisError):
+                raise
+            if isinstance(exc, TimeoutError):
+                raise RedisTimeout(
+                    f"Redis at {self.where} did not answer within {bound:g}s"
+                ) from exc
+            raise RedisConnectionError(
+                f"Redis at {self.where} could not be reached ({type(exc).__name__})"
+            ) from exc
+        self._answered()
         return answer
 
     async def aclose(self) -> None:
@@ -150,6 +208,17 @@ class RedisLink:
         if self._owns_client:
             close = getattr(self.client, "aclose", None) or self.client.close  # redis-py 5.0.0
             await close()
+
+    def _answered(self) -> None:
+        if self._down_since is not None:
+            outage = self._clock() - self._down_since
+            self._down_since = None
+            _log.info(
+                "Redis at %s answers again after %.1fs: %s go through it again",
+                self.where,
+                outage,
+                self._what,
+            )
 
     def _failed(self, exc: BaseException) -> None:
         now = self._clock()
@@ -162,12 +231,11 @@ class RedisLink:
         else:
             reason = type(exc).__name__
         _log.warning(
-            "Redis at %s failed (%s): %s fall back to this process until it answers again "
-            "(tried every %gs)",
+            "Redis at %s failed (%s): %s %s",
             self.where,
             printable(reason, 200),
             self._what,
-            self.retry_interval,
+            self._on_outage,
         )
 
 

@@ -30,6 +30,7 @@ keyed by the seller (``pip install "spapi-services[postgres]"``); the fleet
 (:mod:`spapi_services.fleet`) syncs every seller into it from worker processes.
 """
 
+from ..errors import FencedOut
 from ._buyer import (
     BUYER_DATA_CHOICES,
     CLOSED_STATUSES,
@@ -66,6 +67,7 @@ __all__ = [
     "BuyerKeyError",
     "BuyerKeyLike",
     "BuyerKeys",
+    "FencedOut",
     "JsonlSink",
     "MirrorSink",
     "Mode",

@@ -16,6 +16,9 @@ Tables, in a schema of their own (``spapi`` unless told otherwise):
     The unfinished run of a seller's scope, if any, and each window's next page token.
 ``erased_buyers`` and ``mirror_meta``
     Salted digests of the buyers each seller's mirror has forgotten, and the salt.
+``sync_fences``
+    Each seller's latest fencing token: a number that only grows, taken by each sync
+    that starts (see below).
 ``schema_migrations``
     Which versioned migrations have been applied, per component (``mirror`` here; the
     fleet keeps its own tables in the same schema).
@@ -25,24 +28,43 @@ a sync stopped at any point resumes from the first page not stored.  The schema 
 created and migrated on first use, under an advisory lock: any number of processes may
 open sinks on a new database at once.
 
+**Fencing.**  A sink given a fencing token (``fencing_token=``, or
+:meth:`PostgresSink.take_fencing_token`) writes a run (its record, each page's rows and
+progress, the checkpoint) only while that token is still the seller's latest: the check
+is part of the transaction's first statement, and takes a share lock on the seller's
+token row until the commit, so a newer sync's token cannot be issued between the check
+and the commit.  A sink whose token is stale raises
+:class:`~spapi_services.FencedOut` and its transaction changes nothing: a sync paused
+or cut off past its lease, waking after another took the seller, cannot overwrite the
+newer one's rows or checkpoint.
+
+**Reconnecting.**  A statement that fails because the connection or the server went
+away (a restart, a failover, a dropped connection) is run again on a new connection,
+whole transaction and all, for up to ``reconnect_timeout`` seconds; every write is
+idempotent (rows are upserted, a window's progress is set, not added to), so a commit
+whose answer was lost is harmless to repeat.  Past that the error is raised, and the
+next sync resumes from what was stored.
+
 The driver is asyncpg (``pip install "spapi-services[postgres]"``), imported when a sink
 first opens: importing this module costs nothing without it.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
+import logging
 import re
-from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, TypeAlias
+from typing import TYPE_CHECKING, Any, TypeAlias, TypeVar
 
 import attrs
 
 from .. import _serde
 from .._serde import parse_datetime
 from .._validation import check_id
+from ..errors import FencedOut
 from ..models.jobs import ServiceJob
 from ._buyer import (
     BuyerDataPolicy,
@@ -64,10 +86,17 @@ __all__ = [
     "DEFAULT_SCHEMA",
     "Migration",
     "PostgresSink",
+    "Reconnecting",
     "check_schema",
     "connect_pool",
+    "fenced",
+    "fencing_token_sql",
     "migrate",
 ]
+
+T = TypeVar("T")
+
+_log = logging.getLogger("spapi_services.sync")
 
 #: The PostgreSQL schema the mirror's (and the fleet's) tables live in by default.
 DEFAULT_SCHEMA = "spapi"
@@ -92,12 +121,152 @@ def _asyncpg() -> Any:
     return asyncpg
 
 
-async def connect_pool(dsn: str, *, min_size: int = 1, max_size: int = 10) -> Pool:
-    """An asyncpg pool for ``dsn`` (``postgresql://user@host:5432/db``)."""
+async def connect_pool(
+    dsn: str,
+    *,
+    min_size: int = 1,
+    max_size: int = 10,
+    command_timeout: float | None = None,
+    connect_timeout: float = 10.0,
+    server_settings: dict[str, str] | None = None,
+) -> Pool:
+    """An asyncpg pool for ``dsn`` (``postgresql://user@host:5432/db``).
+
+    ``command_timeout`` bounds each statement (a link gone silent then fails instead of
+    hanging), ``connect_timeout`` each new connection; ``server_settings`` are session
+    settings for every connection (``lock_timeout``...).
+    """
     if not isinstance(dsn, str) or not dsn.startswith(("postgresql://", "postgres://")):
         raise ValueError("database: expected a postgresql:// URL or an asyncpg pool")
-    pool: Pool = await _asyncpg().create_pool(dsn, min_size=min_size, max_size=max_size)
+    pool: Pool = await _asyncpg().create_pool(
+        dsn,
+        min_size=min_size,
+        max_size=max_size,
+        command_timeout=command_timeout,
+        timeout=connect_timeout,
+        server_settings=server_settings,
+    )
     return pool
+
+
+# --- reconnecting -------------------------------------------------------------------------
+
+
+def _transient(exc: BaseException) -> bool:
+    """Whether ``exc`` says the connection or the server went away (worth a new try)."""
+    if isinstance(exc, OSError | TimeoutError):
+        return True
+    asyncpg = _asyncpg()
+    errors = asyncpg.exceptions
+    if isinstance(
+        exc,
+        errors.PostgresConnectionError  # class 08: the connection failed or is gone
+        | errors.AdminShutdownError  # 57P01: the server is stopping
+        | errors.CrashShutdownError  # 57P02
+        | errors.CannotConnectNowError  # 57P03: starting up, or shutting down
+        | errors.IdleInTransactionSessionTimeoutError  # 25P03: a session the server ended
+        | errors.IdleSessionTimeoutError,  # 57P05
+    ):
+        return True
+    return isinstance(exc, asyncpg.InterfaceError) and "connection is closed" in str(exc)
+
+
+class _Outage:
+    """Whether a pool's server is away: logged once when it goes and once when it is back."""
+
+    def __init__(self) -> None:
+        self.since: float | None = None
+
+
+# One per pool (by id: asyncpg's pools take no weak references), shared by its sinks.
+_outages: dict[int, _Outage] = {}
+
+
+class Reconnecting:
+    """Statements on a pool, each tried again on a new connection while the server is away.
+
+    A statement (or a whole transaction, :meth:`run`) that fails because the connection
+    or the server went away is run again, waiting 0.05 s and then twice as long each
+    time (up to 1 s), until ``budget`` seconds have passed since the first failure; then
+    its error is raised.  Only what is safe to repeat belongs here: idempotent writes,
+    and reads.  The first failure of an outage is logged at WARNING, the return at INFO.
+    """
+
+    def __init__(self, pool: Pool, budget: float, *, what: str) -> None:
+        self.pool = pool
+        self.budget = budget
+        self.what = what
+        self._outage = _outages.setdefault(id(pool), _Outage())
+
+    async def run(
+        self, work: Callable[[Connection], Awaitable[T]], *, transaction: bool = False
+    ) -> T:
+        """``work`` on a connection of the pool (in a transaction if asked), retried."""
+
+        async def attempt() -> T:
+            async with self.pool.acquire() as conn:
+                try:
+                    if not transaction:
+                        return await work(conn)
+                    async with conn.transaction():
+                        return await work(conn)
+                except BaseException as exc:
+                    if _transient(exc) and not conn.is_closed():
+                        conn.terminate()  # never handed out again half-broken
+                    raise
+
+        return await self.retry(attempt)
+
+    async def retry(self, attempt: Callable[[], Awaitable[T]]) -> T:
+        """``attempt()``, again after each transient failure, within the budget."""
+        loop = asyncio.get_running_loop()
+        give_up: float | None = None
+        delay = 0.05
+        while True:
+            try:
+                answer = await attempt()
+            except Exception as exc:
+                if not _transient(exc):
+                    raise
+                now = loop.time()
+                give_up = now + self.budget if give_up is None else give_up
+                self._went_away(exc, now)
+                if now + delay > give_up:
+                    raise
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 1.0)
+                continue
+            self._came_back(loop.time())
+            return answer
+
+    async def execute(self, query: str, *args: object) -> str:
+        """``Connection.execute``, retried."""
+        status: str = await self.run(lambda conn: conn.execute(query, *args))
+        return status
+
+    async def fetch(self, query: str, *args: object) -> list[Any]:
+        """``Connection.fetch``, retried."""
+        rows: list[Any] = await self.run(lambda conn: conn.fetch(query, *args))
+        return rows
+
+    async def fetchval(self, query: str, *args: object) -> Any:
+        """``Connection.fetchval``, retried."""
+        return await self.run(lambda conn: conn.fetchval(query, *args))
+
+    def _went_away(self, exc: BaseException, now: float) -> None:
+        if self._outage.since is None:
+            self._outage.since = now
+            _log.warning(
+                "PostgreSQL connection lost (%s): %s tries again on a new connection for up to %gs",
+                type(exc).__name__,
+                self.what,
+                self.budget,
+            )
+
+    def _came_back(self, now: float) -> None:
+        since, self._outage.since = self._outage.since, None
+        if since is not None:
+            _log.info("PostgreSQL answers again after %.1fs", now - since)
 
 
 def check_schema(schema: str) -> str:
@@ -264,7 +433,50 @@ INSERT INTO {schema}.mirror_meta (name, value)
     VALUES ('erasure_salt', replace(gen_random_uuid()::text, '-', ''));
 """,
     ),
+    Migration(
+        2,
+        "fencing tokens",
+        """
+CREATE TABLE {schema}.sync_fences (
+    seller_id text PRIMARY KEY,
+    token bigint NOT NULL,
+    taken_at timestamptz NOT NULL DEFAULT now()
+);
+""",
+    ),
 )
+
+
+# --- fencing ------------------------------------------------------------------------------
+
+
+def fencing_token_sql(schema: str) -> str:
+    """A statement taking seller ``$1``'s next fencing token, returning it (``token``).
+
+    Usable as a CTE, so that whatever records the run goes in the same statement.
+    """
+    return (
+        f"INSERT INTO {schema}.sync_fences AS f (seller_id, token) VALUES ($1, 1)"
+        " ON CONFLICT (seller_id) DO UPDATE SET token = f.token + 1, taken_at = now()"
+        " RETURNING token"
+    )
+
+
+def fenced(schema: str, statement: str) -> str:
+    """``statement`` with a CTE ``fence``: a row while ``$2`` is seller ``$1``'s latest token.
+
+    The row is locked (``FOR SHARE``) until the transaction ends, so no newer token can
+    be issued between the check and the commit.  Condition the statement's writes on
+    ``EXISTS (SELECT 1 FROM fence)``.
+    """
+    return (
+        f"WITH fence AS (SELECT 1 FROM {schema}.sync_fences"
+        f" WHERE seller_id = $1 AND token = $2 FOR SHARE) {statement}"
+    )
+
+
+# Holds when the sink is not fenced ($2 NULL), or its token is the seller's latest.
+_FENCE_HOLDS = "($2::bigint IS NULL OR EXISTS (SELECT 1 FROM fence))"
 
 _UPSERT = """
 INSERT INTO {schema}.service_jobs (seller_id, service_job_id, status, marketplace_id,
@@ -280,6 +492,13 @@ ON CONFLICT (seller_id, service_job_id) DO UPDATE SET
     synced_at = excluded.synced_at,
     job = excluded.job
 """
+
+
+# A window's progress after a page; $1 seller, $2 fencing token (or NULL), $3 scope.
+_PROGRESS = (
+    "UPDATE {schema}.sync_windows SET page_token = $5, done = $6, pages = $7, jobs = $8,"
+    " expected = $9 WHERE seller_id = $1 AND scope = $3 AND idx = $4 AND " + _FENCE_HOLDS
+)
 
 
 class PostgresSink(MirrorSink):
@@ -299,6 +518,16 @@ class PostgresSink(MirrorSink):
     :param buyer_key: the key, or ring of keys, that decrypts buyer data for
         :meth:`iter_jobs` and :meth:`get` and finds a buyer's protected jobs for
         :meth:`forget_buyer`; ``sync_jobs`` also protects with it by default.
+    :param fencing_token: fence the sink's run writes with this token (see the module's
+        *Fencing*): they land only while it is the seller's latest, else
+        :class:`~spapi_services.FencedOut`.  ``None`` (the default) writes unfenced, for
+        one process at a time per seller; :meth:`take_fencing_token` takes a new one.
+    :param reconnect_timeout: how long a statement is tried again while the server is
+        away (a restart, a dropped connection) before its error is raised.
+
+    The fencing covers what a sync writes (:meth:`begin`, :meth:`write_page`,
+    :meth:`finish`); the upkeep calls (``prune``, ``forget_buyer``,
+    ``rewrite_buyer_data``) are the owner's and are not fenced.
 
     PostgreSQL keeps a removed or rewritten row's old version until vacuum reuses its
     space, and in its write-ahead log and backups: ``prune`` and ``forget_buyer`` do not
@@ -313,6 +542,8 @@ class PostgresSink(MirrorSink):
         seller_id: str,
         schema: str = DEFAULT_SCHEMA,
         buyer_key: BuyerKeyLike | None = None,
+        fencing_token: int | None = None,
+        reconnect_timeout: float = 30.0,
     ) -> None:
         super().__init__(buyer_key=buyer_key)
         if isinstance(database, str):
@@ -325,13 +556,29 @@ class PostgresSink(MirrorSink):
             )
         self.seller_id = check_id("seller_id", seller_id)
         self.schema = check_schema(schema)
+        if fencing_token is not None and (
+            isinstance(fencing_token, bool) or not isinstance(fencing_token, int)
+        ):
+            raise TypeError(f"fencing_token: expected a whole number, got {fencing_token!r}")
+        if isinstance(reconnect_timeout, bool) or not (
+            isinstance(reconnect_timeout, int | float) and 0 <= reconnect_timeout < float("inf")
+        ):
+            raise ValueError(
+                f"reconnect_timeout: must be zero or more seconds, got {reconnect_timeout!r}"
+            )
+        #: The token the sink's run writes are fenced with (``None``: unfenced).
+        self.fencing_token = fencing_token
+        self.reconnect_timeout = float(reconnect_timeout)
         self._database = database
         self._pool: Pool | None = None
+        self._db_: Reconnecting | None = None
         self._erased = ErasedBuyers()
         self._upsert = _UPSERT.format(schema=self.schema)
+        self._progress = fenced(self.schema, _PROGRESS.format(schema=self.schema))
 
     def __repr__(self) -> str:
-        return f"PostgresSink(seller_id={self.seller_id!r}, schema={self.schema!r})"
+        fence = "" if self.fencing_token is None else f", fencing_token={self.fencing_token}"
+        return f"PostgresSink(seller_id={self.seller_id!r}, schema={self.schema!r}{fence})"
 
     # --- opening ------------------------------------------------------------------------
 
@@ -340,66 +587,88 @@ class PostgresSink(MirrorSink):
             pool = await connect_pool(self._database, max_size=2)
         else:
             pool = self._database
+        db = Reconnecting(pool, self.reconnect_timeout, what=f"the mirror of {self.seller_id}")
         try:
-            await migrate(pool, self.schema, "mirror", MIRROR_MIGRATIONS)
-            self._erased = await self._load_erased(pool)
+            await db.retry(lambda: migrate(pool, self.schema, "mirror", MIRROR_MIGRATIONS))
+            self._erased = await db.run(self._load_erased)
         except BaseException:
             if pool is not self._database:
                 await pool.close()
             raise
-        self._pool = pool
+        self._pool, self._db_ = pool, db
 
     async def _store_close(self) -> None:
-        pool, self._pool = self._pool, None
+        pool, self._pool, self._db_ = self._pool, None, None
         if pool is not None and pool is not self._database:
             await pool.close()
 
-    def _db(self) -> Pool:
-        if self._pool is None:
+    def _db(self) -> Reconnecting:
+        if self._db_ is None:
             raise RuntimeError("PostgresSink is not open")
-        return self._pool
+        return self._db_
 
-    async def _load_erased(self, pool: Pool) -> ErasedBuyers:
+    async def _load_erased(self, conn: Connection) -> ErasedBuyers:
         s = self.schema
-        async with pool.acquire() as conn:
-            salt = await conn.fetchval(
-                f"SELECT value FROM {s}.mirror_meta WHERE name = 'erasure_salt'"
-            )
-            rows = await conn.fetch(
-                f"SELECT digest FROM {s}.erased_buyers WHERE seller_id = $1", self.seller_id
-            )
+        salt = await conn.fetchval(f"SELECT value FROM {s}.mirror_meta WHERE name = 'erasure_salt'")
+        rows = await conn.fetch(
+            f"SELECT digest FROM {s}.erased_buyers WHERE seller_id = $1", self.seller_id
+        )
         return ErasedBuyers(bytes.fromhex(salt), [row[0] for row in rows])
 
-    @asynccontextmanager
-    async def _transaction(self) -> AsyncIterator[Connection]:
-        async with self._db().acquire() as conn, conn.transaction():
-            yield conn
+    async def _transaction(self, work: Callable[[Connection], Awaitable[T]]) -> T:
+        return await self._db().run(work, transaction=True)
+
+    # --- fencing ------------------------------------------------------------------------
+
+    async def take_fencing_token(self) -> int:
+        """Take the seller's next fencing token and fence this sink's writes with it.
+
+        From here on, a sink of the same seller holding an older token (another process
+        still syncing it, unaware it should have stopped) gets
+        :class:`~spapi_services.FencedOut` at its next write.  Opens the sink for the
+        call if it is not open.
+        """
+        async with self:
+            token: int = await self._db().fetchval(fencing_token_sql(self.schema), self.seller_id)
+        self.fencing_token = token
+        return token
+
+    async def _fenced_out(self, conn: Connection) -> FencedOut | None:
+        """Why a fenced statement changed nothing: a stale token, or ``None`` if it holds."""
+        assert self.fencing_token is not None
+        current = await conn.fetchval(
+            f"SELECT token FROM {self.schema}.sync_fences WHERE seller_id = $1", self.seller_id
+        )
+        if current == self.fencing_token:
+            return None
+        return FencedOut(self.seller_id, self.fencing_token, current)
 
     # --- the Sink protocol --------------------------------------------------------------
 
     async def state(self, scope: str) -> SinkState:
         """The scope's checkpoint and unfinished run, for this seller."""
+        return await self._db().run(lambda conn: self._state(conn, scope))
+
+    async def _state(self, conn: Connection, scope: str) -> SinkState:
         s, seller = self.schema, self.seller_id
-        async with self._db().acquire() as conn:
-            checkpoint = await conn.fetchval(
-                f"SELECT synced_until FROM {s}.sync_checkpoints"
-                " WHERE seller_id = $1 AND scope = $2",
-                seller,
-                scope,
-            )
-            run = await conn.fetchrow(
-                f"SELECT run_id, mode, range_start, range_end FROM {s}.sync_runs"
-                " WHERE seller_id = $1 AND scope = $2",
-                seller,
-                scope,
-            )
-            windows = await conn.fetch(
-                f"SELECT idx, range_start, range_end, query_start, query_end, page_token,"
-                f" done, pages, jobs, expected FROM {s}.sync_windows"
-                " WHERE seller_id = $1 AND scope = $2 ORDER BY idx",
-                seller,
-                scope,
-            )
+        checkpoint = await conn.fetchval(
+            f"SELECT synced_until FROM {s}.sync_checkpoints WHERE seller_id = $1 AND scope = $2",
+            seller,
+            scope,
+        )
+        run = await conn.fetchrow(
+            f"SELECT run_id, mode, range_start, range_end FROM {s}.sync_runs"
+            " WHERE seller_id = $1 AND scope = $2",
+            seller,
+            scope,
+        )
+        windows = await conn.fetch(
+            f"SELECT idx, range_start, range_end, query_start, query_end, page_token,"
+            f" done, pages, jobs, expected FROM {s}.sync_windows"
+            " WHERE seller_id = $1 AND scope = $2 ORDER BY idx",
+            seller,
+            scope,
+        )
         plan = None
         if run is not None:
             plan = SyncPlan(
@@ -431,87 +700,138 @@ class PostgresSink(MirrorSink):
         )
 
     async def begin(self, plan: SyncPlan) -> None:
-        """Record a new run, replacing any unfinished run of the seller's scope."""
+        """Record a new run, replacing any unfinished run of the seller's scope.
+
+        Fenced (see the class): a stale token raises :class:`~spapi_services.FencedOut`
+        and nothing changes.
+        """
+        await self._transaction(lambda conn: self._begin(conn, plan))
+
+    async def _begin(self, conn: Connection, plan: SyncPlan) -> None:
         s, seller = self.schema, self.seller_id
-        async with self._transaction() as conn:
-            await conn.execute(
-                f"DELETE FROM {s}.sync_runs WHERE seller_id = $1 AND scope = $2",
-                seller,
-                plan.scope,
-            )
-            await conn.execute(
-                f"INSERT INTO {s}.sync_runs (seller_id, scope, run_id, mode, range_start,"
-                " range_end) VALUES ($1, $2, $3, $4, $5, $6)",
-                seller,
-                plan.scope,
-                plan.run_id,
-                plan.mode.value,
-                plan.start,
-                plan.end,
-            )
-            await conn.executemany(
-                f"INSERT INTO {s}.sync_windows (seller_id, scope, idx, range_start, range_end,"
-                " query_start, query_end, page_token, done, pages, jobs, expected)"
-                " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
-                [
-                    (
-                        seller,
-                        plan.scope,
-                        w.index,
-                        w.start,
-                        w.end,
-                        w.query_start,
-                        w.query_end,
-                        w.page_token,
-                        w.done,
-                        w.pages,
-                        w.jobs,
-                        w.expected,
-                    )
-                    for w in plan.windows
-                ],
-            )
+        holds = await conn.fetchval(
+            fenced(
+                s,
+                f", gone AS (DELETE FROM {s}.sync_runs WHERE seller_id = $1 AND scope = $3"
+                f" AND {_FENCE_HOLDS}) SELECT {_FENCE_HOLDS}",
+            ),
+            seller,
+            self.fencing_token,
+            plan.scope,
+        )
+        if not holds:
+            await self._refuse(conn, "begin")
+        await conn.execute(
+            f"INSERT INTO {s}.sync_runs (seller_id, scope, run_id, mode, range_start,"
+            " range_end) VALUES ($1, $2, $3, $4, $5, $6)",
+            seller,
+            plan.scope,
+            plan.run_id,
+            plan.mode.value,
+            plan.start,
+            plan.end,
+        )
+        await conn.executemany(
+            f"INSERT INTO {s}.sync_windows (seller_id, scope, idx, range_start, range_end,"
+            " query_start, query_end, page_token, done, pages, jobs, expected)"
+            " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+            [
+                (
+                    seller,
+                    plan.scope,
+                    w.index,
+                    w.start,
+                    w.end,
+                    w.query_start,
+                    w.query_end,
+                    w.page_token,
+                    w.done,
+                    w.pages,
+                    w.jobs,
+                    w.expected,
+                )
+                for w in plan.windows
+            ],
+        )
 
     async def write_page(
         self, plan: SyncPlan, window: Window, jobs: Sequence[ServiceJob], next_token: str | None
     ) -> int:
-        """Upsert a page's jobs and, in the same transaction, the window's progress."""
+        """Upsert a page's jobs and, in the same transaction, the window's progress.
+
+        The window's progress goes first, conditional on the fencing token (one
+        statement, no extra round trip): a stale token raises
+        :class:`~spapi_services.FencedOut` before any row is written.  The progress is
+        set from the window as the engine holds it (pages and jobs after this page),
+        not added to, so a transaction repeated after a lost commit answer counts once.
+        """
         now = datetime.now(UTC)
         rows = [self._row(job, now) for job in jobs if job.service_job_id]
-        async with self._transaction() as conn:
+        progress = (
+            self.seller_id,
+            self.fencing_token,
+            plan.scope,
+            window.index,
+            next_token,
+            next_token is None,
+            window.pages + 1,
+            window.jobs + len(rows),
+            window.expected,
+        )
+
+        async def write(conn: Connection) -> None:
+            status = await conn.execute(self._progress, *progress)
+            if status == "UPDATE 0":
+                await self._refuse(conn, f"window {window.index} of run {plan.run_id}")
             if rows:
                 await conn.executemany(self._upsert, rows)
-            await conn.execute(
-                f"UPDATE {self.schema}.sync_windows SET page_token = $1, done = $2,"
-                " pages = pages + 1, jobs = jobs + $3, expected = $4"
-                " WHERE seller_id = $5 AND scope = $6 AND idx = $7",
-                next_token,
-                next_token is None,
-                len(rows),
-                window.expected,
-                self.seller_id,
-                plan.scope,
-                window.index,
-            )
+
+        await self._transaction(write)
         return len(rows)
 
     async def finish(self, plan: SyncPlan) -> None:
-        """Make the run's end the scope's checkpoint and forget the run (one transaction)."""
+        """Make the run's end the scope's checkpoint and forget the run (one transaction).
+
+        Fenced: a stale token raises :class:`~spapi_services.FencedOut` and the
+        checkpoint stays the newer sync's.
+        """
         s, seller = self.schema, self.seller_id
-        async with self._transaction() as conn:
-            await conn.execute(
-                f"INSERT INTO {s}.sync_checkpoints (seller_id, scope, synced_until, updated_at)"
-                " VALUES ($1, $2, $3, now()) ON CONFLICT (seller_id, scope) DO UPDATE SET"
-                " synced_until = excluded.synced_until, updated_at = excluded.updated_at",
+
+        async def finish(conn: Connection) -> None:
+            status = await conn.execute(
+                fenced(
+                    s,
+                    f"INSERT INTO {s}.sync_checkpoints (seller_id, scope, synced_until,"
+                    f" updated_at) SELECT $1, $3, $4, now() WHERE {_FENCE_HOLDS}"
+                    " ON CONFLICT (seller_id, scope) DO UPDATE SET"
+                    " synced_until = excluded.synced_until, updated_at = excluded.updated_at",
+                ),
                 seller,
+                self.fencing_token,
                 plan.scope,
                 plan.end,
             )
+            if status == "INSERT 0 0":
+                await self._refuse(conn, "finish")
             await conn.execute(
                 f"DELETE FROM {s}.sync_runs WHERE seller_id = $1 AND scope = $2",
                 seller,
                 plan.scope,
             )
+
+        await self._transaction(finish)
+
+    async def _refuse(self, conn: Connection, what: str) -> None:
+        """Raise why a conditional write changed nothing (always raises)."""
+        if self.fencing_token is not None:
+            fenced_out = await self._fenced_out(conn)
+            if fenced_out is not None:
+                _log.warning("%s", fenced_out)
+                raise fenced_out
+        raise RuntimeError(
+            f"PostgresSink({self.seller_id}): {what}: the run's rows are not in the store "
+            "(another sync replaced the run?)"
+        )
 
     def _row(self, job: ServiceJob, synced_at: datetime) -> tuple[Any, ...]:
         record = job_record(job)
@@ -531,30 +851,28 @@ class PostgresSink(MirrorSink):
     # --- reading and upkeep -------------------------------------------------------------
 
     async def _store_jobs_page(self, cursor: Any) -> tuple[list[ServiceJob], Any]:
-        async with self._db().acquire() as conn:
-            rows = await conn.fetch(
-                f"SELECT service_job_id, job FROM {self.schema}.service_jobs"
-                " WHERE seller_id = $1 AND service_job_id > $2"
-                " ORDER BY service_job_id LIMIT $3",
-                self.seller_id,
-                "" if cursor is None else cursor,
-                READ_BATCH,
-            )
+        rows = await self._db().fetch(
+            f"SELECT service_job_id, job FROM {self.schema}.service_jobs"
+            " WHERE seller_id = $1 AND service_job_id > $2"
+            " ORDER BY service_job_id LIMIT $3",
+            self.seller_id,
+            "" if cursor is None else cursor,
+            READ_BATCH,
+        )
         jobs = [job_from_record(_serde.loads(row["job"]), self.buyer_keys) for row in rows]
         return jobs, (rows[-1]["service_job_id"] if len(rows) == READ_BATCH else None)
 
     async def _store_read_one(self, service_job_id: str) -> dict[str, Any] | None:
-        async with self._db().acquire() as conn:
-            text = await conn.fetchval(
-                f"SELECT job FROM {self.schema}.service_jobs"
-                " WHERE seller_id = $1 AND service_job_id = $2",
-                self.seller_id,
-                service_job_id,
-            )
+        text = await self._db().fetchval(
+            f"SELECT job FROM {self.schema}.service_jobs"
+            " WHERE seller_id = $1 AND service_job_id = $2",
+            self.seller_id,
+            service_job_id,
+        )
         return None if text is None else dict(_serde.loads(text))
 
     async def _store_prune(self, cutoff: datetime, statuses: frozenset[str]) -> int:
-        async with self._db().acquire() as conn:
+        async with self._db().pool.acquire() as conn:
             # A job that records no time is judged by when the mirror last stored it.
             removed: int = await conn.fetchval(
                 f"WITH gone AS (DELETE FROM {self.schema}.service_jobs"
@@ -569,7 +887,7 @@ class PostgresSink(MirrorSink):
 
     async def _store_forget(self, buyer_id: str) -> int:
         s, seller = self.schema, self.seller_id
-        async with self._transaction() as conn:
+        async with self._db().pool.acquire() as conn, conn.transaction():
             # Every row is looked at before any is changed: a row whose key is missing
             # stops the erasure before it starts.
             theirs = [
@@ -594,7 +912,7 @@ class PostgresSink(MirrorSink):
     async def _store_rewrite(self, policy: BuyerDataPolicy) -> RewriteReport:
         changed: list[tuple[str, str, str]] = []
         stale = 0
-        async with self._transaction() as conn:
+        async with self._db().pool.acquire() as conn, conn.transaction():
             async for job_id, record in self._records(conn):
                 stored = policy.protect(reveal_record(record, self.buyer_keys))
                 if stored != record:

@@ -288,15 +288,48 @@ async def test_the_schedule_sends_each_seller_and_skips_those_running_or_queued(
     await fleet.broker.shutdown()
 
 
+async def test_a_fleet_without_secrets_reads_status_but_refuses_to_sync_naming_them(
+    fleet_options: Callable[..., dict[str, Any]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("SPAPI_CLIENT_ID", raising=False)
+    monkeypatch.delenv("SPAPI_CLIENT_SECRET", raising=False)
+    keyed = Fleet(**fleet_options(directory_key=KEY))
+    try:
+        await keyed.add_seller("S1", "Atzr|token", ALL[:1])
+    finally:
+        await keyed.aclose()
+    # Neither the directory key nor the app's credentials: the status still reads.
+    bare = Fleet(**fleet_options(client_id=None, client_secret=None))
+    try:
+        assert [s.seller_id for s in await bare.status()] == ["S1"]
+        with pytest.raises(ValueError, match="client_id, client_secret"):
+            await bare.run_seller("S1")
+        with pytest.raises(ValueError, match="client_id, client_secret"):
+            bare.run_worker()
+    finally:
+        await bare.aclose()
+    # The app's credentials but no key: adding or syncing a seller names the key.
+    keyless = Fleet(**fleet_options())
+    try:
+        with pytest.raises(ValueError, match="directory_key"):
+            await keyless.add_seller("S2", "Atzr|token", ALL[:1])
+        with pytest.raises(ValueError, match="directory_key"):
+            await keyless.run_seller("S1")
+        with pytest.raises(ValueError, match="directory_key"):
+            keyless.run_scheduler()
+    finally:
+        await keyless.aclose()
+
+
 def test_fleet_options_are_checked_naming_them(
     fleet_options: Callable[..., dict[str, Any]],
 ) -> None:
-    with pytest.raises(ValueError, match="directory_key"):
-        Fleet(**fleet_options())
     with pytest.raises(ValueError, match="redis_url"):
         Fleet(**fleet_options(redis_url="http://x", directory=MemorySellerDirectory()))
     with pytest.raises(ValueError, match="history"):
         Fleet(**fleet_options(history=HISTORY * 0, directory=MemorySellerDirectory()))
+    with pytest.raises(ValueError, match=r"redis_timeout.*third of the lease"):
+        Fleet(**fleet_options(lease=3, redis_timeout=1, directory=MemorySellerDirectory()))
     with pytest.raises(ValueError, match="SPAPI_FLEET_DATABASE_URL"):
         Fleet.from_env({"SPAPI_FLEET_REDIS_URL": "redis://127.0.0.1:1/0"})
     with pytest.raises(ValueError, match="SPAPI_FLEET_LEASE_SECONDS"):
