@@ -89,6 +89,10 @@ class Proxy:
         if self._server is not None:
             self._server.close()
         await self.drop()
+        if self._flowing is not None:
+            self._flowing.set()  # held pumps find their sockets reset, and end
+        if self._tasks:
+            await asyncio.wait(list(self._tasks), timeout=5)
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
@@ -118,6 +122,9 @@ class Proxy:
                 return
             self._transports.add(up_writer.transport)
             await asyncio.gather(self._pump(reader, up_writer), self._pump(up_reader, writer))
+        except asyncio.CancelledError:
+            # Only aclose cancels; asyncio's stream server would log a cancelled handler.
+            writer.transport.abort()
         finally:
             self._tasks.discard(task)
 

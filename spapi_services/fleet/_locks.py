@@ -170,7 +170,7 @@ class SellerLocks:
         self.redis = self.link.client
         self.prefix = prefix
         self.queue = queue
-        self.timer: Timer = timer or LoopTimer()
+        self.timer: Timer = timer if timer is not None else LoopTimer()
         self._mark = self.link.script(_MARK_QUEUED)
         self._states = self.link.script(_STATES)
         self._renew = self.link.script(_RENEW)

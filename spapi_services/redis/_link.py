@@ -183,13 +183,17 @@ class RedisLink:
         replies (``NOGROUP``...) come through as they are and say nothing of the link.
         """
         bound = self.timeout if within is None else within
+        task = asyncio.current_task()
+        cancelling = task.cancelling() if task is not None else 0
         try:
             async with asyncio.timeout(max(bound, 0.001)):
                 answer = await command()
         except ResponseError:
+            _raise_if_cancelled(task, cancelling)
             self._answered()  # Redis answered, with an error of its own
             raise
         except (RedisError, OSError, TimeoutError) as exc:
+            _raise_if_cancelled(task, cancelling)
             self._failed(exc)
             if isinstance(exc, RedisError):
                 raise
@@ -200,6 +204,7 @@ class RedisLink:
             raise RedisConnectionError(
                 f"Redis at {self.where} could not be reached ({type(exc).__name__})"
             ) from exc
+        _raise_if_cancelled(task, cancelling)
         self._answered()
         return answer
 
@@ -237,6 +242,17 @@ class RedisLink:
             self._what,
             self._on_outage,
         )
+
+
+def _raise_if_cancelled(task: asyncio.Task[Any] | None, before: int) -> None:
+    """Raise CancelledError if ``task`` was asked to stop since (``before`` requests).
+
+    A cancellation that lands just as a command's answer arrives can be lost inside
+    redis-py (the command returns, or fails with a timeout of its own); the task's own
+    count of requests says it was made, and it is honoured here.
+    """
+    if task is not None and task.cancelling() > before:
+        raise asyncio.CancelledError
 
 
 def _where(client: Redis) -> str:
