@@ -3,10 +3,12 @@ several sellers, and fleets that keep to a schema and a Redis prefix of their ow
 
 from __future__ import annotations
 
+import asyncio
+import time
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 from _servers import PostgresServer, RedisServer, running
@@ -15,6 +17,19 @@ from spapi_services.emulator import ServicesEmulator
 
 #: Far enough back for every seeded job (they span the 90 days before the reference).
 HISTORY = timedelta(days=92)
+
+T = TypeVar("T")
+
+
+async def eventually(what: str, check: Callable[[], Awaitable[T]], within: float = 30.0) -> T:
+    """``check()``'s first truthy answer, polled; an AssertionError naming ``what`` after
+    ``within`` seconds."""
+    give_up = time.monotonic() + within
+    while not (found := await check()):
+        if time.monotonic() > give_up:
+            raise AssertionError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.01)
+    return found
 
 
 @pytest.fixture(scope="session")

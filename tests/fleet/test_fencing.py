@@ -26,14 +26,14 @@ from spapi_services import FencedOut, ServicesClient
 from spapi_services import sync as sync_package
 from spapi_services.emulator import ServicesEmulator
 from spapi_services.emulator.catalog import MARKETPLACES
-from spapi_services.fleet import Fleet, MemorySellerDirectory, Seller
+from spapi_services.fleet import Fleet, MemorySellerDirectory, Seller, SellerRun
 from spapi_services.fleet._status import StatusBook
 from spapi_services.models.jobs import ServiceJob
 from spapi_services.sync import Mode, PostgresSink, SyncPlan, sync_jobs
 from spapi_services.sync._postgres import MIRROR_MIGRATIONS, connect_pool, migrate
 from spapi_services.sync._sink import job_record
 
-from .conftest import HISTORY, world_reference
+from .conftest import HISTORY, eventually, world_reference
 
 US = "ATVPDKIKX0DER"
 ALL = [m.marketplace_id for m in MARKETPLACES]
@@ -289,8 +289,12 @@ async def test_a_worker_whose_redis_link_goes_silent_is_stopped_and_fenced_out(
 
         # Another worker takes the seller once the lock has expired, and syncs it whole.
         emulator.faults.set("getServiceJobs", latency=0)
-        while (taken := await other.run_seller("S0")).outcome == "busy":
-            await asyncio.sleep(0.05)
+
+        async def taken_over() -> SellerRun | None:
+            run = await other.run_seller("S0")
+            return None if run.outcome == "busy" else run
+
+        taken = await eventually("the lock free for another worker", taken_over)
         assert (taken.outcome, taken.fencing_token) == ("ok", 2)
         mirrored = await rows(db, schema, "S0")
         assert set(mirrored) == set(emulator.sellers[0].store.jobs)
