@@ -564,6 +564,7 @@ class Fleet:
     ) -> SellerRun:
         error = describe_error(exc)
         _log.warning("seller %s: sync failed: %s", seller_id, error)
+        _log.debug("seller %s: the sync's failure", seller_id, exc_info=exc)
         await self._record(
             resources.status.failed(seller_id, token, error, throttled=plan.throttled_count),
             seller_id,
@@ -689,6 +690,9 @@ class Fleet:
     async def _open(self, loop: asyncio.AbstractEventLoop) -> _Resources:
         pool = await connect_pool(
             self.database_url,
+            # No floor: asyncpg would keep restoring it (with a traceback in the log)
+            # while the database restarts; connections are made as syncs need them.
+            min_size=0,
             max_size=self._pool_size,
             command_timeout=_COMMAND_TIMEOUT,
             server_settings=_SESSION,

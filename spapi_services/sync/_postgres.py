@@ -153,7 +153,22 @@ async def connect_pool(
 
 
 def _transient(exc: BaseException) -> bool:
-    """Whether ``exc`` says the connection or the server went away (worth a new try)."""
+    """Whether ``exc`` says the connection or the server went away (worth a new try).
+
+    The chain is looked at too: a transaction whose connection broke fails again on its
+    way out (the rollback finds the connection mid-operation), hiding the first error.
+    """
+    seen: set[int] = set()
+    cause: BaseException | None = exc
+    while cause is not None and id(cause) not in seen:
+        if _gone(cause):
+            return True
+        seen.add(id(cause))
+        cause = cause.__cause__ or cause.__context__
+    return False
+
+
+def _gone(exc: BaseException) -> bool:
     if isinstance(exc, OSError | TimeoutError):
         return True
     asyncpg = _asyncpg()
@@ -168,7 +183,11 @@ def _transient(exc: BaseException) -> bool:
         | errors.IdleSessionTimeoutError,  # 57P05
     ):
         return True
-    return isinstance(exc, asyncpg.InterfaceError) and "connection is closed" in str(exc)
+    if isinstance(exc, asyncpg.InterfaceError) and "connection is closed" in str(exc):
+        return True
+    # A connection the server dropped in the middle of an exchange, found so by the next
+    # statement (or the pool's reset): asyncpg closes it, and a new one is made.
+    return isinstance(exc, errors.InternalClientError) and "another operation" in str(exc)
 
 
 class _Outage:
@@ -204,18 +223,31 @@ class Reconnecting:
         """``work`` on a connection of the pool (in a transaction if asked), retried."""
 
         async def attempt() -> T:
-            async with self.pool.acquire() as conn:
-                try:
-                    if not transaction:
-                        return await work(conn)
+            conn = await self.pool.acquire()
+            try:
+                if transaction:
                     async with conn.transaction():
-                        return await work(conn)
-                except BaseException as exc:
-                    if _transient(exc) and not conn.is_closed():
-                        conn.terminate()  # never handed out again half-broken
-                    raise
+                        answer = await work(conn)
+                else:
+                    answer = await work(conn)
+            except BaseException as exc:
+                if _transient(exc) and not conn.is_closed():
+                    conn.terminate()  # never handed out again half-broken
+                await self._give_back(conn)
+                raise
+            await self._give_back(conn)
+            return answer
 
         return await self.retry(attempt)
+
+    async def _give_back(self, conn: asyncpg.pool.PoolConnectionProxy[asyncpg.Record]) -> None:
+        # A connection the server dropped as the work ended (a restart) cannot be reset
+        # for the next user: asyncpg closes it and the pool makes a new one.  The work
+        # itself is done (committed), so that is not its failure.
+        try:
+            await self.pool.release(conn)
+        except Exception as exc:
+            _log.debug("a PostgreSQL connection could not be reset; dropped", exc_info=exc)
 
     async def retry(self, attempt: Callable[[], Awaitable[T]]) -> T:
         """``attempt()``, again after each transient failure, within the budget."""

@@ -1,0 +1,178 @@
+"""Servers restarting under a running fleet.
+
+* PostgreSQL restarted in the middle of a sync: the sink reconnects (within its bound),
+  the sync goes on from what was stored, and every job is stored once, none lost.
+* Redis restarted without persistence under real worker processes: no worker dies,
+  running syncs go on (their locks taken again), and the tasks lost with Redis are sent
+  again by the schedule (a real ``fleet schedule`` process) until every seller is in.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import pytest
+from _servers import PostgresServer, RedisServer, running
+
+from spapi_services.emulator import ServicesEmulator
+from spapi_services.emulator.catalog import MARKETPLACES
+from spapi_services.fleet import DirectoryKey, Fleet, MemorySellerDirectory, Seller
+
+from .conftest import HISTORY, eventually, world_reference
+from .test_fleet_e2e import start_worker, stop
+
+ALL = [m.marketplace_id for m in MARKETPLACES]
+
+
+@pytest.fixture
+async def world() -> AsyncIterator[ServicesEmulator]:
+    async with ServicesEmulator(
+        jobs=300, seed=9, sellers=4, enforce_limits=False, reference_time=world_reference()
+    ) as emu:
+        yield emu
+
+
+async def stored(db: asyncpg.Pool, schema: str, seller: str) -> list[str]:
+    rows = await db.fetch(
+        f"SELECT service_job_id FROM {schema}.service_jobs WHERE seller_id = $1", seller
+    )
+    return [r[0] for r in rows]
+
+
+async def test_a_postgresql_restart_mid_sync_loses_and_repeats_nothing(
+    world: ServicesEmulator,
+    postgres: PostgresServer,
+    fleet_options: Callable[..., dict[str, Any]],
+    names: dict[str, str],
+) -> None:
+    seller = world.sellers[0]
+    fleet = Fleet(
+        **fleet_options(
+            directory=MemorySellerDirectory(
+                [Seller(seller_id="S0", refresh_token=seller.refresh_token, marketplace_ids=ALL)]
+            ),
+            endpoint=world.url,
+            token_url=world.token_url,
+            client_id=world.credentials.client_id,
+            client_secret=world.credentials.client_secret,
+        )
+    )
+    db = await asyncpg.create_pool(postgres.dsn, min_size=1, max_size=2)
+    try:
+        await fleet.status()
+        world.faults.set("getServiceJobs", latency=0.1)
+        run = asyncio.create_task(fleet.run_seller("S0"))
+        await eventually("pages stored", lambda: stored(db, names["schema"], "S0"))
+        await asyncio.to_thread(postgres.restart)  # the sync goes on meanwhile, and hits it
+        assert 0 < len(await stored(db, names["schema"], "S0")) < len(seller.store.jobs)
+        result = await asyncio.wait_for(run, 120)
+        assert result.outcome == "ok", result
+        ids = await stored(db, names["schema"], "S0")
+        assert sorted(ids) == sorted(seller.store.jobs)  # every job, once
+        # Every page counted once: none stored twice for a commit whose answer was lost.
+        assert result.jobs == len(seller.store.jobs)
+        (status,) = await fleet.status()
+        assert (status.state, status.runs, status.jobs) == ("ok", 1, len(seller.store.jobs))
+        assert await db.fetchval(f"SELECT count(*) FROM {names['schema']}.sync_runs") == 0
+    finally:
+        await fleet.aclose()
+        await db.close()
+
+
+@pytest.fixture
+def own_redis() -> Iterator[RedisServer]:
+    with running(RedisServer) as server:
+        yield server
+
+
+def start_scheduler(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    command = [
+        sys.executable, "-m", "spapi_services.cli", "fleet", "schedule",
+        "--every", "0.05", "--update-interval", "1", "--log-level", "WARNING",
+    ]  # fmt: skip
+    with log.open("wb") as out:
+        return subprocess.Popen(
+            command, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+        )
+
+
+async def test_workers_outlive_a_redis_restart_and_the_schedule_sends_the_lost_work_again(
+    world: ServicesEmulator,
+    postgres: PostgresServer,
+    own_redis: RedisServer,
+    names: dict[str, str],
+    tmp_path: Path,
+) -> None:
+    env = {
+        **os.environ,
+        "SPAPI_FLEET_REDIS_URL": own_redis.url,
+        "SPAPI_FLEET_DATABASE_URL": postgres.dsn,
+        "SPAPI_FLEET_DIRECTORY_KEY": DirectoryKey.generate(),
+        "SPAPI_FLEET_HISTORY_DAYS": str(HISTORY.days),
+        "SPAPI_FLEET_LEASE_SECONDS": "2.5",
+        "SPAPI_FLEET_RECLAIM_INTERVAL_SECONDS": "0.5",
+        "SPAPI_FLEET_ENDPOINT": world.url,
+        "SPAPI_FLEET_TOKEN_URL": world.token_url,
+        "SPAPI_FLEET_SCHEMA": names["schema"],
+        "SPAPI_FLEET_KEY_PREFIX": names["key_prefix"],
+        "SPAPI_FLEET_QUEUE": names["queue"],
+        "SPAPI_FLEET_POOL_SIZE": "4",
+        "SPAPI_CLIENT_ID": world.credentials.client_id,
+        "SPAPI_CLIENT_SECRET": world.credentials.client_secret,
+    }
+    fleet = Fleet.from_env(env)
+    db = await asyncpg.create_pool(postgres.dsn, min_size=1, max_size=2)
+    workers = [start_worker(env, tmp_path / f"worker{i}.log") for i in range(2)]
+    scheduler: subprocess.Popen[bytes] | None = None
+    try:
+        ids = {}
+        for seller in world.sellers:
+            ids[f"S{seller.index}"] = seller
+            await fleet.add_seller(f"S{seller.index}", seller.refresh_token, ALL)
+        world.faults.set("getServiceJobs", latency=0.1)
+        assert len(await fleet.enqueue_all()) == len(ids)
+
+        async def midway() -> bool:
+            return any(s.running for s in await fleet.status()) and bool(
+                await db.fetchval(f"SELECT count(*) FROM {names['schema']}.service_jobs")
+            )
+
+        await eventually("syncs under way", midway)
+        own_redis.restart()  # in memory: the queue, its tasks, locks and marks are gone
+        await asyncio.sleep(1.0)
+        assert [w.poll() for w in workers] == [None, None]  # every worker lives on
+
+        scheduler = start_scheduler(env, tmp_path / "scheduler.log")
+
+        async def converged() -> bool:
+            statuses = await fleet.status()
+            if not all(s.state == "ok" for s in statuses):
+                return False
+            for seller_id, seller in ids.items():
+                if sorted(await stored(db, names["schema"], seller_id)) != sorted(
+                    seller.store.jobs
+                ):
+                    return False
+            return True
+
+        await eventually("every seller synced after the restart", converged, within=90)
+        assert [w.poll() for w in workers] == [None, None]
+        for seller_id, seller in ids.items():
+            jobs = await stored(db, names["schema"], seller_id)
+            assert len(jobs) == len(set(jobs)) == len(seller.store.jobs)
+    finally:
+        if scheduler is not None:
+            stop(scheduler)
+        for worker in workers:
+            stop(worker)
+        await fleet.aclose()
+        await db.close()
+    logs = "".join(p.read_text(errors="replace") for p in sorted(tmp_path.glob("*.log")))
+    assert "Traceback" not in logs, logs[-3000:]
