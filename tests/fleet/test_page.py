@@ -147,7 +147,7 @@ def test_the_page_says_what_each_count_counts() -> None:
     assert "counts each time" in COUNTS_NOTE
 
 
-# --- errors kept without bodies --------------------------------------------------------------------
+# --- errors kept without bodies ---------------------------------------------------------------
 
 
 def test_an_api_error_is_recorded_without_its_response_body() -> None:

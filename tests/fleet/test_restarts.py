@@ -174,5 +174,9 @@ async def test_workers_outlive_a_redis_restart_and_the_schedule_sends_the_lost_w
             stop(worker)
         await fleet.aclose()
         await db.close()
-    logs = "".join(p.read_text(errors="replace") for p in sorted(tmp_path.glob("*.log")))
+    logs = _read_logs(tmp_path)
     assert "Traceback" not in logs, logs[-3000:]
+
+
+def _read_logs(folder: Path) -> str:
+    return "".join(p.read_text(errors="replace") for p in sorted(folder.glob("*.log")))
