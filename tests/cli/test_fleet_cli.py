@@ -11,6 +11,7 @@ import json
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -158,11 +159,18 @@ def until(what: str, check: Callable[[], Any], timeout: float = 45.0) -> Any:
 
 
 @pytest.mark.parametrize(
-    "missing",
-    ["SPAPI_REDIS_URL", "SPAPI_DATABASE_URL", "SPAPI_FLEET_DIRECTORY_KEY", "SPAPI_CLIENT_SECRET"],
+    ("command", "missing"),
+    [
+        (["status", "--json"], "SPAPI_REDIS_URL"),
+        (["status", "--json"], "SPAPI_DATABASE_URL"),
+        (["enqueue", "--json"], "SPAPI_FLEET_DIRECTORY_KEY"),
+        (["schedule"], "SPAPI_FLEET_DIRECTORY_KEY"),
+        (["worker"], "SPAPI_FLEET_DIRECTORY_KEY"),
+        (["worker"], "SPAPI_CLIENT_SECRET"),
+    ],
 )
 def test_a_missing_setting_is_named_before_anything_connects(
-    missing: str, monkeypatch: pytest.MonkeyPatch
+    command: list[str], missing: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     for name in ("SPAPI_FLEET_REDIS_URL", "SPAPI_FLEET_DATABASE_URL"):
         monkeypatch.delenv(name, raising=False)
@@ -174,8 +182,8 @@ def test_a_missing_setting_is_named_before_anything_connects(
         "SPAPI_CLIENT_SECRET": "secret",
         missing: None,
     }
-    result = click.testing.CliRunner().invoke(cli, ["fleet", "status", "--json"], env=env)
-    assert result.exit_code == 2
+    result = click.testing.CliRunner().invoke(cli, ["--json", "fleet", *command], env=env)
+    assert result.exit_code == 2, result.output
     error = json.loads(result.stderr)["error"]
     assert error["kind"] == "setup"
     assert error["variable"] == missing
@@ -254,6 +262,29 @@ def test_a_seller_refused_names_what_is_wrong_and_asks_no_token(
     assert "Refresh token" not in result.output
 
 
+def test_status_needs_no_secret_and_says_when_redis_is_unreachable(
+    invoke: Invoke, sellers: ServicesEmulator
+) -> None:
+    ids = add_all(invoke, sellers)
+    secretless = {"SPAPI_FLEET_DIRECTORY_KEY": None, "SPAPI_CLIENT_ID": None,
+                  "SPAPI_CLIENT_SECRET": None}  # fmt: skip
+    shown = invoke("--json", "fleet", "status", **secretless)
+    assert shown.exit_code == 0, shown.output
+    figures = json.loads(shown.stdout)
+    assert [s["sellerId"] for s in figures["sellers"]] == ids
+    assert figures["redis"] == "ok"
+    cleared = invoke("--json", "fleet", "clear-refusal", "S1", **secretless)
+    assert cleared.exit_code == 0, cleared.output
+
+    # Nothing listens there: the status comes from PostgreSQL, and says so.
+    away = invoke("fleet", "status", SPAPI_REDIS_URL="redis://127.0.0.1:9/0", **secretless)
+    assert away.exit_code == 0, away.output
+    assert "Redis unreachable" in away.stdout
+    assert "S1" in away.stdout
+    as_json = invoke("--json", "fleet", "status", SPAPI_REDIS_URL="redis://127.0.0.1:9/0")
+    assert json.loads(as_json.stdout)["redis"] == "unreachable"
+
+
 # --- workers, the schedule -------------------------------------------------------------------
 
 
@@ -321,11 +352,13 @@ def chromium() -> str:
     return require_program("chromium", "chromium")
 
 
-def loaded_dom(chromium: str, url: str) -> str:
+def loaded_dom(chromium: str, url: str, *, resolve: str = "") -> str:
     """The page's DOM once loaded in headless Chromium.
 
     Not the site tests' ``dump_dom``: its virtual-time budget never runs out on a page
-    that reloads itself, so this one dumps the DOM when the page has loaded.
+    that reloads itself, so this one dumps the DOM when the page has loaded.  ``resolve``
+    adds host resolver rules (``MAP name 127.0.0.1``: a name pointed at this machine, as
+    a DNS rebinding attack does).
     """
     with tempfile.TemporaryDirectory(prefix="spapi-chromium-") as profile:
         done = subprocess.run(
@@ -340,7 +373,7 @@ def loaded_dom(chromium: str, url: str) -> str:
                 "--no-first-run",
                 f"--user-data-dir={profile}",
                 # Nothing but this machine resolves: a load from elsewhere would fail.
-                "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
+                f"--host-resolver-rules={resolve}MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
                 "--dump-dom",
                 url,
             ],
@@ -398,9 +431,15 @@ def test_the_status_page_shows_a_row_per_seller_in_a_browser(
     try:
         assert server.stdout is not None
         line = server.stdout.readline()
-        url = re.search(r"http://127\.0\.0\.1:\d+/", line)
+        url = re.search(r"http://127\.0\.0\.1:(\d+)/", line)
         assert url is not None, line + server.stdout.read()
         dom = loaded_dom(chromium, url.group(0))
+        # A page elsewhere whose name resolves to this machine gets nothing.
+        rebound = loaded_dom(
+            chromium,
+            f"http://rebind.test:{url.group(1)}/status.json",
+            resolve="MAP rebind.test 127.0.0.1, ",
+        )
     finally:
         code, output = stop(server)
     assert code == 0, output
@@ -428,7 +467,12 @@ def test_the_status_page_shows_a_row_per_seller_in_a_browser(
     assert state("S3") == "new"
     assert cell("S3", "success") == "-"
     assert state("S9") == "refused"
-    assert "invalid_grant" in cell("S9", "error")
+    refusal = cell("S9", "error")
+    assert refusal.count("invalid_grant") == 1  # said once, and what to do next
+    assert "spapi-services fleet clear-refusal S9" in refusal
+    assert "spapi-services fleet add-seller S9" in refusal
+    assert "Jobs written (all runs)" in dom
+    assert "Jobs in the mirror counts each job once" in dom
     # The hostile text is shown as text: no element came of it.
     assert cell("S2", "error").startswith(hostile)
     assert "<img" not in dom
@@ -441,24 +485,40 @@ def test_the_status_page_shows_a_row_per_seller_in_a_browser(
     assert f"{mirrored:,} jobs now" in chart.group(0)
     assert "<polyline" in chart.group(0)
     assert '<meta http-equiv="refresh" content="5">' in dom  # it reloads itself
+    assert "--allow-host" in rebound
+    assert "sellerId" not in rebound
+    assert "S1" not in rebound
 
 
 # --- the demo ----------------------------------------------------------------------------------
 
 
-def test_the_demo_mirrors_every_job_once_though_a_worker_is_killed(
-    postgres: PostgresServer, redis_server: RedisServer
+def test_the_demo_mirrors_every_job_once_though_a_worker_is_killed_and_stays_up_to_look_at(
+    postgres: PostgresServer, redis_server: RedisServer, chromium: str
 ) -> None:
     # The servers of this module are there only to make the test skip (or fail in CI)
     # when the programs are missing: the demo starts its own.
-    result = click.testing.CliRunner().invoke(
-        cli,
-        ["fleet", "demo", "--sellers", "4", "--jobs", "200", "--latency", "150", "--json"],
-        env={"SPAPI_REDIS_URL": None, "SPAPI_DATABASE_URL": None},
-        catch_exceptions=False,
-    )
-    assert result.exit_code == 0, result.output
-    summary = json.loads(result.stdout)
+    demo = subprocess.Popen(
+        [sys.executable, "-m", "spapi_services.cli", "--json", "fleet", "demo", "--sellers", "4",
+         "--jobs", "200", "--latency", "150", "--serve", "--port", "0"],
+        env={k: v for k, v in os.environ.items()
+             if k not in ("SPAPI_REDIS_URL", "SPAPI_DATABASE_URL")},
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )  # fmt: skip
+    try:
+        assert demo.stdout is not None
+        first = demo.stdout.readline()
+        assert first, demo.communicate(timeout=30)
+        summary = json.loads(first)
+        served = json.loads(demo.stdout.readline())
+        dom = loaded_dom(chromium, served["url"])
+    finally:
+        code, _ = stop(demo)
+    assert code == 0
     assert summary["sellers"] == 4
     assert summary["jobsExpected"] == summary["jobsMirrored"] == 4 * 200
     assert (summary["duplicates"], summary["missing"], summary["unexpected"]) == (0, 0, 0)
@@ -469,3 +529,9 @@ def test_the_demo_mirrors_every_job_once_though_a_worker_is_killed(
     assert killed["sellers"], summary
     assert summary["boundSeconds"] > 0
     assert summary["elapsedSeconds"] > summary["boundSeconds"]
+    # --serve: the fleet stayed up, its status page there to look at, until stopped.
+    assert re.findall(r'<tr data-seller="([^"]+)"', dom) == ["S01", "S02", "S03", "S04"]
+    assert "800</span> jobs in the mirror" in dom
+    port = int(served["url"].rsplit(":", 1)[1].rstrip("/"))
+    with pytest.raises(ConnectionRefusedError):  # and everything went when it was stopped
+        socket.create_connection(("127.0.0.1", port), 1).close()
