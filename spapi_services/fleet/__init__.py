@@ -40,9 +40,18 @@ How it holds together:
 * **One sync per seller at a time**: a task first takes the seller's lock in Redis, a
   lease renewed while it runs and released by its owner only (:class:`SellerLocks`).  A
   duplicate or re-delivered task finds it held and skips (outcome ``busy``); a sync
-  whose lease lapses is stopped.  The sync itself resumes from the seller's checkpoint
-  and unfinished run in PostgreSQL (:class:`~spapi_services.sync.PostgresSink`), so a
-  task taken over from a dead worker repeats no stored page.
+  that cannot renew its lease in time (by its own monotonic clock) is stopped before
+  the lock can expire (outcome ``lost``).  The sync itself resumes from the seller's
+  checkpoint and unfinished run in PostgreSQL (:class:`~spapi_services.sync.PostgresSink`),
+  so a task taken over from a dead worker repeats no stored page.
+* **Fencing**: each sync takes the seller's next fencing token in PostgreSQL as it
+  starts, and every write of the sync is conditional on it staying the latest: a sync
+  that lost its lease unawares (paused, or cut off from Redis) and wakes after another
+  took the seller gets :class:`~spapi_services.FencedOut` (outcome ``fenced``) and
+  writes nothing.
+* **Faults**: every Redis call is bounded; workers outlive Redis restarts (the queue's
+  listener reconnects and recreates its consumer group) and PostgreSQL restarts (a
+  statement is tried again on a new connection, within ``reconnect_timeout``).
 * **Pacing**: every worker paces each seller on that seller's usage plans in Redis
   (``RedisRateLimits``), and shares its access token (``RedisTokenCache``): one process or
   twenty, Amazon sees the plan.

@@ -93,6 +93,17 @@ class Sink(Protocol):
     The engine calls :meth:`open` first and :meth:`close` last, whatever happens in
     between, and never calls two of the other methods at the same time.  A sink holds
     any number of scopes (marketplaces), each with its own checkpoint and run.
+
+    **A fenced sink** (one that several processes may write for the same seller, such
+    as :class:`~spapi_services.sync.PostgresSink` given a fencing token) promises that
+    :meth:`begin`, :meth:`write_page` and :meth:`finish` each check, in the same commit
+    as their write, that the token the sink holds is still the newest issued for its
+    seller; when it is not, the call raises :class:`~spapi_services.FencedOut` and
+    writes nothing (no row, no progress, no checkpoint).  The engine lets that error
+    through unchanged, once the other pages in flight are stopped: the stale sync ends
+    there, and what the newer one stored stands.  The file sinks
+    (:class:`~spapi_services.sync.SqliteSink`, :class:`~spapi_services.sync.JsonlSink`)
+    are not fenced: their files belong to one process at a time.
     """
 
     async def open(self) -> None:
