@@ -13,8 +13,8 @@ taskiq-redis 1.2, are changed here:
   while it still runs: :class:`FleetBroker` keeps its own running tasks fresh (an
   ``XCLAIM ... JUSTID`` to itself every third of ``idle_timeout``, only of entries the
   group still lists under this worker, so one another worker has taken over is never
-  taken back), from the first read until the broker shuts down, so a worker finishing
-  its syncs after SIGTERM keeps them too;
+  taken back, nor acknowledged from under it), from the first read until the broker
+  shuts down, so a worker finishing its syncs after SIGTERM keeps them too;
 * its Redis calls have no bound, and a dropped connection ends the listener and so the
   worker process: here every call is bounded (a blocking read by its block time plus
   the link's timeout), and the listener outlives Redis restarts, failovers and
@@ -68,22 +68,27 @@ return id
 
 # KEYS[1] the stream; ARGV[1] the group, ARGV[2] this consumer, ARGV[3...] the entries it
 # runs.  Each entry the group still lists under this consumer is made fresh (idle 0);
-# the others (taken over by another worker meanwhile) are returned.
+# the others are returned, in pairs: the entry, and who holds it now ('' if nobody).
 _KEEP_FRESH = """
 local taken = {}
 for i = 3, #ARGV do
-  local mine = redis.call('XPENDING', KEYS[1], ARGV[1], ARGV[i], ARGV[i], 1, ARGV[2])
-  if #mine > 0 then
+  local entry = redis.call('XPENDING', KEYS[1], ARGV[1], ARGV[i], ARGV[i], 1)
+  if #entry > 0 and entry[1][2] == ARGV[2] then
     redis.call('XCLAIM', KEYS[1], ARGV[1], ARGV[2], 0, ARGV[i], 'JUSTID')
   else
     table.insert(taken, ARGV[i])
+    table.insert(taken, #entry > 0 and entry[1][2] or '')
   end
 end
 return taken
 """
 
-# KEYS[1] the stream; ARGV[1] the group, ARGV[2] the entry: acknowledged and deleted.
+# KEYS[1] the stream; ARGV[1] the group, ARGV[2] the entry, ARGV[3] this consumer.  The
+# entry acknowledged and deleted, unless another consumer holds it now (-1: theirs to
+# acknowledge when their run ends).
 _ACK = """
+local entry = redis.call('XPENDING', KEYS[1], ARGV[1], ARGV[2], ARGV[2], 1)
+if #entry > 0 and entry[1][2] ~= ARGV[3] then return -1 end
 redis.call('XACK', KEYS[1], ARGV[1], ARGV[2])
 return redis.call('XDEL', KEYS[1], ARGV[2])
 """
@@ -150,6 +155,7 @@ class FleetBroker(RedisStreamBroker):
         self._keep_fresh = self.link.script(_KEEP_FRESH)
         self._ack = self.link.script(_ACK)
         self._running: dict[str, str] = {}  # stream entry id -> stream
+        self._acking: set[str] = set()  # entries being acknowledged right now
         self._keeper: asyncio.Task[None] | None = None
 
     # --- sending ----------------------------------------------------------------------
@@ -265,14 +271,22 @@ class FleetBroker(RedisStreamBroker):
             # meanwhile, so no other worker runs the finished task again.
             backoff = _Backoff(self.max_backoff)
             give_up = time.monotonic() + self.idle_timeout / 1000
+            self._acking.add(entry_id)
             try:
                 while True:
                     try:
-                        await self.link.call(
+                        done = await self.link.call(
                             lambda: self._ack(
-                                keys=[stream], args=[self.consumer_group_name, entry_id]
+                                keys=[stream],
+                                args=[self.consumer_group_name, entry_id, self.consumer_name],
                             )
                         )
+                        if int(done) < 0:
+                            _log.info(
+                                "task %s ran here, but another worker has taken it over "
+                                "since: left for that one to acknowledge",
+                                entry_id,
+                            )
                         return
                     except RedisError as exc:
                         if _no_group(exc):
@@ -289,6 +303,7 @@ class FleetBroker(RedisStreamBroker):
                     await asyncio.sleep(backoff.next())
             finally:
                 self._running.pop(entry_id, None)
+                self._acking.discard(entry_id)
 
         return ack
 
@@ -319,13 +334,15 @@ class FleetBroker(RedisStreamBroker):
                     ", ".join(ids),
                 )
             return  # an outage: logged by the link, and tried again next round
-        for entry_id in taken:
-            self._running.pop(text(entry_id), None)
+        for entry_id, holder in zip(map(text, taken[0::2]), map(text, taken[1::2]), strict=True):
+            if entry_id in self._acking or self._running.pop(entry_id, None) is None:
+                continue  # acknowledged meanwhile: gone from the group, as it should be
             _log.warning(
-                "task %s was taken over by another worker while this one still ran it "
-                "(this worker was silent for longer than idle_timeout); the seller's lock "
-                "and fencing token keep the two syncs apart",
-                text(entry_id),
+                "task %s was taken over by %s while this worker still ran it (it was "
+                "silent for longer than idle_timeout); the seller's lock and fencing "
+                "token keep the two syncs apart",
+                entry_id,
+                holder or "nobody (acknowledged or lost)",
             )
 
     async def shutdown(self) -> None:

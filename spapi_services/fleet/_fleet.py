@@ -49,10 +49,12 @@ _log = logging.getLogger("spapi_services.fleet")
 SYNC_TASK = "spapi_services.fleet.sync_seller"
 
 # The fleet's PostgreSQL sessions: a statement that hangs (a link gone silent) fails
-# instead; a sync cannot wait for ever on a stale holder's lock; and a session left in
-# the middle of a transaction by a frozen worker is ended, so its locks go with it.
+# instead.  A session left in the middle of a transaction by a frozen worker is ended by
+# the server after 5 s (the fleet's transactions wait on nothing between statements), so
+# the locks it held on the seller's fencing token go with it; a new holder waits for
+# that (up to 10 s) rather than fail, and never waits for ever.
 _COMMAND_TIMEOUT = 30.0
-_SESSION = {"lock_timeout": "10s", "idle_in_transaction_session_timeout": "60s"}
+_SESSION = {"lock_timeout": "10s", "idle_in_transaction_session_timeout": "5s"}
 
 
 @attrs.frozen(kw_only=True)

@@ -150,9 +150,15 @@ async def test_a_task_another_worker_took_over_is_never_taken_back(
             await eventually("the task given up", _async(lambda: entry not in silent._running))
             await asyncio.sleep(0.5)  # more rounds of renewals
             assert await owners(redis, other) == {entry: other.consumer_name}
-            assert "taken over by another worker" in caplog.text
+            assert f"taken over by {other.consumer_name}" in caplog.text
+            # Its run ends (stopped by its lease): its acknowledgement leaves the task to
+            # the worker that holds it now.
+            await task.ack()
+            assert await owners(redis, other) == {entry: other.consumer_name}
+            assert await redis.xlen(queue) == 1
             await taken.ack()
-            assert task.data == b"task"
+            assert await owners(redis, other) == {}
+            assert await redis.xlen(queue) == 0
         finally:
             for listener in (mine, theirs):
                 await listener.aclose()

@@ -322,3 +322,65 @@ async def test_a_worker_whose_redis_link_goes_silent_is_stopped_and_fenced_out(
         await other.aclose()
         await db.close()
         await redis.aclose()
+
+
+async def test_a_sync_overtaken_without_knowing_it_stops_fenced_and_records_nothing(
+    slow_world: ServicesEmulator,
+    fleet_options: Callable[..., dict[str, Any]],
+    postgres: PostgresServer,
+    names: dict[str, str],
+) -> None:
+    """Two holders at once (a failover granting the lock twice, a pause the keeper did
+    not see yet): the older sync's next write is refused, and it stops, writing nothing
+    more, not even its status."""
+    seller = slow_world.sellers[0]
+    fleet = Fleet(
+        **fleet_options(
+            directory=MemorySellerDirectory(
+                [Seller(seller_id="S0", refresh_token=seller.refresh_token, marketplace_ids=ALL)]
+            ),
+            endpoint=slow_world.url,
+            token_url=slow_world.token_url,
+            client_id=slow_world.credentials.client_id,
+            client_secret=slow_world.credentials.client_secret,
+        )
+    )
+    db = await asyncpg.create_pool(postgres.dsn, min_size=1, max_size=2)
+    try:
+        await fleet.status()
+        slow_world.faults.set("getServiceJobs", latency=0.1)
+        run = asyncio.create_task(fleet.run_seller("S0"))
+        await eventually("pages stored", lambda: rows(db, names["schema"], "S0"))
+        newer = await StatusBook(db, names["schema"]).started("S0", "elsewhere:1")
+        before = await rows(db, names["schema"], "S0")
+        result = await asyncio.wait_for(run, 60)
+        assert (result.outcome, result.fencing_token) == ("fenced", newer - 1)
+        assert f"token {newer} was issued since" in (result.error or "")
+        assert await rows(db, names["schema"], "S0") == before  # nothing after the takeover
+        (status,) = await fleet.status()
+        assert (status.state, status.worker, status.fencing_token) == (
+            "running",
+            "elsewhere:1",
+            newer,
+        )
+    finally:
+        await fleet.aclose()
+        await db.close()
+
+
+async def test_fenced_out_comes_out_of_sync_jobs_as_it_is(
+    emulator: ServicesEmulator, pool: asyncpg.Pool, names: dict[str, str]
+) -> None:
+    stale_sink = PostgresSink(pool, seller_id="S2", schema=names["schema"], fencing_token=1)
+    await PostgresSink(pool, seller_id="S2", schema=names["schema"]).take_fencing_token()
+    await PostgresSink(pool, seller_id="S2", schema=names["schema"]).take_fencing_token()
+    async with ServicesClient(
+        credentials_of(emulator, 2),
+        endpoint=emulator.url,
+        token_url=emulator.token_url,
+        marketplace_id=US,
+    ) as client:
+        with pytest.raises(FencedOut) as refused:
+            await sync_jobs(client, stale_sink, since=datetime.now(UTC) - HISTORY)
+    assert (refused.value.token, refused.value.current_token) == (1, 2)
+    assert await rows(pool, names["schema"], "S2") == {}

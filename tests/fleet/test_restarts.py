@@ -10,7 +10,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
+import signal
 import subprocess
 import sys
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -180,3 +182,72 @@ async def test_workers_outlive_a_redis_restart_and_the_schedule_sends_the_lost_w
 
 def _read_logs(folder: Path) -> str:
     return "".join(p.read_text(errors="replace") for p in sorted(folder.glob("*.log")))
+
+
+async def test_a_worker_paused_past_its_lease_wakes_to_find_itself_stopped_and_fenced(
+    world: ServicesEmulator,
+    postgres: PostgresServer,
+    redis_server: RedisServer,
+    names: dict[str, str],
+    tmp_path: Path,
+) -> None:
+    env = {
+        **os.environ,
+        "SPAPI_FLEET_REDIS_URL": redis_server.url,
+        "SPAPI_FLEET_DATABASE_URL": postgres.dsn,
+        "SPAPI_FLEET_DIRECTORY_KEY": DirectoryKey.generate(),
+        "SPAPI_FLEET_HISTORY_DAYS": str(HISTORY.days),
+        "SPAPI_FLEET_LEASE_SECONDS": "2",
+        "SPAPI_FLEET_RECLAIM_INTERVAL_SECONDS": "0.3",
+        "SPAPI_FLEET_ENDPOINT": world.url,
+        "SPAPI_FLEET_TOKEN_URL": world.token_url,
+        "SPAPI_FLEET_SCHEMA": names["schema"],
+        "SPAPI_FLEET_KEY_PREFIX": names["key_prefix"],
+        "SPAPI_FLEET_QUEUE": names["queue"],
+        "SPAPI_FLEET_POOL_SIZE": "4",
+        "SPAPI_CLIENT_ID": world.credentials.client_id,
+        "SPAPI_CLIENT_SECRET": world.credentials.client_secret,
+    }
+    fleet = Fleet.from_env(env)
+    db = await asyncpg.create_pool(postgres.dsn, min_size=1, max_size=2)
+    seller = world.sellers[0]
+    await fleet.add_seller("S0", seller.refresh_token, ALL)
+    world.faults.set("getServiceJobs", latency=0.3)
+    paused = start_worker(env, tmp_path / "paused.log")
+    try:
+        assert await fleet.enqueue("S0")
+        await eventually("a sync under way", lambda: stored(db, names["schema"], "S0"))
+        os.killpg(paused.pid, signal.SIGSTOP)  # frozen mid-sync, sockets open
+        other = start_worker(env, tmp_path / "other.log")
+        try:
+            # Silent past its lease and the idle timeout: another worker takes the task.
+            async def taken_over() -> bool:
+                (status,) = await fleet.status()
+                return (status.fencing_token or 0) >= 2
+
+            await eventually("the task taken over", taken_over)
+            os.killpg(paused.pid, signal.SIGCONT)  # it wakes, believing it holds the seller
+
+            async def finished() -> bool:
+                (status,) = await fleet.status()
+                return status.state == "ok" and not status.running
+
+            await eventually("the seller synced by the other worker", finished)
+            await asyncio.sleep(1.0)  # whatever the woken worker still had to say
+            jobs = await stored(db, names["schema"], "S0")
+            assert sorted(jobs) == sorted(seller.store.jobs)  # every job, once
+            assert paused.poll() is None  # alive, not killed by its pause
+            (status,) = await fleet.status()
+            assert status.fencing_token == 2
+            assert status.runs == 1  # the woken sync recorded nothing
+        finally:
+            stop(other)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(paused.pid, signal.SIGCONT)
+        stop(paused)
+        await fleet.aclose()
+        await db.close()
+    woken = (tmp_path / "paused.log").read_text(errors="replace")
+    assert "lost its sync lock" in woken or "fencing token 1" in woken, woken[-3000:]
+    assert "Traceback" not in woken, woken[-3000:]
