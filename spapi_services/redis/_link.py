@@ -247,9 +247,11 @@ class RedisLink:
 def _raise_if_cancelled(task: asyncio.Task[Any] | None, before: int) -> None:
     """Raise CancelledError if ``task`` was asked to stop since (``before`` requests).
 
-    A cancellation that lands just as a command's answer arrives can be lost inside
-    redis-py (the command returns, or fails with a timeout of its own); the task's own
-    count of requests says it was made, and it is honoured here.
+    A cancellation that lands just as a command's write completes can be lost inside
+    redis-py (its ``wait_for`` on Python 3.11, CPython issue 86296: the command goes on,
+    and returns or times out); the task's own count of requests says it was made, and
+    it is honoured here, as :func:`~spapi_services.redis._cancel.run_cancellable` does
+    for :meth:`RedisLink.run`.
     """
     if task is not None and task.cancelling() > before:
         raise asyncio.CancelledError
