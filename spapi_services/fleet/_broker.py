@@ -204,10 +204,6 @@ class FleetBroker(RedisStreamBroker):
         while True:
             try:
                 fetched: Any = await self._read()
-                reclaimed: list[tuple[str, Any]] = []
-                if time.monotonic() >= reclaim_at:
-                    reclaim_at = time.monotonic() + self.reclaim_interval
-                    reclaimed = await self._reclaim()
             except RedisError as exc:
                 await self._recover(exc, backoff)
                 continue
@@ -216,6 +212,14 @@ class FleetBroker(RedisStreamBroker):
             for stream, entries in fetched or ():
                 for entry_id, fields in entries:
                     yield self._delivery(text(stream), text(entry_id), fields)
+            if time.monotonic() < reclaim_at:
+                continue
+            reclaim_at = time.monotonic() + self.reclaim_interval
+            try:
+                reclaimed = await self._reclaim()
+            except RedisError as exc:
+                await self._recover(exc, backoff)
+                continue
             for entry_id, fields in reclaimed:
                 _log.info("taking over task %s from a worker that went quiet", entry_id)
                 yield self._delivery(self.queue_name, entry_id, fields)
