@@ -8,11 +8,12 @@ take the same options, with the same defaults and units (milliseconds for durati
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 from typing import Any
 
 import click
 
-from ..emulator.__main__ import DESCRIPTION, FAULTS_HELP, SETTINGS, Setting, serve
+from ..emulator.__main__ import DESCRIPTION, FAULTS_HELP, SETTINGS, Setting, option_rule, serve
 from ._app import Command
 
 __all__ = ["emulator"]
@@ -27,12 +28,30 @@ def _option(setting: Setting) -> click.Option:
     elif setting.kind == "many":
         options.update(multiple=True)
     else:
+        kind = click.Choice(setting.choices) if setting.kind == "choice" else _TYPES[setting.kind]
         options.update(
-            type=_TYPES[setting.kind],
+            type=kind,
             default=setting.default,
             show_default=setting.default is not None,
         )
+    if setting.read is not None:
+        options["callback"] = _reader(setting)
     return click.Option([setting.flag], **options)
+
+
+def _reader(setting: Setting) -> Callable[[click.Context, click.Parameter, Any], Any]:
+    """``setting.read`` as a click callback: a bad value is click's usage error, naming
+    the option (the default's text is read too: ``never`` becomes ``None``)."""
+    read = setting.read
+    assert read is not None
+
+    def callback(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
+        try:
+            return read(value)
+        except ValueError as exc:
+            raise click.BadParameter(option_rule(exc, setting.flag), ctx, param) from None
+
+    return callback
 
 
 def _run(**values: Any) -> None:

@@ -8,10 +8,15 @@ lines to a file to ``source`` in another shell; the file holds a client secret, 
 only ever readable by its owner.  ``--json`` prints the same facts as one JSON line, for
 scripts, every technician included.
 
+``--page-tokens offset`` pages as an offset API would, ``--page-token-ttl 30s`` lets page
+tokens expire, and ``--activity created=6,updated=30`` keeps the world moving (new jobs
+and status moves a minute); the banner says which of these are on.
+
 The options are one table (:data:`SETTINGS`), from which both command lines are made:
 argparse's here, for ``python -m`` without the ``cli`` extra, and click's for
-``spapi-services emulator`` (in ``spapi_services.cli``).  Durations are milliseconds in
-both, as in ``spapi-services demo``.
+``spapi-services emulator`` (in ``spapi_services.cli``).  An option's text is read as the
+command line is parsed, so a bad value is a usage error naming the option in both.
+Durations are milliseconds in both, as in ``spapi-services demo``.
 """
 
 from __future__ import annotations
@@ -26,12 +31,13 @@ import re
 import shlex
 import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import attrs
 
+from .activity import Activity
 from .catalog import MARKETPLACES
 from .faults import Fault, parse_fault_spec
 from .server import ServicesEmulator
@@ -72,7 +78,11 @@ class Setting:
     """One option of the emulator's command line, for both of its parsers.
 
     ``kind`` is ``int``, ``float``, ``text``, ``flag`` (on when given), ``many`` (may be
-    repeated) or ``duration`` (milliseconds, see :func:`parse_duration`).
+    repeated), ``choice`` (one of ``choices``) or ``duration`` (milliseconds, see
+    :func:`parse_duration`).  ``read``, when given, turns the option's text into its
+    value as the command line is parsed (the default's text too), so a bad value is a
+    usage error in both parsers; it raises ``ValueError`` with a message that starts
+    with the option (``--latency: ...``).
     """
 
     flag: str
@@ -80,42 +90,13 @@ class Setting:
     default: Any
     help: str
     metavar: str | None = None
+    choices: tuple[str, ...] = ()
+    read: Callable[[str], Any] | None = None
 
     @property
     def dest(self) -> str:
         """The option's name as a Python identifier (``--env-file`` → ``env_file``)."""
         return self.flag.lstrip("-").replace("-", "_")
-
-
-#: Every option, in the order ``--help`` lists them.
-SETTINGS: tuple[Setting, ...] = (
-    Setting("--host", "text", "127.0.0.1", "Loopback address to listen on."),
-    Setting("--port", "int", 8080, "Port to listen on; 0 picks a free one."),
-    Setting("--jobs", "int", 200, "Service jobs to seed."),
-    Setting("--seed", "int", 0, "Seed of the emulated world."),
-    Setting("--token-ttl", "int", 3600, "Lifetime of an access token, in seconds."),
-    Setting("--upload-ttl", "int", 300, "Lifetime of an upload URL, in seconds."),
-    Setting("--no-limits", "flag", False, "Do not throttle requests (no 429s)."),
-    Setting("--rate-scale", "float", 1.0, "Multiply every usage plan's rate."),
-    Setting("--static", "text", None, "Replay the sandbox cases of this model file.", "PATH"),
-    Setting("--strict-slots", "flag", False, "Appointments must start on a free hourly slot."),
-    Setting("--latency", "duration", "0", "Added to every answer, in ms.", "MS|MIN-MAX"),
-    Setting("--error-rate", "float", 0.0, "Share of answers that are errors (0 to 1)."),
-    Setting("--error-status", "int", 503, "Status of those errors (a 5xx, or 429)."),
-    Setting("--html-errors", "flag", False, "Errors as HTML pages, as a load balancer sends."),
-    Setting("--drop-rate", "float", 0.0, "Share of requests dropped without an answer."),
-    Setting("--slow-body", "duration", "0", "Time over which bodies trickle out, in ms.", "MS"),
-    Setting("--fault", "many", (), "A fault for one operation (repeat for more).", "OP:K=V,..."),
-    Setting(
-        "--env-file",
-        "text",
-        None,
-        "Also write the export lines to PATH, readable by you only, to source.",
-        "PATH",
-    ),
-    Setting("--json", "flag", False, "Print the connection facts as one JSON line."),
-    Setting("--log-level", "text", "WARNING", "Logging level of the emulator's own log."),
-)
 
 
 @attrs.frozen
@@ -176,6 +157,125 @@ def parse_duration(text: str, option: str = "--latency") -> Duration:
     return Duration(lo, round(hi - lo, 9), note)
 
 
+#: The words that turn an option off (``--page-token-ttl never``, ``--activity off``).
+_OFF = frozenset({"never", "off", "none"})
+
+
+def _reads_duration(option: str) -> Callable[[str], Duration]:
+    return lambda text: parse_duration(text, option)
+
+
+def read_page_token_ttl(text: str) -> Duration | None:
+    """``--page-token-ttl``: how long a page token lives, or ``None`` for ``never``.
+
+    A duration as the other options take it (milliseconds: ``30000``, or ``30s``): one
+    value, more than zero.  A bare number under a second is taken as written, with a
+    note saying what it means, since tokens that die that young are rarely meant.
+    """
+    if text.strip().lower() in _OFF:
+        return None
+    read = parse_duration(text, "--page-token-ttl")
+    if read.jitter:
+        raise ValueError(f"--page-token-ttl: {text!r}: give one lifetime, not a range")
+    if read.base <= 0:
+        raise ValueError(f"--page-token-ttl: {text!r}: must be more than 0 (or never)")
+    if read.note is None and read.base < 1 and not re.search(r"[a-z]", text, re.IGNORECASE):
+        ms = _ms(read.base)
+        note = (
+            f"--page-token-ttl {text.strip()}: a page token expires {ms} ms after it is "
+            f"issued; durations are milliseconds: for seconds write {ms}s"
+        )
+        return attrs.evolve(read, note=note)
+    return read
+
+
+def read_activity(text: str) -> Activity | None:
+    """``--activity``: ``created=N,updated=N`` (changes a minute; either part may be left
+    out) as an :class:`~spapi_services.emulator.Activity`, or ``None`` for ``off``."""
+    if text.strip().lower() in _OFF:
+        return None
+    try:
+        return Activity.parse(text)
+    except ValueError as exc:
+        # Activity's own checks name its arguments; the option's parts are created=N and
+        # updated=N.
+        rule = re.sub(r"^activity: ", "", str(exc), flags=re.IGNORECASE)
+        rule = rule.replace("_per_minute:", ":").replace("_per_minute", "=N")
+        raise ValueError(f"--activity: {rule}") from None
+
+
+#: Every option, in the order ``--help`` lists them.
+SETTINGS: tuple[Setting, ...] = (
+    Setting("--host", "text", "127.0.0.1", "Loopback address to listen on."),
+    Setting("--port", "int", 8080, "Port to listen on; 0 picks a free one."),
+    Setting("--jobs", "int", 200, "Service jobs to seed."),
+    Setting("--seed", "int", 0, "Seed of the emulated world."),
+    Setting("--token-ttl", "int", 3600, "Lifetime of an access token, in seconds."),
+    Setting("--upload-ttl", "int", 300, "Lifetime of an upload URL, in seconds."),
+    Setting("--no-limits", "flag", False, "Do not throttle requests (no 429s)."),
+    Setting("--rate-scale", "float", 1.0, "Multiply every usage plan's rate."),
+    Setting("--static", "text", None, "Replay the sandbox cases of this model file.", "PATH"),
+    Setting("--strict-slots", "flag", False, "Appointments must start on a free hourly slot."),
+    Setting(
+        "--page-tokens",
+        "choice",
+        "keyset",
+        "What page tokens hold: keyset (the sort key of the page's edge: stable while "
+        "jobs change) or offset (a position in the result set: jobs that change between "
+        "pages shift the later pages, as on many list APIs).",
+        choices=("keyset", "offset"),
+    ),
+    Setting(
+        "--page-token-ttl",
+        "duration",
+        "never",
+        "How long a page token is accepted, in ms or with a unit (30s); later it is "
+        "refused as an altered one is (400 InvalidInput).  never: no expiry.",
+        "MS|never",
+        read=read_page_token_ttl,
+    ),
+    Setting(
+        "--activity",
+        "text",
+        "off",
+        "New jobs and status moves a minute in every seller's world, e.g. "
+        "created=6,updated=30 (either part may be left out).  off: the world stands still.",
+        "created=N,updated=N",
+        read=read_activity,
+    ),
+    Setting(
+        "--latency",
+        "duration",
+        "0",
+        "Added to every answer, in ms.",
+        "MS|MIN-MAX",
+        read=_reads_duration("--latency"),
+    ),
+    Setting("--error-rate", "float", 0.0, "Share of answers that are errors (0 to 1)."),
+    Setting("--error-status", "int", 503, "Status of those errors (a 5xx, or 429)."),
+    Setting("--html-errors", "flag", False, "Errors as HTML pages, as a load balancer sends."),
+    Setting("--drop-rate", "float", 0.0, "Share of requests dropped without an answer."),
+    Setting(
+        "--slow-body",
+        "duration",
+        "0",
+        "Time over which bodies trickle out, in ms.",
+        "MS",
+        read=_reads_duration("--slow-body"),
+    ),
+    Setting("--fault", "many", (), "A fault for one operation (repeat for more).", "OP:K=V,..."),
+    Setting(
+        "--env-file",
+        "text",
+        None,
+        "Also write the export lines to PATH, readable by you only, to source.",
+        "PATH",
+    ),
+    Setting("--json", "flag", False, "Print the connection facts as one JSON line."),
+    Setting("--log-level", "text", "WARNING", "Logging level of the emulator's own log."),
+)
+
+
 _SPEC_DURATIONS = ("latency", "jitter", "slow_body")
 
 
@@ -191,6 +291,27 @@ def _fault_spec(spec: str, notes: list[str]) -> tuple[str, Fault]:
             item = f"{key.strip()}={read.base!r}"
         items.append(item)
     return parse_fault_spec(f"{operation}{sep}{','.join(items)}")
+
+
+def _argparse_type(setting: Setting) -> Callable[[str], Any]:
+    """``setting.read`` as argparse's ``type``: its rule said after argparse's
+    ``argument --option:``."""
+    read = setting.read
+    assert read is not None
+
+    def convert(text: str) -> Any:
+        try:
+            return read(text)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(option_rule(exc, setting.flag)) from None
+
+    return convert
+
+
+def option_rule(exc: ValueError, flag: str) -> str:
+    """A reader's message without the option it starts with, for a parser that names the
+    option itself (``--latency: 'soon' is not...`` → ``'soon' is not...``)."""
+    return str(exc).removeprefix(f"{flag}: ")
 
 
 def build_parser(prog: str = "python -m spapi_services.emulator") -> argparse.ArgumentParser:
@@ -209,18 +330,46 @@ def build_parser(prog: str = "python -m spapi_services.emulator") -> argparse.Ar
             options.update(action="append", default=[])
         elif setting.kind in ("int", "float"):
             options["type"] = int if setting.kind == "int" else float
+        elif setting.kind == "choice":
+            options["choices"] = setting.choices
+        if setting.read is not None:
+            # A string default is read as given text is: "never" becomes None.
+            options["type"] = _argparse_type(setting)
         if setting.metavar:
             options["metavar"] = setting.metavar
         parser.add_argument(setting.flag, **options)
     return parser
 
 
+_BY_DEST = {setting.dest: setting for setting in SETTINGS}
+
+
+def _option(args: Any, dest: str, notes: list[str]) -> Any:
+    """The value of an option: as the parser read it, or read now when it is still text
+    (an ``args`` made by hand); what to tell about how a duration was read goes to
+    ``notes``."""
+    value = getattr(args, dest)
+    read = _BY_DEST[dest].read
+    if isinstance(value, str) and read is not None:
+        value = read(value)
+    if isinstance(value, Duration) and value.note:
+        notes.append(value.note)
+    return value
+
+
 def _emulator(args: Any, notes: list[str] | None = None) -> ServicesEmulator:
     """The emulator the options describe (``args`` has an attribute per setting);
     ``notes`` collects what to tell the person about how durations were read."""
     notes = [] if notes is None else notes
-    latency = _duration(args.latency, "--latency", notes)
-    slow_body = _duration(args.slow_body, "--slow-body", notes)
+    latency: Duration = _option(args, "latency", notes)
+    slow_body: Duration = _option(args, "slow_body", notes)
+    ttl: Duration | None = _option(args, "page_token_ttl", notes)
+    activity: Activity | None = _option(args, "activity", notes)
+    if activity is not None and args.static is not None:
+        raise ValueError(
+            "--activity: a static emulator (--static) replays fixed cases: it has no world "
+            "to change"
+        )
     emu = ServicesEmulator(
         jobs=args.jobs,
         seed=args.seed,
@@ -232,6 +381,9 @@ def _emulator(args: Any, notes: list[str] | None = None) -> ServicesEmulator:
         static_spec=args.static,
         upload_url_ttl=args.upload_ttl,
         strict_slots=args.strict_slots,
+        page_tokens=args.page_tokens,
+        page_token_ttl=None if ttl is None else ttl.base,
+        activity=activity,
     )
     general = Fault(
         latency=latency.base,
@@ -248,13 +400,6 @@ def _emulator(args: Any, notes: list[str] | None = None) -> ServicesEmulator:
         operation, fault = _fault_spec(spec, notes)
         emu.faults.set(operation, fault)
     return emu
-
-
-def _duration(value: Any, option: str, notes: list[str]) -> Duration:
-    read = parse_duration(str(value), option)
-    if read.note:
-        notes.append(read.note)
-    return read
 
 
 def environment(emu: ServicesEmulator) -> dict[str, str]:
@@ -344,6 +489,41 @@ def _roster_lines(technicians: list[dict[str, Any]], marketplace_id: str) -> lis
     return lines
 
 
+def _activity_facts(activity: Activity | None) -> dict[str, Any] | None:
+    """The activity's rates for ``--json`` (``None``: the world stands still)."""
+    if activity is None:
+        return None
+    return {
+        "created_per_minute": activity.created_per_minute,
+        "updated_per_minute": activity.updated_per_minute,
+        "marketplace_id": activity.marketplace_id,
+    }
+
+
+def _rate(count: float, noun: str) -> str:
+    return f"{count:g} {noun if count == 1 else noun + 's'}"
+
+
+def _world_lines(emu: ServicesEmulator) -> list[str]:
+    """What the banner says of how the world moves and pages, when not the defaults."""
+    lines = []
+    activity = emu.activity
+    if activity is not None:
+        rates = [
+            _rate(activity.created_per_minute, "new job"),
+            _rate(activity.updated_per_minute, "status move"),
+        ]
+        lines.append(f"Activity on: {' and '.join(rates)} a minute, in every seller's world.")
+    ttl = emu.context.page_token_ttl
+    if emu.context.paging != "keyset" or ttl is not None:
+        kind = {"keyset": "keyset", "offset": "offset (positions in the result set)"}
+        said = kind.get(emu.context.paging, emu.context.paging)
+        lifetime = f"{ttl:g} s" if ttl >= 1 else f"{_ms(ttl)} ms" if ttl is not None else ""
+        expiry = "never expire" if ttl is None else f"expire {lifetime} after they are issued"
+        lines.append(f"Page tokens: {said}; they {expiry}.")
+    return lines
+
+
 def _announce(emu: ServicesEmulator, as_json: bool, env_file: str | None = None) -> None:
     env = environment(emu)
     if env_file is not None:
@@ -359,6 +539,9 @@ def _announce(emu: ServicesEmulator, as_json: bool, env_file: str | None = None)
         "marketplace_id": marketplace_id,
         "mode": "static" if emu.static is not None else "live",
         "jobs": len(emu.store.jobs),
+        "page_tokens": emu.context.paging,
+        "page_token_ttl": emu.context.page_token_ttl,
+        "activity": _activity_facts(emu.activity),
         "env": env,
         "technicians": roster(emu),
     }
@@ -368,6 +551,8 @@ def _announce(emu: ServicesEmulator, as_json: bool, env_file: str | None = None)
         print(json.dumps(facts), flush=True)
         return
     print(f"Services API emulator ({facts['mode']}, {facts['jobs']} jobs) on {emu.url}")
+    for line in _world_lines(emu):
+        print(line)
     print("Point spapi-services (or ServicesClient()) at it in another shell with these lines:")
     print()
     print(_exports(env))

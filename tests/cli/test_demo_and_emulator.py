@@ -132,7 +132,7 @@ def test_the_emulator_and_the_demo_take_the_same_latency(
     assert "note: --latency 0.1: read as seconds (100 ms)" in capsys.readouterr().err
     refused = run("emulator", "--latency", "soon")
     assert refused.exit_code == 2
-    assert "error: --latency: 'soon' is not a duration" in refused.stderr
+    assert "Invalid value for '--latency': 'soon' is not a duration" in refused.stderr
 
 
 def test_the_banner_lists_technicians_to_assign(capsys: pytest.CaptureFixture[str]) -> None:
@@ -161,7 +161,8 @@ def test_the_banner_lists_technicians_to_assign(capsys: pytest.CaptureFixture[st
 def test_emulator_serves_in_the_foreground_until_stopped() -> None:
     proc = subprocess.Popen(
         [sys.executable, "-m", "spapi_services.cli", "emulator", "--port", "0", "--jobs", "5",
-         "--json"],
+         "--json", "--page-tokens", "offset", "--page-token-ttl", "2s",
+         "--activity", "updated=30"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -170,6 +171,8 @@ def test_emulator_serves_in_the_foreground_until_stopped() -> None:
         assert proc.stdout is not None
         facts = json.loads(proc.stdout.readline())
         assert facts["jobs"] == 5
+        assert (facts["page_tokens"], facts["page_token_ttl"]) == ("offset", 2.0)
+        assert facts["activity"]["updated_per_minute"] == 30.0
         assert facts["token_url"].startswith(facts["url"])
         address = urlsplit(facts["url"])
         with socket.create_connection((address.hostname, address.port), timeout=5):
