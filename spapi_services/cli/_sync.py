@@ -108,6 +108,9 @@ def show_report(out: Output, report: SyncReport, where: str) -> None:
                 "elapsed": round(report.elapsed, 3),
                 "requestsPerSecond": round(report.requests_per_second, 2),
                 "windows": report.windows,
+                "checks": report.checks,
+                "lookedBack": report.looked_back,
+                "repeated": report.repeated,
                 "resumed": report.resumed,
                 "runs": [
                     {
@@ -140,11 +143,32 @@ def show_report(out: Output, report: SyncReport, where: str) -> None:
             )
             for r in report.runs
         ],
-        caption=(
-            f"{plural(report.jobs, 'job')} in {plural(report.pages, 'page')}, "
-            f"{report.elapsed:.1f} s, {report.requests_per_second:.1f} requests/s"
+        caption="\n".join(
+            [
+                f"{plural(report.jobs, 'job')} in {plural(report.pages, 'page')}, "
+                f"{report.elapsed:.1f} s, {report.requests_per_second:.1f} requests/s",
+                *_completeness(report),
+            ]
         ),
     )
+
+
+def _completeness(report: SyncReport) -> list[str]:
+    """What the sync did to be sure no job was missed, in words; nothing when it did
+    nothing extra (a window of one page needs no check)."""
+    parts = []
+    if report.checks:
+        parts.append(
+            f"{plural(report.checks, 'check')} that no job moved while its window was paged"
+        )
+    if report.looked_back:
+        parts.append(f"{plural(report.looked_back, 'page')} looked back at for jobs that moved")
+    if report.repeated:
+        parts.append(
+            f"{plural(report.repeated, 'page')} fetched again "
+            "(jobs moved under the pages, or a page token expired)"
+        )
+    return [f"Of the requests: {'; '.join(parts)}."] if parts else []
 
 
 def target_options(fn: F) -> F:

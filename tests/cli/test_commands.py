@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import re
 import sqlite3
@@ -10,7 +11,12 @@ import zlib
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from rich.console import Console
+
+from spapi_services.cli._output import Output
+from spapi_services.cli._sync import show_report
 from spapi_services.emulator import ServicesEmulator
+from spapi_services.sync import SyncReport
 
 from .conftest import US, Runner, jobs_in, staffable
 
@@ -445,3 +451,45 @@ def test_a_sqlite_file_that_cannot_be_opened(run: Runner, tmp_path: Path) -> Non
     assert result.exit_code == 1
     assert "Error: the SQLite file" in one_line(result.stderr)
     assert "Traceback" not in result.output
+
+
+def test_sync_reports_the_requests_it_spent_on_completeness(
+    run: Runner, emulator: ServicesEmulator, tmp_path: Path
+) -> None:
+    # One window over the US jobs: more than one page, so it is checked once at its end.
+    us = sum(1 for j in emulator.store.jobs.values() if j.marketplace_id == US)
+    assert us > 20
+    db = tmp_path / "checked.sqlite"
+    result = run("--json", "sync", "--db", str(db), "--since", "95d", "--windows", "1")
+    assert result.exit_code == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["checks"] == 1
+    assert (report["lookedBack"], report["repeated"]) == (0, 0)
+    assert report["requests"] == report["pages"] + report["checks"]
+
+    shown = run("sync", "--db", str(tmp_path / "shown.sqlite"), "--since", "95d", "--windows", "1")
+    assert shown.exit_code == 0, shown.stderr
+    text = one_line(shown.stdout)
+    assert "Of the requests: 1 check that no job moved while its window was paged." in text
+    assert "looked back" not in text
+    assert "fetched again" not in text
+
+
+def test_the_sync_summary_words_look_backs_and_repeated_pages() -> None:
+    report = SyncReport(
+        runs=(), windows=8, pages=90, jobs=1700, requests=104, elapsed=9.0,
+        checks=8, looked_back=1, repeated=5,
+    )  # fmt: skip
+    buffer = io.StringIO()
+    show_report(Output(as_json=False, out=Console(file=buffer, width=200)), report, "x.sqlite")
+    text = one_line(buffer.getvalue())
+    assert (
+        "Of the requests: 8 checks that no job moved while its window was paged; 1 page "
+        "looked back at for jobs that moved; 5 pages fetched again (jobs moved under the "
+        "pages, or a page token expired)."
+    ) in text
+    quiet = SyncReport(runs=(), windows=1, pages=1, jobs=3, requests=1, elapsed=0.5)
+    buffer = io.StringIO()
+    show_report(Output(as_json=False, out=Console(file=buffer, width=200)), quiet, "x.sqlite")
+    assert "Of the requests" not in buffer.getvalue()
+    assert "3 jobs in 1 page" in one_line(buffer.getvalue())
