@@ -1,14 +1,49 @@
-"""Shared test fixtures: the aiohttp 3.14 shim for aioresponses."""
+"""Shared test fixtures: a run free of the developer's ``SPAPI_*`` settings, and the
+aiohttp 3.14 shim for aioresponses."""
 
 from __future__ import annotations
 
 import inspect
+import os
 from collections.abc import Iterator
 from unittest import mock
 
 import aiohttp
 import pytest
 from aioresponses import aioresponses, core
+
+
+#: ``SPAPI_*`` variables that steer the test run itself, not the SDK: kept.
+TEST_RUN_VARIABLES = frozenset({"SPAPI_REQUIRE_SERVERS", "SPAPI_SOAK_CALLS"})
+
+
+def _settings_in_environment() -> list[str]:
+    """The ``SPAPI_*`` variables set now that the SDK, the command line or the fleet could
+    read (``spapi_services._env.ENVIRONMENT`` and the rest of the family)."""
+    return [
+        name for name in os.environ if name.startswith("SPAPI_") and name not in TEST_RUN_VARIABLES
+    ]
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _no_spapi_settings_for_the_session() -> Iterator[None]:
+    """No ``SPAPI_*`` setting of the developer's shell reaches the tests: ``ServicesClient()``
+    and the command line read them, so one left in a shell would change what a test does.
+    Cleared before any fixture of the session starts a process (which inherits the
+    environment), and put back at the end.  A test that needs one sets it with
+    ``monkeypatch.setenv`` (or passes it to its subprocess)."""
+    with pytest.MonkeyPatch.context() as patch:
+        for name in _settings_in_environment():
+            patch.delenv(name)
+        yield
+
+
+@pytest.fixture(autouse=True)
+def _no_spapi_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each test starts without ``SPAPI_*`` settings, whatever another test or a module
+    fixture left in ``os.environ``."""
+    for name in _settings_in_environment():
+        monkeypatch.delenv(name)
 
 
 class _CompatResponse(aiohttp.ClientResponse):

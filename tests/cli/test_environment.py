@@ -4,7 +4,15 @@ first, and marketplace ids checked before anything is sent."""
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
+from pathlib import Path
 
+import pytest
+
+from spapi_services import LwaCredentials, ServicesClient
+from spapi_services._env import ENVIRONMENT
 from spapi_services.emulator import ServicesEmulator
 
 from .conftest import US, Runner
@@ -79,3 +87,61 @@ def test_a_bad_variable_is_named(run: Runner) -> None:
     assert "SPAPI_REGION: 'mars' is not one of NA, EU, FE" in one_line(result.stderr)
     # A command that needs no connection is not held up by it.
     assert run("emulator", "--help", env={"SPAPI_REGION": "mars"}).exit_code == 0
+
+
+# --- the developer's shell does not reach the tests -----------------------------------------
+
+#: Settings a developer may have exported; none of them may reach a test.
+LEAKED = {
+    "SPAPI_CLIENT_ID": "amzn1.application-oa2-client.leaked",
+    "SPAPI_CLIENT_SECRET": "leaked-secret",
+    "SPAPI_REFRESH_TOKEN": "Atzr|leaked",
+    "SPAPI_ENDPOINT": "http://127.0.0.1:9",
+    "SPAPI_MARKETPLACE_ID": "A1PA6795UKMFR9",
+    "SPAPI_REGION": "FE",
+    "SPAPI_REDIS_URL": "redis://127.0.0.1:9/0",
+}
+
+
+def test_no_spapi_setting_is_set_inside_a_test() -> None:
+    settings = sorted(
+        name
+        for name in os.environ
+        if name.startswith("SPAPI_") and name not in ("SPAPI_REQUIRE_SERVERS", "SPAPI_SOAK_CALLS")
+    )
+    assert settings == []
+    assert all(variable.name not in os.environ for variable in ENVIRONMENT)
+    # Nor in a process a test starts.
+    child = subprocess.run(
+        [sys.executable, "-c", "import os; print([k for k in os.environ if k in %r])" % [*LEAKED]],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert child.stdout.strip() == "[]"
+    # So ServicesClient() finds no credentials, rather than a shell's.
+    with pytest.raises(ValueError, match="LWA credentials not found"):
+        ServicesClient()
+
+
+def test_a_test_sets_what_it_needs_with_monkeypatch(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SPAPI_MARKETPLACE_ID", "A2EUQ1WTGCTBG2")
+    client = ServicesClient(LwaCredentials("id", "secret", "Atzr|token"))
+    assert client.marketplace_id == "A2EUQ1WTGCTBG2"
+
+
+def test_a_developers_spapi_settings_do_not_reach_the_tests() -> None:
+    """The test above, run by pytest in a shell where a developer exported settings."""
+    env = {k: v for k, v in os.environ.items() if k != "PYTEST_ADDOPTS"}
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+         f"{Path(__file__)}::test_no_spapi_setting_is_set_inside_a_test",
+         f"{Path(__file__)}::test_a_test_sets_what_it_needs_with_monkeypatch"],
+        env={**env, **LEAKED},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=Path(__file__).resolve().parents[2],
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "2 passed" in done.stdout
