@@ -70,8 +70,12 @@ _DEFAULT_EXPIRES_IN = 3600.0
 class LwaCredentials:
     """An LWA application's client id and secret, and a selling partner's refresh token."""
 
+    #: Your Login with Amazon application's client id (``amzn1.application-oa2-client...``).
     client_id: str = attrs.field(validator=attrs.validators.instance_of(str))
+    #: That application's client secret; never shown in a repr or a log.
     client_secret: str = attrs.field(validator=attrs.validators.instance_of(str))
+    #: The refresh token the selling partner gave your application when they authorised it
+    #: (``Atzr|...``); never shown in a repr or a log.
     refresh_token: str = attrs.field(validator=attrs.validators.instance_of(str))
 
     def __attrs_post_init__(self) -> None:
@@ -103,7 +107,9 @@ class AccessToken:
     it has a good while to live (a minute, or half its life when that is shorter).
     """
 
+    #: The token sent in the ``x-amz-access-token`` header; not in the repr.
     value: str = attrs.field(repr=False)
+    #: Seconds it may still be used for, the safety margin already taken off.
     expires_in: float
 
 

@@ -206,48 +206,73 @@ def _check_trace_configs(_: Any, __: attrs.Attribute[Any], value: Any) -> None:
 class ClientConfig:
     """Everything a :class:`ServicesClient` is configured with (see its docstring)."""
 
+    #: The LWA application and refresh token (``None`` with an ``access_token_provider``).
     credentials: LwaCredentials | None = attrs.field(
         default=None, validator=_type("credentials", LwaCredentials, "LwaCredentials")
     )
+    #: Amazon's region, whose API host and marketplaces the client uses.
     region: Region = attrs.field(default=Region.NA, validator=_type("region", Region, "a Region"))
+    #: Whether calls go to the region's static sandbox host.
     sandbox: bool = attrs.field(default=False, validator=_type("sandbox", bool, "True or False"))
+    #: Another API base URL in place of the region's host (a proxy, the emulator), or ``None``.
     endpoint: str | None = attrs.field(default=None, validator=_endpoint)
+    #: Another LWA token URL, or ``None`` for Login with Amazon's.
     token_url: str | None = attrs.field(default=None, validator=_type("token_url", str, "a string"))
+    #: The marketplace of operations not given one, or ``None``.
     marketplace_id: str | None = attrs.field(default=None, validator=_marketplace)
+    #: An async callable giving the access token to send, in place of the LWA exchange.
     access_token_provider: AccessTokenProvider | None = attrs.field(
         default=None, validator=_provider
     )
+    #: The caller's ``aiohttp.ClientSession``, used and never closed (``None``: the client makes its
+    #: own).
     session: aiohttp.ClientSession | None = attrs.field(
         default=None,
         validator=_type("session", aiohttp.ClientSession, "an aiohttp.ClientSession"),
     )
+    #: Seconds for one HTTP attempt.
     timeout: float = attrs.field(default=DEFAULT_TIMEOUT, validator=_seconds("timeout"))
+    #: Seconds for a whole call, waits and retries included (``None``: no bound beyond each
+    #: attempt's timeout).
     deadline: float | None = attrs.field(
         default=DEFAULT_DEADLINE, validator=_seconds("deadline", optional=True)
     )
+    #: When and how patiently failed attempts are retried.
     retry: RetryPolicy = attrs.field(
         factory=RetryPolicy, validator=_type("retry", RetryPolicy, "a RetryPolicy")
     )
+    #: The usage plans calls are paced by: ``None`` for Amazon's published ones, ``False`` for none,
+    #: or a shared plan.
     rate_limits: UsagePlan | bool | None = attrs.field(default=None, validator=_plan)
+    #: The name of the selling partner whose usage plan is spent, for plans shared between clients
+    #: (default: the refresh token, hashed).
     seller: str | None = attrs.field(default=None, validator=_type("seller", str, "a string"))
+    #: Where access tokens are kept (``None``: the client's own memory).
     token_cache: TokenCache | None = attrs.field(
         default=None,
         validator=_type(
             "token_cache", TokenCache, "a TokenCache (MemoryTokenCache, RedisTokenCache)"
         ),
     )
+    #: Your application's name and version, sent before the SDK's in ``User-Agent``.
     user_agent: str | None = attrs.field(default=None, validator=_user_agent)
+    #: A replacement for the HTTP layer (for tests, or another HTTP stack); ``None``: aiohttp.
     sender: Sender | None = attrs.field(default=None, validator=_sender)
+    #: A replacement for the clock and sleep the client waits with (for tests).
     timer: Timer | None = attrs.field(default=None, validator=_timer)
+    #: Whether calls are traced and measured with OpenTelemetry, when it is installed.
     instrument: bool = attrs.field(
         default=True, validator=_type("instrument", bool, "True or False")
     )
+    #: The OpenTelemetry ``TracerProvider`` for the calls' spans (``None``: the global one).
     tracer_provider: Any = attrs.field(
         default=None, validator=_provider_of("tracer_provider", "TracerProvider", "get_tracer")
     )
+    #: The OpenTelemetry ``MeterProvider`` for the SDK's metrics (``None``: the global one).
     meter_provider: Any = attrs.field(
         default=None, validator=_provider_of("meter_provider", "MeterProvider", "get_meter")
     )
+    #: ``aiohttp.TraceConfig`` objects for the session the client makes.
     trace_configs: tuple[aiohttp.TraceConfig, ...] = attrs.field(
         default=(), converter=_trace_configs, validator=_check_trace_configs
     )

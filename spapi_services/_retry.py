@@ -75,11 +75,19 @@ class RetryPolicy:
     risk of creating them twice.
     """
 
+    #: Attempts after the first, at most (0: never retry).
     max_retries: int = attrs.field(default=3)
+    #: Seconds to wait before the first retry; the wait doubles from there.
     base_delay: float = attrs.field(default=0.5)
+    #: The longest wait between two attempts, in seconds.
     max_delay: float = attrs.field(default=8.0)
+    #: The longest ``Retry-After`` obeyed, in seconds; a longer one ends the retries (``math.inf``:
+    #: always wait as told).
     max_retry_after: float = attrs.field(default=60.0)
+    #: The share of each wait taken off at random (0 to 1), so clients do not retry in step.
     jitter: float = attrs.field(default=0.25)
+    #: Also re-send operations that create things after an ambiguous failure, at the risk of
+    #: creating them twice.
     retry_non_idempotent: bool = False
 
     @max_retries.validator

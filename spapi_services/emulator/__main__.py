@@ -85,12 +85,21 @@ class Setting:
     with the option (``--latency: ...``).
     """
 
+    #: The option as typed (``--page-tokens``).
     flag: str
+    #: How its text is taken: ``int``, ``float``, ``text``, ``flag``, ``many``, ``choice`` or
+    #: ``duration``.
     kind: str
+    #: Its value when not given, as the command line would write it.
     default: Any
+    #: What ``--help`` says of it.
     help: str
+    #: How ``--help`` shows its value (``None``: from its kind).
     metavar: str | None = None
+    #: The values a ``choice`` may take.
     choices: tuple[str, ...] = ()
+    #: Reads its text into the value the emulator is built with, raising ``ValueError`` naming the
+    #: option (``None``: the text is the value).
     read: Callable[[str], Any] | None = None
 
     @property
@@ -103,7 +112,9 @@ class Setting:
 class Duration:
     """A duration read from the command line: a base and a random extra, in seconds."""
 
+    #: Seconds always waited.
     base: float
+    #: Up to this many more seconds, drawn per request.
     jitter: float = 0.0
     note: str | None = None
     """Set when the text was read as seconds although it had no unit (see

@@ -72,8 +72,11 @@ class Activity:
     :param marketplace_id: the marketplace new jobs are created in (default: drawn).
     """
 
+    #: New jobs a minute in each seller's world.
     created_per_minute: float = attrs.field(default=0.0, converter=_created_rate)
+    #: Status moves of open jobs a minute in each seller's world.
     updated_per_minute: float = attrs.field(default=0.0, converter=_updated_rate)
+    #: The marketplace new jobs are created in (``None``: drawn as the seeded jobs' are).
     marketplace_id: str | None = None
 
     def __attrs_post_init__(self) -> None:
@@ -124,11 +127,13 @@ class ActivityChange:
 
     kind: str
     """``"created"`` or ``"updated"``."""
+    #: The job created or moved.
     service_job_id: str
     status: str
     """The job's status after the change."""
     previous_status: str | None
     """Its status before (``None`` for a new job)."""
+    #: The job's marketplace.
     marketplace_id: str
     time: datetime
     """The instant of the change on the emulator's clock: the job's last-update time."""

@@ -72,15 +72,26 @@ class Fault:
     :param count: apply to this many requests only, then remove itself.
     """
 
+    #: Seconds added before answering.
     latency: float = attrs.field(default=0.0, converter=float, validator=_non_negative)
+    #: Up to this many more seconds, drawn per request.
     jitter: float = attrs.field(default=0.0, converter=float, validator=_non_negative)
+    #: The share of requests answered with ``error_status`` instead (0 to 1).
     error_rate: float = attrs.field(default=0.0, converter=float, validator=_rate)
+    #: The status of those answers: a 5xx, or 429.
     error_status: int = attrs.field(default=503, converter=int, validator=_server_status)
+    #: Whether errors are HTML pages, as a load balancer sends, rather than JSON.
     html: bool = False
+    #: The share of requests whose connection is closed without an answer.
     drop_rate: float = attrs.field(default=0.0, converter=float, validator=_rate)
+    #: Seconds over which a normal answer's body trickles out.
     slow_body: float = attrs.field(default=0.0, converter=float, validator=_non_negative)
+    #: How the answer is spoiled after the operation ran: ``lose``, ``reset``, ``truncate``,
+    #: ``html`` or ``empty`` (``None``: not).
     mangle: str | None = attrs.field(default=None, validator=_mangle)
+    #: The share of answers that ``mangle`` spoils.
     mangle_rate: float = attrs.field(default=1.0, converter=float, validator=_rate)
+    #: How many requests the fault applies to before it removes itself (``None``: all).
     count: int | None = None
 
 
@@ -88,11 +99,17 @@ class Fault:
 class FaultPlan:
     """The trouble chosen for one request."""
 
+    #: Seconds to wait before answering.
     delay: float = 0.0
+    #: Whether the connection is closed without an answer.
     drop: bool = False
+    #: The error status to answer with instead (``None``: the operation runs).
     error_status: int | None = None
+    #: Whether that error is an HTML page.
     html: bool = False
+    #: Seconds over which the body trickles out.
     slow_body: float = 0.0
+    #: How the answer is spoiled after the operation ran (``None``: not).
     mangle: str | None = None
 
 

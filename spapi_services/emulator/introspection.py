@@ -45,15 +45,25 @@ class RequestRecord:
     the connection was dropped on purpose.  ``query`` joins repeated keys with commas.
     """
 
+    #: The ``x-amzn-RequestId`` the emulator answered with.
     request_id: str
+    #: The HTTP method.
     method: str
+    #: The request's path.
     path: str
+    #: The operationId, ``token``, ``upload``, or ``None`` for a path that is no operation.
     operation: str | None
+    #: The query parameters, repeated keys joined with commas.
     query: Mapping[str, str]
+    #: The request's headers, secrets redacted.
     headers: Mapping[str, str]
+    #: The request's body as text, secrets redacted (``None``: none, or a document upload).
     body: str | None
+    #: The body's length in bytes.
     body_size: int
+    #: The status answered (0: the connection was dropped on purpose).
     status: int
+    #: When the request arrived, on the emulator's monotonic clock.
     time: float
 
 

@@ -77,9 +77,14 @@ class EmulatedSeller:
     world only, and draw on this seller's usage plans.
     """
 
+    #: The seller's place in ``ServicesEmulator.sellers`` (0: the app's own).
     index: int
+    #: The app's client id and secret with this seller's refresh token.
     credentials: LwaCredentials
+    #: What the seller's operations work with: its world, the document vault, the clock and how
+    #: tokens page.
     context: ServiceContext = attrs.field(repr=False)
+    #: The seller's operation handlers, by operationId.
     handlers: dict[str, Handler] = attrs.field(repr=False)
     activity: WorldActivity | None = attrs.field(default=None, init=False, repr=False)
     """The changes the emulator's ``activity`` makes to this world (``None`` without one):
@@ -194,26 +199,36 @@ class ServicesEmulator:
         self._paging = page_tokens
         self._page_token_ttl = None if page_token_ttl is None else float(page_token_ttl)
         self._activity = activity
+        #: The loopback address it listens on.
         self.host = host
+        #: The port it listens on (the one picked, once started with port 0).
         self.port = port
+        #: The seed of the worlds, the credentials and the fault dice.
         self.seed = seed
         if at is not None:
             if clock is not None:
                 raise ValueError("at: give a clock or a start time, not both")
             clock = ShiftedClock(at)
+        #: The clocks of its tokens, usage plans, worlds and activity.
         self.clock: Clock = clock or SystemClock()
+        #: The LWA token endpoint: the credentials it accepts and the access tokens it issued.
         self.auth = TokenAuthority(
             credentials or default_credentials(seed), self.clock, ttl=token_ttl
         )
+        #: The usage plans, one bucket per operation and seller.
         self.limits = UsagePlans(self.clock, enforce=enforce_limits, rate_scale=rate_scale)
+        #: The faults in force: ``emu.faults.set("getServiceJobs", error_rate=0.1)``.
         self.faults = FaultInjector(seed)
+        #: The request log and counters behind :attr:`requests` and :meth:`count`.
         self.traffic = Traffic(request_log_size)
+        #: The sandbox cases it replays, with ``static_spec`` (``None``: it serves its worlds).
         self.static = StaticSandbox.from_file(static_spec) if static_spec is not None else None
         self._jobs = jobs
         self._reference = reference_time
         self._runner: web.AppRunner | None = None
         if isinstance(sellers, bool) or not isinstance(sellers, int) or sellers < 1:
             raise ValueError(f"sellers: must be a whole number of at least 1, got {sellers!r}")
+        #: The upload destinations and uploaded documents.
         self.vault = DocumentVault(
             self.clock,
             url_ttl=upload_url_ttl,
@@ -226,7 +241,9 @@ class ServicesEmulator:
         """The selling partners, in the order they were added (the first is the app's own)."""
         self._by_token: dict[str, EmulatedSeller] = {}
         first = self._new_seller(self.auth.credentials.refresh_token)
+        #: The first seller's world: its jobs, stores and technicians.
         self.store = first.store
+        #: What the first seller's operations work with (its world, the clock, how tokens page).
         self.context = first.context
         self._handlers = first.handlers
         for _ in range(1, sellers):
@@ -257,6 +274,7 @@ class ServicesEmulator:
         if runner is not None:
             await runner.cleanup()
 
+    #: Another name of :meth:`stop`.
     aclose = stop
 
     async def __aenter__(self) -> ServicesEmulator:

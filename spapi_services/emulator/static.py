@@ -59,6 +59,7 @@ class StaticSandbox:
         for case in cases:
             by_op.setdefault(case.operation, []).append(case)
         # Stable sort: more listed parameters first, file order among equals.
+        #: The sandbox cases by operationId, the most specific first.
         self.cases = {
             op: sorted(found, key=lambda c: -len(c.parameters)) for op, found in by_op.items()
         }

@@ -113,6 +113,8 @@ class BuyerKey:
         self._secret = secret
         self._aead = AESGCM(_derive(secret, b"encrypt"))
         self._mac_key = _derive(secret, b"hash")
+        #: A short id derived from the key, stored beside what it protects; it names the key without
+        #: revealing it.
         self.key_id = _derive(secret, b"key id", 6).hex()
 
     @classmethod
@@ -206,6 +208,7 @@ class BuyerKeys:
     __slots__ = ("_by_id", "keys")
 
     def __init__(self, keys: Iterable[BuyerKey]) -> None:
+        #: The keys, the first protecting new data.
         self.keys = tuple(keys)
         if not self.keys:
             raise BuyerKeyError("buyer_key: give at least one key")

@@ -95,11 +95,18 @@ class SyncProgress:
     during the first round of pages.
     """
 
+    #: Windows the sync pages, in every marketplace (a window cut into pieces counts each piece).
     windows: int
+    #: Windows paged to the end and checked.
     windows_done: int
+    #: Pages stored so far, an interrupted run's included.
     pages: int
+    #: Jobs stored so far, an interrupted run's included.
     jobs: int
+    #: The jobs the API said the windows hold (their ``totalResultSize``), once their first pages
+    #: have told.
     expected: int
+    #: Seconds since the sync began.
     elapsed: float
 
 
@@ -111,13 +118,22 @@ class RunSummary:
     after its result set changed counts, and so does each piece.
     """
 
+    #: The marketplace id.
     scope: str
+    #: ``created`` for a run over creation times (a first or full sync), ``updated`` for one over
+    #: last updates.
     mode: str
+    #: Whether the run was an interrupted one, finished now.
     resumed: bool
+    #: The start of its time range.
     start: datetime
+    #: The end of its time range: now the marketplace's checkpoint.
     end: datetime
+    #: Windows the range was paged in.
     windows: int
+    #: Pages this sync stored.
     pages: int
+    #: Jobs this sync stored.
     jobs: int
 
 
@@ -142,14 +158,25 @@ class SyncReport:
     checkpoint.
     """
 
+    #: One summary per marketplace.
     runs: tuple[RunSummary, ...]
+    #: Windows paged, in every marketplace.
     windows: int
+    #: Pages stored by this call.
     pages: int
+    #: Jobs stored by this call.
     jobs: int
+    #: getServiceJobs calls that succeeded: pages, checks, look-backs and repeats.
     requests: int
+    #: Seconds the call took.
     elapsed: float
+    #: Requests that asked for a window's first page again after its last, to see whether jobs moved
+    #: while it was paged.
     checks: int = 0
+    #: Pages fetched again just before a page whose result set had shrunk since the one before it.
     looked_back: int = 0
+    #: Pages fetched in passes that were started again (jobs moved under them, or a page token was
+    #: refused).
     repeated: int = 0
 
     @property

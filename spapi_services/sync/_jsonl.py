@@ -87,9 +87,13 @@ class JsonlSink(ThreadedSink):
         buyer_key: BuyerKeyLike | None = None,
     ) -> None:
         super().__init__(buyer_key=buyer_key)
+        #: The log of jobs.
         self.path = Path(path)
+        #: The file beside the log holding each scope's checkpoint and run.
         self.checkpoint_path = self.path.with_name(self.path.name + ".checkpoint.json")
+        #: The file a key rotation writes before it replaces the log.
         self.rewrite_path = self.path.with_name(self.path.name + ".rewrite")
+        #: Whether the log and the checkpoint are flushed to disk after every page.
         self.durable = durable
         self._file: IO[bytes] | None = None
         self._state: dict[str, Any] = {}

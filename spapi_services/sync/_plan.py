@@ -75,15 +75,27 @@ class Window:
     through the pages began (its first page), once a page has told us.
     """
 
+    #: The window's place in its run.
     index: int
+    #: The start of its slice of the run's range.
     start: datetime
+    #: The end of its slice.
     end: datetime
+    #: The start sent to the API (the slice widened at inner boundaries).
     query_start: datetime
+    #: The end sent to the API.
     query_end: datetime
+    #: The token of the next page to fetch (``None`` before the first page; a marker once the window
+    #: waits for its check, or was cut).
     page_token: str | None = None
+    #: Whether the window is paged and checked (or cut into others).
     done: bool = False
+    #: Pages stored for the window over the whole run.
     pages: int = 0
+    #: Jobs stored for the window over the whole run.
     jobs: int = 0
+    #: The API's ``totalResultSize`` for the window when its latest pass began (``None`` until a
+    #: page has told).
     expected: int | None = None
 
     @property
@@ -104,11 +116,17 @@ class SyncPlan:
     When every window is done, ``end`` becomes the scope's checkpoint.
     """
 
+    #: The run's id.
     run_id: str
+    #: The marketplace id.
     scope: str
+    #: Which time the windows cut: creation or last update.
     mode: Mode
+    #: The start of the run's time range.
     start: datetime
+    #: The end of the range: the scope's checkpoint once every window is done.
     end: datetime
+    #: The windows that cover the range.
     windows: list[Window]
 
     @classmethod

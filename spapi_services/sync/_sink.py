@@ -69,8 +69,11 @@ class SinkState:
     data again.
     """
 
+    #: The end of the scope's last complete run (``None`` before the first).
     checkpoint: datetime | None = None
+    #: An unfinished run to resume (``None`` when the last run completed).
     plan: SyncPlan | None = None
+    #: The buyers the sink has forgotten, whose data is never stored again.
     erased: ErasedBuyers = attrs.field(factory=ErasedBuyers)
 
 
@@ -83,7 +86,9 @@ class RewriteReport:
     job is synced again with ``full=True``, or its buyer is forgotten).
     """
 
+    #: Jobs whose buyer data was rewritten.
     jobs: int
+    #: Jobs still holding keyed hashes made with another key than the current one.
     stale_hashes: int
 
 
@@ -154,6 +159,8 @@ class MirrorSink:
 
     def __init__(self, *, buyer_key: BuyerKeyLike | None = None) -> None:
         self._opens = 0
+        #: The keys that read buyers' protected data back (``None``: protected fields come back as
+        #: they are stored).
         self.buyer_keys: BuyerKeys | None = as_keys(buyer_key)
 
     async def __aenter__(self: _S) -> _S:

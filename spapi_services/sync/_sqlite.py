@@ -147,6 +147,7 @@ class SqliteSink(ThreadedSink):
         self, path: str | os.PathLike[str], *, buyer_key: BuyerKeyLike | None = None
     ) -> None:
         super().__init__(buyer_key=buyer_key)
+        #: The SQLite database file.
         self.path = Path(path)
         self._db: sqlite3.Connection | None = None
         self._erased = ErasedBuyers()

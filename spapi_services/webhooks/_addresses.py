@@ -54,6 +54,7 @@ class AddressGuard:
     def __init__(self, allow_networks: Iterable[NetworkLike] = ()) -> None:
         if isinstance(allow_networks, str):
             allow_networks = [allow_networks]
+        #: The networks allowed although private, loopback or link-local.
         self.allowed: tuple[Network, ...] = tuple(
             _network(item, index) for index, item in enumerate(allow_networks)
         )

@@ -58,13 +58,21 @@ class Delivery:
     ``body`` is what is sent on every attempt; it may hold buyers' personal data.
     """
 
+    #: The message delivered.
     message: WebhookMessage
+    #: The id of the endpoint it goes to.
     endpoint_id: str
+    #: The bytes sent on every attempt; they may hold buyers' personal data.
     body: bytes = attrs.field(repr=False)
+    #: Where the delivery stands: pending, delivered or dead.
     state: DeliveryState = DeliveryState.PENDING
+    #: Attempts made so far.
     attempts: int = 0
+    #: The receiver's status at the latest attempt (``None``: none yet, or no answer).
     last_status: int | None = None
+    #: Why the latest attempt failed, in a few words (``None``: it did not).
     last_error: str | None = None
+    #: When the latest attempt was made (``None``: none yet).
     last_attempt_at: datetime | None = None
     due: float = 0.0
     """When the next attempt is due, on the dispatcher's timer's clock."""
@@ -78,11 +86,15 @@ class DispatcherStats:
     """Deliveries waiting or being attempted."""
     in_flight: int
     """Attempts under way."""
+    #: Deliveries the receivers accepted.
     delivered: int
+    #: Attempts made.
     attempts: int
+    #: Attempts that did not deliver.
     failed_attempts: int
     dead: int
     """Deliveries dead-lettered and not yet sent again."""
+    #: The ids of the endpoints disabled (a receiver answered 410).
     disabled_endpoints: tuple[str, ...]
 
 
@@ -129,6 +141,7 @@ class WebhookDispatcher:
             self._endpoints[endpoint.id] = endpoint
         if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
             raise ValueError(f"concurrency: must be a whole number >= 1, got {concurrency!r}")
+        #: When deliveries are attempted and given up.
         self.schedule = schedule if schedule is not None else RetrySchedule()
         self._timer = timer if timer is not None else LoopTimer()
         self._own_sender = sender is None

@@ -90,12 +90,19 @@ class WebhookEndpoint:
     :param buyer_key: the key (or ring) the hashes are made with; required with ``hash``.
     """
 
+    #: The receiver's URL; shown without its query or credentials in the repr.
     url: str = attrs.field(converter=_url, repr=lambda u: repr(_redacted(u)))
+    #: The signing secrets: every message is signed with each (several while rotating one).
     secrets: tuple[WebhookSecret, ...] = attrs.field(converter=_secrets, repr=False)
+    #: The endpoint's name in logs and status.
     id: str = attrs.field(factory=_new_id)
+    #: The seller whose messages it takes (``None``: every seller's).
     seller_id: str | None = None
+    #: The event types it takes (``None``: every type).
     event_types: frozenset[str] | None = attrs.field(default=None, converter=_types)
+    #: What becomes of the buyer's personal data in a job: ``keep``, ``hash`` or ``drop``.
     buyer_data: WebhookBuyerData = attrs.field(default="keep")
+    #: The key (or ring) hashes are made with, for ``hash``.
     buyer_key: BuyerKeys | None = attrs.field(default=None, converter=as_keys, repr=False)
 
     @buyer_data.validator

@@ -69,10 +69,15 @@ class WebhookMessage:
     :param seller_id: the seller the event is about, for endpoints of one seller.
     """
 
+    #: The event type, dotted (``service_job.created``).
     type: str
+    #: When the event happened (not when it is sent).
     timestamp: datetime = attrs.field(validator=lambda _s, _a, v: _aware(v))
+    #: The event's JSON data.
     data: Mapping[str, Any] = attrs.field(repr=False)
+    #: The ``webhook-id``: the same on every attempt and redelivery of the event.
     id: str = attrs.field(factory=new_message_id, converter=_message_id)
+    #: The seller the event is about (``None``: none in particular).
     seller_id: str | None = None
 
     def envelope(self, data: Mapping[str, Any] | None = None) -> dict[str, Any]:

@@ -87,9 +87,14 @@ class RetrySchedule:
         came without ``Retry-After``.
     """
 
+    #: Seconds to wait before each attempt; as many attempts as delays, then the delivery is
+    #: dead-lettered.
     delays: tuple[float, ...] = attrs.field(default=DEFAULT_DELAYS, converter=_delays)
+    #: Each delay is multiplied by a random factor within 1 ± jitter.
     jitter: float = attrs.field(default=0.2)
+    #: The longest ``Retry-After`` obeyed, in seconds (a longer one is cut to it).
     max_retry_after: float = attrs.field(default=24 * 3600.0)
+    #: Seconds an endpoint is held back after a slow-down status without ``Retry-After``.
     slow_down: float = attrs.field(default=5.0)
 
     @jitter.validator

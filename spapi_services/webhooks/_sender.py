@@ -46,11 +46,17 @@ class AttemptResult:
     :param timestamp: the ``webhook-timestamp`` sent (unix seconds).
     """
 
+    #: What the attempt means for the delivery.
     outcome: AttemptOutcome
+    #: The receiver's HTTP status (``None``: it did not answer).
     status: int | None = None
+    #: Why it failed, in a few words, never the body or a secret (``None``: delivered).
     error: str | None = None
+    #: Seconds the receiver's ``Retry-After`` asked for (``None``: it did not).
     retry_after: float | None = None
+    #: Seconds the attempt took.
     elapsed: float = 0.0
+    #: The ``webhook-timestamp`` sent, in unix seconds.
     timestamp: int = 0
 
 
@@ -88,7 +94,9 @@ class WebhookSender:
                 f"timeout: must be more than 0 and at most {_MAX_TIMEOUT:g} seconds, "
                 f"got {timeout!r}"
             )
+        #: Seconds one attempt may take.
         self.timeout = float(timeout)
+        #: Which addresses endpoints may resolve to.
         self.guard = AddressGuard(allow_networks)
         self._timer = timer if timer is not None else LoopTimer()
         if user_agent is None:
