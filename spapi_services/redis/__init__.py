@@ -13,9 +13,10 @@ every process the same Redis::
     await plans.aclose()
     await tokens.aclose()
 
-Needs redis-py (``pip install "spapi-services[redis]"``) and Redis 5 or later.  Should
-Redis fail, calls go on with this process's own buckets and token memory until it
-answers again.
+Needs redis-py, which the ``redis`` extra installs (without it, importing this module
+says the command that adds the extra where the SDK is installed), and Redis 5 or later.
+Should Redis fail, calls go on with this process's own buckets and token memory until
+it answers again.
 
 Another store plugs in the same way: any object with the methods of
 :class:`~spapi_services.UsagePlan` can be ``rate_limits``, and any with those of
@@ -29,9 +30,9 @@ try:
 except ImportError as exc:  # pragma: no cover - exercised in a subprocess
     if not (exc.name or "").startswith("redis"):
         raise
-    raise ImportError(
-        'spapi_services.redis needs redis-py: pip install "spapi-services[redis]"'
-    ) from exc
+    from .._extras import missing_extra_message
+
+    raise ImportError(missing_extra_message("redis", "spapi_services.redis (redis-py)")) from exc
 
 from ._plan import RedisRateLimits
 from ._tokens import RedisTokenCache

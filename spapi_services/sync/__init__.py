@@ -26,7 +26,7 @@ or dropped.  The files are readable by their owner only.  The sinks read jobs ba
         await mirror.prune(older_than=timedelta(days=365))
 
 :class:`PostgresSink` keeps many sellers' mirrors in one PostgreSQL database, each row
-keyed by the seller (``pip install "spapi-services[postgres]"``); the fleet
+keyed by the seller (asyncpg, from the ``postgres`` extra); the fleet
 (:mod:`spapi_services.fleet`) syncs every seller into it from worker processes.
 """
 

@@ -6,6 +6,8 @@ from __future__ import annotations
 import subprocess
 import sys
 
+from spapi_services._extras import install_command
+
 
 def run(code: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
@@ -35,6 +37,10 @@ def test_without_redis_py_the_import_says_what_to_install() -> None:
         "    print(exc)\n"
     )
     assert done.returncode == 0, done.stderr
+    # The command that adds the extra where this SDK is installed (not the index's name:
+    # the package is not on it), said from the same directory.
     assert done.stdout.strip() == (
-        'spapi_services.redis needs redis-py: pip install "spapi-services[redis]"'
+        "spapi_services.redis (redis-py) needs the redis extra, which is not installed: "
+        + install_command("redis")
     )
+    assert " -m pip install " in done.stdout
