@@ -32,7 +32,11 @@ async def book_once(client: ServicesClient, job_id: str, start: datetime) -> str
         job = await client.service_jobs.get(job_id)
         for appointment in job.appointments or ():
             when = appointment.appointment_time
-            if appointment.appointment_status == "ACTIVE" and when and when.start_time == start:
+            if (
+                appointment.appointment_status == "ACTIVE"
+                and when
+                and when.start_time == start
+            ):
                 return appointment.appointment_id
         raise  # it was not booked: safe to try again later
     return booked.appointment_id
@@ -45,7 +49,9 @@ async def schedule(client: ServicesClient, job_id: str, start: datetime) -> str:
     except (RateLimitError, ServerError, ApiConnectionError):
         return "later"  # throttled, failing or unreachable: requeue it with a back-off
     except (BadRequestError, NotFoundError, UnprocessableEntityError) as exc:
-        log.warning("job %s refused: %s (request id %s)", job_id, exc.codes, exc.request_id)
+        log.warning(
+            "job %s refused: %s (request id %s)", job_id, exc.codes, exc.request_id
+        )
         return "fix"  # wrong for this job as it stands: the same request fails again
     except AuthenticationError as exc:
         if exc.error:

@@ -1,4 +1,4 @@
-"""Close a job: upload the proof of appointment, record the fulfilment, complete the job.
+"""Close a job: upload the proof of appointment, record the fulfilment, complete it.
 
 Usage: python close_job.py JOB_ID APPOINTMENT_ID TECHNICIAN_ID FILE STARTED FINISHED
 
@@ -47,11 +47,18 @@ async def close_job(
     return document.upload_destination_id
 
 
-async def main(job_id: str, appointment_id: str, technician_id: str, *rest: str) -> None:
+async def main(
+    job_id: str, appointment_id: str, technician_id: str, *rest: str
+) -> None:
     proof, started, finished = rest
     async with ServicesClient() as client:
         cited = await close_job(
-            client, job_id, appointment_id, technician_id, proof, (aware(started), aware(finished))
+            client,
+            job_id,
+            appointment_id,
+            technician_id,
+            proof,
+            (aware(started), aware(finished)),
         )
     print(f"Job {job_id}: completed, with proof {cited}")
 

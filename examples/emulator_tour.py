@@ -15,12 +15,19 @@ async def main() -> None:
             marketplace_id="ATVPDKIKX0DER",
         )
         async with client:
-            job = emu.store.find_jobs(status="COMPLETED", marketplace_id="ATVPDKIKX0DER")[0]
+            job = emu.store.find_jobs(
+                status="COMPLETED", marketplace_id="ATVPDKIKX0DER"
+            )[0]
             fetched = await client.service_jobs.get(job.service_job_id)
             print(fetched.service_job_id, fetched.service_job_status)
-            emu.faults.set("getServiceJobByServiceJobId", error_rate=1.0, error_status=503, count=1)
+            emu.faults.set(
+                "getServiceJobByServiceJobId", error_rate=1.0, error_status=503, count=1
+            )
             await client.service_jobs.get(job.service_job_id)  # one 503, retried
-            print(emu.count("getServiceJobByServiceJobId", 503), "503 answered and retried")
+            print(
+                emu.count("getServiceJobByServiceJobId", 503),
+                "503 answered and retried",
+            )
 
 
 asyncio.run(main())

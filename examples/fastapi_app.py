@@ -34,6 +34,8 @@ async def get_job(job_id: str, request: Request) -> Response:
     try:
         job = await client.service_jobs.get(job_id)
     except NotFoundError:
-        raise HTTPException(status_code=404, detail=f"no service job {job_id}") from None
+        raise HTTPException(
+            status_code=404, detail=f"no service job {job_id}"
+        ) from None
     # The job as Amazon's API writes it (camelCase keys, times in UTC, amounts exact).
     return Response(job.to_api_json(), media_type="application/json")

@@ -25,7 +25,8 @@ async def mirror(days: int) -> None:
             client,
             SqliteSink(MIRROR),
             since=datetime.now(UTC) - timedelta(days=days),
-            buyer_data="drop",  # only the jobs' business: no buyer's name, phone or address
+            # Only the jobs' business: no buyer's name, phone or address.
+            buyer_data="drop",
         )
     print(f"{report.jobs} jobs stored from {report.requests} requests")
 

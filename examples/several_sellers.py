@@ -19,14 +19,17 @@ def client_for(refresh_token: str, session: aiohttp.ClientSession) -> ServicesCl
         client_secret=os.environ["SPAPI_CLIENT_SECRET"],
         refresh_token=refresh_token,  # the seller's own
     )
-    # Endpoint, token URL and marketplace from the SPAPI_* variables, as in the quickstart.
+    # Endpoint, token URL and marketplace from the SPAPI_* variables, as in the
+    # quickstart.
     return ServicesClient(credentials, session=session)
 
 
 async def report_waiting(seller: str, client: ServicesClient) -> None:
     async with client:  # closing the client leaves the shared session open
         since = datetime.now(UTC) - timedelta(days=90)
-        waiting = client.service_jobs.list(created_after=since, statuses=["PENDING_SCHEDULE"])
+        waiting = client.service_jobs.list(
+            created_after=since, statuses=["PENDING_SCHEDULE"]
+        )
         count = len([job async for job in waiting])
         print(f"{seller}: {count} jobs waiting for an appointment")
 
@@ -35,10 +38,12 @@ async def main(refresh_tokens: dict[str, str]) -> None:
     # The session is yours: you close it, after the clients are done.
     async with aiohttp.ClientSession() as session, asyncio.TaskGroup() as tasks:
         for seller, refresh_token in refresh_tokens.items():
-            tasks.create_task(report_waiting(seller, client_for(refresh_token, session)))
+            tasks.create_task(
+                report_waiting(seller, client_for(refresh_token, session))
+            )
 
 
 if __name__ == "__main__":
-    # Each seller's refresh token, as you stored it when they authorised your application:
+    # Each seller's refresh token, as you stored it when they authorised your app:
     # SPAPI_REFRESH_TOKENS='{"acme": "Atzr|...", "globex": "Atzr|..."}'
     asyncio.run(main(json.loads(os.environ["SPAPI_REFRESH_TOKENS"])))

@@ -27,7 +27,9 @@ async def main(job_ids: list[str]) -> None:
         RedisTokenCache(redis_url, encryption_key=token_key) as tokens,
         ServicesClient(rate_limits=plans, token_cache=tokens) as client,
     ):
-        jobs = await asyncio.gather(*(client.service_jobs.get(job_id) for job_id in job_ids))
+        jobs = await asyncio.gather(
+            *(client.service_jobs.get(job_id) for job_id in job_ids)
+        )
     for job in jobs:
         print(job.service_job_id, job.service_job_status)
 

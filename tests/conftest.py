@@ -12,7 +12,6 @@ import aiohttp
 import pytest
 from aioresponses import aioresponses, core
 
-
 #: ``SPAPI_*`` variables that steer the test run itself, not the SDK: kept.
 TEST_RUN_VARIABLES = frozenset({"SPAPI_REQUIRE_SERVERS", "SPAPI_SOAK_CALLS"})
 
