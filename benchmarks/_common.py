@@ -85,12 +85,27 @@ def lean_server(
 
 @contextlib.contextmanager
 def emulator_server(
-    *, latency: float = 0.0, enforce: bool = True, jobs: int = 500, seed: int = 7
+    *,
+    latency: float = 0.0,
+    enforce: bool = True,
+    jobs: int = 500,
+    seed: int = 7,
+    page_tokens: str = "keyset",
+    activity: str | None = None,
 ) -> Iterator[Server]:
-    """The project's emulator in its own process (see ``_emulator_proc.py``)."""
+    """The project's emulator in its own process (see ``_emulator_proc.py``): its page
+    tokens ``"keyset"`` or ``"offset"``, its world changing at ``activity``
+    (``"created=6,updated=30"``, a minute) if given."""
     import _emulator_proc
 
-    with _emulator_proc.start(latency=latency, enforce=enforce, jobs=jobs, seed=seed) as facts:
+    with _emulator_proc.start(
+        latency=latency,
+        enforce=enforce,
+        jobs=jobs,
+        seed=seed,
+        page_tokens=page_tokens,
+        activity=activity,
+    ) as facts:
         creds = {k: facts[k] for k in ("client_id", "client_secret", "refresh_token")}
         yield Server(
             "emulator", facts["url"], facts["control"], creds, facts["control"] + "/__jobs"
