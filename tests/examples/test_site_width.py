@@ -9,6 +9,7 @@ import re
 import tomllib
 from pathlib import Path
 
+import pytest
 from _pages import EXAMPLES, ROOT, pages
 
 #: The columns of a Python code block on the site, 1280 pixels wide.
@@ -47,10 +48,30 @@ def _wide(path: Path, columns: int) -> list[str]:
     ]
 
 
-def test_every_example_a_page_shows_fits_its_code_block() -> None:
-    shown = shown_examples()
-    assert len(shown) >= 8, shown
-    wide = [found for path in shown for found in _wide(path, SITE_COLUMNS)]
+#: Examples still wider than the site's code blocks, and who narrows them.  Strict: the
+#: day one fits, its test fails until it leaves this list.
+NOT_YET = {"watch_jobs.py": "up to 95 columns; branch feed's to narrow"}
+
+
+def test_the_site_shows_the_examples() -> None:
+    assert len(shown_examples()) >= 8
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        pytest.param(
+            path,
+            id=path.name,
+            marks=[pytest.mark.xfail(strict=True, reason=NOT_YET[path.name])]
+            if path.name in NOT_YET
+            else [],
+        )
+        for path in shown_examples()
+    ],
+)
+def test_every_example_a_page_shows_fits_its_code_block(path: Path) -> None:
+    wide = _wide(path, SITE_COLUMNS)
     assert wide == [], "lines the site would wrap:\n" + "\n".join(wide)
 
 
