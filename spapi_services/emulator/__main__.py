@@ -515,6 +515,11 @@ def _rate(count: float, noun: str) -> str:
     return f"{count:g} {noun if count == 1 else noun + 's'}"
 
 
+def _lifetime(seconds: float) -> str:
+    """``30 s``, or ``500 ms`` under a second."""
+    return f"{seconds:g} s" if seconds >= 1 else f"{_ms(seconds)} ms"
+
+
 def _world_lines(emu: ServicesEmulator) -> list[str]:
     """What the banner says of how the world moves and pages, when not the defaults."""
     lines = []
@@ -529,8 +534,7 @@ def _world_lines(emu: ServicesEmulator) -> list[str]:
     if emu.context.paging != "keyset" or ttl is not None:
         kind = {"keyset": "keyset", "offset": "offset (positions in the result set)"}
         said = kind.get(emu.context.paging, emu.context.paging)
-        lifetime = f"{ttl:g} s" if ttl >= 1 else f"{_ms(ttl)} ms" if ttl is not None else ""
-        expiry = "never expire" if ttl is None else f"expire {lifetime} after they are issued"
+        expiry = "never expire" if ttl is None else f"expire {_lifetime(ttl)} after they are issued"
         lines.append(f"Page tokens: {said}; they {expiry}.")
     return lines
 

@@ -224,6 +224,21 @@ def test_a_still_world_with_keyset_tokens_adds_nothing_to_the_banner(
     assert "Activity on: 0 new jobs and 1 status move a minute" in capsys.readouterr().out
 
 
+@pytest.mark.parametrize(
+    ("options", "said"),
+    [
+        ({"page_tokens": "offset"}, "offset (positions in the result set); they never expire."),
+        ({"page_token_ttl": 0.5}, "keyset; they expire 500 ms after they are issued."),
+        ({"page_token_ttl": 90}, "keyset; they expire 90 s after they are issued."),
+    ],
+)
+def test_the_banner_says_how_tokens_page_when_not_the_default(
+    capsys: pytest.CaptureFixture[str], options: dict[str, Any], said: str
+) -> None:
+    _announce(ServicesEmulator(jobs=5, port=8080, **options), as_json=False)
+    assert f"Page tokens: {said}" in capsys.readouterr().out
+
+
 # --- the emulator the command line builds pages as it says ----------------------------------
 
 
