@@ -45,6 +45,7 @@ from ._buyer import (
 from ._engine import (
     DEFAULT_OVERLAP,
     DEFAULT_WINDOWS,
+    ChangeCallback,
     RunSummary,
     SyncProgress,
     SyncReport,
@@ -52,8 +53,8 @@ from ._engine import (
 )
 from ._jsonl import JsonlSink
 from ._plan import Mode, SyncPlan, Window
-from ._postgres import PostgresSink
-from ._sink import MirrorSink, RewriteReport, Sink, SinkState
+from ._postgres import PostgresSink, outbox_channel
+from ._sink import ChangeSink, MirrorSink, PageWrite, RewriteReport, Sink, SinkState
 from ._sqlite import SqliteSink
 
 __all__ = [
@@ -67,10 +68,13 @@ __all__ = [
     "BuyerKeyError",
     "BuyerKeyLike",
     "BuyerKeys",
+    "ChangeCallback",
+    "ChangeSink",
     "FencedOut",
     "JsonlSink",
     "MirrorSink",
     "Mode",
+    "PageWrite",
     "PostgresSink",
     "RewriteReport",
     "RunSummary",
@@ -82,5 +86,6 @@ __all__ = [
     "SyncReport",
     "Window",
     "last_activity",
+    "outbox_channel",
     "sync_jobs",
 ]

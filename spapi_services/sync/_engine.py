@@ -30,11 +30,12 @@ resumed run never skips it.
 from __future__ import annotations
 
 import asyncio
+import inspect
 import logging
 import math
 import time
 from collections import deque
-from collections.abc import Callable, Coroutine, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Iterable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -44,7 +45,9 @@ from .. import _serde
 from .._client import ServicesClient
 from .._validation import check_datetime, check_id, check_int, check_items
 from ..errors import BadRequestError
+from ..feed._detect import content_hash
 from ..models.enums import SortField, SortOrder
+from ..models.feed import JobChange
 from ..models.jobs import JobListing, ServiceJob
 from ..resources.service_jobs import JobFilters
 from ._buyer import BuyerData, BuyerDataPolicy, BuyerKeyLike, ErasedBuyers
@@ -59,11 +62,12 @@ from ._plan import (
     pieces_allowed,
     split,
 )
-from ._sink import Sink, SinkState, job_record
+from ._sink import ChangeSink, Sink, SinkState, job_from_record, job_record
 
 __all__ = [
     "DEFAULT_OVERLAP",
     "DEFAULT_WINDOWS",
+    "ChangeCallback",
     "RunSummary",
     "SyncProgress",
     "SyncReport",
@@ -135,6 +139,8 @@ class RunSummary:
     pages: int
     #: Jobs this sync stored.
     jobs: int
+    changes: int = 0
+    """Jobs stored that were changes (new to the sink, or with other content)."""
 
 
 @attrs.frozen(kw_only=True)
@@ -155,7 +161,9 @@ class SyncReport:
     again (the pages' sizes had hidden a change, or a page token was refused).  Retries
     after throttling or errors happen inside the client and are not counted here.
     ``runs`` has one :class:`RunSummary` per marketplace; each run's ``end`` is now its
-    checkpoint.
+    checkpoint.  ``changes`` counts the jobs stored that were changes: new to the sink,
+    or stored with other content (each handed to ``on_change``); it stays 0 with a sink
+    that does not tell changes (not a :class:`~spapi_services.sync.ChangeSink`).
     """
 
     #: One summary per marketplace.
@@ -178,6 +186,7 @@ class SyncReport:
     #: Pages fetched in passes that were started again (jobs moved under them, or a page token was
     #: refused).
     repeated: int = 0
+    changes: int = 0
 
     @property
     def resumed(self) -> bool:
@@ -191,6 +200,8 @@ class SyncReport:
 
 
 ProgressCallback = Callable[[SyncProgress], None]
+#: What ``on_change`` is: an async callable awaited with each change once it is stored.
+ChangeCallback = Callable[[JobChange], Awaitable[object]]
 
 
 async def sync_jobs(
@@ -207,6 +218,7 @@ async def sync_jobs(
     on_progress: ProgressCallback | None = None,
     buyer_data: BuyerData = "keep",
     buyer_key: BuyerKeyLike | None = None,
+    on_change: ChangeCallback | None = None,
 ) -> SyncReport:
     """Mirror service jobs into ``sink``, resuming where the last sync left off.
 
@@ -245,6 +257,22 @@ async def sync_jobs(
     mode.  Jobs already stored keep the form they were written in until rewritten
     (``rewrite_buyer_data`` on the sink, or a later sync of the job).
 
+    ``on_change`` is awaited with each :class:`~spapi_services.feed.JobChange` (a job
+    new to the sink, ``created``, or stored with another content hash, ``updated``)
+    once its page is stored, one call at a time, in the order the pages were stored.
+    The change's ``job`` is the job as the sink now holds it (buyer data as
+    ``buyer_data`` left it, encrypted values decrypted: under ``"keep"``, the job as
+    fetched); its ``content_hash`` is the hash of the job as fetched, so its
+    ``change_id`` is the one a change feed gives the same change; ``resume_token`` is
+    empty.  A slow callback slows the sync (no page is stored while it runs).  An
+    exception from it stops the sync as any error does, and is raised: its page is
+    stored, so the sink holds that change and the rest of the page's, and a later sync
+    does not report them again.  A crash between a page's commit and its callbacks
+    loses those calls the same way: ``on_change`` is at most once per change.  For
+    at-least-once, use :class:`~spapi_services.sync.PostgresSink`, whose outbox records
+    every change in the page's own transaction.  The sink must be a
+    :class:`~spapi_services.sync.ChangeSink` (every sink of the SDK is).
+
     Arguments are checked before anything is opened or sent; errors from the API
     propagate unchanged once the other pages in flight have been stopped.
     """
@@ -261,6 +289,18 @@ async def sync_jobs(
     if buyer_key is None:
         buyer_key = getattr(sink, "buyer_keys", None)
     policy = BuyerDataPolicy.of(buyer_data, buyer_key)
+    reports_changes = isinstance(sink, ChangeSink)
+    if on_change is not None:
+        if not callable(on_change):
+            raise TypeError(
+                f"on_change: expected an async callable, got {type(on_change).__name__}"
+            )
+        if not reports_changes:
+            raise TypeError(
+                f"on_change: {type(sink).__name__} does not tell which jobs are changes "
+                "(it is not a ChangeSink: it lacks write_page_changes); use SqliteSink, "
+                "JsonlSink or PostgresSink, or implement ChangeSink"
+            )
 
     started = time.monotonic()
     now = datetime.now(UTC)
@@ -288,6 +328,8 @@ async def sync_jobs(
             fresh.append(plan)
         run = _Run(client, sink, [p for p, _ in plans], fresh, windows, on_progress, started)
         run.protect = _protector(policy, erased)
+        if reports_changes:
+            run.changed = _Changes(on_change, _revealer(policy))
         await run.execute(workers)
     finally:
         await sink.close()
@@ -301,6 +343,7 @@ async def sync_jobs(
             windows=len(plan.windows),
             pages=run.pages_of[plan.scope],
             jobs=run.jobs_of[plan.scope],
+            changes=run.changes_of[plan.scope],
         )
         for plan, resumed in plans
     )
@@ -314,6 +357,7 @@ async def sync_jobs(
         checks=run.checks,
         looked_back=run.looked_back,
         repeated=run.repeated,
+        changes=sum(run.changes_of.values()),
     )
 
 
@@ -343,6 +387,46 @@ def _protector(
         return protected
 
     return protect
+
+
+def _revealer(policy: BuyerDataPolicy) -> Callable[[ServiceJob], ServiceJob]:
+    """How a stored job becomes the job a change hands over: encrypted values decrypted
+    (the other policies store nothing a key could give back)."""
+    if policy.mode != "encrypt":
+        return _same
+    keys = policy.keys
+
+    def reveal(job: ServiceJob) -> ServiceJob:
+        return job_from_record(job_record(job), keys)
+
+    return reveal
+
+
+def _same(job: ServiceJob) -> ServiceJob:
+    return job
+
+
+@attrs.define
+class _Changes:
+    """What a run does with the changes its sink reports."""
+
+    callback: ChangeCallback | None
+    reveal: Callable[[ServiceJob], ServiceJob]
+
+    async def hand_over(self, changes: Sequence[JobChange]) -> None:
+        if self.callback is None:
+            return
+        for change in changes:
+            job = self.reveal(change.job)
+            if job is not change.job:
+                change = attrs.evolve(change, job=job)
+            outcome = self.callback(change)
+            if not inspect.isawaitable(outcome):
+                raise TypeError(
+                    f"on_change: must be an async callable (it returned "
+                    f"{type(outcome).__name__}, not an awaitable)"
+                )
+            await outcome
 
 
 def _scopes(client: ServicesClient, marketplace_ids: Iterable[str] | None) -> list[str]:
@@ -444,6 +528,9 @@ class _Run:
         self.repeated = 0
         self.pages_of = {plan.scope: 0 for plan in plans}
         self.jobs_of = {plan.scope: 0 for plan in plans}
+        self.changes_of = {plan.scope: 0 for plan in plans}
+        #: Set when the sink reports changes (a ChangeSink).
+        self.changed: _Changes | None = None
         self.protect: Callable[[Sequence[ServiceJob]], Sequence[ServiceJob]] = _as_is
 
     async def execute(self, workers: int) -> None:
@@ -800,7 +887,17 @@ class _Run:
         """Store a page's jobs (``None`` for a check) and the window's progress, at once."""
         protected = self.protect(jobs) if jobs else ()
         async with self._sink_lock:
-            written = await self._sink.write_page(plan, window, protected, token)
+            if self.changed is None:
+                written = await self._sink.write_page(plan, window, protected, token)
+            else:
+                assert isinstance(self._sink, ChangeSink)
+                # Hashed as fetched: the change has the id a change feed gives it, and a
+                # job stored encrypted (differently every time) is no change by itself.
+                hashes = [content_hash(job) for job in jobs or ()]
+                page = await self._sink.write_page_changes(plan, window, protected, token, hashes)
+                written = page.written
+                self.changes_of[plan.scope] += len(page.changes)
+                await self.changed.hand_over(page.changes)
             window.page_token = token
             window.done = token is None
             window.pages += 1

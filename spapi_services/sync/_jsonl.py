@@ -10,7 +10,10 @@ Beside it, ``<file>.checkpoint.json`` holds each scope's checkpoint, the unfinis
 windows and page tokens, the buyers forgotten (salted digests), and ``committed_bytes``:
 how much of the log is backed by the checkpoint.  A page is appended and flushed first,
 then the sidecar is replaced atomically with the window's next token and the new length.
-The guarantee:
+Beside them, ``<file>.hashes`` keeps the content hash of each job as the API sent it
+(``<hash> <serviceJobId>`` lines, the latest of a job counting), which tells a change
+from a repeat (see :class:`~spapi_services.sync.ChangeSink`); it is cut with the log to
+what the checkpoint counts (``committed_hash_bytes``).  The guarantee:
 
 * a page is in the log if and only if the sidecar counts it; on opening, anything past
   ``committed_bytes`` (a page written by a run that stopped before saving its
@@ -21,7 +24,7 @@ The guarantee:
   notes the rewrite, then the new log replaces the old; a rewrite stopped midway is
   undone or completed when the sink is next opened.
 
-Both files, and the temporary files they are written through, are created with mode
+The files, and the temporary files they are written through, are created with mode
 0600.  Do not edit the log while a run is unfinished, nor run a sync and a rewrite of the
 same file at once; a log shorter than its checkpoint says is refused.
 """
@@ -32,11 +35,13 @@ import contextlib
 import json
 import os
 from collections.abc import Callable, Generator, Iterator, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
 
 from .. import _serde
+from ..feed._detect import content_hash
+from ..models.feed import JobChange
 from ..models.jobs import ServiceJob
 from ._buyer import (
     BuyerDataPolicy,
@@ -57,7 +62,7 @@ from ._files import (
     warn_if_shared,
 )
 from ._plan import Mode, SyncPlan, Window, format_time, parse_time
-from ._sink import RewriteReport, SinkState, ThreadedSink, job_record
+from ._sink import PageWrite, RewriteReport, SinkState, ThreadedSink, changes_of, job_record
 
 __all__ = ["JsonlSink"]
 
@@ -93,11 +98,14 @@ class JsonlSink(ThreadedSink):
         self.checkpoint_path = self.path.with_name(self.path.name + ".checkpoint.json")
         #: The file a key rotation writes before it replaces the log.
         self.rewrite_path = self.path.with_name(self.path.name + ".rewrite")
+        #: The index of each job's content hash (see :class:`~spapi_services.sync.ChangeSink`).
+        self.hashes_path = self.path.with_name(self.path.name + ".hashes")
         #: Whether the log and the checkpoint are flushed to disk after every page.
         self.durable = durable
         self._file: IO[bytes] | None = None
         self._state: dict[str, Any] = {}
         self._seen: dict[str, set[str]] = {}
+        self._hashes: dict[str, str] = {}
         self._erased = ErasedBuyers()
 
     _thread_name = "spapi-sync-jsonl"
@@ -134,6 +142,7 @@ class JsonlSink(ThreadedSink):
             )
         if size > committed:
             self._log().truncate(committed)  # a page whose checkpoint was never saved
+        self._open_hashes()
         erased = self._state.get("erased")
         if erased:
             self._erased = ErasedBuyers(bytes.fromhex(erased["salt"]), erased["digests"])
@@ -181,26 +190,39 @@ class JsonlSink(ThreadedSink):
         scoped["run"] = _plan_to_json(plan, log_offset=offset)
         self._save()
 
-    def _write_page(
-        self, plan: SyncPlan, window: Window, jobs: Sequence[ServiceJob], next_token: str | None
-    ) -> int:
+    def _write_page_changes(
+        self,
+        plan: SyncPlan,
+        window: Window,
+        jobs: Sequence[ServiceJob],
+        next_token: str | None,
+        hashes: Sequence[str],
+    ) -> PageWrite:
         log = self._log()
         seen = self._seen.setdefault(plan.scope, set())
         lines: list[bytes] = []
         ids: list[str] = []
-        for job in jobs:
+        written: list[tuple[ServiceJob, str]] = []
+        for job, digest in zip(jobs, hashes, strict=True):
             job_id = job.service_job_id
             if job_id and (job_id in seen or job_id in ids):
                 continue
             if job_id:
                 ids.append(job_id)
+                written.append((job, digest))
             lines.append(_serde.dumps(job_record(job)).encode() + b"\n")
+        held = {job_id: self._hashes[job_id] for job_id in ids if job_id in self._hashes}
+        changes = changes_of(
+            [j for j, _ in written], [h for _, h in written], held, datetime.now(UTC)
+        )
         if lines:
             log.seek(0, os.SEEK_END)
             log.write(b"".join(lines))
             log.flush()
             if self.durable:
                 os.fsync(log.fileno())
+        if changes:
+            self._append_hashes(changes)
         entry = self._state["scopes"][plan.scope]["run"]["windows"][window.index]
         entry["page_token"] = next_token
         entry["done"] = next_token is None
@@ -210,7 +232,57 @@ class JsonlSink(ThreadedSink):
         self._state["committed_bytes"] = log.tell() if lines else self._state["committed_bytes"]
         self._save()
         seen.update(ids)
-        return len(lines)
+        self._hashes.update(held)
+        return PageWrite(written=len(lines), changes=tuple(changes))
+
+    # --- the content hashes: an index of its own, committed with the log ----------------
+
+    def _open_hashes(self) -> None:
+        """Load the hash index, cut to what the checkpoint counts (or build it)."""
+        committed = self._state.get("committed_hash_bytes")
+        if committed is None or not self.hashes_path.exists():
+            # A log from before the index was kept: each job judged by its stored line.
+            self._hashes = {}
+            for _, line in self._lines():
+                record = json.loads(line)
+                job_id = record.get("serviceJobId")
+                if isinstance(job_id, str):
+                    self._hashes[job_id] = content_hash(record)
+            if self._hashes:
+                self._write_hashes(self._hashes)
+            else:
+                self._state["committed_hash_bytes"] = 0
+            return
+        with open(self.hashes_path, "r+b", opener=private_opener) as index:
+            size = index.seek(0, os.SEEK_END)
+            if size > int(committed):
+                index.truncate(int(committed))  # a page whose checkpoint was never saved
+            index.seek(0)
+            self._hashes = {}
+            for line in index.read().splitlines():
+                digest, _, job_id = line.decode().partition(" ")
+                if job_id:
+                    self._hashes[job_id] = digest
+        # An index shorter than counted was rewritten by a prune stopped before its
+        # checkpoint: it is complete as it is.
+        self._state["committed_hash_bytes"] = min(size, int(committed))
+
+    def _append_hashes(self, changes: Sequence[JobChange]) -> None:
+        text = "".join(f"{c.content_hash} {c.service_job_id}\n" for c in changes).encode()
+        with open(self.hashes_path, "ab", opener=private_opener) as index:
+            index.seek(0, os.SEEK_END)
+            index.write(text)
+            index.flush()
+            if self.durable:
+                os.fsync(index.fileno())
+            self._state["committed_hash_bytes"] = index.tell()
+
+    def _write_hashes(self, hashes: dict[str, str]) -> None:
+        """Replace the index by ``hashes`` (atomically), and count it in the checkpoint."""
+        text = "".join(f"{digest} {job_id}\n" for job_id, digest in hashes.items()).encode()
+        replace_private(self.hashes_path, text, durable=self.durable)
+        self._state["committed_hash_bytes"] = len(text)
+        self._save()
 
     def _finish(self, plan: SyncPlan) -> None:
         self._state["scopes"][plan.scope] = {"synced_until": format_time(plan.end)}
@@ -284,6 +356,9 @@ class JsonlSink(ThreadedSink):
             self._rewrite_log(
                 lambda line: None if json.loads(line).get("serviceJobId") in doomed else line
             )
+            # A pruned job fetched again is new to the mirror, as in the other sinks.
+            self._hashes = {k: v for k, v in self._hashes.items() if k not in doomed}
+            self._write_hashes(self._hashes)
         return len(doomed)
 
     def _forget(self, buyer_id: str) -> int:

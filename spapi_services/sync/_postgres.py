@@ -19,6 +19,13 @@ Tables, in a schema of their own (``spapi`` unless told otherwise):
 ``sync_fences``
     Each seller's latest fencing token: a number that only grows, taken by each sync
     that starts (see below).
+``change_outbox``
+    Every change a sync stored (a job new to the mirror, or stored with other
+    content), written in the same transaction as the job's row: ``id`` (increasing,
+    never reused), ``seller_id``, ``service_job_id``, ``kind`` (``created`` or
+    ``updated``), ``content_hash`` (of the job as the API sent it), ``seen_at``, ``job``
+    (as the row holds it, buyer data as ``buyer_data`` left it) and ``relayed_at`` (set
+    by the fleet once it has handed the row to its webhooks).
 ``schema_migrations``
     Which versioned migrations have been applied, per component (``mirror`` here; the
     fleet keeps its own tables in the same schema).
@@ -37,6 +44,16 @@ and the commit.  A sink whose token is stale raises
 :class:`~spapi_services.FencedOut` and its transaction changes nothing: a sync paused
 or cut off past its lease, waking after another took the seller, cannot overwrite the
 newer one's rows or checkpoint.
+
+**The outbox.**  No change is stored without being recorded in ``change_outbox``, and
+none is recorded for a write that rolled back: both are in the page's transaction,
+under its fencing check.  Each page that recorded changes also notifies
+``LISTEN`` channel :func:`outbox_channel` (``spapi_changes`` for the default schema),
+delivered when the transaction commits, with a small JSON payload of ids only:
+``{"sellerId": "A1B2C3", "ids": [1041, 1042]}``.  A consumer of your own listens,
+reads the rows by id (or every row past the last id it handled), and deletes the rows
+it has handled; the fleet relays them to webhooks and deletes them after a retention
+time.  ``PostgresSink(outbox=False)`` records none.
 
 **Reconnecting.**  A statement that fails because the connection or the server went
 away (a restart, a failover, a dropped connection) is run again on a new connection,
@@ -65,6 +82,7 @@ from .. import _serde
 from .._serde import parse_datetime
 from .._validation import check_id
 from ..errors import FencedOut
+from ..models.feed import ChangeKind, JobChange
 from ..models.jobs import ServiceJob
 from ._buyer import (
     BuyerDataPolicy,
@@ -77,7 +95,18 @@ from ._buyer import (
     stale_hashes,
 )
 from ._plan import Mode, SyncPlan, Window
-from ._sink import READ_BATCH, MirrorSink, RewriteReport, SinkState, job_from_record, job_record
+from ._sink import (
+    READ_BATCH,
+    MirrorSink,
+    PageWrite,
+    RewriteReport,
+    SinkState,
+    changes_of,
+    hashes_of,
+    job_from_record,
+    job_record,
+    stored_hash,
+)
 
 if TYPE_CHECKING:
     import asyncpg
@@ -92,6 +121,7 @@ __all__ = [
     "fenced",
     "fencing_token_sql",
     "migrate",
+    "outbox_channel",
 ]
 
 T = TypeVar("T")
@@ -476,7 +506,42 @@ CREATE TABLE {schema}.sync_fences (
 );
 """,
     ),
+    Migration(
+        3,
+        "content hashes, and the outbox of changes",
+        """
+ALTER TABLE {schema}.service_jobs ADD COLUMN content_hash text;
+CREATE TABLE {schema}.change_outbox (
+    id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    seller_id text NOT NULL,
+    service_job_id text NOT NULL,
+    kind text NOT NULL,
+    content_hash text NOT NULL,
+    seen_at timestamptz NOT NULL,
+    job jsonb NOT NULL,
+    run_id text NOT NULL,
+    window_idx integer NOT NULL,
+    page integer NOT NULL,
+    relayed_at timestamptz
+);
+CREATE INDEX change_outbox_unrelayed ON {schema}.change_outbox (id) WHERE relayed_at IS NULL;
+CREATE INDEX change_outbox_page ON {schema}.change_outbox (seller_id, run_id, window_idx, page);
+CREATE INDEX change_outbox_seen ON {schema}.change_outbox (seller_id, seen_at);
+-- Names this mirror's messages apart from another's at a receiver both send to.
+INSERT INTO {schema}.mirror_meta (name, value)
+    VALUES ('mirror_id', substr(replace(gen_random_uuid()::text, '-', ''), 1, 10));
+""",
+    ),
 )
+
+
+def outbox_channel(schema: str) -> str:
+    """The ``LISTEN`` channel a mirror in ``schema`` notifies of new outbox rows
+    (``spapi_changes`` for the default schema)."""
+    channel = f"{check_schema(schema)}_changes"
+    if len(channel) > 63:  # PostgreSQL's longest name; a long schema keeps a digest of it
+        channel = f"{schema[:40]}_{hashlib.sha256(schema.encode()).hexdigest()[:12]}_changes"
+    return channel
 
 
 # --- fencing ------------------------------------------------------------------------------
@@ -512,8 +577,8 @@ _FENCE_HOLDS = "($2::bigint IS NULL OR EXISTS (SELECT 1 FROM fence))"
 
 _UPSERT = """
 INSERT INTO {schema}.service_jobs (seller_id, service_job_id, status, marketplace_id,
-    store_id, create_time, scheduled_start, last_activity, synced_at, job)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10::jsonb)
+    store_id, create_time, scheduled_start, last_activity, synced_at, job, content_hash)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10::jsonb, $11)
 ON CONFLICT (seller_id, service_job_id) DO UPDATE SET
     status = excluded.status,
     marketplace_id = excluded.marketplace_id,
@@ -522,8 +587,38 @@ ON CONFLICT (seller_id, service_job_id) DO UPDATE SET
     scheduled_start = excluded.scheduled_start,
     last_activity = excluded.last_activity,
     synced_at = excluded.synced_at,
-    job = excluded.job
+    job = excluded.job,
+    content_hash = excluded.content_hash
 """
+
+# The content hash of each of a seller's jobs ($1) among $2, locked for the page's
+# transaction; the stored record only where no hash was kept (a row from before).
+_HELD = (
+    "SELECT service_job_id, content_hash,"
+    " CASE WHEN content_hash IS NULL THEN job::text END AS job"
+    " FROM {schema}.service_jobs WHERE seller_id = $1 AND service_job_id = ANY($2::text[])"
+    " FOR UPDATE"
+)
+
+# A page's changes into the outbox, and one notification of their ids (sent on commit).
+_PUBLISH = """
+WITH added AS (
+    INSERT INTO {schema}.change_outbox (seller_id, service_job_id, kind, content_hash,
+        seen_at, job, run_id, window_idx, page)
+    SELECT $1, t.job_id, t.kind, t.hash, $2, t.job::jsonb, $3, $4, $5
+    FROM unnest($6::text[], $7::text[], $8::text[], $9::text[]) AS t(job_id, kind, hash, job)
+    RETURNING id
+)
+SELECT pg_notify($10, json_build_object('sellerId', $1::text,
+    'ids', array_agg(id ORDER BY id))::text) FROM added
+"""
+
+# The changes a page's transaction recorded, if it committed before (its answer lost).
+_RECORDED = (
+    "SELECT service_job_id, kind, content_hash, seen_at, job::text AS job"
+    " FROM {schema}.change_outbox WHERE seller_id = $1 AND run_id = $2 AND window_idx = $3"
+    " AND page = $4 ORDER BY id"
+)
 
 
 # A window's progress after a page; $1 seller, $2 fencing token (or NULL), $3 scope.
@@ -556,6 +651,8 @@ class PostgresSink(MirrorSink):
         one process at a time per seller; :meth:`take_fencing_token` takes a new one.
     :param reconnect_timeout: how long a statement is tried again while the server is
         away (a restart, a dropped connection) before its error is raised.
+    :param outbox: record each change in ``change_outbox`` (see the module's *The
+        outbox*); the rows stay until a consumer (the fleet) removes them.
 
     The fencing covers what a sync writes (:meth:`begin`, :meth:`write_page`,
     :meth:`finish`); the upkeep calls (``prune``, ``forget_buyer``,
@@ -576,6 +673,7 @@ class PostgresSink(MirrorSink):
         buyer_key: BuyerKeyLike | None = None,
         fencing_token: int | None = None,
         reconnect_timeout: float = 30.0,
+        outbox: bool = True,
     ) -> None:
         super().__init__(buyer_key=buyer_key)
         if isinstance(database, str):
@@ -606,6 +704,13 @@ class PostgresSink(MirrorSink):
         self._db_: Reconnecting | None = None
         self._erased = ErasedBuyers()
         self._upsert = _UPSERT.format(schema=self.schema)
+        self._held = _HELD.format(schema=self.schema)
+        self._publish = _PUBLISH.format(schema=self.schema)
+        self._recorded_sql = _RECORDED.format(schema=self.schema)
+        #: Whether each change is recorded in the outbox (``change_outbox``).
+        self.outbox = bool(outbox)
+        #: The channel notified of new outbox rows (see :func:`outbox_channel`).
+        self.channel = outbox_channel(self.schema)
         self._progress = fenced(self.schema, _PROGRESS.format(schema=self.schema))
 
     def __repr__(self) -> str:
@@ -789,16 +894,37 @@ class PostgresSink(MirrorSink):
     async def write_page(
         self, plan: SyncPlan, window: Window, jobs: Sequence[ServiceJob], next_token: str | None
     ) -> int:
-        """Upsert a page's jobs and, in the same transaction, the window's progress.
+        """Upsert a page's jobs and, in the same transaction, the window's progress (and
+        the page's changes into the outbox); the number of jobs written."""
+        page = await self.write_page_changes(plan, window, jobs, next_token, hashes_of(jobs))
+        return page.written
+
+    async def write_page_changes(
+        self,
+        plan: SyncPlan,
+        window: Window,
+        jobs: Sequence[ServiceJob],
+        next_token: str | None,
+        hashes: Sequence[str],
+    ) -> PageWrite:
+        """Upsert a page's jobs, the window's progress and the page's changes at once.
 
         The window's progress goes first, conditional on the fencing token (one
         statement, no extra round trip): a stale token raises
         :class:`~spapi_services.FencedOut` before any row is written.  The progress is
         set from the window as the engine holds it (pages and jobs after this page),
         not added to, so a transaction repeated after a lost commit answer counts once.
+        The page's changes are judged against the rows it replaces (locked until the
+        commit) and, with ``outbox``, recorded in ``change_outbox`` with a notification
+        of their ids; a transaction repeated after a lost commit answer finds its jobs
+        stored, records nothing twice, and reports the changes it recorded the first
+        time.
         """
         now = datetime.now(UTC)
-        rows = [self._row(job, now) for job in jobs if job.service_job_id]
+        kept = [(job, h) for job, h in zip(jobs, hashes, strict=True) if job.service_job_id]
+        rows = [self._row(job, now, digest) for job, digest in kept]
+        ids = [job.service_job_id for job, _ in kept]
+        page_number = window.pages + 1
         progress = (
             self.seller_id,
             self.fencing_token,
@@ -806,20 +932,61 @@ class PostgresSink(MirrorSink):
             window.index,
             next_token,
             next_token is None,
-            window.pages + 1,
+            page_number,
             window.jobs + len(rows),
             window.expected,
         )
+        attempts = 0
 
-        async def write(conn: Connection) -> None:
+        async def write(conn: Connection) -> list[JobChange]:
+            nonlocal attempts
+            attempts += 1
             status = await conn.execute(self._progress, *progress)
             if status == "UPDATE 0":
                 await self._refuse(conn, f"window {window.index} of run {plan.run_id}")
-            if rows:
-                await conn.executemany(self._upsert, rows)
+            recorded: list[JobChange] = []
+            if attempts > 1 and self.outbox:
+                recorded = await self._recorded(conn, plan.run_id, window.index, page_number)
+            if not rows:
+                return recorded
+            held = {
+                row["service_job_id"]: stored_hash(row["content_hash"], row["job"])
+                for row in await conn.fetch(self._held, self.seller_id, ids)
+            }
+            changes = changes_of([j for j, _ in kept], [h for _, h in kept], held, now)
+            await conn.executemany(self._upsert, rows)
+            if changes and self.outbox:
+                await conn.execute(
+                    self._publish,
+                    self.seller_id,
+                    now,
+                    plan.run_id,
+                    window.index,
+                    page_number,
+                    [c.service_job_id for c in changes],
+                    [c.kind.value for c in changes],
+                    [c.content_hash for c in changes],
+                    [_serde.dumps(job_record(c.job)) for c in changes],
+                    self.channel,
+                )
+            return recorded + changes
 
-        await self._transaction(write)
-        return len(rows)
+        changes = await self._transaction(write)
+        return PageWrite(written=len(rows), changes=tuple(changes))
+
+    async def _recorded(
+        self, conn: Connection, run_id: str, window_index: int, page: int
+    ) -> list[JobChange]:
+        rows = await conn.fetch(self._recorded_sql, self.seller_id, run_id, window_index, page)
+        return [
+            JobChange(
+                kind=ChangeKind(row["kind"]),
+                job=_serde.structure(_serde.loads(row["job"]), ServiceJob),
+                seen_at=_utc(row["seen_at"]),
+                content_hash=row["content_hash"],
+            )
+            for row in rows
+        ]
 
     async def finish(self, plan: SyncPlan) -> None:
         """Make the run's end the scope's checkpoint and forget the run (one transaction).
@@ -865,7 +1032,7 @@ class PostgresSink(MirrorSink):
             "(another sync replaced the run?)"
         )
 
-    def _row(self, job: ServiceJob, synced_at: datetime) -> tuple[Any, ...]:
+    def _row(self, job: ServiceJob, synced_at: datetime, digest: str) -> tuple[Any, ...]:
         record = job_record(job)
         return (
             self.seller_id,
@@ -878,6 +1045,7 @@ class PostgresSink(MirrorSink):
             last_activity(record),
             synced_at,
             _serde.dumps(record),
+            digest,
         )
 
     # --- reading and upkeep -------------------------------------------------------------

@@ -11,7 +11,9 @@ buyer-data policy (see :mod:`._buyer`) before any sink sees a job, so a sink sto
 what it gets and need not know about keys.  :class:`MirrorSink` adds what every mirror
 offers its users: reading jobs back (decrypted with the sink's ``buyer_key``), pruning
 closed jobs, forgetting a buyer, and rewriting the buyer data under another policy.
-:class:`ThreadedSink` is a :class:`MirrorSink` whose store is reached by blocking calls
+A :class:`ChangeSink` also tells which of a page's jobs were changes (new to it, or
+stored with other content), which ``sync_jobs(on_change=...)`` needs; every sink of the
+SDK is one.  :class:`ThreadedSink` is a :class:`MirrorSink` whose store is reached by blocking calls
 (a file), run on a thread of its own; a sink over an asyncio driver (PostgreSQL) is a
 :class:`MirrorSink` directly.
 """
@@ -23,12 +25,14 @@ import concurrent.futures
 import functools
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Any, Protocol, TypeVar
+from typing import Any, Protocol, TypeVar, runtime_checkable
 
 import attrs
 
 from .. import _serde
 from .._validation import check_id
+from ..feed._detect import content_hash
+from ..models.feed import ChangeKind, JobChange
 from ..models.jobs import ServiceJob
 from ._buyer import (
     CLOSED_STATUSES,
@@ -43,7 +47,9 @@ from ._buyer import (
 from ._plan import SyncPlan, Window
 
 __all__ = [
+    "ChangeSink",
     "MirrorSink",
+    "PageWrite",
     "RewriteReport",
     "Sink",
     "SinkState",
@@ -140,6 +146,90 @@ class Sink(Protocol):
     async def close(self) -> None:
         """Release the store; safe to call more than once."""
         ...
+
+
+@attrs.frozen(kw_only=True)
+class PageWrite:
+    """What a :class:`ChangeSink` stored of a page.
+
+    ``written`` counts the jobs written (as :meth:`Sink.write_page` returns it);
+    ``changes`` are those of them that were changes, in the page's order: ``created``
+    for a job the store did not hold, ``updated`` for one it held with other content.
+    Each change's ``job`` is the job as the sink was handed it (its buyer data as the
+    sync's ``buyer_data`` left it), its ``content_hash`` the hash the sink was given for
+    it, and ``seen_at`` when the sink wrote it.
+    """
+
+    written: int
+    changes: tuple[JobChange, ...] = ()
+
+
+@runtime_checkable
+class ChangeSink(Sink, Protocol):
+    """A :class:`Sink` that also says which jobs of a page were changes.
+
+    ``sync_jobs(on_change=...)`` needs one, and reports ``changes`` with one.  The
+    sink judges, because only it knows what it held: a job is a change when the store
+    did not hold it (``created``) or held it with another content hash (``updated``).
+    The hashes are :func:`~spapi_services.feed.content_hash` of each job as the API sent
+    it, before the buyer-data policy was applied (so a change has the ``change_id`` a
+    change feed gives it, and an encrypted job, stored differently every time, is not
+    taken for a change): a sink keeps each job's hash beside it.
+    """
+
+    async def write_page_changes(
+        self,
+        plan: SyncPlan,
+        window: Window,
+        jobs: Sequence[ServiceJob],
+        next_token: str | None,
+        hashes: Sequence[str],
+    ) -> PageWrite:
+        """As :meth:`Sink.write_page`, and the page's changes (``hashes[i]`` is the
+        content hash of ``jobs[i]`` as fetched), judged in the same commit."""
+        ...
+
+
+def changes_of(
+    jobs: Sequence[ServiceJob],
+    hashes: Sequence[str],
+    held: dict[str, str],
+    seen_at: datetime,
+) -> list[JobChange]:
+    """The changes among ``jobs``, given the content hash the store ``held`` for each
+    job id it holds (see :func:`stored_hash`).
+
+    ``held`` is updated as the page goes, so a job twice in one page is judged against
+    its first copy.
+    """
+    found: list[JobChange] = []
+    for job, digest in zip(jobs, hashes, strict=True):
+        job_id = job.service_job_id
+        if not job_id:
+            continue
+        if job_id not in held:
+            kind = ChangeKind.CREATED
+        elif held[job_id] != digest:
+            kind = ChangeKind.UPDATED
+        else:
+            continue
+        held[job_id] = digest
+        found.append(JobChange(kind=kind, job=job, seen_at=seen_at, content_hash=digest))
+    return found
+
+
+def hashes_of(jobs: Sequence[ServiceJob]) -> list[str]:
+    """Each job's content hash (for a sink asked to write without being given them)."""
+    return [content_hash(job) for job in jobs]
+
+
+def stored_hash(stored: str | None, record_text: str) -> str:
+    """The hash to judge a stored job by: the one kept beside it, else (a job written
+    before hashes were kept) its stored record's, which is the job's own when the
+    mirror keeps buyer data as sent."""
+    if stored is not None:
+        return stored
+    return content_hash(_serde.loads(record_text))
 
 
 class MirrorSink:
@@ -314,8 +404,9 @@ class ThreadedSink(MirrorSink):
         self._executor: concurrent.futures.ThreadPoolExecutor | None = None
 
     # The Sink protocol, each call handed to the sink's thread.  A subclass provides the
-    # blocking halves: _open, _scope_state, _begin, _write_page, _finish and _close, and
-    # for the mirror's users _read_page, _read_one, _prune, _forget and _rewrite.
+    # blocking halves: _open, _scope_state, _begin, _write_page_changes, _finish and
+    # _close, and for the mirror's users _read_page, _read_one, _prune, _forget and
+    # _rewrite.
 
     async def open(self) -> None:
         """Open the sink (creating its files), ready for :meth:`state`."""
@@ -333,7 +424,21 @@ class ThreadedSink(MirrorSink):
         self, plan: SyncPlan, window: Window, jobs: Sequence[ServiceJob], next_token: str | None
     ) -> int:
         """Store a page's jobs together with the window's progress; the number written."""
-        return await self._run(self._write_page, plan, window, jobs, next_token)
+        hashes = hashes_of(jobs)
+        page = await self._run(self._write_page_changes, plan, window, jobs, next_token, hashes)
+        return page.written
+
+    async def write_page_changes(
+        self,
+        plan: SyncPlan,
+        window: Window,
+        jobs: Sequence[ServiceJob],
+        next_token: str | None,
+        hashes: Sequence[str],
+    ) -> PageWrite:
+        """Store a page's jobs with the window's progress; what was written, and which
+        jobs were changes (see :class:`ChangeSink`)."""
+        return await self._run(self._write_page_changes, plan, window, jobs, next_token, hashes)
 
     async def finish(self, plan: SyncPlan) -> None:
         """Advance the scope's checkpoint to the run's end."""
@@ -389,9 +494,14 @@ class ThreadedSink(MirrorSink):
     def _begin(self, plan: SyncPlan) -> None:
         raise NotImplementedError
 
-    def _write_page(
-        self, plan: SyncPlan, window: Window, jobs: Sequence[ServiceJob], next_token: str | None
-    ) -> int:
+    def _write_page_changes(
+        self,
+        plan: SyncPlan,
+        window: Window,
+        jobs: Sequence[ServiceJob],
+        next_token: str | None,
+        hashes: Sequence[str],
+    ) -> PageWrite:
         raise NotImplementedError
 
     def _finish(self, plan: SyncPlan) -> None:

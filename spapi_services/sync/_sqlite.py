@@ -6,8 +6,10 @@ Tables:
     ``service_job_id`` (primary key), ``status``, ``marketplace_id``, ``store_id``,
     ``create_time``, ``last_activity`` (the latest time the job records: what pruning
     goes by), ``synced_at`` (when the row was last written; the API's jobs carry no
-    last-update time) and ``job``, the whole job as the API's JSON, its buyer data as
-    the sync's ``buyer_data`` left it.  Times are UTC text of fixed width, so they sort
+    last-update time), ``job``, the whole job as the API's JSON, its buyer data as
+    the sync's ``buyer_data`` left it, and ``content_hash``, the hash of the job as the
+    API sent it (what tells a change from a repeat, see
+    :class:`~spapi_services.sync.ChangeSink`).  Times are UTC text of fixed width, so they sort
     and compare as text.
 ``sync_checkpoints``
     Per scope (marketplace): ``synced_until``, the end of the last complete run.
@@ -50,7 +52,15 @@ from ._buyer import (
 )
 from ._files import create_private, make_private_folders, warn_if_shared
 from ._plan import Mode, SyncPlan, Window, format_time, parse_time
-from ._sink import RewriteReport, SinkState, ThreadedSink, job_record
+from ._sink import (
+    PageWrite,
+    RewriteReport,
+    SinkState,
+    ThreadedSink,
+    changes_of,
+    job_record,
+    stored_hash,
+)
 
 __all__ = ["SqliteSink"]
 
@@ -63,7 +73,8 @@ CREATE TABLE IF NOT EXISTS service_jobs (
     create_time TEXT,
     last_activity TEXT,
     synced_at TEXT NOT NULL,
-    job TEXT NOT NULL
+    job TEXT NOT NULL,
+    content_hash TEXT
 );
 CREATE INDEX IF NOT EXISTS service_jobs_status ON service_jobs (status);
 CREATE INDEX IF NOT EXISTS service_jobs_marketplace ON service_jobs (marketplace_id);
@@ -113,8 +124,9 @@ _LAST_ACTIVITY_INDEX = (
 
 _UPSERT = """
 INSERT INTO service_jobs
-    (service_job_id, status, marketplace_id, store_id, create_time, last_activity, synced_at, job)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+    (service_job_id, status, marketplace_id, store_id, create_time, last_activity, synced_at, job,
+     content_hash)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
 ON CONFLICT (service_job_id) DO UPDATE SET
     status = excluded.status,
     marketplace_id = excluded.marketplace_id,
@@ -122,8 +134,13 @@ ON CONFLICT (service_job_id) DO UPDATE SET
     create_time = excluded.create_time,
     last_activity = excluded.last_activity,
     synced_at = excluded.synced_at,
-    job = excluded.job
+    job = excluded.job,
+    content_hash = excluded.content_hash
 """
+
+
+#: Ids asked for in one statement (SQLite's default limit of variables is far above it).
+_ID_BATCH = 500
 
 
 class SqliteSink(ThreadedSink):
@@ -198,6 +215,9 @@ class SqliteSink(ThreadedSink):
                     [(_last_activity(_serde.loads(job)), job_id) for job_id, job in rows],
                 )
         db.execute(_LAST_ACTIVITY_INDEX)
+        if "content_hash" not in columns:
+            # Jobs stored before are judged by their stored record until written again.
+            db.execute("ALTER TABLE service_jobs ADD COLUMN content_hash TEXT")
 
     def _load_erased(self, db: sqlite3.Connection) -> ErasedBuyers:
         row = db.execute("SELECT value FROM mirror_meta WHERE name = 'erasure_salt'").fetchone()
@@ -289,13 +309,24 @@ class SqliteSink(ThreadedSink):
                 ],
             )
 
-    def _write_page(
-        self, plan: SyncPlan, window: Window, jobs: Sequence[ServiceJob], next_token: str | None
-    ) -> int:
+    def _write_page_changes(
+        self,
+        plan: SyncPlan,
+        window: Window,
+        jobs: Sequence[ServiceJob],
+        next_token: str | None,
+        hashes: Sequence[str],
+    ) -> PageWrite:
         db = self._conn()
-        now = format_time(datetime.now(UTC))
-        rows = [_row(job, now) for job in jobs if job.service_job_id]
+        moment = datetime.now(UTC)
+        now = format_time(moment)
+        kept = [
+            (job, digest) for job, digest in zip(jobs, hashes, strict=True) if job.service_job_id
+        ]
+        rows = [_row(job, now, digest) for job, digest in kept]
         with _transaction(db):
+            held = self._held(db, [job.service_job_id for job, _ in kept if job.service_job_id])
+            changes = changes_of([j for j, _ in kept], [h for _, h in kept], held, moment)
             db.executemany(_UPSERT, rows)
             db.execute(
                 "UPDATE sync_windows SET page_token = ?, done = ?, pages = pages + 1,"
@@ -309,7 +340,22 @@ class SqliteSink(ThreadedSink):
                     window.index,
                 ),
             )
-        return len(rows)
+        return PageWrite(written=len(rows), changes=tuple(changes))
+
+    @staticmethod
+    def _held(db: sqlite3.Connection, ids: Sequence[str]) -> dict[str, str]:
+        """The content hash of each of ``ids`` the mirror holds."""
+        held: dict[str, str] = {}
+        for start in range(0, len(ids), _ID_BATCH):
+            chunk = ids[start : start + _ID_BATCH]
+            marks = ", ".join("?" * len(chunk))
+            for job_id, digest, job in db.execute(
+                f"SELECT service_job_id, content_hash, job FROM service_jobs"
+                f" WHERE service_job_id IN ({marks})",
+                chunk,
+            ):
+                held[job_id] = stored_hash(digest, job)
+        return held
 
     def _finish(self, plan: SyncPlan) -> None:
         db = self._conn()
@@ -447,7 +493,7 @@ class _transaction:
         self._db.execute("ROLLBACK" if exc_type is not None else "COMMIT")
 
 
-def _row(job: ServiceJob, synced_at: str) -> tuple[str | None, ...]:
+def _row(job: ServiceJob, synced_at: str, digest: str) -> tuple[str | None, ...]:
     record = job_record(job)
     return (
         job.service_job_id,
@@ -458,6 +504,7 @@ def _row(job: ServiceJob, synced_at: str) -> tuple[str | None, ...]:
         _last_activity(record),
         synced_at,
         _serde.dumps(record),
+        digest,
     )
 
 

@@ -78,7 +78,7 @@ async def test_jsonl_files_and_new_folders_are_private(
     folder = tmp_path / "new" / "mirrors"
     sink = JsonlSink(folder / "m.jsonl")
     await sync(emulator, client, sink)
-    expected = {"m.jsonl": 0o600, "m.jsonl.checkpoint.json": 0o600}
+    expected = {"m.jsonl": 0o600, "m.jsonl.checkpoint.json": 0o600, "m.jsonl.hashes": 0o600}
     assert {p.name: mode_of(p) for p in folder.iterdir()} == expected
     # Rewritten whole: the new log and checkpoint are private too, and nothing is left over.
     assert await sink.prune(timedelta(days=1), now=emulator.clock.now()) > 0
