@@ -64,6 +64,13 @@ How it holds together:
 * **Status** lives in PostgreSQL (``fleet_status``) beside the mirror:
   :meth:`Fleet.status` gives each seller's :class:`SellerStatus` (state, last success,
   lag, jobs, 429s, last error, running or queued right now).
+* **Webhooks**: every change a sync stores goes, in the same transaction, into the
+  mirror's outbox; each worker process also runs a :class:`WebhookRelay` that delivers
+  the outbox to the endpoints set with :meth:`Fleet.set_webhook` (signed as Standard
+  Webhooks, ``webhook-id`` stable per change, retried over days, then dead-lettered;
+  :meth:`Fleet.redeliver` sends again).  A killed worker loses no delivery: another
+  takes it once its lease runs out.  :meth:`Fleet.webhooks` tells how each endpoint is
+  doing.
 * **Sellers** come from a :class:`SellerDirectory`: by default
   :class:`PostgresSellerDirectory` (table ``fleet_sellers``, refresh tokens sealed with
   AES-256-GCM under ``directory_key``); or any object with ``seller_ids()`` and
@@ -88,9 +95,11 @@ from ._broker import FleetBroker
 from ._directory import MemorySellerDirectory, PostgresSellerDirectory, Seller, SellerDirectory
 from ._fleet import SYNC_TASK, Fleet, SellerRun
 from ._locks import LeaseLost, SellerBusy, SellerLocks
+from ._relay import RelayStats, WebhookRelay
 from ._schedule import SellerScheduleSource
 from ._secrets import DirectoryKey, DirectoryKeyError
 from ._status import SellerState, SellerStatus
+from ._webhooks import WebhookBook, WebhookStatus
 
 __all__ = [
     "SYNC_TASK",
@@ -101,6 +110,7 @@ __all__ = [
     "LeaseLost",
     "MemorySellerDirectory",
     "PostgresSellerDirectory",
+    "RelayStats",
     "Seller",
     "SellerBusy",
     "SellerDirectory",
@@ -109,4 +119,7 @@ __all__ = [
     "SellerScheduleSource",
     "SellerState",
     "SellerStatus",
+    "WebhookBook",
+    "WebhookRelay",
+    "WebhookStatus",
 ]

@@ -32,6 +32,13 @@ ENVIRONMENT: dict[str, tuple[str, str]] = {
     "SPAPI_FLEET_POOL_SIZE": ("pool_size", "integer"),
     "SPAPI_FLEET_REDIS_TIMEOUT_SECONDS": ("redis_timeout", "number"),
     "SPAPI_FLEET_RECONNECT_TIMEOUT_SECONDS": ("reconnect_timeout", "number"),
+    "SPAPI_FLEET_WEBHOOK_ALLOW_NETWORKS": ("webhook_allow_networks", "list"),
+    "SPAPI_FLEET_WEBHOOK_TIMEOUT_SECONDS": ("webhook_timeout", "number"),
+    "SPAPI_FLEET_WEBHOOK_DELAYS": ("webhook_schedule", "delays"),
+    "SPAPI_FLEET_WEBHOOK_LEASE_SECONDS": ("webhook_lease", "number"),
+    "SPAPI_FLEET_WEBHOOK_POLL_SECONDS": ("webhook_poll_interval", "number"),
+    "SPAPI_FLEET_OUTBOX_RETENTION_DAYS": ("outbox_retention", "days"),
+    "SPAPI_FLEET_RELAY_WEBHOOKS": ("relay_webhooks", "switch"),
 }
 
 
@@ -56,6 +63,23 @@ def options_from_env(environ: Mapping[str, str]) -> dict[str, Any]:
 
 
 def _read(name: str, text: str, kind: str) -> Any:
+    if kind == "list":
+        return [part for part in text.replace(",", " ").split() if part]
+    if kind == "switch":
+        if text.lower() in ("1", "true", "yes", "on"):
+            return True
+        if text.lower() in ("0", "false", "no", "off"):
+            return False
+        raise ValueError(f"{name}: must be 1 or 0 (true or false), got {text!r}")
+    if kind == "delays":
+        from ..webhooks import RetrySchedule
+
+        try:
+            return RetrySchedule(delays=[float(p) for p in text.replace(",", " ").split()])
+        except ValueError:
+            raise ValueError(
+                f"{name}: give the seconds before each attempt, e.g. 0,5,300,1800"
+            ) from None
     try:
         if kind == "base64":
             return base64.b64decode(text, validate=True)

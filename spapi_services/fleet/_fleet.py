@@ -15,7 +15,7 @@ import logging
 import math
 import os
 import socket
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -31,15 +31,31 @@ from ..errors import AuthenticationError, FencedOut
 from ..redis import RedisRateLimits, RedisTokenCache
 from ..redis._link import RedisLink, check_seconds
 from ..sync import BUYER_DATA_CHOICES, BuyerData, BuyerKeyLike, PostgresSink, sync_jobs
+from ..sync._buyer import as_keys
 from ..sync._postgres import DEFAULT_SCHEMA, Pool, check_schema, connect_pool
+from ..webhooks import (
+    DEFAULT_TIMEOUT,
+    AddressGuard,
+    AttemptResult,
+    NetworkLike,
+    RetrySchedule,
+    WebhookEndpoint,
+    WebhookMessage,
+    WebhookSecret,
+    WebhookSecretLike,
+    WebhookSender,
+)
+from ..webhooks._addresses import literal_address
 from ._broker import MARK_LABEL, FleetBroker
 from ._directory import PostgresSellerDirectory, Seller, SellerDirectory
 from ._errors import describe_error, describe_refusal
 from ._locks import LeaseLost, SellerBusy, SellerLocks
+from ._relay import WebhookRelay
 from ._schedule import SellerScheduleSource
 from ._schema import migrate_all
 from ._secrets import DirectoryKey, token_fingerprint
 from ._status import SellerState, SellerStatus, StatusBook
+from ._webhooks import WebhookBook, WebhookStatus, new_endpoint_id
 
 __all__ = ["SYNC_TASK", "Fleet", "SellerRun"]
 
@@ -68,11 +84,13 @@ class SellerRun:
     while this one ran: its writes were refused and it stopped, see
     :class:`~spapi_services.FencedOut`), ``unknown`` (no such seller) or ``disabled``.
     ``fencing_token`` is the token the run took (``None`` if it never started).
+    ``changes`` counts the jobs stored that were changes (each recorded in the outbox).
     """
 
     seller_id: str
     outcome: str
     jobs: int = 0
+    changes: int = 0
     requests: int = 0
     throttled: int = 0
     error: str | None = None
@@ -122,6 +140,7 @@ class _Resources:
     session: aiohttp.ClientSession
     locks: SellerLocks
     status: StatusBook
+    book: WebhookBook
 
     async def close(self) -> None:
         await self.session.close()
@@ -172,6 +191,18 @@ class Fleet:
     :param key_prefix: the prefix of every Redis key (locks, marks, plans, tokens).
     :param queue: the Redis stream of the tasks.
     :param pool_size: PostgreSQL connections per process.
+    :param relay_webhooks: whether each worker process delivers the outbox's changes to
+        the webhook endpoints (see :meth:`set_webhook`).
+    :param webhook_allow_networks: private networks webhook receivers may be on (every
+        other private, loopback or link-local address is refused; see
+        :class:`~spapi_services.webhooks.AddressGuard`).
+    :param webhook_timeout: seconds one delivery attempt may take.
+    :param webhook_schedule: when deliveries are tried again, and when given up.
+    :param webhook_lease: seconds a worker holds a delivery it attempts; past it (the
+        worker died) another worker takes it (default: ``webhook_timeout`` + 15).
+    :param webhook_poll_interval: seconds between a worker's looks for retries due.
+    :param outbox_retention: how long a change every endpoint has is kept, for
+        ``redeliver``.
     """
 
     def __init__(
@@ -201,6 +232,13 @@ class Fleet:
         pool_size: int = 10,
         redis_timeout: float | None = None,
         reconnect_timeout: float = 30.0,
+        relay_webhooks: bool = True,
+        webhook_allow_networks: Iterable[NetworkLike] = (),
+        webhook_timeout: float = DEFAULT_TIMEOUT,
+        webhook_schedule: RetrySchedule | None = None,
+        webhook_lease: float | None = None,
+        webhook_poll_interval: float = 1.0,
+        outbox_retention: timedelta = timedelta(days=7),
     ) -> None:
         if not isinstance(redis_url, str) or not redis_url.startswith(("redis://", "rediss://")):
             raise ValueError("redis_url: expected a redis:// or rediss:// URL")
@@ -233,6 +271,13 @@ class Fleet:
         client_secret = client_secret or os.environ.get("SPAPI_CLIENT_SECRET", "").strip()
         self.schema = check_schema(schema)
         self._keyless = directory is None and directory_key is None
+        self._directory_key: DirectoryKey | None = None
+        if directory_key is not None:
+            self._directory_key = (
+                directory_key
+                if isinstance(directory_key, DirectoryKey)
+                else DirectoryKey(directory_key)
+            )
         if directory is None:
             directory = PostgresSellerDirectory(database_url, key=directory_key, schema=schema)
         elif not isinstance(directory, SellerDirectory):
@@ -254,6 +299,28 @@ class Fleet:
         self._token_url = token_url
         self._sandbox = sandbox
         self._pool_size = pool_size
+        self.relay_webhooks_enabled = bool(relay_webhooks)
+        self.webhook_guard = AddressGuard(webhook_allow_networks)
+        _positive("webhook_timeout", webhook_timeout)
+        self.webhook_timeout = float(webhook_timeout)
+        self.webhook_schedule = webhook_schedule or RetrySchedule()
+        self.webhook_lease = (
+            self.webhook_timeout + 15.0
+            if webhook_lease is None
+            else _positive("webhook_lease", webhook_lease)
+        )
+        if self.webhook_lease <= self.webhook_timeout:
+            raise ValueError(
+                f"webhook_lease: must be longer than webhook_timeout "
+                f"({self.webhook_timeout:g} s), so a delivery under way is never taken by "
+                f"another worker, got {webhook_lease!r}"
+            )
+        self.webhook_poll_interval = _positive("webhook_poll_interval", webhook_poll_interval)
+        if not isinstance(outbox_retention, timedelta) or outbox_retention < timedelta(0):
+            raise ValueError("outbox_retention: must be a timedelta of zero or more")
+        self.outbox_retention = outbox_retention
+        self._relay_task: asyncio.Task[None] | None = None
+        self.relay: WebhookRelay | None = None
         self._resources: _Resources | None = None
         self._opening: tuple[asyncio.AbstractEventLoop, asyncio.Lock] | None = None
         self._broker_started = False
@@ -551,6 +618,7 @@ class Fleet:
             seller_id=seller_id,
             outcome="ok",
             jobs=report.jobs,
+            changes=report.changes,
             requests=report.requests,
             throttled=plan.throttled_count,
             fencing_token=token,
@@ -607,6 +675,140 @@ class Fleet:
             seller=seller.seller_id,
             token_cache=resources.tokens,
         )
+
+    # --- webhooks -------------------------------------------------------------------------
+
+    async def set_webhook(
+        self,
+        url: str,
+        *,
+        secret: WebhookSecretLike | Iterable[WebhookSecretLike] | None = None,
+        endpoint_id: str | None = None,
+        seller_id: str | None = None,
+        event_types: Iterable[str] | None = None,
+        buyer_data: str = "keep",
+    ) -> WebhookEndpoint:
+        """Send the mirror's changes to ``url`` from now on (or change the endpoint
+        ``endpoint_id``); the endpoint, its secret(s) in ``endpoint.secrets``.
+
+        Each change the syncs store from then on is posted to it, signed with
+        ``secret`` (a new random one if not given: give ``secrets[0].export()`` to the
+        receiver; several while rotating).  ``seller_id`` limits it to one seller's
+        changes, ``event_types`` to ``service_job.created`` or ``service_job.updated``;
+        ``buyer_data`` is ``keep``, ``hash`` (with the fleet's ``buyer_key``) or ``drop``.
+        The secret is sealed with the directory key before it is stored.  An address
+        the workers would refuse (private, loopback...; see ``webhook_allow_networks``)
+        is refused here, when it is an IP address.
+        """
+        self._check_webhook_address(url)
+        chosen = WebhookSecret.generate() if secret is None else secret
+        resources = await self._ready()
+        return await resources.book.put(
+            url,
+            chosen,
+            endpoint_id=endpoint_id or new_endpoint_id(),
+            seller_id=seller_id,
+            event_types=event_types,
+            buyer_data=buyer_data,
+        )
+
+    def _check_webhook_address(self, url: str) -> None:
+        from yarl import URL
+
+        try:
+            host = URL(str(url).strip()).host or ""
+        except (TypeError, ValueError):
+            return  # WebhookEndpoint names what is wrong with it
+        address = literal_address(host)
+        why = None if address is None else self.webhook_guard.refusal(address)
+        if why is not None:
+            raise ValueError(
+                f"url: {host} is {why}, and the fleet's workers refuse such addresses; allow "
+                "its network with webhook_allow_networks (SPAPI_FLEET_WEBHOOK_ALLOW_NETWORKS) "
+                "if the receiver is meant to be there"
+            )
+
+    async def remove_webhook(self, endpoint_id: str) -> bool:
+        """Stop sending to an endpoint and forget its deliveries; whether it was there."""
+        resources = await self._ready()
+        return await resources.book.remove(endpoint_id)
+
+    async def webhooks(self) -> list[WebhookStatus]:
+        """Every endpoint and how its deliveries go (needs no secret)."""
+        resources = await self._ready()
+        return await resources.book.status()
+
+    async def outbox_backlog(self) -> int:
+        """Changes stored that the workers have not handed to the endpoints yet."""
+        resources = await self._ready()
+        return await resources.book.backlog()
+
+    async def test_webhook(self, endpoint_id: str) -> AttemptResult:
+        """Post a signed ``webhook.test`` message to an endpoint now, from this process;
+        what came of it (nothing is recorded or retried)."""
+        resources = await self._ready()
+        endpoint = await resources.book.endpoint(endpoint_id)
+        if endpoint is None:
+            raise ValueError(f"endpoint_id: no webhook endpoint {endpoint_id!r}")
+        message = WebhookMessage(
+            type="webhook.test",
+            timestamp=datetime.now(UTC),
+            data={"endpointId": endpoint.id, "note": "a test from spapi-services fleet"},
+            seller_id=endpoint.seller_id,
+        )
+        async with self.webhook_sender() as sender:
+            return await sender.attempt(endpoint, message.id, message.body())
+
+    async def redeliver(
+        self,
+        *,
+        endpoint_id: str | None = None,
+        dead: bool = False,
+        message_ids: Sequence[str] = (),
+        since: datetime | None = None,
+        until: datetime | None = None,
+        seller_id: str | None = None,
+    ) -> int:
+        """Send changes again with their ``webhook-id``; how many deliveries (see
+        :meth:`WebhookBook.redeliver <spapi_services.fleet._webhooks.WebhookBook.redeliver>`):
+        the dead letters (``dead``), some changes by ``webhook-id``, or every change
+        recorded from ``since`` (to ``until``) that is still in the outbox; to one
+        endpoint or all, for one seller or all."""
+        resources = await self._ready()
+        return await resources.book.redeliver(
+            endpoint_id=endpoint_id,
+            dead=dead,
+            message_ids=message_ids,
+            since=since,
+            until=until,
+            seller_id=seller_id,
+        )
+
+    def webhook_sender(self) -> WebhookSender:
+        """A sender of this fleet's attempts (its timeout and allowed networks)."""
+        return WebhookSender(
+            timeout=self.webhook_timeout, allow_networks=self.webhook_guard.allowed
+        )
+
+    async def relay_webhooks(self) -> None:
+        """Deliver the outbox's changes to the endpoints from this process, until
+        cancelled (what each worker process does; see :mod:`spapi_services.fleet._relay`)."""
+        resources = await self._ready()
+        async with self.webhook_sender() as sender:
+            self.relay = WebhookRelay(
+                resources.pool,
+                self.database_url,
+                resources.book,
+                sender=sender,
+                schedule=self.webhook_schedule,
+                lease=self.webhook_lease,
+                worker=f"{socket.gethostname()}:{os.getpid()}",
+                buyer_keys=as_keys(self.buyer_key),
+                poll_interval=self.webhook_poll_interval,
+                retention=self.outbox_retention,
+                reconnect_timeout=self.reconnect_timeout,
+            )
+            await self.relay.run()
 
     # --- running processes ----------------------------------------------------------------
 
@@ -732,13 +934,32 @@ class Fleet:
                 link, prefix=self.key_prefix, lease=self.lease, queue=self.broker.queue_name
             ),
             status=StatusBook(pool, self.schema, reconnect_timeout=self.reconnect_timeout),
+            book=WebhookBook(
+                pool,
+                self.schema,
+                self._directory_key,
+                buyer_key=self.buyer_key,
+                reconnect_timeout=self.reconnect_timeout,
+            ),
         )
 
     async def _worker_startup(self, _state: Any) -> None:
         # A worker without credentials or key would fail every task: it fails at once.
         self.check_can_sync()
+        if self.relay_webhooks_enabled:
+            if self._directory_key is None:
+                _log.warning(
+                    "webhooks: this worker delivers none (the directory key, which opens "
+                    "the endpoints' secrets, is not set)"
+                )
+            else:
+                self._relay_task = asyncio.get_running_loop().create_task(self.relay_webhooks())
 
     async def _worker_shutdown(self, _state: Any) -> None:
+        task, self._relay_task = self._relay_task, None
+        if task is not None:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
         await self.aclose()
 
     async def aclose(self) -> None:

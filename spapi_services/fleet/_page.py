@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 
 from ._status import SellerStatus
+from ._webhooks import WebhookStatus
 
 if TYPE_CHECKING:
     from ._fleet import Fleet
@@ -61,15 +62,28 @@ svg{background:#fff;border:1px solid #e2e8f0}svg text{font-size:11px;fill:#4a556
 """
 
 
-def status_json(statuses: Sequence[SellerStatus], now: datetime | None = None) -> dict[str, Any]:
-    """The sellers' status as JSON-ready data (what ``fleet status --json`` prints)."""
+def status_json(
+    statuses: Sequence[SellerStatus],
+    now: datetime | None = None,
+    *,
+    webhooks: Sequence[WebhookStatus] | None = None,
+    backlog: int | None = None,
+) -> dict[str, Any]:
+    """The sellers' status as JSON-ready data (what ``fleet status --json`` prints), and
+    the webhook endpoints' when given (``backlog``: changes not yet handed to them)."""
     moment = now or datetime.now(UTC)
-    return {
+    data: dict[str, Any] = {
         "at": moment.isoformat(),
         "redis": "unreachable" if _redis_unreachable(statuses) else "ok",
         "sellers": [_seller_json(s) for s in statuses],
         "states": dict(Counter(_shown_state(s) for s in statuses)),
     }
+    if webhooks is not None:
+        data["webhooks"] = {
+            "backlog": backlog,
+            "endpoints": [w.as_json() for w in webhooks],
+        }
+    return data
 
 
 def _redis_unreachable(statuses: Sequence[SellerStatus]) -> bool:
@@ -141,8 +155,11 @@ def render_page(
     *,
     now: datetime | None = None,
     refresh: float = 5.0,
+    webhooks: Sequence[WebhookStatus] = (),
+    backlog: int | None = None,
 ) -> str:
-    """The page's HTML: a summary, the mirror's growth as SVG, a row per seller."""
+    """The page's HTML: a summary, the mirror's growth as SVG, a row per seller, and a
+    row per webhook endpoint."""
     moment = now or datetime.now(UTC)
     states = Counter(_shown_state(s) for s in statuses)
     throttled = sum(s.throttled_total for s in statuses)
@@ -188,6 +205,7 @@ every {max(1, round(refresh))} s</p>
 </tbody>
 </table>
 <p class="note" id="counts">{html.escape(COUNTS_NOTE)}</p>
+{_webhooks_section(webhooks, backlog, moment)}
 </body>
 </html>
 """
@@ -220,6 +238,58 @@ def _row(s: SellerStatus, now: datetime) -> str:
         f'<td class="num total">{s.jobs_total:,}</td>'
         f'<td class="num throttled">{throttled}</td>'
         f'<td class="error">{error}</td></tr>'
+    )
+
+
+def _webhooks_section(webhooks: Sequence[WebhookStatus], backlog: int | None, now: datetime) -> str:
+    if not webhooks and not backlog:
+        return ""
+    waiting = ""
+    if backlog is not None:
+        waiting = (
+            f'<p class="summary" id="backlog">{backlog:,} changes waiting to be handed to '
+            "the endpoints</p>"
+        )
+    rows = "\n".join(_webhook_row(w, now) for w in webhooks) or (
+        '<tr><td colspan="7">No endpoints: set one with fleet webhooks set.</td></tr>'
+    )
+    return f"""<h2>Webhooks</h2>
+{waiting}
+<table id="webhooks">
+<thead><tr><th>Endpoint</th><th>State</th><th class="num">Delivered</th>
+<th class="num">Pending</th><th class="num">Dead letters</th><th>Oldest pending</th>
+<th>Last failure</th></tr></thead>
+<tbody>
+{rows}
+</tbody>
+</table>"""
+
+
+def _webhook_row(w: WebhookStatus, now: datetime) -> str:
+    if not w.enabled:
+        state = f"disabled ({w.disabled_reason or 'by hand'})"
+    elif w.paused_until is not None:
+        state = "held back (the receiver asked to slow down)"
+    else:
+        state = "enabled"
+    scope = "every seller" if w.seller_id is None else f"seller {w.seller_id}"
+    failure = "-"
+    if w.last_error:
+        failure = html.escape(w.last_error)
+        if w.last_error_at is not None:
+            failure += f" <small>({_ago(w.last_error_at, now)})</small>"
+    flight = f' <span class="flag">{w.in_flight} in flight</span>' if w.in_flight else ""
+    endpoint = html.escape(w.endpoint_id)
+    return (
+        f'<tr data-endpoint="{endpoint}" class="{"state-ok" if w.enabled else "state-failed"}">'
+        f'<td>{endpoint}<span class="hint">{html.escape(w.url)} &middot; '
+        f"{html.escape(scope)}</span></td>"
+        f'<td><span class="state">{html.escape(state)}</span></td>'
+        f'<td class="num delivered">{w.delivered:,}</td>'
+        f'<td class="num pending">{w.pending:,}{flight}</td>'
+        f'<td class="num dead">{w.dead:,}</td>'
+        f'<td class="oldest">{_ago(w.oldest_pending_at, now)}</td>'
+        f'<td class="error">{failure}</td></tr>'
     )
 
 
@@ -341,7 +411,11 @@ def status_app(
         now = datetime.now(UTC)
         statuses = await fleet.status()
         growth = await fleet.mirror_growth(window=window)
-        body = render_page(statuses, growth, now=now, refresh=refresh)
+        webhooks = await fleet.webhooks()
+        backlog = await fleet.outbox_backlog()
+        body = render_page(
+            statuses, growth, now=now, refresh=refresh, webhooks=webhooks, backlog=backlog
+        )
         return web.Response(
             text=body,
             content_type="text/html",
@@ -349,7 +423,11 @@ def status_app(
         )
 
     async def figures(_: web.Request) -> web.Response:
-        data = status_json(await fleet.status())
+        data = status_json(
+            await fleet.status(),
+            webhooks=await fleet.webhooks(),
+            backlog=await fleet.outbox_backlog(),
+        )
         return web.Response(
             text=json.dumps(data), content_type="application/json", headers=_NO_STORE
         )

@@ -1,8 +1,11 @@
-"""Refresh tokens at rest: sealed with AES-256-GCM under a key the user keeps.
+"""Refresh tokens and webhook secrets at rest: sealed with AES-256-GCM under a key the
+user keeps.
 
 A sealed token reads ``v1:<key id>:<base64url(nonce ‖ ciphertext ‖ tag)>``.  It is bound
 to its seller (the seller id is the associated data), so a sealed token copied to
-another seller's row does not open.  The key id names which key of a :class:`DirectoryKey`
+another seller's row does not open.  A webhook endpoint's secret is sealed the same way,
+bound to the endpoint's id under a context of its own, so neither kind of value opens
+as the other.  The key id names which key of a :class:`DirectoryKey`
 ring sealed it, so keys can be rotated: the first seals, every one opens.
 """
 
@@ -24,6 +27,7 @@ __all__ = ["DirectoryKey", "DirectoryKeyError", "token_fingerprint"]
 _KEY_BYTES = 32
 _NONCE_BYTES = 12
 _CONTEXT = b"spapi-services seller refresh token v1\x00"
+_SECRET_CONTEXT = b"spapi-services webhook endpoint secret v1\x00"
 _SEALED = re.compile(r"\Av1:([0-9a-f]{12}):([A-Za-z0-9_-]+)\Z")
 
 
@@ -67,33 +71,47 @@ class DirectoryKey:
 
     def seal(self, seller_id: str, token: str) -> str:
         """``token`` sealed with the first key, bound to ``seller_id``."""
-        key_id, aead = next(iter(self._keys.items()))
-        nonce = secrets.token_bytes(_NONCE_BYTES)
-        sealed = aead.encrypt(nonce, token.encode(), _CONTEXT + seller_id.encode())
-        text = base64.urlsafe_b64encode(nonce + sealed).decode().rstrip("=")
-        return f"v1:{key_id}:{text}"
+        return self._seal(_CONTEXT, seller_id, token)
 
     def open(self, seller_id: str, sealed: str) -> str:
         """The token a sealed value holds; :class:`DirectoryKeyError` if it cannot."""
+        return self._open(_CONTEXT, f"seller {seller_id}", "refresh token", seller_id, sealed)
+
+    def seal_secret(self, endpoint_id: str, secret: str) -> str:
+        """A webhook endpoint's signing secret(s) sealed, bound to ``endpoint_id``."""
+        return self._seal(_SECRET_CONTEXT, endpoint_id, secret)
+
+    def open_secret(self, endpoint_id: str, sealed: str) -> str:
+        """The secret(s) :meth:`seal_secret` sealed; :class:`DirectoryKeyError` if not."""
+        return self._open(_SECRET_CONTEXT, f"webhook {endpoint_id}", "secret", endpoint_id, sealed)
+
+    def _seal(self, context: bytes, subject: str, text: str) -> str:
+        key_id, aead = next(iter(self._keys.items()))
+        nonce = secrets.token_bytes(_NONCE_BYTES)
+        sealed = aead.encrypt(nonce, text.encode(), context + subject.encode())
+        payload = base64.urlsafe_b64encode(nonce + sealed).decode().rstrip("=")
+        return f"v1:{key_id}:{payload}"
+
+    def _open(self, context: bytes, owner: str, what: str, subject: str, sealed: str) -> str:
         match = _SEALED.match(sealed)
         if match is None:
-            raise DirectoryKeyError(f"seller {seller_id}: the stored refresh token is not sealed")
+            raise DirectoryKeyError(f"{owner}: the stored {what} is not sealed")
         key_id, payload = match[1], match[2]
         aead = self._keys.get(key_id)
         if aead is None:
             raise DirectoryKeyError(
-                f"seller {seller_id}: its refresh token was sealed with key {key_id}, which "
+                f"{owner}: its {what} was sealed with key {key_id}, which "
                 f"directory_key does not hold (it holds {', '.join(self._keys)})"
             )
         try:
             blob = base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4))
             plain = aead.decrypt(
-                blob[:_NONCE_BYTES], blob[_NONCE_BYTES:], _CONTEXT + seller_id.encode()
+                blob[:_NONCE_BYTES], blob[_NONCE_BYTES:], context + subject.encode()
             )
         except (InvalidTag, ValueError, binascii.Error):
             raise DirectoryKeyError(
-                f"seller {seller_id}: the stored refresh token does not open with key "
-                f"{key_id}: it was altered or moved from another seller"
+                f"{owner}: the stored {what} does not open with key {key_id}: it was "
+                "altered or moved from another row"
             ) from None
         return plain.decode()
 
