@@ -4,8 +4,9 @@
 seller in the directory (its refresh token from an environment variable or typed at a
 hidden prompt, never an argument that shells and ``ps`` keep), ``enqueue`` sends syncs
 now, ``status`` tells how every seller is doing (a table, ``--json``, or ``--serve``: a
-page that refreshes itself), ``new-key`` makes a directory key and ``demo`` runs it all
-on this machine.
+page that refreshes itself), ``webhooks set|list|test|remove`` manages where the
+mirror's changes are posted, ``redeliver`` sends changes again, ``new-key`` makes a
+directory key and ``demo`` runs it all on this machine.
 
 Every process of a fleet reads the same environment: the Redis from ``--redis`` or
 ``SPAPI_REDIS_URL``, the PostgreSQL from ``fleet --database`` or ``SPAPI_DATABASE_URL``
@@ -35,9 +36,10 @@ from .._client import Region
 from ._app import Group, json_option, run, settings
 from ._failures import EXIT_USAGE, Failure
 from ._output import Output, fmt_time, plural
+from ._times import TIME
 
 if TYPE_CHECKING:
-    from ..fleet import Fleet, SellerStatus
+    from ..fleet import Fleet, SellerStatus, WebhookStatus
 
 __all__ = ["fleet"]
 
@@ -509,12 +511,17 @@ def status(
         names = allowed_hosts(host, allow_hosts)
         _serve(build_fleet(needs=()), host, port, refresh, timedelta(hours=chart_hours), names)
         return
-    statuses = with_fleet(lambda f: f.status(), build_fleet(needs=()))
+    async def read(f: Fleet) -> tuple[list[SellerStatus], list[WebhookStatus], int]:
+        return await f.status(), await f.webhooks(), await f.outbox_backlog()
+
+    statuses, webhooks, backlog = with_fleet(read, build_fleet(needs=()))
     out = settings().output
     if out.as_json:
-        out.json(status_json(statuses))
+        out.json(status_json(statuses, webhooks=webhooks, backlog=backlog))
     else:
         show_statuses(out, statuses)
+        if webhooks or backlog:
+            show_webhooks(out, webhooks, backlog)
 
 
 def show_statuses(out: Output, statuses: list[SellerStatus]) -> None:
@@ -569,6 +576,38 @@ def show_statuses(out: Output, statuses: list[SellerStatus]) -> None:
         )
 
 
+def show_webhooks(out: Output, webhooks: list[WebhookStatus], backlog: int | None) -> None:
+    """The webhook endpoints as a table, and the changes not yet handed to them."""
+    rows = []
+    for w in webhooks:
+        state = "enabled" if w.enabled else f"disabled ({w.disabled_reason or 'by hand'})"
+        if w.enabled and w.paused_until is not None:
+            state = "held back"
+        failure = w.last_error or "-"
+        if w.last_error and w.last_error_at is not None:
+            failure += f" ({fmt_time(w.last_error_at)})"
+        rows.append(
+            [
+                w.endpoint_id,
+                w.url,
+                w.seller_id or "all",
+                state,
+                f"{w.delivered:,}",
+                f"{w.pending:,}",
+                f"{w.dead:,}",
+                failure,
+            ]
+        )
+    out.table(
+        None,
+        ["endpoint", "url", "sellers", "state", "delivered", "pending", "dead", "last failure"],
+        rows,
+        caption="dead: given up after the last retry (fleet redeliver --dead sends them again)",
+    )
+    if backlog:
+        out.say(f"{plural(backlog, 'change')} not yet handed to the endpoints")
+
+
 def _serve(
     built: Fleet,
     host: str,
@@ -621,6 +660,248 @@ def _serve(
             raise
     if not out.as_json:
         out.note("[dim]status page stopped[/dim]")
+
+
+# --- webhooks ----------------------------------------------------------------------------
+
+
+@fleet.group(cls=Group)
+def webhooks() -> None:
+    """Where the mirror's changes are posted: set, list, test and remove endpoints.
+
+    Every change a sync stores (a job new to the mirror, or changed) is posted by the
+    workers to each endpoint that takes it, signed as Standard Webhooks; a failed
+    delivery is tried again over about three days, then dead-lettered (see `fleet
+    redeliver`).  Receivers on private or loopback addresses are refused unless
+    SPAPI_FLEET_WEBHOOK_ALLOW_NETWORKS lists their network (the same in every process).
+    """
+
+
+def _secret_from(variable: str | None) -> str | None:
+    if variable is None:
+        return None
+    text = os.environ.get(variable, "").strip()
+    if not text:
+        raise _setup_failure(
+            f"--secret-env: the variable {variable} is not set (or empty)",
+            option="--secret-env",
+            variable=variable,
+        )
+    return text
+
+
+@webhooks.command("set")
+@click.argument("url")
+@click.option("--id", "endpoint_id", metavar="ID", help="The endpoint's id (new: random).")
+@click.option("--seller", "seller_id", metavar="SELLER", help="Only this seller's changes.")
+@click.option(
+    "--event-type",
+    "event_types",
+    multiple=True,
+    type=click.Choice(["service_job.created", "service_job.updated"]),
+    help="Only these event types (repeat for both; default: both).",
+)
+@click.option(
+    "--buyer-data",
+    type=click.Choice(["keep", "hash", "drop"]),
+    default="keep",
+    show_default=True,
+    help="What the endpoint gets of the buyer's name, phone and address (hash: keyed "
+    "hashes made with SPAPI_FLEET_BUYER_KEY).",
+)
+@click.option(
+    "--secret-env",
+    metavar="NAME",
+    help="Sign with the secret (whsec_...; several, space-separated, while rotating) in "
+    "this environment variable.  Without it a new secret is made and shown once.",
+)
+@json_option
+def webhooks_set(
+    url: str,
+    endpoint_id: str | None,
+    seller_id: str | None,
+    event_types: tuple[str, ...],
+    buyer_data: str,
+    secret_env: str | None,
+) -> None:
+    """Post the mirror's changes to URL from now on (or change endpoint --id).
+
+    The secret is sealed with the directory key before it is stored; a new one is
+    printed once, for the receiver.
+    """
+    secret = _secret_from(secret_env)
+    built = build_fleet(needs=(KEY,))
+
+    async def put(f: Fleet) -> Any:
+        try:
+            return await f.set_webhook(
+                url,
+                secret=secret,
+                endpoint_id=endpoint_id,
+                seller_id=seller_id,
+                event_types=event_types or None,
+                buyer_data=buyer_data,
+            )
+        except ValueError as exc:
+            raise Failure(str(exc), kind="invalid_argument", exit_code=EXIT_USAGE) from None
+
+    endpoint = with_fleet(put, built)
+    made = secret is None
+    shown_secret = endpoint.secrets[0].export() if made else None
+    out = settings().output
+    if out.as_json:
+        out.json(
+            {
+                "endpointId": endpoint.id,
+                "url": endpoint.origin,
+                "sellerId": endpoint.seller_id,
+                "secret": shown_secret,
+            }
+        )
+        return
+    scope = f"seller {seller_id}'s" if seller_id else "every seller's"
+    out.done(f"endpoint {endpoint.id}: {scope} changes go to {endpoint.origin}")
+    if shown_secret is not None:
+        out.say(
+            "Its signing secret (give it to the receiver; it is not shown again):\n"
+            f"{escape(shown_secret)}"
+        )
+
+
+@webhooks.command("list")
+@json_option
+def webhooks_list() -> None:
+    """Every endpoint, and how its deliveries go (needs no secret)."""
+
+    async def read(f: Fleet) -> tuple[list[WebhookStatus], int]:
+        return await f.webhooks(), await f.outbox_backlog()
+
+    found, backlog = with_fleet(read, build_fleet(needs=()))
+    out = settings().output
+    if out.as_json:
+        out.json({"backlog": backlog, "endpoints": [w.as_json() for w in found]})
+    elif not found:
+        out.say("No webhook endpoints: add one with `spapi-services fleet webhooks set URL`.")
+    else:
+        show_webhooks(out, found, backlog)
+
+
+@webhooks.command("test")
+@click.argument("endpoint_id")
+@json_option
+def webhooks_test(endpoint_id: str) -> None:
+    """Post a signed test message (type webhook.test) to an endpoint now, from here.
+
+    Exits 1 unless the receiver answers 2xx.  Nothing is recorded or retried.
+    """
+
+    async def attempt(f: Fleet) -> Any:
+        try:
+            return await f.test_webhook(endpoint_id)
+        except ValueError as exc:
+            raise Failure(str(exc), kind="invalid_argument", exit_code=EXIT_USAGE) from None
+
+    result = with_fleet(attempt, build_fleet(needs=(KEY,)))
+    out = settings().output
+    delivered = result.outcome.value == "delivered"
+    if out.as_json:
+        out.json(
+            {
+                "endpointId": endpoint_id,
+                "outcome": result.outcome.value,
+                "status": result.status,
+                "error": result.error,
+                "elapsedSeconds": round(result.elapsed, 3),
+            }
+        )
+    elif delivered:
+        out.done(f"endpoint {endpoint_id}: HTTP {result.status} in {result.elapsed:.2f} s")
+    if not delivered:
+        raise Failure(
+            f"endpoint {endpoint_id}: {result.error or result.outcome.value}",
+            kind="webhook",
+            data={"status": result.status},
+        )
+
+
+@webhooks.command("remove")
+@click.argument("endpoint_id")
+@json_option
+def webhooks_remove(endpoint_id: str) -> None:
+    """Stop posting to an endpoint (its pending deliveries and dead letters go too)."""
+    removed = with_fleet(lambda f: f.remove_webhook(endpoint_id), build_fleet(needs=()))
+    out = settings().output
+    if out.as_json:
+        out.json({"endpointId": endpoint_id, "removed": removed})
+    elif removed:
+        out.done(f"endpoint {endpoint_id} removed")
+    else:
+        raise Failure(
+            f"no webhook endpoint {endpoint_id!r}", kind="invalid_argument", exit_code=EXIT_USAGE
+        )
+
+
+@fleet.command()
+@click.option("--dead", is_flag=True, help="Send the dead letters again.")
+@click.option(
+    "--message",
+    "message_ids",
+    multiple=True,
+    metavar="WEBHOOK_ID",
+    help="Send this change again (its webhook-id, msg_...); repeat for several.",
+)
+@click.option("--since", type=TIME, help="Send every change recorded from this time on.")
+@click.option("--until", type=TIME, help="With --since: up to this time.")
+@click.option("--endpoint", "endpoint_id", metavar="ID", help="To this endpoint only.")
+@click.option("--seller", "seller_id", metavar="SELLER", help="This seller's changes only.")
+@json_option
+def redeliver(
+    dead: bool,
+    message_ids: tuple[str, ...],
+    since: Any,
+    until: Any,
+    endpoint_id: str | None,
+    seller_id: str | None,
+) -> None:
+    """Send changes to the webhook endpoints again, each with its webhook-id.
+
+    Give --dead (the dead letters), --message (changes by webhook-id, delivered or not)
+    or --since (every change recorded since then that the outbox still keeps: 7 days by
+    default).  An endpoint gets what it takes, even one set after the change was
+    recorded; one disabled by a 410 is enabled again.  Receivers de-duplicate by
+    webhook-id, so sending again is safe.
+    """
+    if not (dead or message_ids or since is not None):
+        raise Failure(
+            "say what to send again: --dead, --message WEBHOOK_ID or --since TIME",
+            kind="invalid_argument",
+            exit_code=EXIT_USAGE,
+            data={"option": "--dead"},
+        )
+    if until is not None and since is None:
+        raise Failure(
+            "--until: give --since too", kind="invalid_argument", exit_code=EXIT_USAGE
+        )
+
+    async def again(f: Fleet) -> int:
+        try:
+            return await f.redeliver(
+                endpoint_id=endpoint_id,
+                dead=dead,
+                message_ids=message_ids,
+                since=since,
+                until=until,
+                seller_id=seller_id,
+            )
+        except ValueError as exc:
+            raise Failure(str(exc), kind="invalid_argument", exit_code=EXIT_USAGE) from None
+
+    count = with_fleet(again, build_fleet(needs=()))
+    out = settings().output
+    if out.as_json:
+        out.json({"deliveries": count})
+    else:
+        out.done(f"{plural(count, 'delivery', 'deliveries')} sent again by the workers")
 
 
 def _register_demo() -> None:

@@ -266,6 +266,9 @@ class WebhookRelay:
                 f" FROM taken o JOIN {self._endpoint_table} e ON"
                 " (e.seller_id IS NULL OR e.seller_id = o.seller_id) AND (e.event_types IS NULL"
                 "  OR 'service_job.' || o.kind = ANY(e.event_types))"
+                # Held until the commit: an endpoint being disabled meanwhile is read as
+                # it ends up, and its disabling waits for these rows to bury them.
+                " FOR SHARE OF e"
                 " ON CONFLICT DO NOTHING RETURNING 1),"
                 f" marked AS (UPDATE {self._outbox} SET relayed_at = now()"
                 " WHERE id IN (SELECT id FROM taken) RETURNING 1)"
@@ -441,20 +444,35 @@ class WebhookRelay:
         self, item: _Claimed, key: tuple[Any, ...], result: AttemptResult, label: str
     ) -> None:
         reason = "HTTP 410 Gone"
-        ours = await self._db.execute(
-            f"WITH off AS (UPDATE {self._endpoint_table} SET enabled = false,"
-            " disabled_reason = $5, updated_at = now() WHERE endpoint_id = $2 RETURNING 1),"
-            f" buried AS (UPDATE {self._deliveries} SET state = 'dead',"
-            " last_error = 'endpoint disabled: ' || $5, lease_until = NULL, leased_by = NULL,"
-            " claim = NULL WHERE endpoint_id = $2 AND state = 'pending' AND outbox_id <> $1"
-            " RETURNING 1)"
-            f" UPDATE {self._deliveries} SET state = 'dead', attempts = $3, last_status = $4,"
-            " last_error = $5, last_attempt_at = now(), lease_until = NULL, leased_by = NULL,"
-            " claim = NULL WHERE outbox_id = $1 AND endpoint_id = $2 AND claim = $6",
-            *key,
-            reason,
-            item.claim,
-        )
+
+        async def disable(conn: Any) -> str:
+            # The endpoint first: a fan-out under way holds it (FOR SHARE) and is waited
+            # for, so the next statement, seeing what it committed, buries its rows too.
+            await conn.execute(
+                f"UPDATE {self._endpoint_table} SET enabled = false, disabled_reason = $2,"
+                " updated_at = now() WHERE endpoint_id = $1",
+                item.endpoint_id,
+                reason,
+            )
+            await conn.execute(
+                f"UPDATE {self._deliveries} SET state = 'dead', last_error = 'endpoint"
+                " disabled: ' || $2, lease_until = NULL, leased_by = NULL, claim = NULL"
+                " WHERE endpoint_id = $1 AND state = 'pending' AND outbox_id <> $3",
+                item.endpoint_id,
+                reason,
+                item.outbox_id,
+            )
+            status: str = await conn.execute(
+                f"UPDATE {self._deliveries} SET state = 'dead', attempts = $3, last_status = $4,"
+                " last_error = $5, last_attempt_at = now(), lease_until = NULL, leased_by = NULL,"
+                " claim = NULL WHERE outbox_id = $1 AND endpoint_id = $2 AND claim = $6",
+                *key,
+                reason,
+                item.claim,
+            )
+            return status
+
+        ours = await self._db.run(disable, transaction=True)
         self._note(ours, label)
         self.stats.dead += 1
         _log.warning("%s: %s; endpoint disabled, its deliveries dead-lettered", label, reason)

@@ -41,6 +41,8 @@ class HookReceiver:
     """Replies to use in order: a status, or ``"hang"`` (no answer until released)."""
     release: asyncio.Event = field(default_factory=asyncio.Event)
     arrived: asyncio.Event = field(default_factory=asyncio.Event)
+    hung: list[str] = field(default_factory=list)
+    """The webhook-ids of the requests left hanging."""
     _runner: web.AppRunner | None = None
 
     @property
@@ -78,6 +80,7 @@ class HookReceiver:
         self.arrived.set()
         reply = self.script.pop(0) if self.script else 204
         if reply == "hang":
+            self.hung.append(self.arrivals[-1].webhook_id)
             await self.release.wait()
             return web.Response(status=204)
         return web.Response(status=int(reply))
