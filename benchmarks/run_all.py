@@ -8,8 +8,9 @@ at the bound (with the chart), paging at the plan, bulk sync (``bench_sync.py``)
 one seller's plan spent by several processes (``bench_processes.py``), what pacing costs
 (``bench_pacing.py``), what tracing and metrics cost (``bench_otel.py``), the fleet of
 sellers on 1, 2 and 4 worker processes (``bench_fleet.py``), a sync while jobs move
-under keyset and offset page tokens (``bench_page_tokens.py``), and the emulator's own
-speed (``bench_emulator.py``).  The modules
+under keyset and offset page tokens (``bench_page_tokens.py``), the change feed
+(``bench_feed.py``), webhooks from the fleet (``bench_webhooks.py``), and the
+emulator's own speed (``bench_emulator.py``).  The modules
 written by other people are imported from this folder and their ``run()`` called as they
 are; a section that fails is reported as failed and the others still run.  ``--quick``
 is a smoke run (small counts, one repetition): its figures are not the ones to quote, so
@@ -54,6 +55,7 @@ import bench_peers  # noqa: E402
 import bench_plugin_startup  # noqa: E402
 import bench_processes  # noqa: E402
 import bench_startup  # noqa: E402
+import bench_webhooks  # noqa: E402
 
 SECTIONS = (
     "startup",
@@ -72,6 +74,7 @@ SECTIONS = (
     "fleet",
     "tokens",
     "feed",
+    "webhooks",
     "emulator",
 )
 FOREIGN = {"parse": "bench_parse.py", "sync": "bench_sync.py", "emulator": "bench_emulator.py"}
@@ -135,6 +138,7 @@ def run_sections(names: list[str], quick: bool, server: str) -> dict[str, Any]:
         "otel": (lambda: bench_otel.run(quick), bench_otel.markdown),
         "fleet": (lambda: bench_fleet.run(quick), bench_fleet.markdown),
         "feed": (lambda: bench_feed.run(quick), bench_feed.markdown),
+        "webhooks": (lambda: bench_webhooks.run(quick), bench_webhooks.markdown),
     }
     out: dict[str, Any] = {}
     for name in names:
@@ -430,6 +434,8 @@ TITLES = {
     "fleet": "11. The fleet: many sellers on 1, 2 and 4 worker processes (bench_fleet.py)",
     "tokens": "12. A sync while jobs move, keyset and offset page tokens (bench_page_tokens.py)",
     "feed": "13. The change feed: latency at 1, 100 and 1,000 sellers (bench_feed.py)",
+    "webhooks": "14. Webhooks: change to 2xx, a worker killed and a receiver down "
+    "(bench_webhooks.py)",
     "emulator": "The emulator's own speed (bench_emulator.py)",
 }
 ORDER = (
@@ -445,6 +451,7 @@ ORDER = (
     "fleet",
     "tokens",
     "feed",
+    "webhooks",
     "parse",
     "pydantic",
     "startup",

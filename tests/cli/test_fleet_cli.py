@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import html
+import http.server
 import json
 import os
 import re
@@ -15,6 +16,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -26,6 +28,7 @@ import click.testing
 import pytest
 from _servers import PostgresServer, RedisServer, require_program, running
 from redis import Redis
+from standardwebhooks import Webhook
 
 from spapi_services.cli import cli
 from spapi_services.emulator import ServicesEmulator
@@ -384,6 +387,93 @@ def loaded_dom(chromium: str, url: str, *, resolve: str = "") -> str:
         )
     assert done.returncode == 0, done.stderr[-2000:]
     return done.stdout
+
+
+class _Hooks(http.server.BaseHTTPRequestHandler):
+    """Records each POST (headers and body) on its server, and answers 204."""
+
+    def do_POST(self) -> None:
+        body = self.rfile.read(int(self.headers.get("content-length", 0)))
+        self.server.received.append((dict(self.headers), body))  # type: ignore[attr-defined]
+        self.send_response(204)
+        self.end_headers()
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+@pytest.fixture
+def hooks() -> Iterator[http.server.ThreadingHTTPServer]:
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Hooks)
+    server.received = []  # type: ignore[attr-defined]
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield server
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_webhooks_are_set_listed_tested_removed_and_sent_again(
+    invoke: Invoke, hooks: http.server.ThreadingHTTPServer
+) -> None:
+    url = f"http://127.0.0.1:{hooks.server_address[1]}/hooks"
+    refused = invoke("fleet", "webhooks", "set", url)
+    assert refused.exit_code == 2
+    assert "url: 127.0.0.1 is loopback" in refused.stderr
+    assert "SPAPI_FLEET_WEBHOOK_ALLOW_NETWORKS" in refused.stderr
+
+    allow = {"SPAPI_FLEET_WEBHOOK_ALLOW_NETWORKS": "127.0.0.0/8"}
+    made = invoke("--json", "fleet", "webhooks", "set", url, "--id", "crm", "--seller", "S1",
+                  **allow)  # fmt: skip
+    assert made.exit_code == 0, made.output
+    created = json.loads(made.stdout)
+    assert (created["endpointId"], created["url"], created["sellerId"]) == ("crm", url, "S1")
+    secret = created["secret"]
+    assert secret.startswith("whsec_")
+
+    given = invoke("fleet", "webhooks", "set", url, "--id", "all", "--secret-env", "HOOK_SECRET",
+                   HOOK_SECRET=secret, **allow)  # fmt: skip
+    assert given.exit_code == 0, given.output
+    assert "whsec_" not in given.stdout  # a secret given is not printed back
+    missing = invoke("fleet", "webhooks", "set", url, "--secret-env", "NOT_SET", **allow)
+    assert missing.exit_code == 2
+    assert "--secret-env: the variable NOT_SET is not set" in missing.stderr
+
+    listed = json.loads(invoke("--json", "fleet", "webhooks", "list").stdout)
+    assert [e["endpointId"] for e in listed["endpoints"]] == ["all", "crm"]
+    assert listed["backlog"] == 0
+    status = json.loads(invoke("--json", "fleet", "status").stdout)
+    assert [e["endpointId"] for e in status["webhooks"]["endpoints"]] == ["all", "crm"]
+    table = invoke("fleet", "webhooks", "list")
+    assert "crm" in table.stdout
+    assert "S1" in table.stdout
+
+    tested = invoke("--json", "fleet", "webhooks", "test", "crm", **allow)
+    assert tested.exit_code == 0, tested.output
+    assert json.loads(tested.stdout)["status"] == 204
+    ((headers, body),) = hooks.received  # type: ignore[attr-defined]
+    Webhook(secret).verify(body, {k.lower(): v for k, v in headers.items()})
+    assert json.loads(body)["type"] == "webhook.test"
+    unknown = invoke("fleet", "webhooks", "test", "nope", **allow)
+    assert unknown.exit_code == 2
+    assert "no webhook endpoint 'nope'" in unknown.stderr
+
+    vague = invoke("fleet", "redeliver")
+    assert vague.exit_code == 2
+    assert "--dead, --message WEBHOOK_ID or --since TIME" in vague.stderr
+    none = invoke("--json", "fleet", "redeliver", "--dead", "--endpoint", "crm")
+    assert none.exit_code == 0, none.output
+    assert json.loads(none.stdout) == {"deliveries": 0}
+    bad = invoke("fleet", "redeliver", "--message", "msg_nope")
+    assert bad.exit_code == 2
+    assert "is not a webhook-id of the fleet" in bad.stderr
+
+    assert invoke("fleet", "webhooks", "remove", "crm").exit_code == 0
+    again = invoke("fleet", "webhooks", "remove", "crm")
+    assert again.exit_code == 2
+    assert "no webhook endpoint 'crm'" in again.stderr
 
 
 def test_the_status_page_shows_a_row_per_seller_in_a_browser(
