@@ -202,9 +202,7 @@ class World:
         store = seller.store
         moves = {"PENDING_SCHEDULE": "NOT_SERVICED", "NOT_SERVICED": "COMPLETED",
                  "HOLD": "NOT_SERVICED"}  # fmt: skip
-        movable = [
-            j for j in store.jobs.values() if j.status in moves and j.marketplace_id == US
-        ]
+        movable = [j for j in store.jobs.values() if j.status in moves and j.marketplace_id == US]
         if movable and self.rng.random() < 0.7:
             job = self.rng.choice(movable)
             store.set_job_status(job.service_job_id, moves[job.status])

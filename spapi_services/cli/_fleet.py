@@ -511,6 +511,7 @@ def status(
         names = allowed_hosts(host, allow_hosts)
         _serve(build_fleet(needs=()), host, port, refresh, timedelta(hours=chart_hours), names)
         return
+
     async def read(f: Fleet) -> tuple[list[SellerStatus], list[WebhookStatus], int]:
         return await f.status(), await f.webhooks(), await f.outbox_backlog()
 
@@ -879,9 +880,7 @@ def redeliver(
             data={"option": "--dead"},
         )
     if until is not None and since is None:
-        raise Failure(
-            "--until: give --since too", kind="invalid_argument", exit_code=EXIT_USAGE
-        )
+        raise Failure("--until: give --since too", kind="invalid_argument", exit_code=EXIT_USAGE)
 
     async def again(f: Fleet) -> int:
         try:

@@ -8,7 +8,10 @@ session of its own), sends every seller's sync and shows each seller's progress 
 Once a worker is caught with a sync half stored it is killed (SIGKILL): its sellers
 wait for their lease to run out, then the other workers resume them.  The summary
 checks the mirror against the emulator's jobs (none missing, none twice) and compares
-the time with the usage plans' bound.  With ``--serve`` the fleet stays up afterwards,
+the time with the usage plans' bound.  A receiver in this process (on 127.0.0.1) takes
+the first seller's changes as webhooks, checking each signature and de-duplicating by
+``webhook-id``; the summary says how many of the changes it got (all) and how many twice
+(a delivery the killed worker had under way).  With ``--serve`` the fleet stays up afterwards,
 its status page served on 127.0.0.1 until Ctrl-C.  Everything is removed after, Ctrl-C
 included.
 """
@@ -292,6 +295,52 @@ class WorkerPool:
 # --- the run -----------------------------------------------------------------------------
 
 
+class DemoReceiver:
+    """A webhook receiver on 127.0.0.1: verifies, de-duplicates by ``webhook-id``, counts."""
+
+    def __init__(self) -> None:
+        self.secret = ""
+        self.url = ""
+        self.ids: set[str] = set()
+        self.copies = 0
+        self.refused = 0
+        self._runner: Any = None
+
+    async def start(self) -> None:
+        from aiohttp import web
+
+        app = web.Application()
+        app.router.add_post("/webhooks", self._receive)
+        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.1)
+        await self._runner.setup()
+        await web.TCPSite(self._runner, "127.0.0.1", 0).start()
+        self.url = f"http://127.0.0.1:{self._runner.addresses[0][1]}/webhooks"
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+
+    async def _receive(self, request: Any) -> Any:
+        from aiohttp import web
+
+        from ..webhooks import WebhookVerificationError, verify
+
+        body = await request.read()
+        try:
+            webhook_id = verify(body, request.headers, self.secret)
+        except WebhookVerificationError:
+            self.refused += 1
+            return web.Response(status=400)
+        if webhook_id in self.ids:
+            self.copies += 1  # a repeat: acknowledged, not handled again
+        self.ids.add(webhook_id)
+        return web.Response(status=204)
+
+
+#: The seller whose changes the demo's receiver takes.
+_HOOKED = "S01"
+
+
 @attrs.define
 class _Watch:
     """What the live view shows, updated every poll."""
@@ -302,6 +351,9 @@ class _Watch:
     started: float = 0.0
     killed: dict[str, Any] | None = None
     events: list[str] = attrs.field(factory=list)
+    receiver: DemoReceiver = attrs.field(factory=DemoReceiver)
+    hooked: int = 0
+    """Changes of the hooked seller recorded in the outbox."""
 
 
 async def _run(
@@ -326,15 +378,21 @@ async def _run(
     if options.latency or options.jitter:
         emu.faults.set(_OP, latency=options.latency, jitter=options.jitter)
     marketplaces = [m.marketplace_id for m in MARKETPLACES]
+    watch = _Watch(expected={})
     async with emu:
         env = _worker_environment(emu, redis_url, dsn)
         fleet = Fleet.from_env(env)
         db = await asyncpg.create_pool(dsn, min_size=1, max_size=2)
         redis = Redis.from_url(redis_url)
+        await watch.receiver.start()
         try:
             ids = {f"S{seller.index + 1:02d}": seller for seller in emu.sellers}
             for seller_id, seller in ids.items():
                 await fleet.add_seller(seller_id, seller.refresh_token, marketplaces)
+            hook = await fleet.set_webhook(
+                watch.receiver.url, endpoint_id="demo", seller_id=_HOOKED, buyer_data="drop"
+            )
+            watch.receiver.secret = hook.secrets[0].export()
             _say(
                 out,
                 f"Emulator on [cyan]{emu.url}[/cyan]: {plural(options.sellers, 'seller')}, "
@@ -348,7 +406,7 @@ async def _run(
                 f"{plural(options.workers, 'worker process', 'worker processes')} listening; "
                 "sending every seller's sync.",
             )
-            watch = _Watch(expected={s: len(e.store.jobs) for s, e in ids.items()})
+            watch.expected = {s: len(e.store.jobs) for s, e in ids.items()}
             watch.started = time.monotonic()
             sent_at = datetime.now(UTC)
             await fleet.enqueue_all()
@@ -360,6 +418,7 @@ async def _run(
                 await _serve_status(out, fleet, options.port)
             return summary
         finally:
+            await watch.receiver.stop()
             await redis.aclose()
             await db.close()
             await fleet.aclose()
@@ -414,6 +473,8 @@ def _worker_environment(emu: ServicesEmulator, redis_url: str, dsn: str) -> dict
             "SPAPI_FLEET_LEASE_SECONDS": str(_LEASE),
             "SPAPI_FLEET_RECLAIM_INTERVAL_SECONDS": "0.5",
             "SPAPI_FLEET_POOL_SIZE": "4",
+            # The demo's receiver is on this machine.
+            "SPAPI_FLEET_WEBHOOK_ALLOW_NETWORKS": "127.0.0.0/8",
             "SPAPI_CLIENT_ID": emu.credentials.client_id,
             "SPAPI_CLIENT_SECRET": emu.credentials.client_secret,
         }
@@ -473,7 +534,7 @@ async def _follow(
                 _maybe_kill(pool, watch)
             if live is not None:
                 live.update(_view(watch, options))
-            if await _finished(fleet, redis, watch):
+            if await _finished(fleet, redis, watch, db):
                 break
             _check_workers(pool)
             if time.monotonic() - watch.started > options.timeout:
@@ -492,6 +553,9 @@ async def _observe(fleet: Fleet, db: asyncpg.Pool, watch: _Watch) -> None:
         f"SELECT seller_id, count(*) FROM {fleet.schema}.service_jobs GROUP BY seller_id"
     )
     watch.stored = {row[0]: row[1] for row in rows}
+    watch.hooked = await db.fetchval(
+        f"SELECT count(*) FROM {fleet.schema}.change_outbox WHERE seller_id = $1", _HOOKED
+    )
 
 
 def _maybe_kill(pool: WorkerPool, watch: _Watch) -> None:
@@ -522,8 +586,15 @@ def _maybe_kill(pool: WorkerPool, watch: _Watch) -> None:
     )
 
 
-async def _finished(fleet: Fleet, redis: Redis, watch: _Watch) -> bool:
+async def _finished(fleet: Fleet, redis: Redis, watch: _Watch, db: asyncpg.Pool) -> bool:
     if not watch.statuses or any(s.state != "ok" or s.running or s.queued for s in watch.statuses):
+        return False
+    undelivered = await db.fetchval(
+        f"SELECT count(*) FROM {fleet.schema}.change_outbox o WHERE relayed_at IS NULL OR"
+        f" EXISTS (SELECT 1 FROM {fleet.schema}.webhook_deliveries d WHERE"
+        " d.outbox_id = o.id AND d.state <> 'delivered')"
+    )
+    if undelivered:
         return False
     broker = fleet.broker
     pending = await redis.xpending(broker.queue_name, broker.consumer_group_name)
@@ -557,7 +628,8 @@ def _view(watch: _Watch, options: DemoOptions) -> RichGroup:
     head = Text.from_markup(
         f"[bold]{done}/{len(watch.statuses)} sellers done[/bold] · "
         f"{sum(watch.stored.values()):,}/{sum(watch.expected.values()):,} jobs mirrored · "
-        f"{elapsed:.1f} s · {options.workers} workers"
+        f"{len(watch.receiver.ids):,}/{watch.hooked:,} of {_HOOKED}'s changes received as "
+        f"webhooks · {elapsed:.1f} s · {options.workers} workers"
     )
     events = [Text(line, style="yellow") for line in watch.events]
     return RichGroup(head, *events, table)
@@ -600,6 +672,16 @@ async def _summary(
         if seller_id not in touched and status.finished_at is not None
     ]
     calm = max(untouched, default=None)
+    mirror = await db.fetchval(
+        f"SELECT value FROM {fleet.schema}.mirror_meta WHERE name = 'mirror_id'"
+    )
+    hooked = {
+        f"msg_{mirror}_{row[0]}"
+        for row in await db.fetch(
+            f"SELECT id FROM {fleet.schema}.change_outbox WHERE seller_id = $1", _HOOKED
+        )
+    }
+    receiver = watch.receiver
     return {
         "sellers": len(sellers),
         "workers": options.workers,
@@ -618,6 +700,15 @@ async def _summary(
         "untouchedSeconds": None if calm is None else round(calm, 2),
         "untouchedOverBound": round(calm / slowest, 2) if calm and slowest else None,
         "leaseSeconds": _LEASE,
+        "webhooks": {
+            "seller": _HOOKED,
+            "changes": len(hooked),
+            "received": len(receiver.ids & hooked),
+            "missing": len(hooked - receiver.ids),
+            "unexpected": len(receiver.ids - hooked),
+            "receivedTwice": receiver.copies,
+            "refused": receiver.refused,
+        },
         "plan": {"operation": _OP, "rate": rate, "burst": burst, "windows": windows},
     }
 
@@ -660,6 +751,13 @@ def _show_summary(out: Output, summary: dict[str, Any]) -> None:
                 f"{plan['windows']} windows)",
             ),
             ("time / bound", f"{ratio:.2f}×" if ratio else "-"),
+            (
+                "webhooks",
+                f"{summary['webhooks']['received']:,} of {summary['webhooks']['changes']:,} "
+                f"changes of {summary['webhooks']['seller']} received by a receiver on "
+                f"127.0.0.1 ({summary['webhooks']['receivedTwice']} twice, with the same "
+                f"webhook-id; {summary['webhooks']['missing']} missing)",
+            ),
         ]
         + (
             [
@@ -681,3 +779,5 @@ def _show_summary(out: Output, summary: dict[str, Any]) -> None:
     )
     if summary["missing"] or summary["duplicates"] or summary["unexpected"]:
         out.say("[red]The mirror does not match the emulator's jobs.[/red]")
+    if summary["webhooks"]["missing"] or summary["webhooks"]["unexpected"]:
+        out.say("[red]The receiver did not get every change.[/red]")

@@ -619,6 +619,10 @@ def test_the_demo_mirrors_every_job_once_though_a_worker_is_killed_and_stays_up_
     assert killed["sellers"], summary
     assert summary["boundSeconds"] > 0
     assert summary["elapsedSeconds"] > summary["boundSeconds"]
+    # The first seller's changes reached the demo's receiver, every one.
+    hooks = summary["webhooks"]
+    assert hooks["changes"] == hooks["received"] == 200
+    assert (hooks["missing"], hooks["unexpected"], hooks["refused"]) == (0, 0, 0)
     # --serve: the fleet stayed up, its status page there to look at, until stopped.
     assert re.findall(r'<tr data-seller="([^"]+)"', dom) == ["S01", "S02", "S03", "S04"]
     assert "800</span> jobs in the mirror" in dom

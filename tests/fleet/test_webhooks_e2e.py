@@ -140,7 +140,9 @@ async def test_every_change_arrives_through_a_killed_worker_and_a_receiver_down(
 
     try:
         rows = await db.fetch(f"SELECT * FROM {schema}.change_outbox ORDER BY id")
-        mirror = await db.fetchval(f"SELECT value FROM {schema}.mirror_meta WHERE name = 'mirror_id'")
+        mirror = await db.fetchval(
+            f"SELECT value FROM {schema}.mirror_meta WHERE name = 'mirror_id'"
+        )
         failed = await db.fetchval(
             f"SELECT count(*) FROM {schema}.webhook_deliveries WHERE attempts > 1"
         )
@@ -191,4 +193,3 @@ def _group_of(pid: int) -> int | None:
         return os.getpgid(pid)
     except ProcessLookupError:
         return None
-
