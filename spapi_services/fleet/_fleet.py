@@ -953,7 +953,16 @@ class Fleet:
                     "the endpoints' secrets, is not set)"
                 )
             else:
-                self._relay_task = asyncio.get_running_loop().create_task(self.relay_webhooks())
+                self._relay_task = asyncio.get_running_loop().create_task(self._relay_forever())
+
+    async def _relay_forever(self) -> None:
+        """A worker's relay, started again after a failure (PostgreSQL away at start)."""
+        while True:
+            try:
+                await self.relay_webhooks()
+            except Exception as exc:
+                _log.warning("webhooks: the relay stopped (%s); starting it again in 5 s", exc)
+                await asyncio.sleep(5)
 
     async def _worker_shutdown(self, _state: Any) -> None:
         task, self._relay_task = self._relay_task, None

@@ -158,6 +158,7 @@ class WebhookRelay:
         self._listen_tried = -_LISTEN_RETRY
         self._upkeep_at = 0.0
         self._mirror: str | None = None
+        self._failing = False
         s = self.schema
         self._outbox, self._deliveries = f"{s}.change_outbox", f"{s}.webhook_deliveries"
         self._endpoint_table = f"{s}.webhook_endpoints"
@@ -178,7 +179,13 @@ class WebhookRelay:
                 try:
                     await self.step()
                 except Exception as exc:  # the database away past its reconnect time
-                    _log.warning("webhooks: the relay could not reach PostgreSQL: %s", exc)
+                    if not self._failing:
+                        _log.warning("webhooks: the relay could not reach PostgreSQL: %s", exc)
+                    self._failing = True
+                else:
+                    if self._failing:
+                        _log.info("webhooks: the relay reaches PostgreSQL again")
+                    self._failing = False
                 with contextlib.suppress(TimeoutError):
                     async with asyncio.timeout(self.poll_interval):
                         await self._wake.wait()

@@ -368,3 +368,36 @@ async def test_the_status_shows_each_endpoint_and_the_backlog(fleet: Fleet) -> N
         page = render_page(statuses, [], webhooks=webhooks, backlog=40)
         assert f'data-endpoint="{endpoint_id}"' in page
         assert "40 changes waiting" in page
+
+
+def test_the_webhook_settings_are_read_from_the_environment() -> None:
+    from spapi_services.fleet._env import options_from_env
+
+    base = {"SPAPI_FLEET_REDIS_URL": "redis://h/0", "SPAPI_FLEET_DATABASE_URL": "postgresql://h/d"}
+    options = options_from_env(
+        {
+            **base,
+            "SPAPI_FLEET_WEBHOOK_ALLOW_NETWORKS": "127.0.0.0/8, 10.20.0.0/16",
+            "SPAPI_FLEET_WEBHOOK_DELAYS": "0,5,60",
+            "SPAPI_FLEET_WEBHOOK_TIMEOUT_SECONDS": "4",
+            "SPAPI_FLEET_OUTBOX_RETENTION_DAYS": "2",
+            "SPAPI_FLEET_RELAY_WEBHOOKS": "0",
+        }
+    )
+    assert options["webhook_allow_networks"] == ["127.0.0.0/8", "10.20.0.0/16"]
+    assert options["webhook_schedule"].delays == (0.0, 5.0, 60.0)
+    assert options["webhook_timeout"] == 4.0
+    assert options["outbox_retention"] == timedelta(days=2)
+    assert options["relay_webhooks"] is False
+    fleet = Fleet(**options)
+    assert fleet.webhook_lease == 19.0  # the timeout and 15 s
+    assert not fleet.relay_webhooks_enabled
+    for name, text, says in [
+        ("SPAPI_FLEET_WEBHOOK_DELAYS", "0,soon", "give the seconds before each attempt"),
+        ("SPAPI_FLEET_RELAY_WEBHOOKS", "maybe", "must be 1 or 0"),
+        ("SPAPI_FLEET_WEBHOOK_ALLOW_NETWORKS", "not-a-net", "allow_networks"),
+    ]:
+        with pytest.raises(ValueError, match=says):
+            Fleet(**options_from_env({**base, name: text}))
+    with pytest.raises(ValueError, match="webhook_lease: must be longer than webhook_timeout"):
+        Fleet(**options_from_env(base), webhook_timeout=10, webhook_lease=5)
