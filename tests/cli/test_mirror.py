@@ -263,6 +263,7 @@ def test_the_default_mirror_is_private_under_any_umask(
     assert {p.name: mode_of(p) for p in mirror_files(path)} == {
         "jobs.jsonl": 0o600,
         "jobs.jsonl.checkpoint.json": 0o600,
+        "jobs.jsonl.hashes": 0o600,
     }
     assert run("mirror", "prune", "--jsonl", str(path), "--older-than", "1d").exit_code == 0
     assert mode_of(path) == 0o600
