@@ -50,7 +50,7 @@ from ..models.enums import SortField, SortOrder
 from ..models.feed import JobChange
 from ..models.jobs import JobListing, ServiceJob
 from ..resources.service_jobs import JobFilters
-from ._buyer import BuyerData, BuyerDataPolicy, BuyerKeyLike, ErasedBuyers
+from ._buyer import BuyerData, BuyerDataPolicy, BuyerKeyLike, ErasedBuyers, erase_record
 from ._plan import (
     CHECK_PENDING,
     CUT,
@@ -262,9 +262,12 @@ async def sync_jobs(
     once its page is stored, one call at a time, in the order the pages were stored.
     The change's ``job`` is the job as the sink now holds it (buyer data as
     ``buyer_data`` left it, encrypted values decrypted: under ``"keep"``, the job as
-    fetched); its ``content_hash`` is the hash of the job as fetched, so its
-    ``change_id`` is the one a change feed gives the same change; ``resume_token`` is
-    empty.  A slow callback slows the sync (no page is stored while it runs).  An
+    fetched).  Its ``content_hash`` is what the sink keeps to tell the next change: under
+    ``"keep"`` the hash of the job as fetched, so its ``change_id`` is the one a change
+    feed gives the same change; under the other modes the hash of the job without its
+    buyer's personal data (which the sink does not keep, so keeps no hash of either),
+    and a change of the buyer's data alone is no change.  ``resume_token`` is empty.
+    A slow callback slows the sync (no page is stored while it runs).  An
     exception from it stops the sync as any error does, and is raised: its page is
     stored, so the sink holds that change and the rest of the page's, and a later sync
     does not report them again.  A crash between a page's commit and its callbacks
@@ -329,7 +332,7 @@ async def sync_jobs(
         run = _Run(client, sink, [p for p, _ in plans], fresh, windows, on_progress, started)
         run.protect = _protector(policy, erased)
         if reports_changes:
-            run.changed = _Changes(on_change, _revealer(policy))
+            run.changed = _Changes(on_change, _revealer(policy), _hasher(policy))
         await run.execute(workers)
     finally:
         await sink.close()
@@ -406,12 +409,32 @@ def _same(job: ServiceJob) -> ServiceJob:
     return job
 
 
+def _hasher(policy: BuyerDataPolicy) -> Callable[[ServiceJob], str]:
+    """What tells a change of a job as stored: its content hash.
+
+    Kept as sent, the job as stored is the job as fetched (a forgotten buyer's aside),
+    so its hash is the one a change feed gives it.  Otherwise the hash leaves the
+    buyer's personal data out: a hash of it, kept beside a job stored without it, would
+    let whoever holds the mirror confirm a guess of a buyer's name, phone and address
+    (and an encrypted value differs at every write).  A change of the buyer's data alone
+    is then no change to such a mirror.
+    """
+    if policy.mode == "keep":
+        return content_hash
+    return _hash_without_buyer
+
+
+def _hash_without_buyer(job: ServiceJob) -> str:
+    return content_hash(erase_record(job_record(job)))
+
+
 @attrs.define
 class _Changes:
     """What a run does with the changes its sink reports."""
 
     callback: ChangeCallback | None
     reveal: Callable[[ServiceJob], ServiceJob]
+    hash_of: Callable[[ServiceJob], str]
 
     async def hand_over(self, changes: Sequence[JobChange]) -> None:
         if self.callback is None:
@@ -891,9 +914,7 @@ class _Run:
                 written = await self._sink.write_page(plan, window, protected, token)
             else:
                 assert isinstance(self._sink, ChangeSink)
-                # Hashed as fetched: the change has the id a change feed gives it, and a
-                # job stored encrypted (differently every time) is no change by itself.
-                hashes = [content_hash(job) for job in jobs or ()]
+                hashes = [self.changed.hash_of(job) for job in protected]
                 page = await self._sink.write_page_changes(plan, window, protected, token, hashes)
                 written = page.written
                 self.changes_of[plan.scope] += len(page.changes)

@@ -171,10 +171,11 @@ class ChangeSink(Sink, Protocol):
     ``sync_jobs(on_change=...)`` needs one, and reports ``changes`` with one.  The
     sink judges, because only it knows what it held: a job is a change when the store
     did not hold it (``created``) or held it with another content hash (``updated``).
-    The hashes are :func:`~spapi_services.feed.content_hash` of each job as the API sent
-    it, before the buyer-data policy was applied (so a change has the ``change_id`` a
-    change feed gives it, and an encrypted job, stored differently every time, is not
-    taken for a change): a sink keeps each job's hash beside it.
+    The engine gives each job's :func:`~spapi_services.feed.content_hash`: of the job as
+    fetched when the buyer's data is kept (so a change has the ``change_id`` a change
+    feed gives it), else of the job without the buyer's personal data (so the hash
+    reveals nothing the mirror does not keep, and an encrypted job, stored differently
+    every time, is not taken for a change).  A sink keeps each job's hash beside it.
     """
 
     async def write_page_changes(
@@ -186,7 +187,7 @@ class ChangeSink(Sink, Protocol):
         hashes: Sequence[str],
     ) -> PageWrite:
         """As :meth:`Sink.write_page`, and the page's changes (``hashes[i]`` is the
-        content hash of ``jobs[i]`` as fetched), judged in the same commit."""
+        content hash of ``jobs[i]``, see above), judged in the same commit."""
         ...
 
 

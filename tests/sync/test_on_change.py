@@ -225,3 +225,38 @@ async def test_jsonl_reports_again_the_changes_of_a_page_whose_checkpoint_was_ne
     again = Collected()
     await sync(emulator, client, JsonlSink(path, durable=False), on_change=again)
     assert set(again.by_id()) == moved | {new}
+
+
+async def test_a_mirror_without_the_buyers_data_keeps_no_hash_of_it(
+    emulator: ServicesEmulator, client: ServicesClient, tmp_path: Path
+) -> None:
+    import sqlite3
+
+    seen = Collected()
+    await sync(emulator, client, SqliteSink(tmp_path / "m.sqlite"), since=SINCE,
+               buyer_data="drop", on_change=seen)  # fmt: skip
+    db = sqlite3.connect(tmp_path / "m.sqlite")
+    try:
+        kept = dict(db.execute("SELECT service_job_id, content_hash FROM service_jobs"))
+    finally:
+        db.close()
+    with_buyer = [
+        r for r in (emulator.store.jobs[i].to_wire() for i in kept) if "name" in r.get("buyer", {})
+    ]
+    assert with_buyer
+    for record in with_buyer:
+        job_id = record["serviceJobId"]
+        assert kept[job_id] != content_hash(record)  # no oracle for the buyer's data
+        assert seen.by_id()[job_id].content_hash == kept[job_id]
+
+    # The buyer's data alone changed: the mirror keeps none of it, so it is no change;
+    # anything else is.
+    renamed = emulator.store.jobs[with_buyer[0]["serviceJobId"]]
+    renamed.details["buyer"]["name"] = "Someone Else"
+    emulator.store.touch_job(renamed)
+    assert renamed.to_wire()["buyer"]["name"] == "Someone Else"
+    moved, new = move_some(emulator)
+    later = Collected()
+    await sync(emulator, client, SqliteSink(tmp_path / "m.sqlite"), buyer_data="drop",
+               on_change=later)  # fmt: skip
+    assert set(later.by_id()) == moved | {new}
