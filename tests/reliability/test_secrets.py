@@ -299,7 +299,7 @@ async def test_the_mirrors_files_are_private_and_hold_no_secret_or_clear_buyer_d
     keys = {k.export() for k in (key, old_key)}
     key_bytes = [k._secret for k in (key, old_key)]
     everything = [f for f in folder.iterdir() if f.is_file()]
-    assert len(everything) == 12  # a SQLite file, a log and its checkpoint per mode
+    assert len(everything) == 16  # a SQLite file, a log, its checkpoint and hash index per mode
     for file in everything:
         data = file.read_bytes()
         for secret in forbidden | keys:
