@@ -139,8 +139,8 @@ class RunSummary:
     pages: int
     #: Jobs this sync stored.
     jobs: int
+    #: Jobs stored that were changes: new to the sink, or stored with other content.
     changes: int = 0
-    """Jobs stored that were changes (new to the sink, or with other content)."""
 
 
 @attrs.frozen(kw_only=True)
@@ -186,6 +186,7 @@ class SyncReport:
     #: Pages fetched in passes that were started again (jobs moved under them, or a page token was
     #: refused).
     repeated: int = 0
+    #: Jobs stored that were changes: new to the sink, or stored with other content.
     changes: int = 0
 
     @property
