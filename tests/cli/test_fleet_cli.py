@@ -15,7 +15,6 @@ import signal
 import socket
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 import uuid
@@ -23,6 +22,7 @@ from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import _chromium
 import asyncpg
 import click.testing
 import pytest
@@ -363,28 +363,16 @@ def loaded_dom(chromium: str, url: str, *, resolve: str = "") -> str:
     adds host resolver rules (``MAP name 127.0.0.1``: a name pointed at this machine, as
     a DNS rebinding attack does).
     """
-    with tempfile.TemporaryDirectory(prefix="spapi-chromium-") as profile:
-        done = subprocess.run(
-            [
-                chromium,
-                "--headless",
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-                "--no-first-run",
-                f"--user-data-dir={profile}",
-                # Nothing but this machine resolves: a load from elsewhere would fail.
-                f"--host-resolver-rules={resolve}MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
-                "--dump-dom",
-                url,
-            ],
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
-        )
+    done = _chromium.run(
+        chromium,
+        [
+            # Nothing but this machine resolves: a load from elsewhere would fail.
+            f"--host-resolver-rules={resolve}MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
+            "--dump-dom",
+            url,
+        ],
+        timeout=60,
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     return done.stdout
 

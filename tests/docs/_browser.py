@@ -14,12 +14,12 @@ import asyncio
 import base64
 import contextlib
 import itertools
-import tempfile
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import _chromium
 import aiohttp
 
 #: The flags of every run: headless, no profile of the user's, nothing from the network.
@@ -105,7 +105,7 @@ async def browser(chromium: str) -> AsyncIterator[Page]:
 @contextlib.asynccontextmanager
 async def tabs(chromium: str, count: int) -> AsyncIterator[list[Page]]:
     """A headless Chromium with ``count`` tabs, to load pages side by side."""
-    with tempfile.TemporaryDirectory(prefix="spapi-chromium-") as profile:
+    with _chromium.profile() as profile:
         process = await asyncio.create_subprocess_exec(
             chromium,
             *FLAGS,
@@ -113,9 +113,10 @@ async def tabs(chromium: str, count: int) -> AsyncIterator[list[Page]]:
             "about:blank",
             stdout=asyncio.subprocess.DEVNULL,
             stderr=asyncio.subprocess.DEVNULL,
+            start_new_session=True,  # its helpers are ended with it (see _chromium)
         )
         try:
-            port = await _devtools_port(Path(profile), process)
+            port = await _devtools_port(profile, process)
             base = f"http://127.0.0.1:{port}/json"
             async with aiohttp.ClientSession() as session, contextlib.AsyncExitStack() as stack:
                 async with session.get(f"{base}/list") as answer:
@@ -137,6 +138,7 @@ async def tabs(chromium: str, count: int) -> AsyncIterator[list[Page]]:
             except TimeoutError:
                 process.kill()
                 await process.wait()
+            _chromium.end_session(process.pid)
 
 
 async def _devtools_port(profile: Path, process: asyncio.subprocess.Process) -> int:

@@ -11,13 +11,13 @@ from __future__ import annotations
 import contextlib
 import html
 import re
-import subprocess
-import tempfile
 import threading
 from collections.abc import Iterator
 from functools import partial
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+
+import _chromium
 
 #: Elements whose URL the browser loads by itself (links a reader follows are not loads).
 _LOADS = re.compile(
@@ -57,29 +57,17 @@ def served(site: Path) -> Iterator[tuple[str, list[tuple[str, int]]]]:
 
 def dump_dom(chromium: str, url: str) -> str:
     """The page's DOM after its scripts ran, as headless Chromium renders it."""
-    with tempfile.TemporaryDirectory(prefix="spapi-chromium-") as profile:
-        done = subprocess.run(
-            [
-                chromium,
-                "--headless",
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-                "--no-first-run",
-                f"--user-data-dir={profile}",
-                # Nothing but this machine resolves: a load from elsewhere would fail.
-                "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
-                "--virtual-time-budget=15000",
-                "--dump-dom",
-                url,
-            ],
-            capture_output=True,
-            text=True,
-            timeout=90,
-            check=False,
-        )
+    done = _chromium.run(
+        chromium,
+        [
+            # Nothing but this machine resolves: a load from elsewhere would fail.
+            "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
+            "--virtual-time-budget=15000",
+            "--dump-dom",
+            url,
+        ],
+        timeout=90,
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     return done.stdout
 
