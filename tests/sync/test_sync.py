@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from spapi_services import RetryPolicy, ServicesClient, ServiceUnavailableError
+from spapi_services import RateLimits, RetryPolicy, ServicesClient, ServiceUnavailableError
 from spapi_services.emulator import ServicesEmulator
 from spapi_services.sync import (
     JsonlSink,
@@ -404,6 +404,10 @@ async def test_the_client_follows_a_scaled_plan_without_a_429(
         token_url=emulator.token_url,
         marketplace_id=US,
         retry=RetryPolicy(max_retries=0),
+        # At 50 requests a second the default headroom (2 tokens) absorbs 40 ms of
+        # jitter; a loaded 2-core machine delays a send by more than that.  Ten tokens
+        # (200 ms) keep the test about following the scaled rate, not about the load.
+        rate_limits=RateLimits(headroom=10),
     ) as client:
         report = await sync(
             emulator,
