@@ -1,7 +1,9 @@
-"""React to new and changed service jobs as they happen, resuming where the last run stopped.
+"""React to new and changed service jobs as they happen, resuming where the last run
+stopped.
 
 Usage: python watch_jobs.py [RESUME_FILE]   (Ctrl-C to stop)
-SPAPI_WATCH_LIMIT=N stops after N changes; SPAPI_WATCH_INTERVAL sets the seconds between polls.
+SPAPI_WATCH_LIMIT=N stops after N changes; SPAPI_WATCH_INTERVAL sets the seconds
+between polls.
 """
 
 import asyncio
@@ -16,7 +18,8 @@ from spapi_services.feed import ChangeKind, JobChange
 async def react(change: JobChange) -> None:
     job = change.job
     if change.kind == ChangeKind.CREATED:
-        print(f"new job {job.service_job_id} ({job.service_job_status}): book an appointment")
+        status = job.service_job_status
+        print(f"new job {job.service_job_id} ({status}): book an appointment")
     else:
         print(f"job {job.service_job_id} is now {job.service_job_status}")
 
@@ -34,9 +37,11 @@ async def main(resume_file: Path, limit: int | None) -> None:
     interval = float(os.environ.get("SPAPI_WATCH_INTERVAL", "5"))
     async with ServicesClient() as client:  # settings from the SPAPI_* variables
         seen = 0
-        async for change in client.service_jobs.changes(resume_token=token, interval=interval):
+        changes = client.service_jobs.changes(resume_token=token, interval=interval)
+        async for change in changes:
             await react(change)
-            # Saved after the change is handled: a crash before this line handles it again.
+            # Saved after the change is handled: a crash before this line handles it
+            # again.
             save(resume_file, change.resume_token)
             seen += 1
             if limit is not None and seen >= limit:

@@ -1,4 +1,4 @@
-"""A webhook receiver in aiohttp.web: checks every signature, handles every change once.
+"""A webhook receiver in aiohttp.web: checks every signature, handles each change once.
 
 POST /webhooks takes the service-job changes that the fleet (or a WebhookDispatcher)
 sends, signed as Standard Webhooks.  A request whose signature or timestamp does not
@@ -7,7 +7,7 @@ check out is refused with 400 and nothing is done.  A message can arrive more th
 webhook-id, so each id is handled once and its repeats are only acknowledged.
 
 Run it with: WEBHOOK_SECRET=whsec_... python webhook_receiver.py
-(serves http://127.0.0.1:8001/webhooks; several secrets, space-separated, while rotating)
+(serves http://127.0.0.1:8001/webhooks; several secrets, space-separated, to rotate)
 """
 
 import json
@@ -36,11 +36,12 @@ REMEMBER = 100_000
 
 
 async def handle(app: web.Application, event: dict[str, Any]) -> None:
-    """Do what the change calls for: here, note it (a real receiver books a technician)."""
+    """Do what the change calls for: here, note it (a real receiver books a visit)."""
     if not event["type"].startswith("service_job."):
         return  # another event type (webhook.test, or one added later): acknowledged
     job = event["data"]["job"]
-    app[HANDLED].append((event["type"], job["serviceJobId"], job.get("serviceJobStatus")))
+    status = job.get("serviceJobStatus")
+    app[HANDLED].append((event["type"], job["serviceJobId"], status))
     log.info("%s: job %s", event["type"], job["serviceJobId"])
 
 
