@@ -86,9 +86,10 @@ try:
 except ImportError as exc:  # pragma: no cover - exercised in a subprocess
     if not (exc.name or "").startswith(("asyncpg", "taskiq")):
         raise
+    from .._extras import missing_extra_message
+
     raise ImportError(
-        "spapi_services.fleet needs taskiq, taskiq-redis and asyncpg: "
-        'pip install "spapi-services[fleet]"'
+        missing_extra_message("fleet", "spapi_services.fleet (taskiq, taskiq-redis and asyncpg)")
     ) from exc
 
 from ._broker import FleetBroker
