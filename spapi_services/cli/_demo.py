@@ -3,13 +3,14 @@
 It starts the emulator in this process with a seeded world, the published usage plans
 enforced and some latency on every answer, walks one service job through a provider's
 day (find one waiting for an appointment, book it, staff it, upload proof, record
-fulfilment, complete it), then
-mirrors every job of every marketplace into SQLite with a live progress bar and ends
-with how close the sync came to the usage plan's bound, and how many 429s it drew.
+fulfilment, complete it), watches the change feed while a customer's new job arrives,
+then mirrors every job of every marketplace into SQLite with a live progress bar and
+ends with how close the sync came to the usage plan's bound, and how many 429s it drew.
 """
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 import struct
 import tempfile
@@ -179,6 +180,7 @@ async def _demo(
             emu.credentials, endpoint=emu.url, token_url=emu.token_url, marketplace_id=_US
         ) as client:
             await _workflow(client, emu, console, out)
+            await _new_job_arrives(client, emu, console, out)
             report = await _bulk_sync(
                 client, console, out, db_path, [m.marketplace_id for m in MARKETPLACES], windows
             )
@@ -281,6 +283,55 @@ async def _workflow(
     show_job(out, await client.service_jobs.get(job_id))
 
 
+#: Seconds between the demo feed's polls (the default, 5 s, is for real work).
+_FEED_INTERVAL = 1.0
+#: How long the demo waits for the new job to come through the feed before giving up.
+_FEED_PATIENCE = 30.0
+
+
+async def _new_job_arrives(
+    client: ServicesClient, emu: ServicesEmulator, console: Console, out: Output
+) -> None:
+    """Watch the change feed while the emulator creates a job, and show it arrive."""
+    from ..feed import ChangeKind
+
+    _step(console, 7, "See a new job arrive")
+    out.say(
+        f"client.service_jobs.changes() polls getServiceJobs every {_FEED_INTERVAL:g} s for "
+        "the jobs updated since it started and yields each new or changed one once.  "
+        "Meanwhile a customer buys an installation: the emulator creates a job."
+    )
+    created: dict[str, float] = {}
+
+    async def customer() -> None:
+        await asyncio.sleep(_FEED_INTERVAL * 1.5)  # after the feed's first poll
+        record = emu.store.new_job(marketplace_id=_US, status="PENDING_SCHEDULE")
+        created[record.service_job_id] = time.monotonic()
+
+    buying = asyncio.create_task(customer())
+    try:
+        async with asyncio.timeout(_FEED_PATIENCE):
+            async for change in client.service_jobs.changes(interval=_FEED_INTERVAL):
+                job = change.job
+                job_id = job.service_job_id or ""
+                if change.kind != ChangeKind.CREATED or job_id not in created:
+                    continue
+                waited = time.monotonic() - created[job_id]
+                out.say(
+                    f"New job [cyan]{escape(job_id)}[/cyan] ({job.service_job_status}) came "
+                    f"through the feed {waited:.1f} s after it was created: the moment to "
+                    "book its appointment."
+                )
+                break
+    except TimeoutError:
+        raise click.ClickException(
+            f"the new job did not come through the feed within {_FEED_PATIENCE:g} s"
+        ) from None
+    finally:
+        buying.cancel()
+        await asyncio.gather(buying, return_exceptions=True)
+
+
 async def _free_technician(
     client: ServicesClient, emu: ServicesEmulator, job_id: str, report: AppointmentSlotReport
 ) -> tuple[datetime, str]:
@@ -342,7 +393,7 @@ async def _bulk_sync(
     marketplaces: list[str],
     windows: int,
 ) -> SyncReport:
-    _step(console, 7, "Mirror every job into SQLite")
+    _step(console, 8, "Mirror every job into SQLite")
     out.say(
         f"{len(marketplaces)} marketplaces, their time ranges cut into "
         f"{plural(windows, 'window')} by size, {plural(windows, 'page')} in flight, "
@@ -377,7 +428,7 @@ def _summary(
     bound = max(0.0, (report.requests - plan_burst) / plan_rate)
     throttled = emu.count(_OP, 429)
     throttled_all = emu.count(status=429)
-    _step(console, 8, "Summary")
+    _step(console, 9, "Summary")
     out.fields(
         None,
         [

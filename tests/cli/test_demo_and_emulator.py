@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import shlex
 import shutil
 import signal
@@ -51,8 +52,9 @@ def test_demo_runs_to_completion(run: Runner, tmp_path: Path) -> None:
         "4. Upload proof of the visit",
         "5. Record the fulfilment",
         "6. Complete the job",
-        "7. Mirror every job into SQLite",
-        "8. Summary",
+        "7. See a new job arrive",
+        "8. Mirror every job into SQLite",
+        "9. Summary",
     ):
         assert step in text
     assert "COMPLETED" in text
@@ -64,11 +66,14 @@ def test_demo_runs_to_completion(run: Runner, tmp_path: Path) -> None:
     assert "rescheduled" not in text
     assert "moved it" not in text
     assert "warning" not in result.stderr.lower()
-    assert "rows in SQLite │ 200" in text
+    # The new job the feed showed arriving, created while it watched, is mirrored too.
+    assert re.search(r"New job \S+ \(PENDING_SCHEDULE\) came through the feed [\d.]+ s after", text)
+    assert "jobs in the emulator │ 201" in text
+    assert "rows in SQLite │ 201" in text
     assert "429s drawn by the sync │ 0" in text
     conn = sqlite3.connect(db)
     try:
-        assert conn.execute("SELECT count(*) FROM service_jobs").fetchone()[0] == 200
+        assert conn.execute("SELECT count(*) FROM service_jobs").fetchone()[0] == 201
     finally:
         conn.close()
 
