@@ -13,8 +13,10 @@ from typing import TYPE_CHECKING, Any, TypedDict, Unpack
 
 import attrs
 
+from .. import _ids
+from .._ids import JobRef
 from .._pagination import FetchPage, PageIterator
-from .._validation import check_datetime, check_enum, check_id, check_int, check_items, check_string
+from .._validation import check_datetime, check_enum, check_int, check_items, check_string
 from ..errors import ApiStatusError, BadRequestError, NotFoundError, UnprocessableEntityError
 from ..models.enums import ServiceJobStatus, SortField, SortOrder
 from ..models.jobs import JobListing, ServiceJob
@@ -36,20 +38,28 @@ _LIST = "getServiceJobs"
 class ServiceJobs(Resource):
     """Get, search, cancel and complete service jobs."""
 
-    async def get(self, service_job_id: str) -> ServiceJob:
-        """One service job, with its appointments, items, buyer and location."""
-        job_id = check_id("service_job_id", service_job_id)
+    async def get(self, service_job_id: JobRef) -> ServiceJob:
+        """One service job, with its appointments, items, buyer and location.
+
+        ``service_job_id`` is the job's id, or anything that carries it as
+        ``.service_job_id`` (a ``ServiceJob``, a change feed's ``JobChange.job``): pass a
+        job to read it again.
+        """
+        job_id = _ids.job_id(service_job_id)
         return await self._payload(_GET, ServiceJob, path={"serviceJobId": job_id})
 
-    async def cancel(self, service_job_id: str, *, reason_code: str) -> None:
+    async def cancel(self, service_job_id: JobRef, *, reason_code: str) -> None:
         """Cancel a job, giving Amazon's cancellation reason code (such as ``V1``).
+
+        ``service_job_id`` is the job's id or the ``ServiceJob`` itself (anything with a
+        ``.service_job_id``).
 
         When an attempt got no clear answer and the retry is refused (the job is no longer
         open), the job is read back: if it is cancelled, the first attempt did it and this
         returns normally; otherwise the refusal is raised, with a note that an earlier
         attempt may have taken effect.
         """
-        job_id = check_id("service_job_id", service_job_id)
+        job_id = _ids.job_id(service_job_id)
         code = check_string(
             "reason_code", reason_code, min_length=1, max_length=100, pattern=r"^[A-Z0-9_]*$"
         )
@@ -62,13 +72,16 @@ class ServiceJobs(Resource):
         except (UnprocessableEntityError, NotFoundError, BadRequestError) as exc:
             await self._settled(exc, job_id, ServiceJobStatus.CANCELLED)
 
-    async def complete(self, service_job_id: str) -> None:
+    async def complete(self, service_job_id: JobRef) -> None:
         """Mark a job done (record its fulfilment data first).
+
+        ``service_job_id`` is the job's id or the ``ServiceJob`` itself (anything with a
+        ``.service_job_id``).
 
         Like :meth:`cancel`, a refused retry after an unclear first attempt reads the job
         back and returns normally when it is completed.
         """
-        job_id = check_id("service_job_id", service_job_id)
+        job_id = _ids.job_id(service_job_id)
         try:
             await self._send("completeServiceJobByServiceJobId", path={"serviceJobId": job_id})
         except (UnprocessableEntityError, NotFoundError, BadRequestError) as exc:

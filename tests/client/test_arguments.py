@@ -23,6 +23,7 @@ from spapi_services import (
 from spapi_services._env import ENVIRONMENT
 from spapi_services._marketplaces import MARKETPLACES
 from spapi_services._upload import check_content_type
+from spapi_services._validation import check_id
 from spapi_services.models import (
     AppointmentResult,
     AvailabilityRecord,
@@ -565,9 +566,9 @@ async def test_a_record_without_the_id_is_refused_naming_the_attribute(
         await client.appointments.set_fulfillment_data(
             "J1", "A1", resources=[_Resource("T1"), "T1"]
         )
-    # Where records are not taken yet, the message says which attribute to pass.
+    # Where records are not taken, the message says which attribute to pass.
     with pytest.raises(TypeError, match=r"service_job_id: .* got ServiceJob: pass its .service"):
-        await client.service_jobs.get(ServiceJob(service_job_id="J1"))  # type: ignore[arg-type]
+        check_id("service_job_id", ServiceJob(service_job_id="J1"))
     assert mock_api.requests == {}
 
 

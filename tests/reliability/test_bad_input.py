@@ -24,6 +24,7 @@ from spapi_services.models import (
     Recurrence,
     Reservation,
     ReservationType,
+    ServiceJob,
 )
 
 from ._scenarios import NOW
@@ -65,6 +66,14 @@ CASES: list[tuple[str, Call, str]] = [
     ("cancel-empty-id", lambda c: c.service_jobs.cancel("", reason_code="V1"), "service_job_id"),
     ("complete-long", lambda c: c.service_jobs.complete(LONG_ID), "service_job_id"),
     ("complete-list", lambda c: c.service_jobs.complete(["j"]), "service_job_id"),
+    # ... a job (anything with .service_job_id) is taken, but not one without an id
+    ("get-job-no-id", lambda c: c.service_jobs.get(ServiceJob()), "service_job_id"),
+    (
+        "cancel-job-empty-id",
+        lambda c: c.service_jobs.cancel(ServiceJob(service_job_id=""), reason_code="V1"),
+        "service_job_id",
+    ),
+    ("complete-job-json", lambda c: c.service_jobs.complete({"serviceJobId": "j"}), "service_job"),
     # --- service_jobs.list (checked at the call) and list_page ---
     ("list-no-since", lambda c: c.service_jobs.list(), "created_after"),
     (
