@@ -39,7 +39,7 @@ if TYPE_CHECKING:
     from ._ratelimit import RateLimits, ReservingPlan, TokenReservation, UsagePlan
     from ._retry import RetryPolicy
     from ._sender import RawResponse, Sender
-    from ._timing import Timer
+    from ._timing import Timer, WallClockTimer
     from .errors import (
         ApiConnectionError,
         ApiStatusError,
@@ -108,6 +108,7 @@ _HOMES = {
     "UnsupportedMediaTypeError": ".errors",
     "UploadError": ".errors",
     "UsagePlan": "._ratelimit",
+    "WallClockTimer": "._timing",
 }
 
 __all__ = [
@@ -151,6 +152,7 @@ __all__ = [
     "UnsupportedMediaTypeError",
     "UploadError",
     "UsagePlan",
+    "WallClockTimer",
     "__version__",
 ]
 

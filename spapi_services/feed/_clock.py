@@ -1,17 +1,17 @@
 """The feed's two clocks, read from the client's :class:`~spapi_services.Timer`.
 
 Polls are spaced on the timer's monotonic clock and wait with its ``sleep``.  Windows
-need the wall clock (``lastUpdatedAfter`` is a date): a timer that has a ``utcnow()``
-method (an aware datetime) supplies it, so a test's fake timer moves both together; the
-default timer reads the system's; any other timer gets a wall clock anchored once to the
-system's and moved by its own monotonic clock.
+need the date (``lastUpdatedAfter`` is one): a :class:`~spapi_services.WallClockTimer`
+tells it (the default timer reads the system's; a test's fake timer moves it with its
+monotonic clock); any other timer gets the system's date read once and moved on by its
+monotonic clock (``_timing.WallClock``).
 """
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 
-from .._timing import LoopTimer, Timer
+from .._timing import Timer, WallClock
 
 __all__ = ["FeedClock"]
 
@@ -19,9 +19,11 @@ __all__ = ["FeedClock"]
 class FeedClock:
     """Monotonic time, wall time and sleep, all from one timer."""
 
+    __slots__ = ("_timer", "_wall")
+
     def __init__(self, timer: Timer) -> None:
         self._timer = timer
-        self._anchor: tuple[datetime, float] | None = None
+        self._wall = WallClock(timer)
 
     def monotonic(self) -> float:
         """Seconds on the timer's monotonic clock."""
@@ -29,18 +31,7 @@ class FeedClock:
 
     def wall(self) -> datetime:
         """The time now, aware and in UTC."""
-        utcnow = getattr(self._timer, "utcnow", None)
-        if callable(utcnow):
-            moment = utcnow()
-            if not isinstance(moment, datetime) or moment.tzinfo is None:
-                raise TypeError("Timer.utcnow() must return an aware datetime")
-            return moment.astimezone(UTC)
-        if isinstance(self._timer, LoopTimer):
-            return datetime.now(UTC)
-        if self._anchor is None:
-            self._anchor = (datetime.now(UTC), self._timer.now())
-        wall, mono = self._anchor
-        return wall + timedelta(seconds=self._timer.now() - mono)
+        return self._wall.now()
 
     async def sleep(self, seconds: float) -> None:
         """Wait ``seconds`` on the timer."""
