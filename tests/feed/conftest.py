@@ -80,6 +80,8 @@ class World:
     emu: ServicesEmulator
     timer: ScriptTimer
     client: ServicesClient
+    names: dict[str, str] = attrs.field(factory=dict)
+    """The test's names for the jobs it created (``"NEW-1"``), to their ids."""
 
     @property
     def store(self) -> Store:
@@ -100,38 +102,35 @@ class World:
     def jobs(self, status: str | None = None) -> list[JobRecord]:
         return self.store.find_jobs(status=status, marketplace_id=US)
 
-    def touch(self, job_id: str, status: str) -> Callable[[], None]:
-        """An action that puts a job in ``status`` (a change of content)."""
-        return lambda: self.store.set_job_status(job_id, status)
+    def id(self, job: str) -> str:
+        """The id of a job, given its id or the name the test created it under."""
+        return self.names.get(job, job)
 
-    def touch_only(self, job_id: str) -> Callable[[], None]:
+    def named(self, job_id: str) -> str:
+        """The name the test created a job under, or its id."""
+        return next((name for name, known in self.names.items() if known == job_id), job_id)
+
+    def touch(self, job: str, status: str) -> Callable[[], None]:
+        """An action that puts a job (an id or a created job's name) in ``status``."""
+        return lambda: self.store.set_job_status(self.id(job), status)
+
+    def touch_only(self, job: str) -> Callable[[], None]:
         """An action that bumps a job's update time without changing its content."""
-        return lambda: self.store.touch_job(job_id)
+        return lambda: self.store.touch_job(self.id(job))
 
-    def create(self, job_id: str, like: JobRecord | None = None) -> Callable[[], None]:
-        """An action that creates a job now (a copy of ``like`` under a new id)."""
+    def create(self, name: str, status: str = "NOT_SERVICED") -> Callable[[], None]:
+        """An action that creates a job now (``store.new_job``) in the watched
+        marketplace; the test calls it ``name``."""
 
         def action() -> None:
-            new_job(self.store, job_id, like or self.jobs()[0])
+            job = self.store.new_job(marketplace_id=US, status=status)
+            self.names[name] = job.service_job_id
 
         return action
 
-
-def new_job(store: Store, job_id: str, like: JobRecord) -> JobRecord:
-    """A job created now in ``like``'s marketplace and store, with no appointments."""
-    now = store._clock.now()
-    record = attrs.evolve(
-        like,
-        service_job_id=job_id,
-        status="NOT_SERVICED",
-        created=now,
-        last_updated=now,
-        appointments=[],
-        json=None,
-        fragment=None,
-    )
-    store.add_job(record)
-    return record
+    def summary(self, changes: list[JobChange]) -> list[tuple[str, str, str]]:
+        """(kind, the test's name for the job or its id, status) of each change."""
+        return [(kind, self.named(job_id), status) for kind, job_id, status in summary(changes)]
 
 
 async def run(feed: JobFeed, limit: int | None = None) -> list[JobChange]:

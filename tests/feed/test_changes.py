@@ -40,7 +40,7 @@ async def test_each_change_is_yielded_once_however_the_windows_overlap(world: Wo
 
     changes = await run(feed)
 
-    assert sorted(summary(changes)) == sorted(expected)
+    assert sorted(world.summary(changes)) == sorted(expected)
     # The polls overlap: every change was read again and again, and yielded once.
     polls = world.emu.count(LIST, 200)
     assert polls == feed.polls == feed.requests
@@ -103,7 +103,7 @@ async def test_created_or_updated_follows_the_window_the_job_was_found_in(
 
     changes = await run(world.client.service_jobs.changes(since=since))
 
-    kinds = {c.job.service_job_id: c.kind for c in changes}
+    kinds = {world.named(c.service_job_id): c.kind for c in changes}
     assert kinds == {old.service_job_id: ChangeKind.UPDATED, "FRESH-1": ChangeKind.CREATED}
     assert kinds["FRESH-1"] == "created"  # compares as its string
 

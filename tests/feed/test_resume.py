@@ -42,7 +42,7 @@ def burst(world: World) -> None:
 async def whole_run(script: Script) -> list[tuple[str, str, str]]:
     async with open_world() as world:
         script(world)
-        return summary(await run(world.client.service_jobs.changes()))
+        return world.summary(await run(world.client.service_jobs.changes()))
 
 
 async def resumed_run(script: Script, stop_after: int) -> tuple[list, list, JobFeed]:
@@ -53,7 +53,7 @@ async def resumed_run(script: Script, stop_after: int) -> tuple[list, list, JobF
         assert len(first) == stop_after
         second = world.client.service_jobs.changes(resume_token=first[-1].resume_token)
         rest = await run(second)
-        return summary(first), summary(rest), second
+        return world.summary(first), world.summary(rest), second
 
 
 @pytest.mark.parametrize("stop_after", [1, 2, 3, 4, 5])
