@@ -92,7 +92,7 @@ class WallClock:
                     f"{type(self._timer).__name__}.utcnow(): must return an aware datetime, "
                     f"got {moment!r}"
                 )
-            return moment.astimezone(UTC)
+            return moment if moment.tzinfo is UTC else moment.astimezone(UTC)
         if self._anchor is None:
             self._anchor = (datetime.now(UTC), self._timer.now())
         wall, mono = self._anchor

@@ -5,6 +5,10 @@ SHA-256 of the job's JSON in a canonical form (keys sorted, no spaces, amounts w
 without trailing zeros, so the same job hashes the same whichever JSON parser read it).
 A feed remembers, for each job it may see again, a short key of the job id and the first
 eight bytes of the content hash: a job whose remembered content matches is not a change.
+Decoding a job and hashing its canonical form is most of a poll's work, and most jobs a
+poll finds are ones it found last time, unchanged: so a feed also keeps, for the jobs of
+its last poll, a digest of each one's JSON exactly as parsed (:func:`raw_digest`), and a
+job whose JSON is the same is known without being decoded.
 
 "Created" is judged by not having been seen, with the job's creation time as a guard
 (see :func:`classify`).  Everything here is pure, so the sync's ``on_change`` and the
@@ -15,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import marshal
 from collections.abc import Mapping
 from datetime import datetime
 from decimal import Decimal
@@ -23,11 +28,13 @@ from typing import Any
 from ..models.feed import ChangeKind
 from ..models.jobs import ServiceJob
 
-__all__ = ["FINGERPRINT_BYTES", "api_json", "classify", "content_hash", "job_key"]
+__all__ = ["FINGERPRINT_BYTES", "api_json", "classify", "content_hash", "job_key", "raw_digest"]
 
 #: Bytes kept of a job id's hash and of a content hash: 2⁻⁶⁴ odds of taking a changed
 #: job for an unchanged one.
 FINGERPRINT_BYTES = 8
+#: Bytes of a job's :func:`raw_digest`: 2⁻¹²⁸ odds of taking changed JSON for unchanged.
+RAW_DIGEST_BYTES = 16
 
 
 def api_json(job: ServiceJob) -> Any:
@@ -52,6 +59,24 @@ def content_hash(job: ServiceJob | Mapping[str, Any]) -> str:
         data, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=_plain
     )
     return hashlib.sha256(text.encode()).hexdigest()
+
+
+def raw_digest(data: Any) -> bytes:
+    """A digest of a job's JSON exactly as parsed, to know a job seen before as it is
+    without decoding or hashing it again (most jobs of a poll are such).
+
+    Not canonical, and only for this process: equal digests mean equal JSON (key order,
+    number forms and types included, so ``true`` is not ``1``); different ones mean only
+    "look closer" (decode the job and compare its :func:`content_hash`).
+    """
+    try:
+        # marshal is C-fast and keeps every type apart; version 2 writes no back
+        # references, so equal data gives equal bytes.  (Its bytes are binary and a
+        # repr is printable text: the two never coincide.)
+        text = marshal.dumps(data, 2)
+    except ValueError:  # a Decimal (the standard library's parser reads fractions so)
+        text = repr(data).encode("utf-8", "backslashreplace")
+    return hashlib.blake2b(text, digest_size=RAW_DIGEST_BYTES).digest()
 
 
 def job_key(service_job_id: str) -> bytes:

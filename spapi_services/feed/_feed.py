@@ -6,7 +6,9 @@ How a poll works, and why it neither misses nor repeats a change:
   after ``A`` (``lastUpdatedAfter``; no upper bound), newest first, following
   ``nextPageToken`` to the end, 20 jobs a page.
 * A job in the answer is a change unless the feed remembers it with the same content
-  (:mod:`._detect`).  Changes are yielded as their page arrives.
+  (:mod:`._detect`).  Changes are yielded as their page arrives.  A job the last poll
+  found with the very same JSON is known at once, without being decoded or hashed:
+  most jobs of a poll are such, and decoding them was most of its work.
 * When the poll is over, the watermark is the moment it began less :data:`MARGIN` (a
   write made before then is taken to be visible by then), and the next window starts
   :data:`DEFAULT_OVERLAP` before that (late writes, clock skew).  It never moves back,
@@ -38,7 +40,7 @@ import random
 from collections.abc import AsyncGenerator, Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from types import TracebackType
-from typing import TYPE_CHECKING, Self
+from typing import TYPE_CHECKING, Any, Self
 
 from .._routes import route
 from .._validation import check_datetime, check_items, check_string
@@ -50,9 +52,9 @@ from ..errors import (
 )
 from ..models.enums import SortField, SortOrder
 from ..models.feed import JobChange, _Deferred
-from ..models.jobs import JobListing
+from ..resources.service_jobs import RawJobPage
 from ._clock import FeedClock
-from ._detect import classify, content_hash, fingerprint, job_key
+from ._detect import classify, content_hash, fingerprint, job_key, raw_digest
 from ._token import MarketState, decode_token, encode_token
 
 if TYPE_CHECKING:
@@ -90,6 +92,10 @@ _MAX_MARKETPLACES = 50
 #: the window and comes back with its content unchanged (its update time moved for a
 #: reason the job does not show) is then still not a change.
 REMEMBERED = 1000
+
+
+#: The jobs a poll found, by id: each one's raw digest, job key and content fingerprint.
+Known = dict[str, tuple[bytes, bytes, bytes]]
 
 
 def is_transient(exc: BaseException) -> bool:
@@ -164,11 +170,15 @@ class _Poll:
     (``delivered``), and a new state is made when the poll ends.
     """
 
-    def __init__(self, states: tuple[MarketState, ...], index: int, began: datetime) -> None:
+    def __init__(
+        self, states: tuple[MarketState, ...], index: int, began: datetime, known: Known
+    ) -> None:
         self.states = states  # every marketplace's state as the poll began
         self.index = index
         self.state = states[index]
         self.began = began
+        self.known_before = known  # read only
+        self.known: Known = {}  # the jobs found in this poll, as they were found
         self.updates: dict[bytes, bytes] = {}  # what was yielded, by job key
         self.delivered: list[tuple[bytes, bytes]] = []  # ... and in order
         self.found: dict[bytes, bytes] = {}
@@ -180,13 +190,19 @@ class _Poll:
         value = self.updates.get(key)
         return self.state.memory.get(key) if value is None else value
 
-    def absorb(self, page: JobListing, seen_at: datetime) -> list[JobChange]:
+    def absorb(self, page: RawJobPage, seen_at: datetime) -> list[JobChange]:
         """The changes among a page's jobs; the poll moves on to the next page."""
         changes: list[JobChange] = []
         start = self.state.created_from
-        for job in page.jobs or ():
+        for index, data in enumerate(page.jobs):
+            raw = raw_digest(data)
+            if self._unchanged(data, raw):
+                continue
+            job = page.decode(data, index)
             digest = content_hash(job)
-            key, current = job_key(job.service_job_id or ""), fingerprint(digest)
+            job_id = job.service_job_id or ""
+            key, current = job_key(job_id), fingerprint(digest)
+            self.known[job_id] = (raw, key, current)
             self.found[key] = current
             kind = classify(self.recall(key), current, job.create_time, start)
             if kind is None:
@@ -202,6 +218,27 @@ class _Poll:
         self.page_token = page.next_page_token or None
         self.done = self.page_token is None
         return changes
+
+    def _unchanged(self, data: Any, raw: bytes) -> bool:
+        """Whether a job is one the last poll found with this very JSON, and remembered
+        as it is: then it is no change, and is neither decoded nor hashed."""
+        job_id = data.get("serviceJobId") if isinstance(data, dict) else None
+        if not isinstance(job_id, str):
+            return False
+        known = self.known.get(job_id) or self.known_before.get(job_id)
+        if known is None or known[0] != raw:
+            return False
+        _, key, current = known
+        if self.recall(key) != current:
+            return False  # forgotten, say: judged afresh
+        self.known[job_id] = known
+        self.found[key] = current
+        return True
+
+    def known_after(self) -> Known:
+        """What the next poll may take as known: this poll's jobs (and, if it stopped
+        short, the last poll's too)."""
+        return self.known if self.done else {**self.known_before, **self.known}
 
     def remembered(self, count: int | None = None) -> MarketState:
         """The state with the first ``count`` changes yielded (all by default), window kept."""
@@ -287,6 +324,8 @@ class JobFeed:
         """How far before the watermark each poll looks again."""
         self._clock = FeedClock(client._core.transport.timer)
         self._token: _Deferred | None = None
+        # Per marketplace, the jobs of its last poll as found (see ``_Poll._unchanged``).
+        self._known: list[Known] = [{} for _ in self._marketplace_ids]
         self._iterator: AsyncGenerator[JobChange, None] | None = None
         self.polls = 0
         self.requests = 0
@@ -358,7 +397,7 @@ class JobFeed:
             began = self._clock.monotonic()
             failed: BaseException | None = None
             for index in range(len(states)):
-                poll = _Poll(tuple(states), index, self._clock.wall())
+                poll = _Poll(tuple(states), index, self._clock.wall(), self._known[index])
                 while not poll.done:
                     try:
                         page = await self._fetch(poll)
@@ -372,6 +411,7 @@ class JobFeed:
                         self.changes += 1
                         yield change
                 states[index] = poll.finished(self.overlap) if poll.done else poll.remembered()
+                self._known[index] = poll.known_after()
                 self._token = None
             if failed is not None:
                 failures += 1
@@ -385,8 +425,8 @@ class JobFeed:
             if wait > 0:
                 await self._clock.sleep(wait)
 
-    async def _fetch(self, poll: _Poll) -> JobListing:
-        page = await self._client.service_jobs.list_page(
+    async def _fetch(self, poll: _Poll) -> RawJobPage:
+        page = await self._client.service_jobs._raw_page(
             marketplace_id=poll.state.marketplace_id,
             last_updated_after=poll.state.window_start,
             page_token=poll.page_token,

@@ -17,14 +17,21 @@ from .. import _ids
 from .._ids import JobRef
 from .._pagination import FetchPage, PageIterator
 from .._validation import check_datetime, check_enum, check_int, check_items, check_string
-from ..errors import ApiStatusError, BadRequestError, NotFoundError, UnprocessableEntityError
+from ..errors import (
+    ApiStatusError,
+    BadRequestError,
+    NotFoundError,
+    ResponseDecodeError,
+    UnprocessableEntityError,
+)
 from ..models.enums import ServiceJobStatus, SortField, SortOrder
 from ..models.jobs import JobListing, ServiceJob
-from ._base import Resource
+from ._base import Resource, body_object, structure
 
 if TYPE_CHECKING:
     from datetime import timedelta
 
+    from .._transport import ApiResponse
     from ..feed import JobFeed
 
 __all__ = ["JobFilters", "JobPaginator", "ServiceJobs"]
@@ -159,6 +166,25 @@ class ServiceJobs(Resource):
             check_string("page_token", page_token, min_length=1)
         return await self._page(query, page_token)
 
+    async def _raw_page(
+        self,
+        *,
+        page_token: str | None = None,
+        marketplace_id: str | None = None,
+        page_size: int = 20,
+        **filters: Unpack[JobFilters],
+    ) -> RawJobPage:
+        """One page of a job search (the arguments of :meth:`list_page`), its jobs left
+        as parsed JSON for the caller to decode as it needs (:meth:`RawJobPage.decode`)."""
+        query = _job_query(filters, page_size)
+        query["marketplaceIds"] = self._marketplace(marketplace_id)
+        if page_token is not None:
+            check_string("page_token", page_token, min_length=1)
+        response = await self._send(
+            _LIST, query={**query, "pageToken": page_token} if page_token else query
+        )
+        return RawJobPage.of(response)
+
     async def _page(self, query: dict[str, Any], token: str | None) -> JobListing:
         # A page without a payload (``{}``) is an empty page: the payload is optional.
         return await self._payload(
@@ -224,6 +250,50 @@ class ServiceJobs(Resource):
             interval=interval,
             overlap=DEFAULT_OVERLAP if overlap is None else overlap,
         )
+
+
+class RawJobPage:
+    """A page of a job search whose jobs are not decoded yet: for a reader that sees
+    most jobs again unchanged and decodes only the others (the change feed).
+
+    The page's own fields are checked and decoded at once; ``jobs`` holds each job's
+    JSON as parsed, and :meth:`decode` makes one a :class:`ServiceJob`, with the
+    errors decoding the whole page would give.
+    """
+
+    __slots__ = ("_response", "jobs", "next_page_token", "total_result_size")
+
+    def __init__(self, listing: JobListing, jobs: Sequence[Any], response: ApiResponse) -> None:
+        self.jobs = jobs
+        self.next_page_token = listing.next_page_token
+        self.total_result_size = listing.total_result_size
+        self._response = response
+
+    @classmethod
+    def of(cls, response: ApiResponse) -> RawJobPage:
+        """The page an answer holds; an answer without a payload is an empty page."""
+        payload = None
+        if response.data is not None:
+            payload = body_object(response, _LIST).get("payload")
+        if payload is None:
+            return cls(JobListing(), (), response)
+        jobs = payload.get("jobs") if isinstance(payload, dict) else None
+        if not isinstance(payload, dict) or not (jobs is None or isinstance(jobs, list)):
+            # Not the shape of a page: decoding it whole raises the error that says where.
+            listing = structure(payload, JobListing, response, _LIST)
+            return cls(listing, [job.to_api_dict() for job in listing.jobs or ()], response)
+        shell = {name: value for name, value in payload.items() if name != "jobs"}
+        return cls(structure(shell, JobListing, response, _LIST), jobs or (), response)
+
+    def decode(self, data: Any, index: int | None = None) -> ServiceJob:
+        """One of :attr:`jobs` (the ``index``-th) as a ``ServiceJob``; a mismatch names
+        the request id, and the job's place in the page."""
+        try:
+            return structure(data, ServiceJob, self._response, _LIST)
+        except ResponseDecodeError as exc:
+            if index is not None:
+                exc.add_note(f"(in the page's jobs[{index}])")
+            raise
 
 
 class JobPaginator(PageIterator[JobListing]):
