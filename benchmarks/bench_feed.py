@@ -11,10 +11,11 @@ of the merged iterator less the wall time of the change (one machine, one clock)
 
 Per (sellers, interval): p50 and p99 latency (target at 1,000 sellers: p99 ≤ interval
 + 1 s), changes seen against made (every one, once), 429s (target 0), this process's CPU
-per seller-hour (user + system over the timed part), getServiceJobs requests per
-seller-hour against the plan's allowance (36,000: 10 a second), and the cores this
-process and the emulator's kept busy (on a shared two-core machine the emulator, one
-process answering every seller, is the first to run short).
+per seller-hour and per poll (user + system over the timed part), getServiceJobs
+requests per seller-hour against the plan's allowance (36,000: 10 a second), the cores
+this process and the emulator's kept busy (on a shared two-core machine the emulator,
+one process answering every seller, is the first to run short), and the machine's load
+average when the timed part began (other work on the machine delays every poll).
 
 ``python benchmarks/bench_feed.py [--quick] [--sellers 1,100,1000] [--intervals 5,1]``;
 :func:`run` returns the figures and :func:`markdown` renders them.  Timing never runs
@@ -26,6 +27,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import random
 import resource
 import sys
@@ -163,13 +165,16 @@ async def _scenario(
             async with session.get(f"{control}/__counts") as answer:
                 emulator_cpu = (await answer.json())["cpu"]
             requests_before = sum(f.requests for f in feeds.values())
+            polls_before = sum(f.polls for f in feeds.values())
             errors_before = sum(f.errors for f in feeds.values())
+            load = os.getloadavg()[0]
             cpu, wall = _cpu(), time.monotonic()
             count = max(20, min(300, sellers // 2))
             await change(count)
             await asyncio.sleep(interval + 2)  # the last change's poll
             elapsed, cpu = time.monotonic() - wall, _cpu() - cpu
             requests = sum(f.requests for f in feeds.values()) - requests_before
+            polls = sum(f.polls for f in feeds.values()) - polls_before
             errors = sum(f.errors for f in feeds.values()) - errors_before
             consumer.cancel()
         for client in clients:
@@ -196,6 +201,10 @@ async def _scenario(
         "driver_cores": cpu / elapsed,
         "emulator_cores": (counts["cpu"] - emulator_cpu) / elapsed,
         "cpu_s_per_seller_hour": cpu / hours,
+        "polls": polls,
+        "polls_per_second": polls / elapsed,
+        "cpu_ms_per_poll": 1000 * cpu / polls if polls else None,
+        "load_average": load,
         "requests_per_seller_hour": requests / hours,
         "allowance_per_seller_hour": ALLOWANCE,
         "seconds": elapsed,
@@ -226,8 +235,8 @@ def run(
 def markdown(results: dict[str, Any]) -> str:
     header = [
         "sellers", "interval", "changes (seen)", "p50 s", "p99 s", "p99 target",
-        "429s", "CPU s / seller-hour", "requests / seller-hour (of 36,000)",
-        "cores: driver, emulator",
+        "429s", "CPU s / seller-hour", "CPU ms / poll", "requests / seller-hour (of 36,000)",
+        "cores: driver, emulator", "load",
     ]  # fmt: skip
     rows = []
     for r in results["rows"]:
@@ -238,9 +247,11 @@ def markdown(results: dict[str, Any]) -> str:
             f"{r['p99']:.2f}" if r["p99"] is not None else "-",
             f"≤ {r['target_p99']:g} " + ("✓" if ok else "✗"),
             str(r["throttled"]), f"{r['cpu_s_per_seller_hour']:.1f}",
+            f"{r['cpu_ms_per_poll']:.2f}" if r.get("cpu_ms_per_poll") is not None else "-",
             f"{r['requests_per_seller_hour']:.0f} "
             f"({100 * r['requests_per_seller_hour'] / r['allowance_per_seller_hour']:.1f}%)",
             f"{r['driver_cores']:.2f}, {r['emulator_cores']:.2f}",
+            f"{r['load_average']:.1f}" if "load_average" in r else "-",
         ])  # fmt: skip
     return _common.table(header, rows)
 
