@@ -25,6 +25,10 @@ How a poll works, and why it neither misses nor repeats a change:
   the change, and otherwise by the next poll: its new update time is inside the next
   window.
 
+Feeds started together (hundreds of sellers in one process) would poll together, every
+request of a round queued behind the others: so each feed's second poll comes after a
+share of the interval drawn for that feed, and the feeds' polls spread over the interval.
+
 Transient failures (throttling, 5xx, the network, after the client's own retries) end
 the poll, not the feed: the next poll starts again from the same window, with what was
 already yielded remembered, after a back-off; ``errors`` counts them and the first of
@@ -96,6 +100,11 @@ REMEMBERED = 1000
 
 #: The jobs a poll found, by id: each one's raw digest, job key and content fingerprint.
 Known = dict[str, tuple[bytes, bytes, bytes]]
+
+
+def _phase() -> float:
+    """Where in the interval a feed's polls fall: a share of it, drawn for each feed."""
+    return random.random()
 
 
 def is_transient(exc: BaseException) -> bool:
@@ -319,10 +328,13 @@ class JobFeed:
         self._states: list[MarketState] | None = list(states) if states is not None else None
         self._since = since
         self.interval = interval
-        """Seconds from the start of one poll to the start of the next."""
+        """Seconds from the start of one poll to the start of the next (from the first
+        poll to the second: a share of it drawn for the feed, so that feeds started
+        together spread their polls over the interval)."""
         self.overlap = overlap
         """How far before the watermark each poll looks again."""
         self._clock = FeedClock(client._core.transport.timer)
+        self._phase = _phase()
         self._token: _Deferred | None = None
         # Per marketplace, the jobs of its last poll as found (see ``_Poll._unchanged``).
         self._known: list[Known] = [{} for _ in self._marketplace_ids]
@@ -421,7 +433,10 @@ class JobFeed:
                     _log.info("%s: polls succeed again after %d failed", self._name, failures)
                 failures = 0
                 self.polls += 1
-                wait = self.interval - (self._clock.monotonic() - began)
+                # The second poll comes at this feed's own phase of the interval, so that
+                # feeds started together do not go on polling together.
+                share = self._phase if self.polls == 1 else 1.0
+                wait = self.interval * share - (self._clock.monotonic() - began)
             if wait > 0:
                 await self._clock.sleep(wait)
 

@@ -230,6 +230,8 @@ class ServiceJobs(Resource):
             :data:`~spapi_services.feed.DEFAULT_INTERVAL`, 5 s: one request a poll is 2%
             of the published usage plan (10 a second, burst 40, per application and
             seller), and a change arrives about ``interval`` seconds after it is made.
+            The second poll comes after a random share of the interval, so that feeds
+            started together (many sellers in one process) spread their polls over it.
         :param overlap: how far before the last complete moment each poll looks again,
             for late writes and clock skew (default
             :data:`~spapi_services.feed.DEFAULT_OVERLAP`, 2 minutes).

@@ -15,13 +15,14 @@ from collections.abc import AsyncIterator, Callable
 from datetime import datetime, timedelta
 
 import attrs
+import pytest
 import pytest_asyncio
 from _emulators import NOW, emulators
 
 from spapi_services import ServicesClient
 from spapi_services.emulator import FakeClock, ServicesEmulator
 from spapi_services.emulator.store import JobRecord, Store
-from spapi_services.feed import JobChange, JobFeed
+from spapi_services.feed import JobChange, JobFeed, _feed
 
 US = "ATVPDKIKX0DER"
 
@@ -173,6 +174,16 @@ async def open_world(**options: object) -> AsyncIterator[World]:
         )
         async with client:
             yield World(emu, timer, client)
+
+
+@pytest.fixture(autouse=True)
+def whole_interval_phase(monkeypatch: pytest.MonkeyPatch) -> Callable[[], float]:
+    """Every feed's second poll a whole interval after its first, as all the others, so
+    the scripted tests can name each poll's moment (``test_phase`` checks the drawn
+    phase); the real draw is returned for the tests that want it."""
+    drawn = _feed._phase
+    monkeypatch.setattr(_feed, "_phase", lambda: 1.0)
+    return drawn
 
 
 @pytest_asyncio.fixture
