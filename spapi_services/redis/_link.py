@@ -157,19 +157,24 @@ class RedisLink:
         """``command``'s answer, or :class:`Unavailable` within the timeout.
 
         During an outage this raises at once, but for one caller every ``retry_interval``
-        seconds, who tries Redis again.
+        seconds, who tries Redis again.  A cancellation of the caller that redis-py lost
+        while the command ran is raised once it is over, as in :meth:`call`.
         """
         if self._down_since is not None:
             now = self._clock()
             if now < self._retry_at:
                 raise Unavailable
             self._retry_at = now + self.retry_interval  # the others wait for this one's try
+        task = asyncio.current_task()
+        cancelling = task.cancelling() if task is not None else 0
         try:
             async with asyncio.timeout(self.timeout):
                 answer = await command()
         except (RedisError, OSError, TimeoutError) as exc:
+            _raise_if_cancelled(task, cancelling)
             self._failed(exc)
             raise Unavailable from exc
+        _raise_if_cancelled(task, cancelling)
         self._answered()
         return answer
 
@@ -250,8 +255,7 @@ def _raise_if_cancelled(task: asyncio.Task[Any] | None, before: int) -> None:
     A cancellation that lands just as a command's write completes can be lost inside
     redis-py (its ``wait_for`` on Python 3.11, CPython issue 86296: the command goes on,
     and returns or times out); the task's own count of requests says it was made, and
-    it is honoured here, as :func:`~spapi_services.redis._cancel.run_cancellable` does
-    for :meth:`RedisLink.run`.
+    it is honoured here, by :meth:`RedisLink.run` and :meth:`RedisLink.call` alike.
     """
     if task is not None and task.cancelling() > before:
         raise asyncio.CancelledError
