@@ -145,9 +145,9 @@ def _asyncpg() -> Any:
     except ImportError as exc:
         if not (exc.name or "").startswith("asyncpg"):
             raise
-        raise ImportError(
-            'PostgreSQL needs asyncpg: pip install "spapi-services[postgres]"'
-        ) from exc
+        from .._extras import missing_extra_message
+
+        raise ImportError(missing_extra_message("postgres", "PostgreSQL (asyncpg)")) from exc
     return asyncpg
 
 
