@@ -68,7 +68,7 @@ def test_the_first_run_commands_are_the_ones_ci_and_the_cli_use() -> None:
     )
     ci = (README.parent / ".ci" / "run").read_text(encoding="utf-8")
     assert '-e ".[test]"' in ci
-    assert re.search(r"^python -m pytest$", ci, flags=re.M)
+    assert re.search(r"^\s*python -m pytest$", ci, flags=re.M)
 
 
 def test_the_readme_links_to_every_guide() -> None:
