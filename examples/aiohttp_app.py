@@ -4,23 +4,18 @@ GET /jobs/{job_id} answers with the service job as the API's JSON.
 Run it with: python aiohttp_app.py (serves http://127.0.0.1:8000)
 """
 
-import os
 from collections.abc import AsyncIterator
 
 from aiohttp import web
 
-from spapi_services import LwaCredentials, NotFoundError, ServicesClient
+from spapi_services import NotFoundError, ServicesClient
 
 SERVICES = web.AppKey("services", ServicesClient)
 
 
 async def services_client(app: web.Application) -> AsyncIterator[None]:
-    async with ServicesClient(
-        LwaCredentials.from_env(),
-        endpoint=os.environ.get("SPAPI_ENDPOINT"),
-        token_url=os.environ.get("SPAPI_TOKEN_URL"),
-        marketplace_id=os.environ.get("SPAPI_MARKETPLACE_ID", "ATVPDKIKX0DER"),
-    ) as client:
+    # Every setting from the SPAPI_* variables (the emulator's export lines, or yours).
+    async with ServicesClient() as client:
         app[SERVICES] = client
         yield
 

@@ -4,22 +4,17 @@ GET /jobs/{job_id} answers with the service job as the API's JSON.
 Needs the web extra (FastAPI, uvicorn); serve it with: uvicorn fastapi_app:app
 """
 
-import os
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, HTTPException, Request, Response
 
-from spapi_services import LwaCredentials, NotFoundError, ServicesClient
+from spapi_services import NotFoundError, ServicesClient
 
 
 @asynccontextmanager
 async def lifespan(app: FastAPI):
-    async with ServicesClient(
-        LwaCredentials.from_env(),
-        endpoint=os.environ.get("SPAPI_ENDPOINT"),
-        token_url=os.environ.get("SPAPI_TOKEN_URL"),
-        marketplace_id=os.environ.get("SPAPI_MARKETPLACE_ID", "ATVPDKIKX0DER"),
-    ) as client:
+    # Every setting from the SPAPI_* variables (the emulator's export lines, or yours).
+    async with ServicesClient() as client:
         app.state.services = client
         yield
     # Leaving the block at shutdown closed the client and its connections.
