@@ -1,6 +1,8 @@
 """Sync the last 90 days of jobs and print the trace on the console.
 
-Needs: pip install "spapi-services[otel]" opentelemetry-sdk
+Needs the otel extra and the OpenTelemetry SDK; from a clone of the repository:
+
+    pip install -e ".[otel]" opentelemetry-sdk
 """
 
 import asyncio
