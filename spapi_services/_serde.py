@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import os
 import re
 import secrets
 import types
@@ -30,13 +31,24 @@ from .errors import ResponseDecodeError
 from .models._base import ApiEnum
 from .models.common import ApiWarning, Error
 
+#: Set to ``1``, the SDK uses neither orjson nor msgspec, as if the ``speedups`` extra were
+#: not installed (the tests decode both ways through it).
+NO_SPEEDUPS_VARIABLE = "SPAPI_SERVICES_NO_SPEEDUPS"
+_speedups = os.environ.get(NO_SPEEDUPS_VARIABLE, "") in ("", "0")
+
 # The ``speedups`` extra: orjson when installed (looked up by name, so that type checkers
 # without it installed see no missing module).
-_orjson: Any
-try:
-    _orjson = importlib.import_module("orjson")
-except ImportError:  # pragma: no cover - depends on what is installed
-    _orjson = None
+_orjson: Any = None
+if _speedups:
+    try:
+        _orjson = importlib.import_module("orjson")
+    except ImportError:  # pragma: no cover - depends on what is installed
+        _orjson = None
+
+# And msgspec, imported at the first decode (see :mod:`spapi_services._mirror`):
+# ``_LATER`` until then, None when it is not installed.
+_LATER: Any = object()
+_msgspec: Any = _LATER if _speedups else None
 
 __all__ = [
     "converter",
@@ -498,13 +510,27 @@ converter = make_converter()
 
 
 def structure(
-    data: Any, cls: type[T], *, operation: str | None = None, subject: str = "response"
+    data: Any,
+    cls: type[T],
+    *,
+    operation: str | None = None,
+    subject: str = "response",
+    parsed: bool = True,
 ) -> T:
     """Structure JSON data into ``cls``; a mismatch is a :class:`ResponseDecodeError`.
 
     ``subject`` names what was being read in the error's message ("response does not fit
-    ServiceJob"; ``from_api_dict`` says "data").
+    ServiceJob"; ``from_api_dict`` says "data").  ``parsed`` says that ``data`` holds
+    only what a JSON parser gives (as :func:`loads` does); data from elsewhere, which
+    may hold other types, is read by the hooks alone.
     """
+    if parsed:
+        fast = _fast_decoder(cls)
+        if fast is not None:
+            try:
+                return fast(data)  # type: ignore[no-any-return]
+            except Exception:  # the hooks accept it, or name every problem
+                pass
     try:
         return converter.structure(data, cls)
     except Exception as exc:  # whatever a hook raised, the caller gets one error type
@@ -512,6 +538,37 @@ def structure(
         raise ResponseDecodeError(
             f"{subject} does not fit {cls.__name__}", problems=problems, operation=operation
         ) from exc
+
+
+# cls -> its msgspec decoder, or None for a class the mirrors do not cover.
+_FAST_DECODERS: dict[Any, Callable[[Any], Any] | None] = {}
+
+
+def _fast_decoder(cls: Any) -> Callable[[Any], Any] | None:
+    """The msgspec decoder of ``cls`` (see :mod:`spapi_services._mirror`), if there is one."""
+    global _msgspec
+    if _msgspec is None:
+        return None
+    try:
+        return _FAST_DECODERS[cls]
+    except KeyError:
+        pass
+    except TypeError:  # an unhashable type: no decoder to keep
+        return None
+    if _msgspec is _LATER:
+        try:
+            _msgspec = importlib.import_module("msgspec")
+        except ImportError:  # pragma: no cover - depends on what is installed
+            _msgspec = None
+            return None
+    from . import _mirror
+
+    try:
+        decoder = _mirror.make_decoder(cls, _msgspec, to_camel)
+    except _mirror.Unsupported:
+        decoder = None
+    _FAST_DECODERS[cls] = decoder
+    return decoder
 
 
 def decode_problems(exc: BaseException) -> list[str]:

@@ -137,7 +137,7 @@ class ApiModel:
             from ..errors import ResponseDecodeError
 
             raise ResponseDecodeError(f"data does not fit {cls.__name__}", problems=mistakes)
-        return _serde.structure(data, cls, subject="data")
+        return _serde.structure(data, cls, subject="data", parsed=False)
 
 
 def _misnamed_keys(cls: type[ApiModel], data: object) -> list[str]:
