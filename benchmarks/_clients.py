@@ -154,6 +154,8 @@ async def ours(args: argparse.Namespace) -> dict[str, Any]:
         token_url=args.base_url + "/auth/o2/token",
         marketplace_id=MARKETPLACE,
         rate_limits=None if args.limits == "plan" else False,
+        # "otel": the OpenTelemetry instrumentation off, though the API may be installed.
+        instrument=args.ablate != "otel",
     )
     since = datetime(2025, 1, 1, tzinfo=UTC)
     if args.ablate == "orjson":
@@ -459,7 +461,7 @@ def main() -> None:
     parser.add_argument("--limits", choices=["off", "plan"], default="off")
     parser.add_argument("--checkpoints", type=int, nargs="*", default=[])
     parser.add_argument("--profile", help="write cProfile stats of the timed part here")
-    parser.add_argument("--ablate", choices=["none", "decode", "orjson"], default="none")
+    parser.add_argument("--ablate", choices=["none", "decode", "orjson", "otel"], default="none")
     parser.add_argument("--creds", help="JSON: client_id, client_secret, refresh_token")
     parser.add_argument("--ids-url", help="a URL answering a JSON list of job ids to get")
     args = parser.parse_args()

@@ -200,6 +200,7 @@ class Instrumentation:
         self.tracer = trace.get_tracer(
             INSTRUMENTATION_NAME, __version__, tracer_provider=tracer_provider
         )
+        self._proxy = _unresolved_proxy(trace, self.tracer)
         meter = metrics.get_meter(INSTRUMENTATION_NAME, __version__, meter_provider=meter_provider)
         self._duration = _histogram(
             meter,
@@ -258,6 +259,14 @@ class Instrumentation:
             page = self._page_number(operation, url)
             if page is not None:
                 attributes = {**attributes, "spapi.page": page}
+        proxy = self._proxy
+        if (
+            proxy is not None
+            and proxy._real_tracer is None
+            and self._trace._TRACER_PROVIDER is None
+        ):
+            # The global tracer while no provider is set: its span would be a no-op one.
+            return ActiveCall(self, None, None, record, page)
         span = self.tracer.start_span(operation, kind=self._client_kind, attributes=attributes)
         # A span that records nothing (no SDK, or sampled out) need not be made current:
         # what is current already says the same to any span started inside the call.
@@ -287,7 +296,8 @@ class Instrumentation:
             _describe_call(span, record)
             if error is not None:
                 self._fail(span, error)
-        span.end()
+        if span is not None:
+            span.end()
         if error is None:
             attributes = self._ok.get(operation)
             if attributes is None:
@@ -384,8 +394,22 @@ class Instrumentation:
             span.end()
 
 
+def _unresolved_proxy(trace: Any, tracer: Any) -> Any:
+    """``tracer`` if it is the API's global proxy, which makes no-op spans until a provider
+    is set (its ``_real_tracer`` and the API's ``_TRACER_PROVIDER`` say when one is), else
+    None.  Asking it for a span costs more than a whole call's metrics; knowing it would
+    make a no-op one, the call makes none.  An API without those names gets None: spans
+    are then always asked for."""
+    if type(tracer) is not getattr(trace, "ProxyTracer", None):
+        return None
+    if not hasattr(tracer, "_real_tracer") or not hasattr(trace, "_TRACER_PROVIDER"):
+        return None
+    return tracer
+
+
 class ActiveCall:
-    """A call in progress: its span, the context it was made current in, its record."""
+    """A call in progress: its span (None when it would be a no-op one), the context it
+    was made current in, its record."""
 
     __slots__ = ("_otel", "page", "record", "span", "token")
 
