@@ -38,6 +38,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
+import re
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime
@@ -68,7 +69,7 @@ from ._retry import (
 from ._routes import Route
 from ._sender import BodyTooLarge, RawResponse, Sender
 from ._text import printable
-from ._timing import Timer
+from ._timing import LoopTimer, Timer
 from .errors import (
     ApiConnectionError,
     ForbiddenError,
@@ -147,16 +148,54 @@ class CallRecord:
     """Seconds spent waiting for an access token (0 when one was at hand)."""
 
 
-@attrs.define
+class _LoopClock:
+    """:class:`LoopTimer` bound to one loop: its clock, its sleep."""
+
+    __slots__ = ("now",)
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.now: Callable[[], float] = loop.time
+
+    async def sleep(self, seconds: float) -> None:
+        await asyncio.sleep(seconds)
+
+
 class _Call:
-    route: Route
-    url: URL
-    headers: dict[str, str]
-    body: bytes | None
-    options: CallOptions
-    deadline: Deadline
-    record: CallRecord
-    on_retry: Callable[[RetryNote], None] | None = None
+    """One call on its way through the layers (a plain class: made for every call)."""
+
+    __slots__ = (
+        "body",
+        "clock",
+        "deadline",
+        "headers",
+        "on_retry",
+        "options",
+        "record",
+        "route",
+        "url",
+    )
+
+    def __init__(
+        self,
+        route: Route,
+        url: URL,
+        headers: dict[str, str],
+        body: bytes | None,
+        options: CallOptions,
+        deadline: Deadline,
+        record: CallRecord,
+        clock: Timer,
+    ) -> None:
+        self.route = route
+        self.url = url
+        self.headers = headers
+        self.body = body
+        self.options = options
+        self.deadline = deadline
+        self.record = record
+        self.clock = clock
+        """The timer its deadline and waits are measured with."""
+        self.on_retry: Callable[[RetryNote], None] | None = None
 
 
 def encode_query(params: Mapping[str, Any]) -> dict[str, str]:
@@ -220,6 +259,12 @@ class Transport:
         # behind it instead of all polling the bucket (and all holding queue places).
         self._lanes: dict[str, _Lane] = {}
         self._rates: dict[str, float] = {}  # the last rate each operation's header gave
+        self._paths: dict[str, tuple[str, ...]] = {}  # route path -> _path_pieces
+        self._deadline_names: dict[float | None, str] = {}  # how a deadline is named
+        # The timer the calls' deadlines and waits are measured with: ``timer``, or for the
+        # default one the loop's own clock read directly (see _start_clock).
+        self._clock: Timer | None = None
+        self._token_headers: tuple[str, dict[str, str]] | None = None
 
     @property
     def tokens(self) -> TokenSource:
@@ -241,6 +286,20 @@ class Transport:
         """The client's OpenTelemetry instrumentation (``None``: off)."""
         return self._otel
 
+    def _start_clock(self) -> Timer:
+        """The clock of this transport's calls, chosen at the first one (in the loop).
+
+        The default timer asks asyncio for the running loop at each reading, which on
+        Python 3.11 is a system call (``getpid``); a client lives in one loop (the client
+        refuses a call from another), so its transport reads that loop's clock directly.
+        Any other timer (a test's) is used as it is.
+        """
+        timer = self._timer
+        if type(timer) is LoopTimer:
+            timer = _LoopClock(asyncio.get_running_loop())
+        self._clock = timer
+        return timer
+
     def url(self, route: Route, path_params: Mapping[str, str]) -> URL:
         """The URL of a route, each path parameter percent-encoded as one segment.
 
@@ -248,13 +307,21 @@ class Transport:
         be resolved away by the servers and proxies on the way, sending the request to
         another path.
         """
-        path = route.path
-        for name in route.path_params():
+        pieces = self._paths.get(route.path)
+        if pieces is None:
+            pieces = self._paths[route.path] = _path_pieces(self._base_url + route.path)
+        if len(pieces) == 1:
+            return URL(pieces[0], encoded=True)
+        parts = list(pieces)
+        for index in range(1, len(parts), 2):
+            name = parts[index]
             value = path_params[name]
-            if value in (".", ".."):
-                raise ValueError(f"{_snake(name)}: {value!r} is not an id")
-            path = path.replace("{" + name + "}", quote(value, safe=""))
-        return URL(self._base_url + path, encoded=True)
+            if _UNRESERVED.fullmatch(value) is None:  # most ids need no quoting
+                if value in (".", ".."):
+                    raise ValueError(f"{_snake(name)}: {value!r} is not an id")
+                value = quote(value, safe="")
+            parts[index] = value
+        return URL("".join(parts), encoded=True)
 
     # --- the layers ----------------------------------------------------------------
 
@@ -277,14 +344,20 @@ class Transport:
         if json_body is not None:
             body = _serde.dumps(json_body).encode()
             headers = {**headers, "Content-Type": "application/json"}
+        clock = self._clock or self._start_clock()
+        seconds = options.deadline
+        named = self._deadline_names.get(seconds)
+        if named is None:
+            named = self._deadline_names[seconds] = Deadline(seconds, clock).what
         call = _Call(
-            route=route,
-            url=url,
-            headers=headers,
-            body=body,
-            options=options,
-            deadline=Deadline(options.deadline, self._timer),
-            record=record or CallRecord(route.operation_id),
+            route,
+            url,
+            headers,
+            body,
+            options,
+            Deadline(seconds, clock, what=named),
+            record or CallRecord(route.operation_id),
+            clock,
         )
         if self._otel is None:
             return await self._authorized(call)
@@ -321,18 +394,32 @@ class Transport:
         fetch = self._tokens.get(
             call.options.retry, attempt_seconds=call.options.timeout, deadline=call.deadline
         )
-        started = self._timer.now()
+        started = call.clock.now()
         try:
             return await self._within(call, "waiting for the access token", fetch)
         finally:
-            call.record.token_wait += self._timer.now() - started
+            call.record.token_wait += call.clock.now() - started
 
     async def _retrying(self, call: _Call, token: str) -> ApiResponse:
+        # The first attempt is made here: most calls need no other.  Should it fail, the
+        # retry loop takes over from its failure, as if it had made it itself.
+        try:
+            return await self._attempt(call, token)
+        except AttemptFailed as failed:
+            first: AttemptFailed | None = failed
+
+        def attempt() -> Awaitable[ApiResponse]:
+            nonlocal first
+            if first is not None:
+                failed, first = first, None
+                raise failed
+            return self._attempt(call, token)
+
         return await run_attempts(
-            lambda: self._attempt(call, token),
+            attempt,
             policy=call.options.retry,
             idempotent=call.route.idempotent,
-            timer=self._timer,
+            timer=call.clock,
             deadline=call.deadline,
             throttled_within_deadline=True,
             on_retry=call.record.retries.append if call.on_retry is None else call.on_retry,
@@ -342,7 +429,10 @@ class Transport:
         queue = self._queue or await self._request_queue()
         # The place is given back when the request is done, or wherever the attempt stops.
         with Place(queue) as place:
-            waited = await self._take_place(call, place)
+            if self._plan is None and place.take_now():
+                waited = 0.0  # no plan, and a place was free: nothing to wait for
+            else:
+                waited = await self._take_place(call, place)
             record = call.record
             record.attempts += 1
             headers = {**call.headers, _TOKEN_HEADER: token}
@@ -365,7 +455,16 @@ class Transport:
                     request_id=exc.headers.get("x-amzn-RequestId"),
                     operation=call.route.operation_id,
                 ) from None
-        return await self._answer(call, raw, started, waited)
+        rate_limit = self._note_answer(call, raw)
+        if 200 <= raw.status < 300 and (
+            rate_limit is None
+            or self._plan is None
+            or self._rates.get(call.route.operation_id) == rate_limit
+        ):
+            # A success with nothing to tell the plan: no await on the way out.
+            self._log_attempt(call, str(raw.status), call.record.request_id, started, waited)
+            return _success(call.route, raw, call.record.request_id, rate_limit, call.url.host)
+        return await self._answer(call, raw, rate_limit, started, waited)
 
     # --- the parts of an attempt ---------------------------------------------------
 
@@ -384,13 +483,13 @@ class Transport:
         if plan is None:
             await self._enter(call, place)
             return 0.0
-        started = self._timer.now()
+        started = call.clock.now()
         queued = call.record.queue_wait
         if self._reserving is not None:
             await self._reserved_token(call, place, self._reserving)
         else:
             await self._polled_token(call, place, plan)
-        waited = self._timer.now() - started - (call.record.queue_wait - queued)
+        waited = call.clock.now() - started - (call.record.queue_wait - queued)
         call.record.plan_wait += waited
         return waited
 
@@ -423,7 +522,7 @@ class Transport:
         operation = call.route.operation_id
         while True:
             await self._enter(call, place)
-            remaining = call.deadline.remaining(self._timer)
+            remaining = call.deadline.remaining(call.clock)
             reserved, wait = await plan.reserve(self._scope, operation, max_wait=remaining)
             if wait <= 0:
                 return
@@ -436,21 +535,21 @@ class Transport:
             # not reserve just now (its store is down): ask again when it is due.
 
     async def _sleep_for_plan(self, call: _Call, due: float) -> None:
-        remaining = call.deadline.remaining(self._timer)
+        remaining = call.deadline.remaining(call.clock)
         if remaining is not None and due >= remaining:
             raise call.deadline.ran_out(call.route.operation_id, "waiting for the usage plan")
-        await self._timer.sleep(due)
+        await call.clock.sleep(due)
 
     async def _enter(self, call: _Call, place: Place) -> None:
         if place.take_now():
             return  # a place was free: no wait to bound, no timer to set
-        started = self._timer.now()
+        started = call.clock.now()
         await self._within(call, "waiting in the request queue", place.take())
-        call.record.queue_wait += self._timer.now() - started
+        call.record.queue_wait += call.clock.now() - started
 
     async def _within(self, call: _Call, stage: str, waiting: Awaitable[T]) -> T:
         """``waiting``, bounded by what is left of the call's deadline."""
-        remaining = call.deadline.remaining(self._timer)
+        remaining = call.deadline.remaining(call.clock)
         if remaining is None:
             return await waiting
         try:
@@ -462,7 +561,7 @@ class Transport:
             raise
 
     def _attempt_seconds(self, call: _Call) -> float:
-        remaining = call.deadline.remaining(self._timer)
+        remaining = call.deadline.remaining(call.clock)
         if remaining is None:
             return call.options.timeout
         return max(min(call.options.timeout, remaining), 1e-3)
@@ -470,7 +569,7 @@ class Transport:
     def _no_answer(self, call: _Call, exc: BaseException) -> AttemptFailed:
         failure, what, error_class = classify_exception(exc)
         operation = call.route.operation_id
-        remaining = call.deadline.remaining(self._timer)
+        remaining = call.deadline.remaining(call.clock)
         error: ApiConnectionError
         if isinstance(exc, TimeoutError) and remaining is not None and remaining <= 0:
             error = call.deadline.ran_out(operation, "waiting for the answer")
@@ -480,16 +579,30 @@ class Transport:
         error.__cause__ = _without_token(exc)
         return AttemptFailed(failure, error, reason=what)
 
+    def _note_answer(self, call: _Call, raw: RawResponse) -> float | None:
+        """Put what an answer says in the call's record (and the wire log); its rate."""
+        headers = raw.headers
+        record = call.record
+        record.status = raw.status
+        record.request_id = headers.get("x-amzn-RequestId")
+        record.rate_limit = rate_limit = _rate_limit(headers)
+        if _wire.level and _wire.isEnabledFor(logging.DEBUG):
+            _log_answer(call, raw.status, headers, len(raw.body))
+        return rate_limit
+
     async def _answer(
-        self, call: _Call, raw: RawResponse, started: float, waited: float
+        self,
+        call: _Call,
+        raw: RawResponse,
+        rate_limit: float | None,
+        started: float,
+        waited: float,
     ) -> ApiResponse:
+        """The answer read (once :meth:`_note_answer` noted it): a new rate passed on to
+        the plan, then a result, or the failure to retry or raise."""
         status, headers = raw.status, raw.headers
         record = call.record
-        request_id = headers.get("x-amzn-RequestId")
-        rate_limit = _rate_limit(headers)
-        record.status, record.request_id, record.rate_limit = status, request_id, rate_limit
-        if _wire.level and _wire.isEnabledFor(logging.DEBUG):
-            _log_answer(call, status, headers, len(raw.body))
+        request_id = record.request_id
         operation = call.route.operation_id
         if (
             rate_limit is not None
@@ -618,7 +731,8 @@ def _success(
 ) -> ApiResponse:
     data: Any = None
     status = raw.status
-    if raw.body.strip():
+    body = raw.body
+    if body and not body.isspace():
         try:
             data = _serde.loads(raw.body)
         except ValueError as exc:
@@ -630,7 +744,7 @@ def _success(
     if isinstance(data, dict):
         errors = _serde.parse_errors(data) if data.get("errors") else ()
         # Entries the API itself marks as warnings do not make the call a failure.
-        if any(e.error_level is not ErrorLevel.WARNING for e in errors):
+        if errors and any(e.error_level is not ErrorLevel.WARNING for e in errors):
             raise OperationFailedError(
                 status_code=status,
                 errors=errors,
@@ -651,8 +765,14 @@ def _log_warnings(
     route: Route, data: dict[str, Any], errors: tuple[Error, ...], request_id: str | None
 ) -> None:
     """Say at WARNING what a successful answer warned about (codes and messages only)."""
-    notes = [f"{e.code}: {e.message}" for e in errors]
     payload = data.get("payload")
+    if not errors and "warnings" not in data:  # the usual answer: nothing to say
+        if isinstance(payload, dict):
+            if "warnings" not in payload:
+                return
+        elif not isinstance(payload, list):
+            return
+    notes = [f"{e.code}: {e.message}" for e in errors]
     for holder in (data, payload, *(payload if isinstance(payload, list) else ())):
         if isinstance(holder, dict) and isinstance(holder.get("warnings"), list):
             notes.extend(
@@ -731,6 +851,16 @@ def _token_rejected(errors: tuple[Error, ...]) -> bool:
         ):
             return True
     return False
+
+
+# Characters a path segment carries as they are (RFC 3986's unreserved), bar the dot
+# segments "." and "..", which the pattern refuses so that the slow path refuses them.
+_UNRESERVED = re.compile(r"(?!\.\.?$)[A-Za-z0-9._~-]+")
+
+
+def _path_pieces(url: str) -> tuple[str, ...]:
+    """A URL template cut at its ``{placeholders}``: text, name, text, name, ..., text."""
+    return tuple(re.split(r"\{([^}]+)\}", url))
 
 
 def _snake(name: str) -> str:
