@@ -376,9 +376,16 @@ class Transport:
         return response
 
     async def _authorized(self, call: _Call) -> ApiResponse:
-        token = await self._token(call)
+        token = self._tokens.cached()
+        if token is None:
+            token = await self._token(call)
         try:
-            return await self._retrying(call, token)
+            # The first attempt is made here: most calls need no other.  Should it fail,
+            # the retry loop takes over from its failure, as if it had made it itself.
+            try:
+                return await self._attempt(call, token)
+            except AttemptFailed as failed:
+                return await self._retrying(call, token, failed)
         except ForbiddenError as exc:
             if call.record.refreshed or not _token_rejected(exc.errors):
                 raise
@@ -400,13 +407,11 @@ class Transport:
         finally:
             call.record.token_wait += call.clock.now() - started
 
-    async def _retrying(self, call: _Call, token: str) -> ApiResponse:
-        # The first attempt is made here: most calls need no other.  Should it fail, the
-        # retry loop takes over from its failure, as if it had made it itself.
-        try:
-            return await self._attempt(call, token)
-        except AttemptFailed as failed:
-            first: AttemptFailed | None = failed
+    async def _retrying(
+        self, call: _Call, token: str, first: AttemptFailed | None = None
+    ) -> ApiResponse:
+        """Attempts until one succeeds or a failure is not retried (``first``: the failure
+        of an attempt already made)."""
 
         def attempt() -> Awaitable[ApiResponse]:
             nonlocal first
