@@ -80,7 +80,8 @@ class AiohttpSender:
     """Sends through an ``aiohttp.ClientSession`` (the caller's, or one made on first use).
 
     ``session`` is an async callable returning the session to use, so that the session
-    can be created lazily inside the running loop.
+    can be created lazily inside the running loop.  It is asked once, and again only
+    once the session it gave is closed.
     """
 
     def __init__(
@@ -91,6 +92,9 @@ class AiohttpSender:
     ) -> None:
         self._session = session
         self._max_body = max_body  # None: MAX_BODY_BYTES, read when a body is
+        # The session once had, asked for again only when it is closed (its client's
+        # calls check that the client is open before they get here).
+        self._ready: aiohttp.ClientSession | None = None
 
     def __repr__(self) -> str:
         return "AiohttpSender()"
@@ -98,6 +102,10 @@ class AiohttpSender:
     async def request_queue(self) -> RequestQueue:
         """The queue in front of the session's connection pool (one per session)."""
         return queue_for(await self._session())
+
+    async def _get_session(self) -> aiohttp.ClientSession:
+        self._ready = session = await self._session()
+        return session
 
     async def __call__(
         self,
@@ -107,7 +115,9 @@ class AiohttpSender:
         body: bytes | None,
         timeout: float,  # noqa: ASYNC109 (passed to aiohttp as the attempt's timeout)
     ) -> RawResponse:
-        session = await self._session()
+        session = self._ready
+        if session is None or session.closed:
+            session = await self._get_session()
         async with session.request(
             method,
             url,
@@ -125,7 +135,15 @@ class AiohttpSender:
             raise_for_status=False,
         ) as resp:
             limit = MAX_BODY_BYTES if self._max_body is None else self._max_body
-            raw = await _read_body(resp, limit)
+            declared = resp.content_length
+            if (
+                declared is not None
+                and declared <= limit
+                and "Content-Encoding" not in resp.headers
+            ):
+                raw = await resp.read()  # what is declared is what arrives: within the limit
+            else:
+                raw = await _read_body(resp, limit)
             return RawResponse(resp.status, resp.headers, raw)
 
 
