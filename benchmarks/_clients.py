@@ -154,16 +154,20 @@ async def ours(args: argparse.Namespace) -> dict[str, Any]:
         token_url=args.base_url + "/auth/o2/token",
         marketplace_id=MARKETPLACE,
         rate_limits=None if args.limits == "plan" else False,
-        # "otel": the OpenTelemetry instrumentation off, though the API may be installed.
-        instrument=args.ablate != "otel",
+        # "otel", "decode-otel": the OpenTelemetry instrumentation off, though the API may
+        # be installed.
+        instrument=args.ablate not in ("otel", "decode-otel"),
     )
     since = datetime(2025, 1, 1, tzinfo=UTC)
-    if args.ablate == "orjson":
-        # The standard library's JSON, though the speedups extra (orjson) is installed.
+    if args.ablate in ("orjson", "speedups"):
+        # The standard library's JSON, though the speedups extra (orjson) is installed;
+        # "speedups": and the models decoded without msgspec too.
         from spapi_services import _serde
 
         _serde._orjson = None
-    if args.ablate == "decode":
+        if args.ablate == "speedups":
+            _serde._msgspec = None
+    if args.ablate in ("decode", "decode-otel"):
         # For the overhead breakdown: hand back the JSON instead of building models.
         from spapi_services.resources import _base
 
@@ -461,7 +465,11 @@ def main() -> None:
     parser.add_argument("--limits", choices=["off", "plan"], default="off")
     parser.add_argument("--checkpoints", type=int, nargs="*", default=[])
     parser.add_argument("--profile", help="write cProfile stats of the timed part here")
-    parser.add_argument("--ablate", choices=["none", "decode", "orjson", "otel"], default="none")
+    parser.add_argument(
+        "--ablate",
+        choices=["none", "decode", "orjson", "otel", "decode-otel", "speedups"],
+        default="none",
+    )
     parser.add_argument("--creds", help="JSON: client_id, client_secret, refresh_token")
     parser.add_argument("--ids-url", help="a URL answering a JSON list of job ids to get")
     args = parser.parse_args()

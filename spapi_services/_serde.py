@@ -124,6 +124,19 @@ def format_datetime(value: datetime) -> str:
     December 9999) an instant may have no UTC date a datetime can hold, and is written
     with its own offset instead, so that whatever was read can be written back.
     """
+    if value.tzinfo is UTC:
+        # The usual case (every timestamp the API sends is read as UTC): no conversion.
+        writer = _datetime_writer()
+        microsecond = value.microsecond
+        if writer is not None:
+            # msgspec's C writer: "...T12:00:00Z", or six digits of fraction.
+            text: str = writer(value)
+            if not microsecond:
+                return text
+            return text[:23] + "Z" if microsecond >= 1000 else text[:19] + "Z"
+        if microsecond >= 1000:
+            return value.isoformat(timespec="milliseconds")[:-6] + "Z"
+        return value.isoformat(timespec="seconds")[:-6] + "Z"
     if value.tzinfo is None or value.utcoffset() is None:
         raise ValueError(
             f"naive datetime {value.isoformat()} has no time zone; "
@@ -136,6 +149,12 @@ def format_datetime(value: datetime) -> str:
     except OverflowError:
         return value.isoformat(timespec="milliseconds" if value.microsecond >= 1000 else "seconds")
     return utc.isoformat(timespec="milliseconds" if utc.microsecond >= 1000 else "seconds") + "Z"
+
+
+def _datetime_writer() -> Callable[[datetime], str] | None:
+    """msgspec's ``to_builtins`` (which writes a UTC datetime as RFC 3339 text), if any."""
+    found = _load_msgspec()
+    return None if found is None else found.to_builtins
 
 
 # --- strict, fast scalar hooks --------------------------------------------------------
@@ -544,9 +563,19 @@ def structure(
 _FAST_DECODERS: dict[Any, Callable[[Any], Any] | None] = {}
 
 
+def _load_msgspec() -> Any:
+    """msgspec, imported at the first use; None when it is not installed (or turned off)."""
+    global _msgspec
+    if _msgspec is _LATER:
+        try:
+            _msgspec = importlib.import_module("msgspec")
+        except ImportError:  # pragma: no cover - depends on what is installed
+            _msgspec = None
+    return _msgspec
+
+
 def _fast_decoder(cls: Any) -> Callable[[Any], Any] | None:
     """The msgspec decoder of ``cls`` (see :mod:`spapi_services._mirror`), if there is one."""
-    global _msgspec
     if _msgspec is None:
         return None
     try:
@@ -555,12 +584,8 @@ def _fast_decoder(cls: Any) -> Callable[[Any], Any] | None:
         pass
     except TypeError:  # an unhashable type: no decoder to keep
         return None
-    if _msgspec is _LATER:
-        try:
-            _msgspec = importlib.import_module("msgspec")
-        except ImportError:  # pragma: no cover - depends on what is installed
-            _msgspec = None
-            return None
+    if _load_msgspec() is None:
+        return None
     from . import _mirror
 
     try:
@@ -595,7 +620,37 @@ def _wire_path(problem: str) -> str:
 
 def unstructure(obj: Any) -> Any:
     """A model as JSON-ready data (camelCase keys, ``None`` fields left out)."""
-    return converter.unstructure(obj)
+    function = _UNSTRUCTURE_FNS.get(type(obj))
+    if function is None:
+        if not attrs.has(type(obj)):
+            return converter.unstructure(obj)
+        function = _unstructure_fn(type(obj))
+    return function(obj)
+
+
+# class -> the function writing it (see :mod:`spapi_services._unstructure`), or the
+# converter's own for a class it does not cover.
+_UNSTRUCTURE_FNS: dict[type, Callable[[Any], Any]] = {}
+
+
+def _unstructure_fn(cls: type) -> Callable[[Any], Any]:
+    function = _UNSTRUCTURE_FNS.get(cls)
+    if function is not None:
+        return function
+    from . import _unstructure
+
+    try:
+        function = _unstructure.make_unstructure_fn(
+            cls,
+            converter,
+            to_camel=to_camel,
+            format_datetime=format_datetime,
+            function_of=_unstructure_fn,
+        )
+    except _unstructure.Unsupported:
+        function = converter.get_unstructure_hook(cls)
+    _UNSTRUCTURE_FNS[cls] = function
+    return function
 
 
 def loads(body: str | bytes) -> Any:
