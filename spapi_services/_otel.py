@@ -164,10 +164,22 @@ def instrumentation(
         return None
     api = _load_api()
     if api is None:
-        if tracer_provider is not None or meter_provider is not None:
+        given = [
+            name
+            for name, provider in (
+                ("tracer_provider", tracer_provider),
+                ("meter_provider", meter_provider),
+            )
+            if provider is not None
+        ]
+        if given:
+            from ._extras import install_command  # only on this error path
+
+            # The command that adds the extra where this SDK is installed (it is not on
+            # the public index), as the other extras' messages say it.
             raise ValueError(
-                "tracer_provider, meter_provider: given, but opentelemetry-api is not "
-                "installed (pip install 'spapi-services[otel]')"
+                f"{', '.join(given)}: given, but opentelemetry-api (the otel extra) is not "
+                f"installed: {install_command('otel')}"
             )
         return None
     chosen = command_providers.get()

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from spapi_services import RawResponse
+from spapi_services._extras import install_command
 
 from ._api import FakeApi, answer, client_for, job_body, replies
 from .conftest import Telemetry
@@ -88,27 +89,44 @@ def test_without_the_api_the_sdk_runs_and_imports_none_of_it(tmp_path: Path) -> 
     assert report == '{"job": "job-1", "instrumented": false, "otel_imported": []}'
 
 
+@pytest.mark.parametrize(
+    ("arguments", "named"),
+    [
+        ("tracer_provider=Provider()", "tracer_provider"),
+        ("meter_provider=Provider()", "meter_provider"),
+        (
+            "tracer_provider=Provider(), meter_provider=Provider()",
+            "tracer_provider, meter_provider",
+        ),
+    ],
+)
 def test_without_the_api_a_provider_given_is_an_error_that_says_what_to_install(
-    tmp_path: Path,
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, arguments: str, named: str
 ) -> None:
-    code = """
+    code = f"""
     from spapi_services import ServicesClient
 
     class Provider:
         def get_tracer(self, *args): ...
+        def get_meter(self, *args): ...
 
     async def token():
         return "Atza|t"
 
     try:
-        ServicesClient(access_token_provider=token, tracer_provider=Provider())
+        ServicesClient(access_token_provider=token, {arguments})
     except ValueError as exc:
         print(exc)
     """
-    assert run_python(code, tmp_path, without_otel=True) == (
-        "tracer_provider, meter_provider: given, but opentelemetry-api is not installed "
-        "(pip install 'spapi-services[otel]')"
+    said = run_python(code, tmp_path, without_otel=True)
+    # The command that adds the extra where this SDK is installed (the package is not on
+    # the public index), said from the child's directory as the other extras say it.
+    monkeypatch.chdir(tmp_path)
+    assert said == (
+        f"{named}: given, but opentelemetry-api (the otel extra) is not installed: "
+        + install_command("otel")
     )
+    assert " -m pip install " in said
 
 
 def test_importing_the_sdk_does_not_import_opentelemetry(tmp_path: Path) -> None:
