@@ -47,6 +47,8 @@ def _reader(setting: Setting) -> Callable[[click.Context, click.Parameter, Any],
 
     def callback(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
         try:
+            if setting.kind == "many":  # click hands over every repeat at once
+                return tuple(read(item) for item in value)
             return read(value)
         except ValueError as exc:
             raise click.BadParameter(option_rule(exc, setting.flag), ctx, param) from None

@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import errno
 import json
 import logging
 import os
@@ -40,7 +41,7 @@ import attrs
 from .activity import Activity
 from .catalog import MARKETPLACES
 from .faults import Fault, parse_fault_spec
-from .server import ServicesEmulator
+from .server import LOOPBACK_HOSTS, ServicesEmulator
 
 __all__ = [
     "SETTINGS",
@@ -215,16 +216,109 @@ def read_activity(text: str) -> Activity | None:
         raise ValueError(f"--activity: {rule}") from None
 
 
+def _number(text: Any, option: str, kind: type[int] | type[float]) -> float:
+    """``text`` as an int or a float (click hands over a number already; argparse, text)."""
+    if isinstance(text, kind) and not isinstance(text, bool):
+        return text
+    try:
+        return kind(str(text).strip())
+    except ValueError:
+        noun = "integer" if kind is int else "number"
+        raise ValueError(f"{option}: {text!r} is not a valid {noun}.") from None
+
+
+def reads_range(
+    option: str,
+    kind: type[int] | type[float],
+    low: float | None = None,
+    high: float | None = None,
+    *,
+    above: bool = False,
+) -> Callable[[Any], Any]:
+    """A reader of a number from ``low`` (or more than it, with ``above``) to ``high``,
+    refused in click's words (``99999 is not in the range 0<=x<=65535.``)."""
+
+    def read(text: Any) -> Any:
+        value = _number(text, option, kind)
+        too_low = low is not None and (value <= low if above else value < low)
+        too_high = high is not None and value > high
+        if too_low or too_high:
+            raise ValueError(f"{option}: {value:g} is not in the range {_span(low, high, above)}.")
+        return value
+
+    return read
+
+
+def _span(low: float | None, high: float | None, above: bool) -> str:
+    """A range as click writes one: ``0<=x<=1``, ``x>=0``, ``x>0``."""
+    if high is None:
+        return f"x{'>' if above else '>='}{low:g}"
+    left = "" if low is None else f"{low:g}{'<' if above else '<='}"
+    return f"{left}x<={high:g}"
+
+
+def read_error_status(text: Any) -> int:
+    """``--error-status``: the status of injected errors, 429 or a 5xx."""
+    status = int(_number(text, "--error-status", int))
+    if not (500 <= status <= 599 or status == 429):
+        raise ValueError(f"--error-status: {status} is not 429 or a 5xx status (500 to 599).")
+    return status
+
+
+def read_host(text: str) -> str:
+    """``--host``: a loopback address: the emulator never listens beyond this machine."""
+    if text not in LOOPBACK_HOSTS:
+        raise ValueError(
+            f"--host: {text!r} is not a loopback address; the emulator listens only on "
+            f"{', '.join(LOOPBACK_HOSTS)}."
+        )
+    return text
+
+
+def read_fault(text: str) -> str:
+    """``--fault OP:K=V,...``: checked as the command line is read (the operation, each
+    key and value), and kept as text for :func:`_emulator` to build."""
+    try:
+        _fault_spec(text, [])
+    except ValueError as exc:
+        raise ValueError(f"--fault: {exc}") from None
+    return text
+
+
 #: Every option, in the order ``--help`` lists them.
 SETTINGS: tuple[Setting, ...] = (
-    Setting("--host", "text", "127.0.0.1", "Loopback address to listen on."),
-    Setting("--port", "int", 8080, "Port to listen on; 0 picks a free one."),
-    Setting("--jobs", "int", 200, "Service jobs to seed."),
+    Setting("--host", "text", "127.0.0.1", "Loopback address to listen on.", read=read_host),
+    Setting(
+        "--port",
+        "int",
+        8080,
+        "Port to listen on; 0 picks a free one.",
+        read=reads_range("--port", int, 0, 65535),
+    ),
+    Setting("--jobs", "int", 200, "Service jobs to seed.", read=reads_range("--jobs", int, 0)),
     Setting("--seed", "int", 0, "Seed of the emulated world."),
-    Setting("--token-ttl", "int", 3600, "Lifetime of an access token, in seconds."),
-    Setting("--upload-ttl", "int", 300, "Lifetime of an upload URL, in seconds."),
+    Setting(
+        "--token-ttl",
+        "int",
+        3600,
+        "Lifetime of an access token, in seconds.",
+        read=reads_range("--token-ttl", int, 1),
+    ),
+    Setting(
+        "--upload-ttl",
+        "int",
+        300,
+        "Lifetime of an upload URL, in seconds.",
+        read=reads_range("--upload-ttl", int, 1),
+    ),
     Setting("--no-limits", "flag", False, "Do not throttle requests (no 429s)."),
-    Setting("--rate-scale", "float", 1.0, "Multiply every usage plan's rate."),
+    Setting(
+        "--rate-scale",
+        "float",
+        1.0,
+        "Multiply every usage plan's rate.",
+        read=reads_range("--rate-scale", float, 0, above=True),
+    ),
     Setting("--static", "text", None, "Replay the sandbox cases of this model file.", "PATH"),
     Setting("--strict-slots", "flag", False, "Appointments must start on a free hourly slot."),
     Setting(
@@ -262,10 +356,28 @@ SETTINGS: tuple[Setting, ...] = (
         "MS|MIN-MAX",
         read=_reads_duration("--latency"),
     ),
-    Setting("--error-rate", "float", 0.0, "Share of answers that are errors (0 to 1)."),
-    Setting("--error-status", "int", 503, "Status of those errors (a 5xx, or 429)."),
+    Setting(
+        "--error-rate",
+        "float",
+        0.0,
+        "Share of answers that are errors (0 to 1).",
+        read=reads_range("--error-rate", float, 0, 1),
+    ),
+    Setting(
+        "--error-status",
+        "int",
+        503,
+        "Status of those errors (a 5xx, or 429).",
+        read=read_error_status,
+    ),
     Setting("--html-errors", "flag", False, "Errors as HTML pages, as a load balancer sends."),
-    Setting("--drop-rate", "float", 0.0, "Share of requests dropped without an answer."),
+    Setting(
+        "--drop-rate",
+        "float",
+        0.0,
+        "Share of requests dropped without an answer (0 to 1).",
+        read=reads_range("--drop-rate", float, 0, 1),
+    ),
     Setting(
         "--slow-body",
         "duration",
@@ -274,7 +386,14 @@ SETTINGS: tuple[Setting, ...] = (
         "MS",
         read=_reads_duration("--slow-body"),
     ),
-    Setting("--fault", "many", (), "A fault for one operation (repeat for more).", "OP:K=V,..."),
+    Setting(
+        "--fault",
+        "many",
+        (),
+        "A fault for one operation (repeat for more).",
+        "OP:K=V,...",
+        read=read_fault,
+    ),
     Setting(
         "--env-file",
         "text",
@@ -297,11 +416,22 @@ def _fault_spec(spec: str, notes: list[str]) -> tuple[str, Fault]:
     for item in filter(None, (part.strip() for part in options.split(","))):
         key, eq, raw = item.partition("=")
         if eq and key.strip() in _SPEC_DURATIONS:
-            read = parse_duration(raw, f"--fault {key.strip()}")
+            option = f"--fault {key.strip()}"
+            try:
+                read = parse_duration(raw, option)
+            except ValueError as exc:
+                rule = str(exc).removeprefix(f"{option}: ")
+                raise ValueError(f"{spec!r}: {key.strip()}={rule}") from None
             notes.extend([read.note] if read.note else [])
             item = f"{key.strip()}={read.base!r}"
         items.append(item)
-    return parse_fault_spec(f"{operation}{sep}{','.join(items)}")
+    rewritten = f"{operation}{sep}{','.join(items)}"
+    try:
+        return parse_fault_spec(rewritten)
+    except ValueError as exc:
+        # Said of the spec as typed, not as its durations were rewritten in seconds.
+        rule = str(exc).removeprefix(f"fault spec {rewritten!r}: ")
+        raise ValueError(f"{spec!r}: {rule}") from None
 
 
 def _argparse_type(setting: Setting) -> Callable[[str], Any]:
@@ -608,9 +738,20 @@ def serve(args: Any) -> int:
     try:
         asyncio.run(_serve(emu, args.json, args.env_file))
     except OSError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {_start_failure(exc, emu)}", file=sys.stderr)
         return 1
     return 0
+
+
+def _start_failure(exc: OSError, emu: ServicesEmulator) -> str:
+    """What to say when the emulator cannot start: for a port in use, one line with the
+    way out, not the socket layer's wording."""
+    if exc.errno == errno.EADDRINUSE:
+        return (
+            f"--port {emu.port}: the port is already in use on {emu.host}; "
+            "give another, or --port 0 for a free one (the banner says which)"
+        )
+    return str(exc)
 
 
 def main(argv: Sequence[str] | None = None, *, prog: str | None = None) -> int:

@@ -14,17 +14,50 @@ request that creates something dangerous.
 
 from __future__ import annotations
 
+import difflib
 import random
 from collections.abc import Mapping
 from typing import Any
 
 import attrs
 
+from .._routes import ROUTES
 from .replies import dump, error_entry
 
-__all__ = ["Fault", "FaultInjector", "FaultPlan", "error_page", "parse_fault_spec"]
+__all__ = [
+    "FAULT_KEYS",
+    "Fault",
+    "FaultInjector",
+    "FaultPlan",
+    "check_fault_key",
+    "error_page",
+    "parse_fault_spec",
+]
 
 ALL = "*"
+
+#: What a fault may be set for: the model's operationIds, ``token`` (the LWA endpoint),
+#: ``upload`` (the document PUT) and ``*`` (every Services API operation).
+FAULT_KEYS = (*ROUTES, "token", "upload", ALL)
+
+
+def check_fault_key(operation: object) -> str:
+    """``operation`` if a fault may be set for it; else a ``ValueError`` naming the nearest
+    operation (a fault set for a name no request carries would never strike)."""
+    if not isinstance(operation, str):
+        raise TypeError(f"operation: expected a string, got {type(operation).__name__}")
+    if operation in FAULT_KEYS:
+        return operation
+    near = difflib.get_close_matches(operation, FAULT_KEYS, n=1, cutoff=0.6)
+    if not near:
+        folded = {key.lower(): key for key in FAULT_KEYS}
+        near = [folded[operation.lower()]] if operation.lower() in folded else []
+    hint = f"did you mean {near[0]}? " if near else ""
+    raise ValueError(
+        f"operation: {operation!r} is no operation of the Services API; {hint}"
+        f"Faults are set for an operationId ({', '.join(ROUTES)}), or token, upload or *"
+    )
+
 
 #: What ``mangle`` can do to an answer once the operation has run.
 MANGLES = frozenset({"lose", "reset", "truncate", "html", "empty"})
@@ -127,6 +160,7 @@ class FaultInjector:
         Pass a :class:`Fault`, or its fields as keywords:
         ``faults.set("getServiceJobs", latency=0.25, error_rate=0.05, html=True)``.
         """
+        check_fault_key(operation)
         if fault is None:
             fault = Fault(**options)
         elif options:
@@ -153,6 +187,7 @@ class FaultInjector:
             self._faults.clear()
             self._left.clear()
         else:
+            check_fault_key(operation)
             self._faults.pop(operation, None)
             self._left.pop(operation, None)
 
@@ -239,19 +274,40 @@ def parse_fault_spec(spec: str) -> tuple[str, Fault]:
     operation, sep, options = spec.partition(":")
     if not sep or not operation:
         raise ValueError(f"fault spec {spec!r}: expected OPERATION:key=value,...")
+    try:
+        check_fault_key(operation)
+    except ValueError as exc:
+        raise ValueError(f"fault spec {spec!r}: {str(exc).removeprefix('operation: ')}") from None
     values: dict[str, Any] = {}
     for item in filter(None, (part.strip() for part in options.split(","))):
         key, eq, raw = item.partition("=")
         if not eq:
             raise ValueError(f"fault spec {spec!r}: {item!r} is not key=value")
         if key in _FLOATS:
-            values[key] = float(raw)
+            values[key] = _read(spec, key, raw, float)
         elif key in ("error_status", "count"):
-            values[key] = int(raw)
+            values[key] = _read(spec, key, raw, int)
         elif key == "html":
             values[key] = raw.lower() in _TRUE
         elif key == "mangle":
             values[key] = raw
         else:
-            raise ValueError(f"fault spec {spec!r}: unknown option {key!r}")
-    return operation, Fault(**values)
+            known = sorted(attrs.fields_dict(Fault))
+            near = difflib.get_close_matches(key, known, n=1)
+            hint = f"did you mean {near[0]}? " if near else ""
+            raise ValueError(
+                f"fault spec {spec!r}: unknown option {key!r}; {hint}The options are "
+                f"{', '.join(known)}"
+            )
+    try:
+        return operation, Fault(**values)
+    except ValueError as exc:
+        raise ValueError(f"fault spec {spec!r}: {exc}") from None
+
+
+def _read(spec: str, key: str, raw: str, kind: type[int] | type[float]) -> Any:
+    try:
+        return kind(raw)
+    except ValueError:
+        noun = "a whole number" if kind is int else "a number"
+        raise ValueError(f"fault spec {spec!r}: {key}={raw!r} is not {noun}") from None

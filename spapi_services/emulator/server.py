@@ -64,6 +64,25 @@ _SECRET_FORM_FIELDS = frozenset({"client_secret", "refresh_token"})
 _JSON = "application/json"
 _PAGINGS = ("keyset", "offset")
 
+#: The addresses the emulator may listen on: this machine's loopback, never further.
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
+
+
+def _check_whole(name: str, value: object, low: int, high: int | None = None) -> None:
+    """A whole number from ``low`` to ``high``: a constructor argument's rule, said by name."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{name}: expected a whole number, got {type(value).__name__}")
+    if value < low or (high is not None and value > high):
+        span = f"from {low} to {high}" if high is not None else f"at least {low}"
+        raise ValueError(f"{name}: must be {span}, got {value}")
+
+
+def _check_positive(name: str, value: object) -> None:
+    """A number of seconds more than zero."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
+        raise ValueError(f"{name}: must be a number of seconds more than 0, got {value!r}")
+
+
 Endpoint = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
@@ -176,8 +195,15 @@ class ServicesEmulator:
         page_token_ttl: float | None = None,
         activity: Activity | None = None,
     ) -> None:
-        if host not in ("127.0.0.1", "localhost", "::1"):
-            raise ValueError("host: the emulator only listens on the loopback interface")
+        if host not in LOOPBACK_HOSTS:
+            raise ValueError(
+                f"host: {host!r}: the emulator only listens on the loopback interface "
+                f"({', '.join(LOOPBACK_HOSTS)})"
+            )
+        _check_whole("port", port, 0, 65535)
+        _check_whole("jobs", jobs, 0)
+        _check_positive("token_ttl", token_ttl)
+        _check_positive("upload_url_ttl", upload_url_ttl)
         if page_tokens not in _PAGINGS:
             raise ValueError(f"page_tokens: must be 'keyset' or 'offset', got {page_tokens!r}")
         if page_token_ttl is not None and (
