@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import difflib
 import random
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import Any
 
 import attrs
@@ -41,16 +41,16 @@ ALL = "*"
 FAULT_KEYS = (*ROUTES, "token", "upload", ALL)
 
 
-def check_fault_key(operation: object) -> str:
-    """``operation`` if a fault may be set for it; else a ``ValueError`` naming the nearest
-    operation (a fault set for a name no request carries would never strike)."""
+def check_fault_key(operation: object, keys: Collection[str] = FAULT_KEYS) -> str:
+    """``operation`` if a fault may be set for it (one of ``keys``); else a ``ValueError``
+    naming the nearest (a fault set for a name no request carries would never strike)."""
     if not isinstance(operation, str):
         raise TypeError(f"operation: expected a string, got {type(operation).__name__}")
-    if operation in FAULT_KEYS:
+    if operation in keys:
         return operation
-    near = difflib.get_close_matches(operation, FAULT_KEYS, n=1, cutoff=0.6)
+    near = difflib.get_close_matches(operation, list(keys), n=1, cutoff=0.6)
     if not near:
-        folded = {key.lower(): key for key in FAULT_KEYS}
+        folded = {key.lower(): key for key in keys}
         near = [folded[operation.lower()]] if operation.lower() in folded else []
     hint = f"did you mean {near[0]}? " if near else ""
     raise ValueError(
@@ -149,7 +149,11 @@ class FaultPlan:
 class FaultInjector:
     """The faults in force, and the seeded dice that decide each request's fate."""
 
-    def __init__(self, seed: int = 0) -> None:
+    def __init__(self, seed: int = 0, *, operations: Collection[str] | None = None) -> None:
+        """``operations``: the keys a fault may be set for (an emulator's are
+        :data:`FAULT_KEYS`: a misspelt one is refused, naming the nearest); ``None``
+        takes any key."""
+        self._operations = None if operations is None else frozenset(operations)
         self._rng = random.Random(seed)
         self._faults: dict[str, Fault] = {}
         self._left: dict[str, int] = {}
@@ -160,7 +164,7 @@ class FaultInjector:
         Pass a :class:`Fault`, or its fields as keywords:
         ``faults.set("getServiceJobs", latency=0.25, error_rate=0.05, html=True)``.
         """
-        check_fault_key(operation)
+        self._check(operation)
         if fault is None:
             fault = Fault(**options)
         elif options:
@@ -171,6 +175,10 @@ class FaultInjector:
         else:
             self._left.pop(operation, None)
         return fault
+
+    def _check(self, operation: str) -> None:
+        if self._operations is not None and operation not in self._operations:
+            check_fault_key(operation, self._operations)
 
     def get(self, operation: str) -> Fault | None:
         """The fault set for exactly this key, if any."""
@@ -187,7 +195,7 @@ class FaultInjector:
             self._faults.clear()
             self._left.clear()
         else:
-            check_fault_key(operation)
+            self._check(operation)
             self._faults.pop(operation, None)
             self._left.pop(operation, None)
 

@@ -43,7 +43,7 @@ from .auth import (
 from .clock import Clock, ShiftedClock, SystemClock
 from .context import Handler, ServiceContext
 from .documents import DocumentVault
-from .faults import FaultInjector, FaultPlan, error_page
+from .faults import FAULT_KEYS, FaultInjector, FaultPlan, error_page
 from .introspection import DROPPED, REDACTED, TOKEN, UPLOAD, RequestRecord, Traffic, redact_headers
 from .limits import UsagePlans
 from .replies import ApiError, Reply, error_body, error_entry
@@ -244,7 +244,7 @@ class ServicesEmulator:
         #: The usage plans, one bucket per operation and seller.
         self.limits = UsagePlans(self.clock, enforce=enforce_limits, rate_scale=rate_scale)
         #: The faults in force: ``emu.faults.set("getServiceJobs", error_rate=0.1)``.
-        self.faults = FaultInjector(seed)
+        self.faults = FaultInjector(seed, operations=FAULT_KEYS)
         #: The request log and counters behind :attr:`requests` and :meth:`count`.
         self.traffic = Traffic(request_log_size)
         #: The sandbox cases it replays, with ``static_spec`` (``None``: it serves its worlds).

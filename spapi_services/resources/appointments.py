@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime, timedelta
 
+from yarl import URL
+
 from .. import _ids, _serde
 from .._ids import AppointmentRef, JobRef, ResourceRef
 from .._validation import (
@@ -44,8 +46,12 @@ _SLOTS = "getAppointmentSlots"
 MAX_SLOT_WINDOW = timedelta(days=90)
 
 #: How far past this machine's clock a fulfilment time may reach before it is refused as
-#: in the future: room for a clock a little behind Amazon's, no more.
+#: in the future, and how far before it an appointment's start may lie before it is refused
+#: as in the past: room for a clock a little off Amazon's, no more.
 FUTURE_ALLOWANCE = timedelta(minutes=1)
+
+#: How far ahead an appointment may be booked (Amazon refuses a start beyond it).
+MAX_BOOKING_AHEAD = timedelta(days=365)
 
 
 class Appointments(Resource):
@@ -60,12 +66,21 @@ class Appointments(Resource):
     ) -> AppointmentResult:
         """Book an appointment for a job; the result holds the new appointment's id.
 
+        ``start_time`` must lie in the future, and at most 365 days ahead
+        (:data:`MAX_BOOKING_AHEAD`): Amazon refuses any other (HTTP 422).  For Amazon's
+        live hosts it is checked here first against this machine's clock, with a
+        minute's allowance for clocks that differ (:data:`FUTURE_ALLOWANCE`), and
+        refused with a ``ValueError`` naming ``start_time``.  Elsewhere the server's
+        clock is the judge: the static sandbox replays fixed past dates, and an emulator
+        may run its world at another date (the local one refuses a past start itself, in
+        Amazon's words).
+
         Not retried after an ambiguous failure (a timeout, a 503): it might have been
         booked already.  Fetch the job to see before trying again.
         """
         job_id = _ids.job_id(service_job_id)
         body = AddAppointmentRequest(
-            appointment_time=_appointment_time(start_time, duration_minutes)
+            appointment_time=_appointment_time(start_time, duration_minutes, self._live_now())
         )
         return await self._result(
             _ADD, AppointmentResult, path={"serviceJobId": job_id}, body=_serde.unstructure(body)
@@ -80,12 +95,16 @@ class Appointments(Resource):
         reason_code: str,
         duration_minutes: int | None = None,
     ) -> AppointmentResult:
-        """Move an appointment.  The API gives the moved appointment a *new* id."""
+        """Move an appointment.  The API gives the moved appointment a *new* id.
+
+        ``start_time`` is checked as :meth:`add` checks it: in the future, at most 365
+        days ahead.
+        """
         job_id = _ids.job_id(service_job_id)
         appt_id = _ids.appointment_id(appointment_id)
         check_string("reason_code", reason_code, min_length=1)
         body = RescheduleAppointmentRequest(
-            appointment_time=_appointment_time(start_time, duration_minutes),
+            appointment_time=_appointment_time(start_time, duration_minutes, self._live_now()),
             reschedule_reason_code=reason_code,
         )
         check_request(body, "body")
@@ -172,6 +191,13 @@ class Appointments(Resource):
             body=_serde.unstructure(body),
         )
 
+    def _live_now(self) -> datetime | None:
+        """The time now where the API runs on real time (Amazon's live hosts), else
+        ``None``: a sandbox or an emulator keeps a clock of its own."""
+        host = (URL(self._client.base_url).host or "").lower().rstrip(".")
+        live = host.endswith(".amazon.com") and not host.startswith("sandbox.")
+        return self._client._utcnow() if live else None
+
     async def slots_for_job(
         self,
         service_job_id: JobRef,
@@ -212,11 +238,31 @@ class Appointments(Resource):
         )
 
 
-def _appointment_time(start_time: datetime, duration_minutes: int | None) -> AppointmentTimeInput:
+def _appointment_time(
+    start_time: datetime, duration_minutes: int | None, now: datetime | None
+) -> AppointmentTimeInput:
     check_datetime("start_time", start_time)
+    if now is not None:
+        _check_start(start_time, now)
     if duration_minutes is not None:
         check_int("duration_minutes", duration_minutes, minimum=1)
     return AppointmentTimeInput(start_time=start_time, duration_in_minutes=duration_minutes)
+
+
+def _check_start(start_time: datetime, now: datetime) -> None:
+    """A start Amazon would take: in the future (give or take the allowance), at most
+    365 days ahead."""
+    if start_time < now - FUTURE_ALLOWANCE:
+        raise ValueError(
+            f"start_time: {_utc(start_time)} is in the past (this machine's clock says "
+            f"{_utc(now)}); an appointment must start in the future: Amazon refuses a past "
+            "start"
+        )
+    if start_time > now + MAX_BOOKING_AHEAD + FUTURE_ALLOWANCE:
+        raise ValueError(
+            f"start_time: {_utc(start_time)} is more than 365 days ahead (this machine's "
+            f"clock says {_utc(now)}); Amazon books appointments at most 365 days ahead"
+        )
 
 
 def _resources(name: str, resource_ids: Iterable[ResourceRef]) -> list[AppointmentResource]:

@@ -29,7 +29,7 @@ def test_fault_keys_are_the_operation_ids_and_the_three_others() -> None:
 def test_a_fault_for_a_misspelt_operation_is_refused_with_the_nearest_name(
     typed: str, meant: str
 ) -> None:
-    faults = FaultInjector()
+    faults = FaultInjector(operations=FAULT_KEYS)
     with pytest.raises(ValueError, match=rf"operation: '{typed}' .* did you mean {meant}\?"):
         faults.set(typed, latency=1)
     with pytest.raises(ValueError, match=f"did you mean {meant}"):
@@ -37,6 +37,10 @@ def test_a_fault_for_a_misspelt_operation_is_refused_with_the_nearest_name(
     with pytest.raises(ValueError, match=f"fault spec '{typed}:latency=1': .*{meant}"):
         parse_fault_spec(f"{typed}:latency=1")
     assert faults.active == {}
+
+
+def test_a_bare_injector_takes_any_key() -> None:
+    assert FaultInjector().set("custom", latency=1).latency == 1.0
 
 
 def test_an_emulators_faults_refuse_an_unknown_operation_and_keep_the_known() -> None:
