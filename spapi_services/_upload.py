@@ -45,7 +45,7 @@ from ._retry import (
 from ._sender import BodyTooLarge, Sender
 from ._text import printable
 from ._timing import Timer
-from ._validation import check_enum
+from ._validation import check_enum, did_you_mean
 from .errors import UploadError
 from .models.documents import MAX_DOCUMENT_BYTES
 from .models.enums import ContentType
@@ -164,20 +164,20 @@ async def read_document(
     return Document(data=data, content_type=resolved)
 
 
-# What a caller may write for each type: the API's name, any case, or a MIME type.
+# What a caller may write for each type: the API's name, any case, or a MIME type; in
+# the model's order, which every list of them (help, messages, docstrings) follows.
 _MIME_NAMES = {
-    "application/pdf": ContentType.PDF,
+    "image/tiff": ContentType.TIFF,
+    "image/jpg": ContentType.JPG,
     "image/png": ContentType.PNG,
     "image/jpeg": ContentType.JPEG,
-    "image/jpg": ContentType.JPG,
     "image/gif": ContentType.GIF,
-    "image/tiff": ContentType.TIFF,
+    "application/pdf": ContentType.PDF,
 }
 
 #: The values ``content_type`` takes, as the help and the messages list them.
 CONTENT_TYPES_HELP = (
-    "PDF, PNG, JPEG, JPG, GIF or TIFF, in any case, or a MIME type: application/pdf, "
-    "image/png, image/jpeg, image/gif, image/tiff"
+    f"{', '.join(ContentType.__members__)} in any case, or a MIME type: {', '.join(_MIME_NAMES)}"
 )
 
 
@@ -197,10 +197,8 @@ def check_content_type(name: str, value: ContentType | str) -> ContentType:
             return mime
         if text.upper() in ContentType.__members__:
             return ContentType(text.upper())
-        raise ValueError(
-            f"{name}: {value!r} is not one of {', '.join(ContentType.__members__)} (in any "
-            f"case), nor a MIME type: {', '.join(_MIME_NAMES)}"
-        )
+        hint = did_you_mean(text, [*ContentType.__members__, *_MIME_NAMES])
+        raise ValueError(f"{name}: {value!r} is not one of {CONTENT_TYPES_HELP}{hint}")
     return check_enum(name, value, ContentType)  # the right message for any other kind
 
 

@@ -9,6 +9,7 @@ applied to responses: what Amazon sends back is accepted as it comes.
 
 from __future__ import annotations
 
+import difflib
 import functools
 import re
 import types
@@ -30,6 +31,8 @@ __all__ = [
     "check_items",
     "check_request",
     "check_string",
+    "did_you_mean",
+    "nearest",
 ]
 
 E = TypeVar("E", bound=ApiEnum)
@@ -141,8 +144,11 @@ def check_enum(name: str, value: Any, enum: type[E]) -> E:
         text = str(value)
         if text in enum.__members__:
             return enum(text)
+        # Not taken in another case: what is sent is what was written; the nearest value
+        # is named instead (``pending_schedule`` → ``PENDING_SCHEDULE``).
         allowed = ", ".join(enum.__members__)
-        raise ValueError(f"{name}: {text!r} is not one of {allowed}")
+        hint = did_you_mean(text, enum.__members__)
+        raise ValueError(f"{name}: {text!r} is not one of {allowed}{hint}")
     raise TypeError(f"{name}: expected a {enum.__name__} or string, got {type(value).__name__}")
 
 
@@ -168,6 +174,32 @@ def check_items(
     if max_items is not None and len(items) > max_items:
         raise ValueError(f"{name}: must have at most {max_items} items, got {len(items)}")
     return items
+
+
+# How alike a spelling must be to be named as meant: a slip of a letter or two (0.8 keeps
+# image/pgn → image/png and leaves image/webp unguessed).
+_NEAR = 0.8
+
+
+def nearest(typed: str, choices: Iterable[str]) -> str | None:
+    """The choice nearest ``typed``: the same letters in another case first, then the
+    closest spelling (in any case); ``None`` when none is near."""
+    options = list(choices)
+    folded = [c for c in options if c.casefold() == typed.casefold()]
+    if folded:
+        return folded[0]
+    near = difflib.get_close_matches(typed, options, n=1, cutoff=_NEAR)
+    if near:
+        return near[0]
+    upper = {c.upper(): c for c in options}
+    near = difflib.get_close_matches(typed.upper(), list(upper), n=1, cutoff=_NEAR)
+    return upper[near[0]] if near else None
+
+
+def did_you_mean(typed: str, choices: Iterable[str]) -> str:
+    """``"; did you mean 'X'?"`` naming the choice :func:`nearest` ``typed``, or ``""``."""
+    near = nearest(typed, choices)
+    return "" if near is None else f"; did you mean {near!r}?"
 
 
 def _check_number(

@@ -14,7 +14,6 @@ request that creates something dangerous.
 
 from __future__ import annotations
 
-import difflib
 import random
 from collections.abc import Collection, Mapping
 from typing import Any
@@ -22,6 +21,7 @@ from typing import Any
 import attrs
 
 from .._routes import ROUTES
+from .._validation import nearest
 from .replies import dump, error_entry
 
 __all__ = [
@@ -48,11 +48,8 @@ def check_fault_key(operation: object, keys: Collection[str] = FAULT_KEYS) -> st
         raise TypeError(f"operation: expected a string, got {type(operation).__name__}")
     if operation in keys:
         return operation
-    near = difflib.get_close_matches(operation, list(keys), n=1, cutoff=0.6)
-    if not near:
-        folded = {key.lower(): key for key in keys}
-        near = [folded[operation.lower()]] if operation.lower() in folded else []
-    hint = f"did you mean {near[0]}? " if near else ""
+    near = nearest(operation, keys)
+    hint = f"did you mean {near}? " if near else ""
     raise ValueError(
         f"operation: {operation!r} is no operation of the Services API; {hint}"
         f"Faults are set for an operationId ({', '.join(ROUTES)}), or token, upload or *"
@@ -301,8 +298,8 @@ def parse_fault_spec(spec: str) -> tuple[str, Fault]:
             values[key] = raw
         else:
             known = sorted(attrs.fields_dict(Fault))
-            near = difflib.get_close_matches(key, known, n=1)
-            hint = f"did you mean {near[0]}? " if near else ""
+            near = nearest(key, known)
+            hint = f"did you mean {near}? " if near else ""
             raise ValueError(
                 f"fault spec {spec!r}: unknown option {key!r}; {hint}The options are "
                 f"{', '.join(known)}"

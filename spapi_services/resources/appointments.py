@@ -286,6 +286,14 @@ def _documents(documents: Iterable[FulfillmentDocument]) -> Sequence[Fulfillment
     return items
 
 
+def _end_names(name: str, value: object) -> tuple[str, str]:
+    """How messages name the two ends of a window: as given, a pair's items or a model's
+    fields (``fulfillment_time[0]``, ``fulfillment_time.start_time``)."""
+    if isinstance(value, tuple):
+        return f"{name}[0]", f"{name}[1]"
+    return f"{name}.start_time", f"{name}.end_time"
+
+
 def _pair(name: str, value: object) -> tuple[datetime, datetime]:
     if not (isinstance(value, tuple) and len(value) == 2):
         raise TypeError(f"{name}: expected a (start, end) pair, got {type(value).__name__}")
@@ -299,22 +307,24 @@ def _fulfillment_time(
 ) -> FulfillmentTime | None:
     if value is None:
         return None
+    # Each end is named as the caller wrote it: [0] and [1] of a pair, the fields of a model.
+    names = _end_names("fulfillment_time", value)
     if not isinstance(value, FulfillmentTime):
         start, end = _pair("fulfillment_time", value)
         value = FulfillmentTime(start_time=start, end_time=end)
     # The API needs both ends (it answers 422 without either); a zero-length visit is its
     # call to judge, an end before the start is not.
     if value.start_time is None or value.end_time is None:
-        missing = "start_time" if value.start_time is None else "end_time"
-        raise ValueError(f"fulfillment_time.{missing}: both ends of the visit are required")
-    check_datetime("fulfillment_time.start_time", value.start_time)
-    check_datetime("fulfillment_time.end_time", value.end_time)
+        missing = names[0] if value.start_time is None else names[1]
+        raise ValueError(f"{missing}: both ends of the visit are required")
+    check_datetime(names[0], value.start_time)
+    check_datetime(names[1], value.end_time)
     if value.end_time < value.start_time:
         raise ValueError("fulfillment_time: the end must not be before the start")
-    for which, when in (("start_time", value.start_time), ("end_time", value.end_time)):
+    for which, when in zip(names, (value.start_time, value.end_time), strict=True):
         if when > now + FUTURE_ALLOWANCE:
             raise ValueError(
-                f"fulfillment_time.{which}: {_utc(when)} is in the future (this machine's "
+                f"{which}: {_utc(when)} is in the future (this machine's "
                 f"clock says {_utc(now)}); it is when the work was done, so record it after "
                 "the visit: Amazon refuses a future fulfilment time"
             )
@@ -330,9 +340,12 @@ def _arrival_time(
 ) -> DateTimeRange | None:
     if value is None:
         return None
+    names = _end_names("estimated_arrival_time", value)
     if not isinstance(value, DateTimeRange):
         start, end = _pair("estimated_arrival_time", value)
         value = DateTimeRange(start_time=start, end_time=end)
+    check_datetime(names[0], value.start_time)
+    check_datetime(names[1], value.end_time)
     if value.end_time < value.start_time:
         raise ValueError("estimated_arrival_time: the end must not be before the start")
     return value

@@ -32,9 +32,9 @@ class Documents(Resource):
         """A presigned URL, and the AES key and IV to encrypt the document with.
 
         ``content_type`` is the document's type: a :class:`ContentType`, or its name in
-        any case (``PDF``, ``PNG``, ``JPEG``, ``JPG``, ``GIF``, ``TIFF``), or its MIME
-        type (``application/pdf``, ``image/png``, ``image/jpeg``, ``image/gif``,
-        ``image/tiff``).  ``content_md5`` is the base64 MD5 of the file (24 characters),
+        any case (``TIFF``, ``JPG``, ``PNG``, ``JPEG``, ``GIF``, ``PDF``), or its MIME
+        type (``image/tiff``, ``image/jpg``, ``image/png``, ``image/jpeg``, ``image/gif``,
+        ``application/pdf``).  ``content_md5`` is the base64 MD5 of the file (24 characters),
         not hex.  The URL expires after about five minutes.  Not retried after an
         ambiguous failure.
         """
@@ -61,11 +61,11 @@ class Documents(Resource):
 
         ``source`` is the document's bytes, a path to it, or a file object open in binary
         mode (read from where it stands).  Its type is ``content_type`` when given (a
-        :class:`ContentType`; its name in any case: ``PDF``, ``PNG``, ``JPEG``, ``JPG``,
-        ``GIF``, ``TIFF``; or a MIME type: ``application/pdf``, ``image/png``,
-        ``image/jpeg``, ``image/gif``, ``image/tiff``), else the file suffix's (``.pdf``,
-        ``.png``, ``.jpg``/``.jpeg``, ``.gif``, ``.tif``/``.tiff``), else the one its first
-        bytes show.  Everything that can be checked
+        :class:`ContentType`; its name in any case: ``TIFF``, ``JPG``, ``PNG``, ``JPEG``,
+        ``GIF``, ``PDF``; or a MIME type: ``image/tiff``, ``image/jpg``, ``image/png``,
+        ``image/jpeg``, ``image/gif``, ``application/pdf``), else the file suffix's
+        (``.tif``/``.tiff``, ``.jpg``/``.jpeg``, ``.png``, ``.gif``, ``.pdf``), else the one
+        its first bytes show.  Everything that can be checked
         here is checked before any request: 1 byte to 5 MiB, a readable file, a known type
         (``ValueError``, ``TypeError`` or ``FileNotFoundError`` otherwise).
 

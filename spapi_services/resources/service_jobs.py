@@ -16,7 +16,14 @@ import attrs
 from .. import _ids
 from .._ids import JobRef
 from .._pagination import FetchPage, PageIterator
-from .._validation import check_datetime, check_enum, check_int, check_items, check_string
+from .._validation import (
+    check_datetime,
+    check_enum,
+    check_int,
+    check_items,
+    check_string,
+    nearest,
+)
 from ..errors import (
     ApiStatusError,
     BadRequestError,
@@ -439,9 +446,10 @@ class JobFilters(TypedDict, total=False):
 
 def _job_query(filters: JobFilters, page_size: int) -> dict[str, Any]:
     """Check the filters of a job search and turn them into query parameters."""
-    unknown = set(filters) - set(JobFilters.__annotations__)
+    unknown = sorted(set(filters) - set(JobFilters.__annotations__))
     if unknown:
-        raise TypeError(f"unexpected job filter(s): {', '.join(sorted(unknown))}")
+        named = [_with_nearest(name, JobFilters.__annotations__) for name in unknown]
+        raise TypeError(f"unexpected job filter(s): {', '.join(named)}")
     f = filters
     created_after = f.get("created_after")
     last_updated_after = f.get("last_updated_after")
@@ -501,6 +509,13 @@ def _job_query(filters: JobFilters, page_size: int) -> dict[str, Any]:
     if sort_order is not None:
         query["sortOrder"] = check_enum("sort_order", sort_order, SortOrder)
     return {k: v for k, v in query.items() if v is not None}
+
+
+def _with_nearest(name: str, known: Iterable[str]) -> str:
+    """``name``, and the known name it was likely meant to be: ``created_afterr (did you
+    mean created_after?)``."""
+    near = nearest(name, known)
+    return name if near is None else f"{name} (did you mean {near}?)"
 
 
 def _strings(
