@@ -25,7 +25,7 @@ from collections.abc import (
     Sequence,
 )
 from contextlib import asynccontextmanager
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 import attrs
 import click
@@ -37,6 +37,7 @@ from .._auth import DEFAULT_TOKEN_URL, LwaCredentials
 from .._client import Region, ServicesClient
 from .._env import ConnectionSettings, connection_settings
 from .._extras import extra_for, missing_extra_message
+from .._pipes import EXIT_PIPE_CLOSED, silence_stdout
 from ..errors import UnknownMarketplaceWarning
 from ._failures import EXIT_INTERRUPTED, EXIT_USAGE, Failure, Reach, explain, from_click
 from ._output import Output, fmt_time
@@ -136,10 +137,19 @@ class _Root(Group):
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
+        except BrokenPipeError:
+            reader_gone()
         except click.ClickException as exc:
             opts = ctx.find_object(Settings)
             wanted = bool(ctx.meta.get(_JSON_FLAG)) or (opts is not None and opts.as_json)
             raise _as_failure(exc, wanted) from None
+
+
+def reader_gone() -> NoReturn:
+    """Stop quietly: whoever read the output (``head``, a pager) has closed the pipe (see
+    :mod:`spapi_services._pipes` for the status, 141, and why)."""
+    silence_stdout()
+    raise SystemExit(EXIT_PIPE_CLOSED)
 
 
 def _as_failure(exc: click.ClickException, as_json: bool) -> Failure:
@@ -527,8 +537,8 @@ def run(main: Callable[[], Coroutine[Any, Any, T]], opts: Settings | None = None
     opts = opts or settings()
     try:
         return asyncio.run(main())
-    except click.ClickException:
-        raise
+    except (click.ClickException, BrokenPipeError):
+        raise  # a closed pipe is no failure to report: the command line stops quietly
     except KeyboardInterrupt:
         failure = Failure(
             "stopped by Ctrl-C", kind="interrupted", exit_code=EXIT_INTERRUPTED, label="Interrupted"

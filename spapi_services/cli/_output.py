@@ -24,8 +24,9 @@ from rich.table import Table
 from rich.text import Text
 
 from .. import _serde
+from .._pipes import EXIT_PIPE_CLOSED, silence_stdout
 
-__all__ = ["Output", "fmt_time", "layout", "plural"]
+__all__ = ["Output", "fmt_instant", "fmt_time", "layout", "plural"]
 
 
 class _Notice(Protocol):
@@ -46,7 +47,13 @@ def fmt_time(value: datetime | None) -> str:
     if value is None:
         return "-"
     utc = value.astimezone(UTC)
-    return utc.strftime("%Y-%m-%d %H:%M:%S" if utc.second else "%Y-%m-%d %H:%M") + "Z"
+    return fmt_instant(utc) if utc.second else utc.strftime("%Y-%m-%d %H:%M") + "Z"
+
+
+def fmt_instant(value: datetime) -> str:
+    """A time to the second, always (``2026-12-07 23:31:00Z``): for times shown one under
+    another, such as a stream of changes, which keep one width."""
+    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S") + "Z"
 
 
 def plural(count: int, noun: str, nouns: str | None = None) -> str:
@@ -54,12 +61,28 @@ def plural(count: int, noun: str, nouns: str | None = None) -> str:
     return f"{count} {noun if count == 1 else nouns or noun + 's'}"
 
 
-def _cell(value: Any) -> str:
+def _cell(value: Any, seconds: bool = False) -> str:
     if value is None:
         return "-"
     if isinstance(value, datetime):
-        return fmt_time(value)
+        return fmt_instant(value) if seconds else fmt_time(value)
     return str(value)
+
+
+def _cells(rows: Iterable[Sequence[Any]]) -> list[list[str]]:
+    """The rows as text; a column's times all to the second if any has seconds, so that
+    they keep one width (``15:00:00Z`` under ``21:44:40Z``, not ``15:00Z``)."""
+    rows = [list(row) for row in rows]
+    width = max((len(row) for row in rows), default=0)
+    seconds = [
+        any(
+            isinstance(row[i], datetime) and row[i].astimezone(UTC).second
+            for row in rows
+            if i < len(row)
+        )
+        for i in range(width)
+    ]
+    return [[_cell(value, seconds[i]) for i, value in enumerate(row)] for row in rows]
 
 
 def _longest(values: Iterable[str], *, words: bool) -> int:
@@ -93,13 +116,23 @@ def layout(columns: Sequence[str], cells: Sequence[Sequence[str]], room: int) ->
     return widths
 
 
+class _Console(Console):
+    """A rich console that stops the command quietly when its reader has gone (``| head``):
+    with the status :mod:`spapi_services._pipes` explains, not rich's own 1."""
+
+    def on_broken_pipe(self) -> None:
+        self.quiet = True
+        silence_stdout()
+        raise SystemExit(EXIT_PIPE_CLOSED)
+
+
 class Output:
     """Where a command writes: ``out`` for results, ``err`` for messages and progress."""
 
     def __init__(self, *, as_json: bool, out: Console | None = None, err: Console | None = None):
         self.as_json = as_json
-        self.out = out or Console(soft_wrap=False)
-        self.err = err or Console(stderr=True)
+        self.out = out or _Console(soft_wrap=False)
+        self.err = err or _Console(stderr=True)
 
     def json(self, data: Any) -> None:
         """Write JSON-ready data (or a model) to stdout, compact, on one line."""
@@ -116,7 +149,7 @@ class Output:
         caption: str | None = None,
     ) -> None:
         """A table of rows (``None`` shows as ``-``, times as UTC), or one block per row."""
-        cells = [[_cell(v) for v in row] for row in rows]
+        cells = _cells(rows)
         widths = layout(columns, cells, self.out.width)
         if widths is None:
             self._blocks(title, columns, cells, caption)

@@ -18,12 +18,13 @@ from pathlib import Path
 import click
 from rich.markup import escape
 
+from .. import _serde
 from .._client import ServicesClient
 from ..feed import DEFAULT_INTERVAL, JobFeed
 from ..models.feed import JobChange
 from ._app import Command, Option, call_api, json_option, settings
 from ._failures import EXIT_USAGE, Failure
-from ._output import Output, fmt_time
+from ._output import Output, fmt_instant
 from ._times import TIME
 
 __all__ = ["read_resume_file", "save_resume_file", "watch"]
@@ -66,9 +67,31 @@ def _show(out: Output, change: JobChange) -> None:
         return
     job = change.job
     out.say(
-        f"{escape(fmt_time(change.seen_at))}  {escape(change.kind.value):<8} "
+        f"{escape(fmt_instant(change.seen_at))}  {escape(change.kind.value):<8} "
         f"{escape(job.service_job_id or '-')}  {escape(str(job.service_job_status or '-'))}  "
         f"{escape(job.marketplace_id or '-')}"
+    )
+
+
+def _say_watching(
+    out: Output, feed: JobFeed, since: datetime, resume_file: Path | None, resumed: bool
+) -> None:
+    """One line on stderr that the watch has begun, what it watches and from when (a JSON
+    note with --json): stdout carries only changes."""
+    markets = ", ".join(feed.marketplace_ids)
+    if out.as_json:
+        note: dict[str, object] = {
+            "note": "watching",
+            "marketplace_ids": list(feed.marketplace_ids),
+            "since": None if resumed else _serde.format_datetime(since),
+        }
+        if resumed:
+            note["resume_file"] = str(resume_file)
+        out.note_json(note)
+        return
+    start = f"where {resume_file} left off" if resumed else fmt_instant(since)
+    out.note(
+        f"[dim]watching {escape(markets)} for changes since {escape(start)}; Ctrl-C stops[/dim]"
     )
 
 
@@ -131,6 +154,8 @@ def watch(
             interval=interval,
         )
         saved.append(feed)
+        start = since if since is not None else client._utcnow()
+        _say_watching(out, feed, start, resume_file, token is not None)
         async with feed:
             async for change in feed:
                 _show(out, change)

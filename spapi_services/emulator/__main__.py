@@ -38,6 +38,7 @@ from typing import Any
 
 import attrs
 
+from .._pipes import EXIT_PIPE_CLOSED, silence_stdout
 from .activity import Activity
 from .catalog import MARKETPLACES
 from .faults import Fault, parse_fault_spec
@@ -737,6 +738,9 @@ def serve(args: Any) -> int:
         print(f"note: {note}", file=sys.stderr)
     try:
         asyncio.run(_serve(emu, args.json, args.env_file))
+    except BrokenPipeError:
+        silence_stdout()  # the reader of the banner went away (| head -1): stop quietly
+        return EXIT_PIPE_CLOSED
     except OSError as exc:
         print(f"error: {_start_failure(exc, emu)}", file=sys.stderr)
         return 1

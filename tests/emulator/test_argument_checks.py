@@ -74,3 +74,20 @@ def test_port_and_jobs_must_be_whole_numbers() -> None:
         ServicesEmulator(port="8080")  # type: ignore[arg-type]
     with pytest.raises(TypeError, match="jobs: expected a whole number, got float"):
         ServicesEmulator(jobs=2.5)  # type: ignore[arg-type]
+
+
+def test_a_closed_pipe_under_the_banner_stops_the_emulator_quietly(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from spapi_services.emulator import __main__ as command
+
+    def reader_gone(*_: object) -> None:
+        raise BrokenPipeError(32, "Broken pipe")
+
+    silenced: list[bool] = []
+    monkeypatch.setattr(command, "_announce", reader_gone)
+    monkeypatch.setattr(command, "silence_stdout", lambda: silenced.append(True))
+    code = command.serve(command.build_parser().parse_args(["--port", "0", "--jobs", "1"]))
+    assert code == 141
+    assert silenced == [True]
+    assert capsys.readouterr().err == ""
