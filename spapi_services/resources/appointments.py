@@ -286,20 +286,18 @@ def _documents(documents: Iterable[FulfillmentDocument]) -> Sequence[Fulfillment
     return items
 
 
-def _end_names(name: str, value: object) -> tuple[str, str]:
-    """How messages name the two ends of a window: as given, a pair's items or a model's
-    fields (``fulfillment_time[0]``, ``fulfillment_time.start_time``)."""
-    if isinstance(value, tuple):
-        return f"{name}[0]", f"{name}[1]"
-    return f"{name}.start_time", f"{name}.end_time"
-
-
 def _pair(name: str, value: object) -> tuple[datetime, datetime]:
+    """A ``(start, end)`` pair of aware datetimes.  Its ends are named as a model's fields
+    are (``fulfillment_time.start_time``), with where they stand in the pair."""
     if not (isinstance(value, tuple) and len(value) == 2):
         raise TypeError(f"{name}: expected a (start, end) pair, got {type(value).__name__}")
-    start = check_datetime(f"{name}[0]", value[0])
-    end = check_datetime(f"{name}[1]", value[1])
-    return start, end
+    ends = []
+    for index, which in enumerate(("start_time", "end_time")):
+        try:
+            ends.append(check_datetime(f"{name}.{which}", value[index]))
+        except (TypeError, ValueError) as exc:
+            raise type(exc)(f"{exc} (given as {name}[{index}])") from None
+    return ends[0], ends[1]
 
 
 def _fulfillment_time(
@@ -307,8 +305,7 @@ def _fulfillment_time(
 ) -> FulfillmentTime | None:
     if value is None:
         return None
-    # Each end is named as the caller wrote it: [0] and [1] of a pair, the fields of a model.
-    names = _end_names("fulfillment_time", value)
+    names = ("fulfillment_time.start_time", "fulfillment_time.end_time")
     if not isinstance(value, FulfillmentTime):
         start, end = _pair("fulfillment_time", value)
         value = FulfillmentTime(start_time=start, end_time=end)
@@ -340,12 +337,11 @@ def _arrival_time(
 ) -> DateTimeRange | None:
     if value is None:
         return None
-    names = _end_names("estimated_arrival_time", value)
     if not isinstance(value, DateTimeRange):
         start, end = _pair("estimated_arrival_time", value)
         value = DateTimeRange(start_time=start, end_time=end)
-    check_datetime(names[0], value.start_time)
-    check_datetime(names[1], value.end_time)
+    check_datetime("estimated_arrival_time.start_time", value.start_time)
+    check_datetime("estimated_arrival_time.end_time", value.end_time)
     if value.end_time < value.start_time:
         raise ValueError("estimated_arrival_time: the end must not be before the start")
     return value

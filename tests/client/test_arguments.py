@@ -453,14 +453,14 @@ async def test_a_future_fulfilment_time_is_refused_naming_its_end(
     client = make_client()
     monkeypatch.setattr(client, "_utcnow", lambda: T0)
     booked = (T0 + timedelta(days=1), T0 + timedelta(days=1, hours=1))
-    with pytest.raises(ValueError, match=r"^fulfillment_time\[0\]: 2026-03-02T09:30:00Z"):
+    with pytest.raises(ValueError, match=r"^fulfillment_time\.start_time: 2026-03-02T09:30:00Z"):
         await client.appointments.set_fulfillment_data("job", "appt", fulfillment_time=booked)
     with pytest.raises(ValueError, match="in the future") as caught:
         await client.appointments.set_fulfillment_data(
             "job", "appt", fulfillment_time=(T0 - HOUR, T0 + timedelta(minutes=5))
         )
     assert str(caught.value) == (
-        "fulfillment_time[1]: 2026-03-01T09:35:00Z is in the future (this machine's "
+        "fulfillment_time.end_time: 2026-03-01T09:35:00Z is in the future (this machine's "
         "clock says 2026-03-01T09:30:00Z); it is when the work was done, so record it after "
         "the visit: Amazon refuses a future fulfilment time"
     )
