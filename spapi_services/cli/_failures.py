@@ -22,7 +22,6 @@ from typing import IO, Any
 
 import attrs
 import click
-from rich.console import Console
 from rich.markup import escape
 from yarl import URL
 
@@ -38,6 +37,7 @@ from ..errors import (
     TokenEndpointUnreachableError,
 )
 from ..models.common import Error
+from ._output import error_console
 from ._suggest import better_suggestion
 
 __all__ = [
@@ -105,7 +105,7 @@ class Failure(click.ClickException):
         if self.usage is not None:
             self.usage.show(file)
             return
-        err = Console(stderr=True)
+        err = error_console()
         # Not wrapped: a headline may end in a command or a path to copy whole.
         err.print(f"[bold red]{self.label}:[/bold red] {escape(self.message)}", soft_wrap=True)
         for line in self.lines:

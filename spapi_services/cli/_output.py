@@ -26,7 +26,7 @@ from rich.text import Text
 from .. import _serde
 from .._pipes import EXIT_PIPE_CLOSED, silence_stdout
 
-__all__ = ["Output", "fmt_instant", "fmt_time", "layout", "plural"]
+__all__ = ["Output", "error_console", "fmt_instant", "fmt_time", "layout", "plural"]
 
 
 class _Notice(Protocol):
@@ -126,13 +126,18 @@ class _Console(Console):
         raise SystemExit(EXIT_PIPE_CLOSED)
 
 
+def error_console() -> Console:
+    """A console on stderr that stops the command quietly when its reader has gone."""
+    return _Console(stderr=True)
+
+
 class Output:
     """Where a command writes: ``out`` for results, ``err`` for messages and progress."""
 
     def __init__(self, *, as_json: bool, out: Console | None = None, err: Console | None = None):
         self.as_json = as_json
         self.out = out or _Console(soft_wrap=False)
-        self.err = err or _Console(stderr=True)
+        self.err = err or error_console()
 
     def json(self, data: Any) -> None:
         """Write JSON-ready data (or a model) to stdout, compact, on one line."""

@@ -143,3 +143,18 @@ def test_a_table_column_of_times_keeps_one_width() -> None:
     assert "2026-12-07 23:31:02Z" in shown
     assert "2026-12-08 15:00Z" in shown
     assert "2026-12-07 23:31Z" in shown
+
+
+def test_a_failure_shown_to_a_closed_stderr_stops_with_141(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A failure's message goes to stderr through the same console: a reader gone from
+    # stderr stops the command with 141 too, not rich's 1.
+    from spapi_services.cli import _failures
+
+    monkeypatch.setattr(_output, "silence_stdout", lambda: None)
+    monkeypatch.setattr(_failures, "error_console", lambda: _Console(file=_ClosedPipe()))
+    failure = _failures.Failure(kind="api", label="Error", message="something went wrong")
+    with pytest.raises(SystemExit) as exited:
+        failure.show()
+    assert exited.value.code == 141
