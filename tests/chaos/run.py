@@ -1,0 +1,106 @@
+"""The long fault campaign: many seeded schedules, then a summary (``nox -s chaos``).
+
+Run from the repository's root::
+
+    python tests/chaos/run.py                      # 20 schedules from seed 1
+    SPAPI_CHAOS_SCHEDULES=50 SPAPI_CHAOS_SEED=100 python tests/chaos/run.py
+    SPAPI_CHAOS_SEED=1234 SPAPI_CHAOS_SCHEDULES=1 python tests/chaos/run.py   # a replay
+
+Variables: ``SPAPI_CHAOS_SCHEDULES`` (how many), ``SPAPI_CHAOS_SEED`` (the first seed;
+each schedule's seed is the next), ``SPAPI_CHAOS_SIZE`` (``long``, the default: more
+sellers, workers and faults; or ``short``: the test's), ``SPAPI_CHAOS_KEEP`` (a folder
+to keep every campaign's logs and timeline in; default: a temporary one, kept only for
+the schedules that failed).  Prints each schedule's timeline when it fails, and at the
+end a summary: schedules, faults by kind, each invariant's result.  Exits 1 if any
+invariant was violated.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import sys
+import tempfile
+from collections import Counter
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/, for `chaos`
+
+from chaos._campaign import CampaignResult, Programs, run_campaign  # noqa: E402
+from chaos._invariants import INVARIANTS  # noqa: E402
+from chaos._world import Settings  # noqa: E402
+
+from spapi_services.fleet._local import PostgresServer, RedisServer, find_program  # noqa: E402
+
+#: The campaign sizes: the test's short one, and the long one's.
+SIZES = {
+    "short": Settings(),
+    "long": Settings(
+        sellers=8, jobs=40, workers=4, chaos=60.0, faults=18, final_deadline=60.0
+    ),
+}
+
+
+def summary(results: list[CampaignResult]) -> str:
+    """Schedules run, faults by kind, and each invariant's result over all of them."""
+    faults: Counter[str] = Counter()
+    by_invariant: Counter[str] = Counter()
+    failed_seeds: dict[str, list[int]] = {}
+    for result in results:
+        faults.update(result.faults)
+        for name, count in result.by_invariant().items():
+            by_invariant[name] += count
+            if count:
+                failed_seeds.setdefault(name, []).append(result.seed)
+    lines = [
+        f"schedules: {len(results)} (seeds {', '.join(str(r.seed) for r in results)})",
+        f"faults: {sum(faults.values())} in all",
+    ]
+    lines += [f"  {kind:<22} {count}" for kind, count in sorted(faults.items())]
+    changed = sum(r.jobs_changed for r in results)
+    added = sum(r.jobs_added for r in results)
+    lines.append(f"jobs changed during the chaos: {changed}, added: {added}")
+    finals = [r.final_round for r in results if r.final_round is not None]
+    if finals:
+        lines.append(f"final round: {min(finals):.1f}-{max(finals):.1f} s")
+    lines.append("invariants:")
+    for name in INVARIANTS:
+        count = by_invariant.get(name, 0)
+        seeds = failed_seeds.get(name, [])
+        shown = "0 violations" if not count else f"{count} violations (seeds {seeds})"
+        lines.append(f"  {'ok  ' if not count else 'FAIL'} {name:<22} {shown}")
+    return "\n".join(lines)
+
+
+async def main() -> int:
+    schedules = int(os.environ.get("SPAPI_CHAOS_SCHEDULES", "20"))
+    first = int(os.environ.get("SPAPI_CHAOS_SEED", "1"))
+    settings = SIZES[os.environ.get("SPAPI_CHAOS_SIZE", "long")]
+    keep = os.environ.get("SPAPI_CHAOS_KEEP")
+    programs = Programs(
+        redis=find_program(RedisServer.program, RedisServer.package),
+        postgres=find_program(
+            PostgresServer.program, PostgresServer.package, elsewhere=PostgresServer.elsewhere
+        ),
+    )
+    base = Path(keep) if keep else Path(tempfile.mkdtemp(prefix="spapi-chaos-"))
+    results = []
+    for seed in range(first, first + schedules):
+        folder = base / f"seed-{seed}"
+        folder.mkdir(parents=True, exist_ok=True)
+        result = await run_campaign(seed=seed, settings=settings, folder=folder, programs=programs)
+        results.append(result)
+        verdict = "ok" if result.ok else f"{len(result.findings)} violations"
+        print(f"seed {seed}: {verdict} ({result.seconds:.0f} s)", flush=True)
+        if not result.ok:
+            print(result.report(), flush=True)
+        elif not keep:
+            shutil.rmtree(folder, ignore_errors=True)
+    print()
+    print(summary(results))
+    return 0 if all(r.ok for r in results) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(asyncio.run(main()))
