@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import random
 import re
 import time
@@ -33,12 +34,13 @@ from collections import Counter
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import attrs
 
 from . import _invariants as inv
 from ._faults import FaultEvent, draw_schedule
-from ._workload import ApiTrouble, JobChanges, Versions
+from ._workload import ApiTrouble, JobChanges, Versions, normalized
 from ._world import ALL_MARKETPLACES, Settings, World
 
 __all__ = ["Campaign", "CampaignResult", "Moment", "Programs", "run_campaign"]
@@ -276,15 +278,15 @@ class Campaign:
         db, schema = world.pool, world.schema
         stored = await inv.stored_jobs(db, schema)
         marks = await inv.checkpoints(db, schema)
+        audit = await inv.audit_rows(db, schema)
+        self._write_audit(audit)
         found = [
             *inv.every_job_once(stored, self.versions),
             *inv.no_job_differs(stored, self.versions),
             *inv.checkpoint_not_ahead(
                 stored, marks, self.versions, world.seller_ids, ALL_MARKETPLACES
             ),
-            *inv.stale_moments(
-                await inv.audit_rows(db, schema), self.versions, self._port_owners()
-            ),
+            *inv.stale_moments(audit, self.versions, self._port_owners()),
             *await inv.every_seller_ok(db, schema, world.seller_ids, healed),
         ]
         for finding in found:
@@ -426,10 +428,31 @@ class Campaign:
                         f"(its Redis link {'frozen' if link and link.frozen else 'flowing'})",
                     )
                 )
-            except Exception as exc:  # noqa: BLE001 - a server down is an answer, not a stall
+            except Exception as exc:
                 if time.monotonic() - began > self.settings.probe_deadline:
                     self.note("probe", "slow error", "", f"{type(exc).__name__} after "
                               f"{time.monotonic() - began:.1f} s")  # fmt: skip
+
+    def _write_audit(self, rows: list[Any]) -> None:
+        """Every audited write, one a line, with the version it wrote (for reading a finding)."""
+        owners = self._port_owners()
+        lines = []
+        for row in rows:
+            writer = owners.get(row["client_port"] or -1, f"port {row['client_port']}")
+            if row["tbl"] == "job":
+                key = (row["seller_id"], row["item"])
+                version = (
+                    self.versions.which(key, normalized(json.loads(row["job"])))
+                    if key in self.versions.jobs
+                    else "?"
+                )
+                what = f"job {row['item']} version {version}"
+            else:
+                what = f"checkpoint {row['item']} {row['op']} {row['synced_until']}"
+            lines.append(
+                f"{row['id']:6d} {row['at'].isoformat()} {row['seller_id']} {what} by {writer}"
+            )
+        (self.world.folder / "audit.txt").write_text("\n".join(lines) + "\n")
 
     def _port_owners(self) -> dict[int, str]:
         owners = {}

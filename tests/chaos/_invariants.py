@@ -197,9 +197,9 @@ def checkpoint_not_ahead(
         mark = marks.get((key[0], versions.marketplace[key]))
         if mark is None:
             continue
-        due = versions.at(key, moment_before(mark, EDGE))
-        if due is None:
-            continue
+        due = versions.current(key)
+        if versions.jobs[key][due].updated >= moment_before(mark, EDGE):
+            continue  # changed after the checkpoint: the next sync's to fetch
         rows = stored.get(key, [])
         seen = [versions.which(key, row) for row in rows]
         if not rows or any(s is None or s < due for s in seen):
@@ -255,9 +255,11 @@ def stale_moments(
 ) -> list[Finding]:
     """Replay the audit: after each write, does any checkpoint claim more than is stored?
 
-    A job write that leaves a job older than the version its marketplace's checkpoint
-    covers, or a checkpoint write that covers a version not stored, is a finding (with
-    the writer's link, when the port tells it).
+    At the moment of each write, a checkpoint covers a job whose version current then was
+    made before the checkpoint.  A job write that leaves such a job older than that
+    version, or a checkpoint write that covers a version not stored, is a finding (with
+    the writer's link, when the port tells it).  Versions and writes are compared on
+    this machine's one clock (the emulator's and PostgreSQL's).
     """
     stored: dict[tuple[str, str], int | None] = {}
     marks: dict[tuple[str, str], datetime] = {}
@@ -265,10 +267,13 @@ def stale_moments(
     for key, scope in versions.marketplace.items():
         by_scope.setdefault((key[0], scope), []).append(key)
     findings: list[Finding] = []
+    reported: set[tuple[str, str]] = set()  # a job's first stale moment tells its story
 
-    def behind(key: tuple[str, str], mark: datetime) -> int | None:
-        due = versions.at(key, moment_before(mark, EDGE))
-        if due is None:
+    def behind(key: tuple[str, str], mark: datetime, moment: datetime) -> int | None:
+        """The version a checkpoint ``mark`` requires at ``moment``, if it is not stored:
+        the job's version current then, when it was made before the mark."""
+        due = versions.at(key, moment)
+        if due is None or versions.jobs[key][due].updated >= moment_before(mark, EDGE):
             return None
         have = stored.get(key)
         return due if have is None or have < due else None
@@ -282,8 +287,9 @@ def stale_moments(
                 continue
             stored[key] = versions.which(key, normalized(json.loads(row["job"])))
             mark = marks.get((key[0], versions.marketplace[key]))
-            due = None if mark is None else behind(key, mark)
-            if due is not None:
+            due = None if mark is None else behind(key, mark, row["at"])
+            if due is not None and key not in reported:
+                reported.add(key)
                 findings.append(
                     Finding(
                         "no_stale_moment",
@@ -299,9 +305,10 @@ def stale_moments(
             continue
         marks[scope_key] = row["synced_until"]
         for key in by_scope.get(scope_key, []):
-            due = behind(key, row["synced_until"])
-            if due is None:
+            due = behind(key, row["synced_until"], row["at"])
+            if due is None or key in reported:
                 continue
+            reported.add(key)
             findings.append(
                 Finding(
                     "no_stale_moment",

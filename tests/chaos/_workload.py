@@ -66,9 +66,7 @@ class Versions:
     def record(self, seller_id: str, job: JobRecord) -> None:
         """Note the job's current version (call after every change)."""
         key = (seller_id, job.service_job_id)
-        self.jobs.setdefault(key, []).append(
-            Version(job.last_updated, normalized(job.to_wire()))
-        )
+        self.jobs.setdefault(key, []).append(Version(job.last_updated, normalized(job.to_wire())))
         self.marketplace[key] = job.marketplace_id
 
     def current(self, key: tuple[str, str]) -> int:
@@ -152,7 +150,7 @@ class JobChanges:
             self.changed += 1
             what = f"job {job.service_job_id} -> {status}"
         self.versions.record(seller_id, job)
-        self.log.append(f"{moment:8.2f}s  {seller_id}  {what}")
+        self.log.append(f"{moment:8.2f}s  {job.last_updated.isoformat()}  {seller_id}  {what}")
 
 
 def new_job(store: Store, rng: random.Random) -> JobRecord:

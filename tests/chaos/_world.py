@@ -52,13 +52,13 @@ TOKEN_KEY = "Y2hhb3MtY2FtcGFpZ24tdG9rZW4ta2V5LTMyLWJ5dGU="  # 32 bytes, base64
 class Settings:
     """The size and pace of one campaign."""
 
-    sellers: int = 4
+    sellers: int = 5
     jobs: int = 30
     workers: int = 3
     #: Seconds a seller's lock lives unrenewed (short, so faults play out within seconds).
     lease: float = 2.5
     #: Seconds between the schedule's sends of each seller.
-    interval: float = 3.0
+    interval: float = 2.0
     #: Seconds of chaos (faults and job changes) before everything is healed.
     chaos: float = 30.0
     #: Fault events in the schedule.
@@ -74,7 +74,7 @@ class Settings:
     #: Seconds the status probe waits for ``Fleet.status()``.
     probe_deadline: float = 5.0
     #: Added to every getServiceJobs answer (so faults land in the middle of syncs).
-    latency: float = 0.04
+    latency: float = 0.1
     #: Sellers one worker process syncs at once.
     max_async_tasks: int = 4
     #: Windows (pages in flight) per sync.
@@ -211,7 +211,7 @@ class World:
             reference_time=reference,
         )
         await self.emulator.start()
-        self.db = await asyncpg.create_pool(self.postgres.dsn, min_size=1, max_size=4)
+        self.db = await asyncpg.create_pool(self.postgres.dsn, min_size=0, max_size=4)
         self.control = Fleet.from_env(self.environment(self.redis.url, self.postgres.dsn))
         self.seller_ids = [f"S{i:02d}" for i in range(s.sellers)]
         for seller in self.emu.sellers:
@@ -327,7 +327,8 @@ class World:
 
     def start_scheduler(self) -> None:
         """``spapi-services fleet schedule`` straight to Redis and PostgreSQL."""
-        assert self.redis is not None and self.postgres is not None
+        assert self.redis is not None
+        assert self.postgres is not None
         env = self.environment(self.redis.url, self.postgres.dsn)
         args = ["schedule", "--update-interval", "5", "--log-level", "INFO"]
         self.scheduler_life = self._spawn("scheduler", args, env)
@@ -372,11 +373,19 @@ class World:
         return next((s for s in self.slots if s.pid == group), None)
 
     async def running_sellers(self) -> dict[str, list[str]]:
-        """Slot name -> the sellers its worker runs right now (from ``fleet_status``)."""
-        rows = await self.pool.fetch(
-            f"SELECT seller_id, worker FROM {self.schema}.fleet_status WHERE state = 'running'"
-        )
+        """Slot name -> the sellers its worker runs right now (from ``fleet_status``;
+        nobody's while PostgreSQL is away)."""
         held: dict[str, list[str]] = {s.name: [] for s in self.slots}
+        try:
+            rows = await asyncio.wait_for(
+                self.pool.fetch(
+                    f"SELECT seller_id, worker FROM {self.schema}.fleet_status"
+                    " WHERE state = 'running'"
+                ),
+                2.0,
+            )
+        except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError):
+            return held
         for row in rows:
             worker = row["worker"] or ""
             pid = worker.rsplit(":", 1)[-1]

@@ -27,18 +27,15 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/, for `chaos`
 
-from chaos._campaign import CampaignResult, Programs, run_campaign  # noqa: E402
-from chaos._invariants import INVARIANTS  # noqa: E402
-from chaos._world import Settings  # noqa: E402
-
-from spapi_services.fleet._local import PostgresServer, RedisServer, find_program  # noqa: E402
+from chaos._campaign import CampaignResult, Programs, run_campaign
+from chaos._invariants import INVARIANTS
+from chaos._world import Settings
+from spapi_services.fleet._local import PostgresServer, RedisServer, find_program
 
 #: The campaign sizes: the test's short one, and the long one's.
 SIZES = {
     "short": Settings(),
-    "long": Settings(
-        sellers=8, jobs=40, workers=4, chaos=60.0, faults=18, final_deadline=60.0
-    ),
+    "long": Settings(sellers=8, jobs=40, workers=4, chaos=60.0, faults=18, final_deadline=60.0),
 }
 
 
@@ -88,7 +85,8 @@ async def main() -> int:
     results = []
     for seed in range(first, first + schedules):
         folder = base / f"seed-{seed}"
-        folder.mkdir(parents=True, exist_ok=True)
+        shutil.rmtree(folder, ignore_errors=True)  # a campaign starts from nothing
+        folder.mkdir(parents=True)
         result = await run_campaign(seed=seed, settings=settings, folder=folder, programs=programs)
         results.append(result)
         verdict = "ok" if result.ok else f"{len(result.findings)} violations"
