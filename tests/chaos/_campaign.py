@@ -40,7 +40,7 @@ import attrs
 
 from . import _invariants as inv
 from ._faults import FaultEvent, draw_schedule
-from ._workload import ApiTrouble, JobChanges, Versions, normalized
+from ._workload import ApiTrouble, JobChanges, Versions
 from ._world import ALL_MARKETPLACES, Settings, World
 
 __all__ = ["Campaign", "CampaignResult", "Moment", "Programs", "run_campaign"]
@@ -442,7 +442,7 @@ class Campaign:
             if row["tbl"] == "job":
                 key = (row["seller_id"], row["item"])
                 version = (
-                    self.versions.which(key, normalized(json.loads(row["job"])))
+                    self.versions.which(key, json.loads(row["job"]))
                     if key in self.versions.jobs
                     else "?"
                 )

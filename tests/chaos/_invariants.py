@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from ._workload import Versions, moment_before, normalized
+from ._workload import Versions, moment_before
 
 if TYPE_CHECKING:
     import asyncpg
@@ -285,7 +285,7 @@ def stale_moments(
             key = (row["seller_id"], row["item"])
             if key not in versions.jobs:
                 continue
-            stored[key] = versions.which(key, normalized(json.loads(row["job"])))
+            stored[key] = versions.which(key, json.loads(row["job"]))
             mark = marks.get((key[0], versions.marketplace[key]))
             due = None if mark is None else behind(key, mark, row["at"])
             if due is not None and key not in reported:

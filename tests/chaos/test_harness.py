@@ -1,0 +1,190 @@
+"""The campaign's own parts, checked on their own: a harness that cannot see a fault
+would pass every fleet.
+
+* the link proxy forwards, holds everything while frozen with its sockets open, and
+  delivers it on the thaw;
+* the schedule is the seed's, and never puts two faults on one resource at once;
+* each invariant finds a violation planted in otherwise clean data, and none in it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from ._faults import FAULTS, draw_schedule
+from ._invariants import checkpoint_not_ahead, every_job_once, no_job_differs, stale_moments
+from ._proxy import LinkProxy
+from ._workload import Version, Versions
+
+T0 = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
+
+
+def at(seconds: float) -> datetime:
+    return T0 + timedelta(seconds=seconds)
+
+
+# --- the proxy ------------------------------------------------------------------------------
+
+
+async def echo_server() -> tuple[asyncio.Server, int]:
+    async def echo(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while data := await reader.read(1024):
+                writer.write(data)
+                await writer.drain()
+        except ConnectionError:
+            pass
+        finally:
+            writer.close()
+
+    server = await asyncio.start_server(echo, "127.0.0.1", 0)
+    return server, server.sockets[0].getsockname()[1]
+
+
+async def closed(server: asyncio.Server, link: LinkProxy, writer: asyncio.StreamWriter) -> None:
+    writer.close()
+    await link.close()
+    await asyncio.sleep(0.1)  # the echo's end of the connection sees the close
+    server.close()
+    await server.wait_closed()
+
+
+async def test_a_frozen_link_holds_the_bytes_with_its_socket_open_and_delivers_them_on_thaw() -> (
+    None
+):
+    server, port = await echo_server()
+    link = await LinkProxy("test", port).start()
+    reader, writer = await asyncio.open_connection("127.0.0.1", link.port)
+    try:
+        writer.write(b"ping")
+        assert await asyncio.wait_for(reader.readexactly(4), 5) == b"ping"
+        link.freeze()
+        writer.write(b"held")
+        await writer.drain()
+        read = asyncio.ensure_future(reader.readexactly(4))
+        done, _ = await asyncio.wait([read], timeout=0.5)
+        assert not done  # nothing comes back, and nothing is closed
+        assert not reader.at_eof()
+        assert link.upstreams[0].closed is None
+        link.thaw()
+        assert await asyncio.wait_for(read, 5) == b"held"
+    finally:
+        await closed(server, link, writer)
+
+
+async def test_a_link_to_a_server_that_is_down_closes_the_clients_connection() -> None:
+    server, port = await echo_server()
+    server.close()
+    await server.wait_closed()
+    link = await LinkProxy("test", port).start()
+    reader, writer = await asyncio.open_connection("127.0.0.1", link.port)
+    try:
+        assert await asyncio.wait_for(reader.read(10), 5) == b""
+    finally:
+        writer.close()
+        await link.close()
+        await asyncio.sleep(0.1)
+
+
+# --- the schedule ---------------------------------------------------------------------------
+
+
+def test_a_seed_gives_one_schedule_and_no_resource_takes_two_faults_at_once() -> None:
+    def draw(seed: int) -> list[tuple[float, str, float, str]]:
+        events = draw_schedule(
+            random.Random(seed), count=40, span=120.0, lease=2.5, slots=["w1", "w2", "w3"]
+        )
+        return [(e.at, e.kind.name, e.duration, e.target) for e in events]
+
+    assert draw(5) == draw(5)
+    assert draw(5) != draw(6)
+    events = draw_schedule(
+        random.Random(5), count=40, span=120.0, lease=2.5, slots=["w1", "w2", "w3"]
+    )
+    assert {e.kind.name for e in events} == {k.name for k in FAULTS}
+    for first in events:
+        for second in events:
+            if first is second or first.target != second.target:
+                continue
+            assert first.at + first.duration <= second.at or second.at + second.duration <= (
+                first.at
+            )
+
+
+# --- the invariants -------------------------------------------------------------------------
+
+
+def world() -> Versions:
+    """Seller S00 with two US jobs; job A changed once, at t=10 s."""
+    versions = Versions()
+    for job_id, statuses in (("A", ["HOLD", "CANCELLED"]), ("B", ["COMPLETED"])):
+        key = ("S00", job_id)
+        versions.jobs[key] = [
+            Version(at(10.0 * i), {"serviceJobId": job_id, "serviceJobStatus": status})
+            for i, status in enumerate(statuses)
+        ]
+        versions.marketplace[key] = "US"
+    return versions
+
+
+def record(job_id: str, status: str) -> dict[str, Any]:
+    return {"serviceJobId": job_id, "serviceJobStatus": status}
+
+
+def test_the_final_state_checks_find_missing_extra_stale_and_ahead() -> None:
+    versions = world()
+    clean = {("S00", "A"): [record("A", "CANCELLED")], ("S00", "B"): [record("B", "COMPLETED")]}
+    marks = {("S00", "US"): at(20)}
+    assert every_job_once(clean, versions) == []
+    assert no_job_differs(clean, versions) == []
+    assert checkpoint_not_ahead(clean, marks, versions, ["S00"], ["US"]) == []
+
+    planted = {("S00", "A"): [record("A", "HOLD")], ("S00", "X"): [record("X", "HOLD")]}
+    assert {f.subject for f in every_job_once(planted, versions)} == {"S00/B", "S00/X"}
+    assert [f.subject for f in no_job_differs(planted, versions)] == ["S00/A"]
+    ahead = checkpoint_not_ahead(planted, marks, versions, ["S00"], ["US", "CA"])
+    assert {f.subject for f in ahead} == {"S00/A", "S00/B", "S00/CA"}
+    # A checkpoint from before job A's change does not claim its new version.
+    earlier = checkpoint_not_ahead(planted, {("S00", "US"): at(5)}, versions, ["S00"], ["US"])
+    assert [f.subject for f in earlier] == ["S00/B"]
+
+
+def audit(
+    row_id: int, seconds: float, table: str, item: str, *, status: str = "", mark: float = 0
+) -> dict[str, Any]:
+    return {
+        "id": row_id,
+        "at": at(seconds),
+        "tbl": table,
+        "op": "UPDATE",
+        "seller_id": "S00",
+        "item": item,
+        "job": json.dumps(record(item, status)) if table == "job" else None,
+        "synced_until": at(mark) if table == "checkpoint" else None,
+        "client_port": 5000,
+    }
+
+
+def test_the_audit_replay_finds_a_stale_write_after_the_checkpoint_and_nothing_else() -> None:
+    versions = world()
+    clean = [
+        audit(1, 1, "job", "A", status="HOLD"),
+        audit(2, 1, "job", "B", status="COMPLETED"),
+        audit(3, 2, "checkpoint", "US", mark=1.5),
+        # A changes at t=10; a run from t=15 stores it, then moves the checkpoint.
+        audit(4, 16, "job", "A", status="CANCELLED"),
+        audit(5, 17, "checkpoint", "US", mark=15),
+    ]
+    assert stale_moments(clean, versions, {5000: "worker w1"}) == []
+    # A paused holder wakes up and writes the copy of A it fetched before the change.
+    zombie = [*clean, audit(6, 18, "job", "A", status="HOLD")]
+    found = stale_moments(zombie, versions, {5000: "worker w1"})
+    assert [f.subject for f in found] == ["S00/A"]
+    assert "worker w1 wrote version 0" in found[0].detail
+    # A checkpoint moved past A's change without A's new version stored.
+    ahead = [*clean[:3], audit(5, 17, "checkpoint", "US", mark=15)]
+    assert [f.subject for f in stale_moments(ahead, versions, {})] == ["S00/A"]
