@@ -103,3 +103,18 @@ def soak(session: nox.Session) -> None:
         *session.posargs,
         env={"SPAPI_SOAK_CALLS": "30000"},
     )
+
+
+@nox.session
+def chaos(session: nox.Session) -> None:
+    """The long fault campaign: many seeded schedules against the whole fleet, then a
+    summary (schedules, faults by kind, each invariant's result).
+
+    ``nox -s chaos`` runs 20 schedules (8 sellers, 4 workers, 60 s of 18 faults each;
+    about 30 minutes on 2 cores).  ``SPAPI_CHAOS_SCHEDULES``, ``SPAPI_CHAOS_SEED`` (the
+    first), ``SPAPI_CHAOS_SIZE`` (``long`` or ``short``) and ``SPAPI_CHAOS_KEEP`` (a folder
+    for every campaign's logs) change it; a failed schedule prints its timeline and is
+    replayed with its seed.  Needs redis-server and PostgreSQL (Debian's packages).
+    """
+    session.install("-e", ".[test]")
+    session.run("python", "tests/chaos/run.py", *session.posargs)

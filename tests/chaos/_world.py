@@ -26,6 +26,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
@@ -62,7 +63,7 @@ class Settings:
     #: Seconds of chaos (faults and job changes) before everything is healed.
     chaos: float = 30.0
     #: Fault events in the schedule.
-    faults: int = 8
+    faults: int = 10
     #: Mean seconds between two job changes in the emulator during the chaos.
     change_every: float = 0.5
     #: Share of job changes that add a new job rather than change one.
@@ -170,6 +171,7 @@ class World:
         self.control: Fleet | None = None
         self.seller_ids: list[str] = []
         self.started = time.monotonic()
+        self._server_dirs: list[Path] = []
 
     # --- the parts ---------------------------------------------------------------------
 
@@ -196,9 +198,13 @@ class World:
     async def start(self, redis_executable: str, postgres_executable: str) -> None:
         """Servers, emulator, sellers, links, the fleet's tables, workers and schedule."""
         s = self.settings
-        self.redis = AofRedis(_mkdir(self.folder / "redis"), executable=redis_executable)
-        pg_folder = _mkdir(self.folder / "postgres")
-        self.postgres = PostgresServer(pg_folder, executable=postgres_executable)
+        # Folders of their own in /tmp: PostgreSQL runs as another user when we are root,
+        # and must reach its folder (a pytest tmp_path is private to root).
+        self._server_dirs = [
+            Path(tempfile.mkdtemp(prefix=f"spapi-chaos-{name}-")) for name in ("redis", "pg")
+        ]
+        self.redis = AofRedis(self._server_dirs[0], executable=redis_executable)
+        self.postgres = PostgresServer(self._server_dirs[1], executable=postgres_executable)
         await asyncio.gather(
             asyncio.to_thread(self.redis.start), asyncio.to_thread(self.postgres.start)
         )
@@ -255,6 +261,11 @@ class World:
         for server in (self.redis, self.postgres):
             if server is not None:
                 await asyncio.to_thread(server.stop)
+                log = server.directory / f"{server.program}.log"
+                if log.exists():
+                    shutil.copy(log, self.logs / log.name)
+        for directory in self._server_dirs:
+            shutil.rmtree(directory, ignore_errors=True)
 
     # --- processes -------------------------------------------------------------------------
 
