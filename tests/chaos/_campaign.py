@@ -286,7 +286,7 @@ class Campaign:
             *inv.checkpoint_not_ahead(
                 stored, marks, self.versions, world.seller_ids, ALL_MARKETPLACES
             ),
-            *inv.stale_moments(audit, self.versions, self._port_owners()),
+            *inv.stale_moments(audit, self.versions),
             *await inv.every_seller_ok(db, schema, world.seller_ids, healed),
         ]
         for finding in found:
@@ -435,10 +435,9 @@ class Campaign:
 
     def _write_audit(self, rows: list[Any]) -> None:
         """Every audited write, one a line, with the version it wrote (for reading a finding)."""
-        owners = self._port_owners()
         lines = []
         for row in rows:
-            writer = owners.get(row["client_port"] or -1, f"port {row['client_port']}")
+            writer = row["writer"]
             if row["tbl"] == "job":
                 key = (row["seller_id"], row["item"])
                 version = (
@@ -453,13 +452,6 @@ class Campaign:
                 f"{row['id']:6d} {row['at'].isoformat()} {row['seller_id']} {what} by {writer}"
             )
         (self.world.folder / "audit.txt").write_text("\n".join(lines) + "\n")
-
-    def _port_owners(self) -> dict[int, str]:
-        owners = {}
-        for slot in self.world.slots:
-            for upstream in slot.pg_link.upstreams:
-                owners[upstream.port] = f"worker {slot.name}"
-        return owners
 
 
 def _tracebacks(world: World) -> Counter[str]:

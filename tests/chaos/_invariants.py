@@ -79,7 +79,7 @@ CREATE TABLE IF NOT EXISTS {s}.chaos_audit (
     item text NOT NULL,
     job jsonb,
     synced_until timestamptz,
-    client_port integer DEFAULT inet_client_port()
+    writer text DEFAULT current_setting('application_name')
 );
 CREATE OR REPLACE FUNCTION {s}.chaos_audit_job() RETURNS trigger AS $$
 BEGIN
@@ -245,21 +245,20 @@ async def every_seller_ok(
 async def audit_rows(db: asyncpg.Pool[asyncpg.Record], schema: str) -> list[asyncpg.Record]:
     """Every audited write, in the order the writes were made."""
     return await db.fetch(
-        f"SELECT id, at, tbl, op, seller_id, item, job, synced_until, client_port"
+        f"SELECT id, at, tbl, op, seller_id, item, job, synced_until, writer"
         f" FROM {schema}.chaos_audit ORDER BY id"
     )
 
 
-def stale_moments(
-    rows: Iterable[asyncpg.Record], versions: Versions, port_owner: dict[int, str]
-) -> list[Finding]:
+def stale_moments(rows: Iterable[asyncpg.Record], versions: Versions) -> list[Finding]:
     """Replay the audit: after each write, does any checkpoint claim more than is stored?
 
     At the moment of each write, a checkpoint covers a job whose version current then was
     made before the checkpoint.  A job write that leaves such a job older than that
-    version, or a checkpoint write that covers a version not stored, is a finding (with
-    the writer's link, when the port tells it).  Versions and writes are compared on
-    this machine's one clock (the emulator's and PostgreSQL's).
+    version, or a checkpoint write that covers a version not stored, is a finding, with
+    its writer (each process connects under an ``application_name`` of its own).
+    Versions and writes are compared on this machine's one clock (the emulator's and
+    PostgreSQL's).
     """
     stored: dict[tuple[str, str], int | None] = {}
     marks: dict[tuple[str, str], datetime] = {}
@@ -279,7 +278,7 @@ def stale_moments(
         return due if have is None or have < due else None
 
     for row in rows:
-        writer = port_owner.get(row["client_port"] or -1, f"port {row['client_port']}")
+        writer = row["writer"] or "an unnamed connection"
         when = row["at"].isoformat()
         if row["tbl"] == "job":
             key = (row["seller_id"], row["item"])

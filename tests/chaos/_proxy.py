@@ -9,33 +9,16 @@ not sent), :meth:`LinkProxy.thaw` lets it all through again.  New connections ma
 while frozen are accepted and then left silent until the thaw, as a partition leaves a
 connection attempt hanging.  When the server goes away (a restart), the client's
 connection is closed, as the server's own close would be seen.
-
-Each upstream connection's local port is remembered with the link's name, so a server
-that logs its clients' ports (PostgreSQL's ``inet_client_port()``) tells which worker
-wrote what.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import time
 
-import attrs
-
-__all__ = ["LinkProxy", "Upstream"]
+__all__ = ["LinkProxy"]
 
 _CHUNK = 65536
-
-
-@attrs.define
-class Upstream:
-    """One connection the proxy made to the server on a client's behalf."""
-
-    link: str
-    port: int
-    opened: float
-    closed: float | None = None
 
 
 class LinkProxy:
@@ -50,7 +33,6 @@ class LinkProxy:
         self.host = host
         self.target_port = target_port
         self.port = 0
-        self.upstreams: list[Upstream] = []
         self._flowing = asyncio.Event()
         self._flowing.set()
         self._server: asyncio.Server | None = None
@@ -103,12 +85,9 @@ class LinkProxy:
             except OSError:
                 return  # the server is down: the client sees its connection closed
             self._writers.add(up_writer)
-            record = Upstream(self.name, up_writer.get_extra_info("sockname")[1], time.time())
-            self.upstreams.append(record)
             try:
                 await asyncio.gather(self._pipe(reader, up_writer), self._pipe(up_reader, writer))
             finally:
-                record.closed = time.time()
                 self._writers.discard(up_writer)
                 up_writer.transport.abort()
         except asyncio.CancelledError:

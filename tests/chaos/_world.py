@@ -316,7 +316,9 @@ class World:
         """Start the slot's worker process (through the slot's links)."""
         env = self.environment(
             f"redis://127.0.0.1:{slot.redis_link.port}/0",
-            f"postgresql://{PostgresServer.superuser}@127.0.0.1:{slot.pg_link.port}/postgres",
+            # Its writes carry its name (PostgreSQL's application_name): the audit says who.
+            f"postgresql://{PostgresServer.superuser}@127.0.0.1:{slot.pg_link.port}/postgres"
+            f"?application_name=worker-{slot.name}",
         )
         args = [
             "worker",
