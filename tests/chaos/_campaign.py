@@ -297,7 +297,12 @@ class Campaign:
     async def _fire(self, event: FaultEvent, began: float) -> None:
         await asyncio.sleep(max(0.0, began + event.at - time.monotonic()))
         if event.busiest:
+            # Aimed at a worker in the middle of syncs: wait a little for one to be.
+            give_up = time.monotonic() + 3.0
             held = await self.world.running_sellers()
+            while not any(held.values()) and time.monotonic() < give_up:
+                await asyncio.sleep(0.2)
+                held = await self.world.running_sellers()
             if any(held.values()):
                 event.target = max(held, key=lambda name: (len(held[name]), name == event.target))
         slot = next((s for s in self.world.slots if s.name == event.target), None)
