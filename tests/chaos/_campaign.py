@@ -244,7 +244,29 @@ class Campaign:
                     return took
             await asyncio.sleep(0.5)
         self.note("final", "round NOT complete", "", f"after {self.settings.final_deadline} s")
+        await self._dump_redis()
         return None
+
+    async def _dump_redis(self) -> None:
+        """What Redis holds of the fleet (locks, marks, the queue), for a round that hung."""
+        from redis.asyncio import Redis
+
+        assert self.world.redis is not None
+        lines = []
+        async with Redis.from_url(self.world.redis.url, socket_timeout=5) as redis:
+            for key in sorted(await redis.keys(f"{self.world.key_prefix}*")):
+                kind = (await redis.type(key)).decode()
+                ttl = await redis.pttl(key)
+                value: object = ""
+                if kind == "string":
+                    value = await redis.get(key)
+                elif kind == "stream":
+                    value = await redis.xrange(key)
+                    with contextlib.suppress(Exception):
+                        value = (value, await redis.xpending(key, "spapi-fleet"))
+                lines.append(f"{key.decode()} {kind} pttl={ttl} {value!r}"[:600])
+        (self.world.folder / "redis-at-timeout.txt").write_text("\n".join(lines) + "\n")
+        self.note("final", "redis dumped", "", "redis-at-timeout.txt: keys, marks, the queue")
 
     async def settle(self) -> None:
         """Stop the schedule, let running syncs end, and check no process died."""
