@@ -261,7 +261,7 @@ class Reconnecting:
                 else:
                     answer = await work(conn)
             except BaseException as exc:
-                if _transient(exc) and not conn.is_closed():
+                if _transient(exc) and not _released(conn):
                     conn.terminate()  # never handed out again half-broken
                 await self._give_back(conn)
                 raise
@@ -329,6 +329,19 @@ class Reconnecting:
         since, self._outage.since = self._outage.since, None
         if since is not None:
             _log.info("PostgreSQL answers again after %.1fs", now - since)
+
+
+def _released(conn: asyncpg.pool.PoolConnectionProxy[asyncpg.Record]) -> bool:
+    """Whether the pool has the connection back already, or it is closed.
+
+    When the server drops a connection (a restart, a terminated session), asyncpg closes
+    it and hands it back to the pool at once, and every method of the proxy then raises
+    ``InterfaceError``, which must not replace the error that says what happened.
+    """
+    try:
+        return conn.is_closed()
+    except _asyncpg().InterfaceError:
+        return True
 
 
 def check_schema(schema: str) -> str:

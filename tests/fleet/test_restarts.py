@@ -1,7 +1,9 @@
 """Servers restarting under a running fleet.
 
 * PostgreSQL restarted in the middle of a sync: the sink reconnects (within its bound),
-  the sync goes on from what was stored, and every job is stored once, none lost.
+  the sync goes on from what was stored, and every job is stored once, none lost; a
+  session the server ends mid-statement is tried again on a new one, or, out of time,
+  fails with the error that says so.
 * Redis restarted without persistence under real worker processes: no worker dies,
   running syncs go on (their locks taken again), and the tasks lost with Redis are sent
   again by the schedule (a real ``fleet schedule`` process) until every seller is in.
@@ -26,6 +28,7 @@ from _servers import PostgresServer, RedisServer, running
 from spapi_services.emulator import ServicesEmulator
 from spapi_services.emulator.catalog import MARKETPLACES
 from spapi_services.fleet import DirectoryKey, Fleet, MemorySellerDirectory, Seller
+from spapi_services.sync._postgres import Reconnecting, connect_pool
 
 from .conftest import HISTORY, eventually, world_reference
 from .test_fleet_e2e import start_worker, stop
@@ -86,6 +89,34 @@ async def test_a_postgresql_restart_mid_sync_loses_and_repeats_nothing(
     finally:
         await fleet.aclose()
         await db.close()
+
+
+async def test_a_session_the_server_ends_mid_statement_fails_saying_so_or_is_tried_again(
+    postgres: PostgresServer,
+) -> None:
+    # asyncpg hands a connection the server dropped back to its pool at once, and every
+    # method of the proxy then raises InterfaceError ("released back to the pool"): the
+    # sink's own look at it must not replace the error that says what happened.
+    pool = await connect_pool(postgres.dsn, min_size=0, max_size=2)
+    ended = "SELECT pg_terminate_backend(pg_backend_pid())"  # as a restart ends it
+    try:
+        no_time = Reconnecting(pool, 0.0, what="the test")
+        with pytest.raises(asyncpg.PostgresConnectionError, match="administrator command"):
+            await no_time.run(lambda conn: conn.execute(ended))
+        tries: list[int] = []
+
+        async def work(conn: Any) -> int:
+            tries.append(await conn.fetchval("SELECT pg_backend_pid()"))
+            if len(tries) == 1:
+                await conn.execute(ended)
+            answer: int = await conn.fetchval("SELECT 7")
+            return answer
+
+        assert await Reconnecting(pool, 10.0, what="the test").run(work, transaction=True) == 7
+        assert len(tries) == 2 and tries[0] != tries[1]  # again, on a new session
+        assert await pool.fetchval("SELECT 1") == 1  # and the pool is whole
+    finally:
+        await pool.close()
 
 
 @pytest.fixture
