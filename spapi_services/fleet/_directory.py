@@ -15,7 +15,7 @@ import attrs
 
 from .._client import Region
 from .._validation import check_id
-from ..sync._postgres import DEFAULT_SCHEMA, Pool, check_schema, connect_pool
+from ..sync._postgres import DEFAULT_SCHEMA, Pool, Reconnecting, check_schema, connect_pool
 from ._schema import migrate_all
 from ._secrets import DirectoryKey, DirectoryKeyError
 
@@ -119,6 +119,9 @@ class PostgresSellerDirectory:
     :param key: the directory key; ``None`` lists the sellers (:meth:`seller_ids`, enough
         to read the fleet's status) but opens and seals no token: :meth:`get`,
         :meth:`put` and :meth:`reseal` then raise ``DirectoryKeyError``.
+    :param reconnect_timeout: how long a read (or :meth:`put`) is tried again on a new
+        connection while the database is away (restarting, failing over) before its
+        error is raised.
     """
 
     def __init__(
@@ -127,7 +130,17 @@ class PostgresSellerDirectory:
         *,
         key: DirectoryKey | str | bytes | Sequence[str | bytes] | None,
         schema: str = DEFAULT_SCHEMA,
+        reconnect_timeout: float = 30.0,
     ) -> None:
+        if (
+            isinstance(reconnect_timeout, bool)
+            or not isinstance(reconnect_timeout, int | float)
+            or not 0 <= reconnect_timeout < float("inf")
+        ):
+            raise ValueError(
+                f"reconnect_timeout: must be a number of seconds, got {reconnect_timeout!r}"
+            )
+        self.reconnect_timeout = float(reconnect_timeout)
         self._key_: DirectoryKey | None
         if key is None or isinstance(key, DirectoryKey):
             self._key_ = key
@@ -152,16 +165,20 @@ class PostgresSellerDirectory:
             )
         return self._key_
 
-    async def _db(self) -> Pool:
+    async def _db(self) -> Reconnecting:
         if self._pool is None:
             if isinstance(self._database, str):
-                self._pool = await connect_pool(self._database, max_size=2)
+                # No floor: asyncpg would keep restoring it, a traceback in the log each
+                # time, for as long as the database is away.
+                self._pool = await connect_pool(self._database, min_size=0, max_size=2)
             else:
                 self._pool = self._database
+        pool = self._pool
+        db = Reconnecting(pool, self.reconnect_timeout, what="the seller directory")
         if not self._ready:
-            await migrate_all(self._pool, self.schema)
+            await db.retry(lambda: migrate_all(pool, self.schema))
             self._ready = True
-        return self._pool
+        return db
 
     async def aclose(self) -> None:
         """Close the pool if the directory opened it."""
@@ -172,8 +189,8 @@ class PostgresSellerDirectory:
 
     async def seller_ids(self) -> list[str]:
         """The ids of the enabled sellers in the table, sorted."""
-        pool = await self._db()
-        rows = await pool.fetch(
+        db = await self._db()
+        rows = await db.fetch(
             f"SELECT seller_id FROM {self.schema}.fleet_sellers WHERE enabled ORDER BY seller_id"
         )
         return [row[0] for row in rows]
@@ -185,11 +202,13 @@ class PostgresSellerDirectory:
         id, raises ``DirectoryKeyError`` rather than give a wrong token.
         """
         key = self._key
-        pool = await self._db()
-        row = await pool.fetchrow(
-            f"SELECT seller_id, refresh_token, marketplace_ids, region, enabled"
-            f" FROM {self.schema}.fleet_sellers WHERE seller_id = $1",
-            seller_id,
+        db = await self._db()
+        row = await db.run(
+            lambda conn: conn.fetchrow(
+                f"SELECT seller_id, refresh_token, marketplace_ids, region, enabled"
+                f" FROM {self.schema}.fleet_sellers WHERE seller_id = $1",
+                seller_id,
+            )
         )
         if row is None:
             return None
@@ -204,8 +223,8 @@ class PostgresSellerDirectory:
     async def put(self, seller: Seller) -> None:
         """Add a seller, or replace the one with its id (its token sealed first)."""
         sealed = self._key.seal(seller.seller_id, seller.refresh_token)
-        pool = await self._db()
-        await pool.execute(
+        db = await self._db()
+        await db.execute(  # the same row whether it lands once or twice: safe to try again
             f"INSERT INTO {self.schema}.fleet_sellers"
             " (seller_id, refresh_token, marketplace_ids, region, enabled)"
             " VALUES ($1, $2, $3, $4, $5) ON CONFLICT (seller_id) DO UPDATE SET"
@@ -220,7 +239,7 @@ class PostgresSellerDirectory:
 
     async def remove(self, seller_id: str) -> bool:
         """Forget a seller (its mirrored jobs stay); whether it was there."""
-        pool = await self._db()
+        pool = (await self._db()).pool
         gone = await pool.fetchval(
             f"WITH gone AS (DELETE FROM {self.schema}.fleet_sellers WHERE seller_id = $1"
             " RETURNING 1) SELECT count(*) FROM gone",
@@ -231,7 +250,7 @@ class PostgresSellerDirectory:
     async def reseal(self) -> int:
         """Seal every token again with the ring's first key; how many were resealed."""
         key = self._key
-        pool = await self._db()
+        pool = (await self._db()).pool
         moved = 0
         async with pool.acquire() as conn, conn.transaction():
             rows = await conn.fetch(

@@ -279,7 +279,12 @@ class Fleet:
                 else DirectoryKey(directory_key)
             )
         if directory is None:
-            directory = PostgresSellerDirectory(database_url, key=directory_key, schema=schema)
+            directory = PostgresSellerDirectory(
+                database_url,
+                key=directory_key,
+                schema=schema,
+                reconnect_timeout=self.reconnect_timeout,
+            )
         elif not isinstance(directory, SellerDirectory):
             raise TypeError("directory: expected a SellerDirectory (seller_ids() and get())")
         self.directory: SellerDirectory = directory

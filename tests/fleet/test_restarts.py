@@ -3,7 +3,7 @@
 * PostgreSQL restarted in the middle of a sync: the sink reconnects (within its bound),
   the sync goes on from what was stored, and every job is stored once, none lost; a
   session the server ends mid-statement is tried again on a new one, or, out of time,
-  fails with the error that says so.
+  fails with the error that says so; the seller directory's reads wait for it too.
 * Redis restarted without persistence under real worker processes: no worker dies,
   running syncs go on (their locks taken again), and the tasks lost with Redis are sent
   again by the schedule (a real ``fleet schedule`` process) until every seller is in.
@@ -27,7 +27,13 @@ from _servers import PostgresServer, RedisServer, running
 
 from spapi_services.emulator import ServicesEmulator
 from spapi_services.emulator.catalog import MARKETPLACES
-from spapi_services.fleet import DirectoryKey, Fleet, MemorySellerDirectory, Seller
+from spapi_services.fleet import (
+    DirectoryKey,
+    Fleet,
+    MemorySellerDirectory,
+    PostgresSellerDirectory,
+    Seller,
+)
 from spapi_services.sync._postgres import Reconnecting, connect_pool
 
 from .conftest import HISTORY, eventually, world_reference
@@ -117,6 +123,41 @@ async def test_a_session_the_server_ends_mid_statement_fails_saying_so_or_is_tri
         assert await pool.fetchval("SELECT 1") == 1  # and the pool is whole
     finally:
         await pool.close()
+
+
+async def test_the_seller_directory_reads_through_a_postgresql_restart(
+    postgres: PostgresServer, names: dict[str, str]
+) -> None:
+    # A task that starts while the database restarts reads its seller first: that read
+    # waits for the database (within reconnect_timeout) as the sync's own writes do,
+    # instead of failing the task with a traceback.
+    key = DirectoryKey.generate()
+    directory = PostgresSellerDirectory(postgres.dsn, key=key, schema=names["schema"])
+    seller = Seller(seller_id="S0", refresh_token="Atzr|s0", marketplace_ids=ALL[:1])
+    try:
+        await directory.put(seller)
+        await asyncio.to_thread(postgres.stop)
+        try:
+            reads = asyncio.gather(directory.get("S0"), directory.seller_ids())
+            await asyncio.sleep(0.3)  # the reads have found it away by now
+            assert not reads.done()
+        finally:
+            await asyncio.to_thread(postgres.start)
+        assert await asyncio.wait_for(reads, 30) == [seller, ["S0"]]
+        short = PostgresSellerDirectory(
+            postgres.dsn, key=key, schema=names["schema"], reconnect_timeout=0.2
+        )
+        with pytest.raises(ValueError, match="reconnect_timeout"):
+            PostgresSellerDirectory(postgres.dsn, key=key, reconnect_timeout=-1)
+        try:
+            await asyncio.to_thread(postgres.stop)
+            with pytest.raises(OSError):  # out of time: the error says what is wrong
+                await short.seller_ids()
+        finally:
+            await asyncio.to_thread(postgres.start)
+            await short.aclose()
+    finally:
+        await directory.aclose()
 
 
 @pytest.fixture
