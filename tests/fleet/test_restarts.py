@@ -119,7 +119,8 @@ async def test_a_session_the_server_ends_mid_statement_fails_saying_so_or_is_tri
             return answer
 
         assert await Reconnecting(pool, 10.0, what="the test").run(work, transaction=True) == 7
-        assert len(tries) == 2 and tries[0] != tries[1]  # again, on a new session
+        assert len(tries) == 2
+        assert tries[0] != tries[1]  # again, on a new session
         assert await pool.fetchval("SELECT 1") == 1  # and the pool is whole
     finally:
         await pool.close()
@@ -151,7 +152,8 @@ async def test_the_seller_directory_reads_through_a_postgresql_restart(
             PostgresSellerDirectory(postgres.dsn, key=key, reconnect_timeout=-1)
         try:
             await asyncio.to_thread(postgres.stop)
-            with pytest.raises(OSError):  # out of time: the error says what is wrong
+            # Out of time: the error says what is wrong.
+            with pytest.raises(ConnectionRefusedError):
                 await short.seller_ids()
         finally:
             await asyncio.to_thread(postgres.start)
