@@ -40,7 +40,7 @@ import attrs
 
 from . import _invariants as inv
 from ._faults import FaultEvent, draw_schedule
-from ._workload import ApiTrouble, JobChanges, Versions
+from ._workload import ActivityWatch, ApiTrouble, JobChanges, Versions
 from ._world import ALL_MARKETPLACES, Settings, World
 
 __all__ = ["Campaign", "CampaignResult", "Moment", "Programs", "run_campaign"]
@@ -82,6 +82,9 @@ class CampaignResult:
     timeline: list[Moment]
     jobs_changed: int
     jobs_added: int
+    #: Status moves and new jobs the emulator's own activity made.
+    activity_moved: int
+    activity_created: int
     seconds: float
     final_round: float | None
     folder: Path
@@ -102,7 +105,8 @@ class CampaignResult:
         lines += [str(m) for m in self.timeline]
         lines.append(
             f"faults: {dict(self.faults)}; jobs changed {self.jobs_changed}, added "
-            f"{self.jobs_added}; final round "
+            f"{self.jobs_added} (and by the emulator's activity: {self.activity_moved} moved, "
+            f"{self.activity_created} created); final round "
             + ("not finished" if self.final_round is None else f"{self.final_round:.1f} s")
             + f"; {self.seconds:.1f} s in all"
         )
@@ -129,6 +133,7 @@ class Campaign:
         self.world = World(settings, seed, folder)
         self._trouble: ApiTrouble | None = None
         self.versions = Versions()
+        self.activity = ActivityWatch(self.versions, self.world.elapsed)
         self.timeline: list[Moment] = []
         self.findings: list[inv.Finding] = []
         self.schedule: list[FaultEvent] = []
@@ -157,13 +162,10 @@ class Campaign:
     # --- the phases -------------------------------------------------------------------------
 
     async def start(self, programs: Programs) -> None:
-        await self.world.start(programs.redis, programs.postgres)
+        await self.world.start(programs.redis, programs.postgres, watch=self.activity)
         self._trouble = ApiTrouble(self.world.emu, self.settings.latency)
         self.trouble.apply()
         await inv.install_audit(self.world.pool, self.world.schema)
-        for seller in self.world.emu.sellers:
-            for job in seller.store.jobs.values():
-                self.versions.record(f"S{seller.index:02d}", job)
         rng = random.Random(f"schedule:{self.seed}")
         self.schedule = draw_schedule(
             rng,
@@ -176,7 +178,10 @@ class Campaign:
         self.note(
             "start", "fleet", "",
             f"{s.sellers} sellers x {s.jobs} jobs, {s.workers} workers, lease {s.lease} s, "
-            f"schedule every {s.interval} s; {len(self.schedule)} faults drawn",
+            f"schedule every {s.interval} s; {s.page_tokens} page tokens"
+            + (f" living {s.page_token_ttl} s" if s.page_token_ttl else "")
+            + (f", {s.activity}" if s.activity else "")
+            + f"; {len(self.schedule)} faults drawn",
         )  # fmt: skip
 
     async def chaos(self) -> None:
@@ -211,15 +216,16 @@ class Campaign:
             await self._end(event)
         world = self.world
         for slot in world.slots:
-            slot.redis_link.thaw()
-            slot.pg_link.thaw()
+            slot.redis_link.resume()
+            slot.pg_link.resume()
             if slot.paused:
                 world.resume(slot)
             if slot.process is None:
                 world.start_worker(slot)
         if world.probe_link is not None:
-            world.probe_link.thaw()
+            world.probe_link.resume()
         self.trouble.clear()
+        self.activity.stop(world.emu)
         world.emu.limits.reset()
         await self._wait_for_servers()
         healed: datetime = await world.pool.fetchval("SELECT now()")
@@ -452,7 +458,7 @@ class Campaign:
                         "no_stall",
                         "Fleet.status()",
                         f"no answer within {self.settings.probe_deadline} s "
-                        f"(its Redis link {'frozen' if link and link.frozen else 'flowing'})",
+                        f"(its Redis link {'paused' if link and link.paused else 'forwarding'})",
                     )
                 )
             except Exception as exc:
@@ -520,11 +526,16 @@ async def run_campaign(
         timeline=campaign.timeline,
         jobs_changed=campaign.changes.changed,
         jobs_added=campaign.changes.added,
+        activity_moved=campaign.activity.updated,
+        activity_created=campaign.activity.created,
         seconds=time.monotonic() - began,
         final_round=final,
         folder=folder,
         tracebacks=_tracebacks(campaign.world),
     )
     (folder / "timeline.txt").write_text(result.report() + "\n")
-    (folder / "job-changes.txt").write_text("\n".join(campaign.changes.log) + "\n")
+    changes = sorted(
+        [*campaign.changes.log, *campaign.activity.log], key=lambda line: float(line.split("s")[0])
+    )
+    (folder / "job-changes.txt").write_text("\n".join(changes) + "\n")
     return result

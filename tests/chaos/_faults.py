@@ -100,40 +100,40 @@ async def _resume(campaign: Campaign, event: FaultEvent) -> str:
     return f"SIGCONT pid group {slot.pid}"
 
 
-async def _freeze_redis(campaign: Campaign, event: FaultEvent) -> str:
+async def _pause_redis_link(campaign: Campaign, event: FaultEvent) -> str:
     slot = _slot(campaign, event)
-    slot.redis_link.freeze()
-    return f"link {slot.redis_link.name} frozen for {event.duration:.1f} s"
+    slot.redis_link.pause()
+    return f"link {slot.name}-redis paused for {event.duration:.1f} s"
 
 
-async def _thaw_redis(campaign: Campaign, event: FaultEvent) -> str:
-    _slot(campaign, event).redis_link.thaw()
-    return "thawed"
+async def _resume_redis_link(campaign: Campaign, event: FaultEvent) -> str:
+    _slot(campaign, event).redis_link.resume()
+    return "forwarding again"
 
 
-async def _freeze_pg(campaign: Campaign, event: FaultEvent) -> str:
+async def _pause_pg_link(campaign: Campaign, event: FaultEvent) -> str:
     slot = _slot(campaign, event)
-    slot.pg_link.freeze()
-    return f"link {slot.pg_link.name} frozen for {event.duration:.1f} s"
+    slot.pg_link.pause()
+    return f"link {slot.name}-pg paused for {event.duration:.1f} s"
 
 
-async def _thaw_pg(campaign: Campaign, event: FaultEvent) -> str:
-    _slot(campaign, event).pg_link.thaw()
-    return "thawed"
+async def _resume_pg_link(campaign: Campaign, event: FaultEvent) -> str:
+    _slot(campaign, event).pg_link.resume()
+    return "forwarding again"
 
 
-async def _freeze_probe(campaign: Campaign, event: FaultEvent) -> str:
+async def _pause_probe_link(campaign: Campaign, event: FaultEvent) -> str:
     link = campaign.world.probe_link
     assert link is not None
-    link.freeze()
-    return f"the status probe's Redis link frozen for {event.duration:.1f} s"
+    link.pause()
+    return f"the status probe's Redis link paused for {event.duration:.1f} s"
 
 
-async def _thaw_probe(campaign: Campaign, event: FaultEvent) -> str:
+async def _resume_probe_link(campaign: Campaign, event: FaultEvent) -> str:
     link = campaign.world.probe_link
     assert link is not None
-    link.thaw()
-    return "thawed"
+    link.resume()
+    return "forwarding again"
 
 
 async def _redis_down_losing(campaign: Campaign, event: FaultEvent) -> str:
@@ -209,11 +209,13 @@ FAULTS: tuple[FaultKind, ...] = (
               "SIGKILL a worker's process group; a process manager starts it again"),
     FaultKind("pause_worker", "worker", 3, (1.6, 2.6), True, _pause, _resume,
               "SIGSTOP a worker for longer than its lease, then SIGCONT"),
-    FaultKind("freeze_redis_link", "worker", 3, (1.4, 2.6), True, _freeze_redis, _thaw_redis,
+    FaultKind("freeze_redis_link", "worker", 3, (1.4, 2.6), True, _pause_redis_link,
+              _resume_redis_link,
               "one worker's link to Redis stops forwarding, sockets left open"),
-    FaultKind("freeze_pg_link", "worker", 2, (1.4, 2.6), True, _freeze_pg, _thaw_pg,
+    FaultKind("freeze_pg_link", "worker", 2, (1.4, 2.6), True, _pause_pg_link, _resume_pg_link,
               "one worker's link to PostgreSQL stops forwarding, sockets left open"),
-    FaultKind("freeze_status_link", "status", 1, (3.0, 6.0), False, _freeze_probe, _thaw_probe,
+    FaultKind("freeze_status_link", "status", 1, (3.0, 6.0), False, _pause_probe_link,
+              _resume_probe_link,
               "the status probe's link to Redis stops forwarding"),
     FaultKind("restart_redis_memory", "redis", 2, (0.3, 1.5), False, _redis_down_losing,
               _redis_up, "Redis killed and started empty (in memory: queue, locks, marks lost)"),

@@ -5,6 +5,8 @@
   with it, and the audit of every write is read against it.
 * :class:`JobChanges` changes jobs (a new status) and adds new ones while the chaos
   lasts, at seeded moments, preferring the sellers a fault is hurting right now.
+* :class:`ActivityWatch` records the changes the emulator's own activity makes (new
+  jobs, status moves, applied as each seller's requests come in), and ends it.
 * :class:`ApiTrouble` lays the campaign's API faults over one another (latency adds
   up; the most recent error fault wins) and sets the result on the emulator.
 """
@@ -12,7 +14,7 @@
 from __future__ import annotations
 
 import asyncio
-import copy
+import itertools
 import json
 import random
 from collections.abc import Callable, Iterable
@@ -23,11 +25,12 @@ import attrs
 
 from spapi_services import _serde
 from spapi_services.emulator import ServicesEmulator
+from spapi_services.emulator.activity import WorldActivity
 from spapi_services.emulator.store import JobRecord, Store
 from spapi_services.models.jobs import ServiceJob
 from spapi_services.sync._sink import job_record
 
-__all__ = ["ApiTrouble", "JobChanges", "Version", "Versions", "normalized"]
+__all__ = ["ActivityWatch", "ApiTrouble", "JobChanges", "Version", "Versions", "normalized"]
 
 #: The statuses a changed job cycles through.
 STATUSES = (
@@ -140,7 +143,7 @@ class JobChanges:
             seller_id = f"S{self.rng.randrange(len(sellers)):02d}"
         store = sellers[int(seller_id[1:])].store
         if self.rng.random() < self.new_share:
-            job = new_job(store, self.rng)
+            job = store.new_job()
             self.added += 1
             what = f"new job {job.service_job_id} ({job.marketplace_id})"
         else:
@@ -153,26 +156,60 @@ class JobChanges:
         self.log.append(f"{moment:8.2f}s  {job.last_updated.isoformat()}  {seller_id}  {what}")
 
 
-def new_job(store: Store, rng: random.Random) -> JobRecord:
-    """A job created now in ``store``: the emulator's own ``new_job`` when it has one,
-    else a copy of an existing job under a new id (a new order from the same kind of
-    buyer), added with ``add_job``."""
-    make = getattr(store, "new_job", None)
-    if make is not None:
-        made: JobRecord = make()
-        return made
-    model = store.jobs[rng.choice(sorted(store.jobs))]
-    job = copy.deepcopy(model)
-    job.service_job_id = store.new_uuid()
-    job.service_order_id = f"{rng.randrange(10**14):014d}"
-    now = store.touch_job  # touch_job stamps "now" from the emulator's clock
-    store.add_job(job)
-    now(job)
-    job.created = job.last_updated
-    job.status = "PENDING_SCHEDULE"
-    job.appointments = []
-    job.invalidate()
-    return job
+class ActivityWatch:
+    """Every seller's jobs as the campaign starts, and every change the emulator's own
+    :class:`~spapi_services.emulator.Activity` makes, recorded in ``versions`` the moment
+    it is applied (the activity applies what fell due just before a seller's request is
+    answered, so no answer can show a version the campaign has not recorded).
+
+    Give it to :meth:`World.start <._world.World.start>` as ``watch``; :meth:`stop` ends
+    the activity (at the heal: the final round syncs a world that holds still).
+    """
+
+    def __init__(self, versions: Versions, clock: Callable[[], float]) -> None:
+        self.versions = versions
+        self.clock = clock
+        self.created = 0
+        self.updated = 0
+        self.log: list[str] = []
+
+    def __call__(self, emulator: ServicesEmulator) -> None:
+        for seller in emulator.sellers:
+            seller_id = f"S{seller.index:02d}"
+            for job in seller.store.jobs.values():
+                self.versions.record(seller_id, job)
+            if seller.activity is not None:
+                self._follow(seller_id, seller.activity, seller.store)
+
+    def _follow(self, seller_id: str, activity: WorldActivity, store: Store) -> None:
+        run = activity.run
+
+        def run_and_record() -> int:
+            before = activity.created + activity.updated
+            due = run()
+            made = activity.created + activity.updated - before
+            if made:
+                changes = list(itertools.islice(reversed(activity.log), made))[::-1]
+                for change in changes:
+                    what = "new job" if change.kind == "created" else "job"
+                    self.log.append(
+                        f"{self.clock():8.2f}s  {change.time.isoformat()}  {seller_id}  "
+                        f"activity: {what} {change.service_job_id} -> {change.status}"
+                    )
+                self.created += sum(1 for c in changes if c.kind == "created")
+                self.updated += sum(1 for c in changes if c.kind == "updated")
+                for job_id in dict.fromkeys(c.service_job_id for c in changes):
+                    self.versions.record(seller_id, store.jobs[job_id])
+            return due
+
+        activity.run = run_and_record  # type: ignore[method-assign]
+
+    def stop(self, emulator: ServicesEmulator) -> None:
+        """Apply what is due, then no more changes from the activity."""
+        for seller in emulator.sellers:
+            if seller.activity is not None:
+                seller.activity.run()
+                seller.activity = None
 
 
 @attrs.define

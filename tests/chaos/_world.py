@@ -5,10 +5,13 @@
   port in a folder of the campaign's.
 * **The emulator** (``ServicesEmulator(sellers=N)``, Amazon's usage plans enforced) in
   this process's event loop, so the campaign can change its jobs and its faults between
-  two requests.
+  two requests.  Its page tokens are offsets (or keyset cursors), optionally expiring,
+  and with an :class:`~spapi_services.emulator.Activity` every seller's world creates and
+  moves jobs on its own while it is paged, besides the campaign's own changes.
 * **Worker slots**: each a ``spapi-services fleet worker`` process (taskiq's manager and
   one worker child, in a session of their own) that reaches Redis and PostgreSQL
-  through two :class:`~._proxy.LinkProxy` of its own.  A killed worker is started again
+  through two :class:`~_proxy.Proxy` links of its own (``pause()`` stops forwarding
+  with the sockets open: a partition, a half-open connection).  A killed worker is started again
   in its slot, as a process manager would.
 * **The schedule**: ``spapi-services fleet schedule``, straight to Redis.
 * **A status probe**: a :class:`Fleet` of this process reaching Redis through a link of
@@ -28,20 +31,19 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import asyncpg
 import attrs
+from _proxy import Proxy
 
-from spapi_services.emulator import ServicesEmulator
+from spapi_services.emulator import Activity, ServicesEmulator
 from spapi_services.emulator.catalog import MARKETPLACES
 from spapi_services.fleet import DirectoryKey, Fleet
-from spapi_services.fleet._local import PostgresServer, RedisServer
-
-from ._proxy import LinkProxy
+from spapi_services.fleet._local import PersistentRedisServer, PostgresServer
 
 __all__ = ["ALL_MARKETPLACES", "AofRedis", "Life", "Settings", "WorkerSlot", "World"]
 
@@ -80,6 +82,17 @@ class Settings:
     max_async_tasks: int = 4
     #: Windows (pages in flight) per sync.
     windows: int = 2
+    #: What the emulator's page tokens hold: ``offset`` (a position in the result set as
+    #: it is when the token comes back, so a job moving mid-paging shifts the pages after
+    #: it) or ``keyset`` (the edge's sort key).
+    page_tokens: str = "offset"
+    #: Seconds a page token is accepted (None: for ever).
+    page_token_ttl: float | None = None
+    #: Each seller's world creating and moving jobs by itself while it is paged (None:
+    #: only the campaign's own changes).
+    activity: Activity | None = attrs.field(
+        factory=lambda: Activity(created_per_minute=6, updated_per_minute=60)
+    )
 
 
 @attrs.define
@@ -106,8 +119,8 @@ class WorkerSlot:
     """A place for one worker process, with its own links to Redis and PostgreSQL."""
 
     name: str
-    redis_link: LinkProxy
-    pg_link: LinkProxy
+    redis_link: Proxy
+    pg_link: Proxy
     process: subprocess.Popen[bytes] | None = None
     life: Life | None = None
     paused: bool = False
@@ -120,7 +133,7 @@ class WorkerSlot:
         return None if self.process is None else self.process.pid
 
 
-class AofRedis(RedisServer):
+class AofRedis(PersistentRedisServer):
     """``redis-server`` with its append-only file on (``appendfsync everysec``).
 
     :meth:`restart_keeping` stops it as a managed restart does (SIGTERM: the file is
@@ -130,8 +143,8 @@ class AofRedis(RedisServer):
 
     def command(self) -> list[str]:
         words = super().command()
-        words[words.index("--appendonly") + 1] = "yes"
-        return [*words, "--appendfsync", "everysec"]
+        words[words.index("--appendfsync") + 1] = "everysec"
+        return words
 
     def wipe(self) -> None:
         """Remove every file the server keeps its data in."""
@@ -166,7 +179,7 @@ class World:
         self.scheduler: subprocess.Popen[bytes] | None = None
         self.scheduler_life: Life | None = None
         self.lives: list[Life] = []
-        self.probe_link: LinkProxy | None = None
+        self.probe_link: Proxy | None = None
         self.probe: Fleet | None = None
         self.control: Fleet | None = None
         self.seller_ids: list[str] = []
@@ -195,8 +208,17 @@ class World:
 
     # --- starting and stopping -----------------------------------------------------------
 
-    async def start(self, redis_executable: str, postgres_executable: str) -> None:
-        """Servers, emulator, sellers, links, the fleet's tables, workers and schedule."""
+    async def start(
+        self,
+        redis_executable: str,
+        postgres_executable: str,
+        watch: Callable[[ServicesEmulator], None] = lambda emulator: None,
+    ) -> None:
+        """Servers, emulator, sellers, links, the fleet's tables, workers and schedule.
+
+        ``watch`` is given the emulator before it answers its first request (to record
+        its jobs, and to follow the changes its activity makes).
+        """
         s = self.settings
         # Folders of their own in /tmp: PostgreSQL runs as another user when we are root,
         # and must reach its folder (a pytest tmp_path is private to root).
@@ -215,7 +237,11 @@ class World:
             sellers=s.sellers,
             enforce_limits=True,
             reference_time=reference,
+            page_tokens=s.page_tokens,
+            page_token_ttl=s.page_token_ttl,
+            activity=s.activity,
         )
+        watch(self.emulator)
         await self.emulator.start()
         self.db = await asyncpg.create_pool(self.postgres.dsn, min_size=0, max_size=4)
         self.control = Fleet.from_env(self.environment(self.redis.url, self.postgres.dsn))
@@ -225,15 +251,15 @@ class World:
                 f"S{seller.index:02d}", seller.refresh_token, ALL_MARKETPLACES
             )
         await self.control.status()  # creates the fleet's and the mirror's tables
-        self.probe_link = await LinkProxy("probe-redis", self.redis.port).start()
+        self.probe_link = await Proxy(self.redis.port).start()
         self.probe = Fleet.from_env(
             self.environment(f"redis://127.0.0.1:{self.probe_link.port}/0", self.postgres.dsn)
         )
         for index in range(s.workers):
             slot = WorkerSlot(
                 name=f"w{index + 1}",
-                redis_link=await LinkProxy(f"w{index + 1}-redis", self.redis.port).start(),
-                pg_link=await LinkProxy(f"w{index + 1}-pg", self.postgres.port).start(),
+                redis_link=await Proxy(self.redis.port).start(),
+                pg_link=await Proxy(self.postgres.port).start(),
             )
             self.slots.append(slot)
             self.start_worker(slot)
@@ -250,9 +276,9 @@ class World:
                     await asyncio.wait_for(fleet.aclose(), 10)
         for link in [self.probe_link, *(s.redis_link for s in self.slots)]:
             if link is not None:
-                await link.close()
+                await link.aclose()
         for slot in self.slots:
-            await slot.pg_link.close()
+            await slot.pg_link.aclose()
         if self.db is not None:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self.db.close(), 10)

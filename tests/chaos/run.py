@@ -8,7 +8,8 @@ Run from the repository's root::
 
 Variables: ``SPAPI_CHAOS_SCHEDULES`` (how many), ``SPAPI_CHAOS_SEED`` (the first seed;
 each schedule's seed is the next), ``SPAPI_CHAOS_SIZE`` (``long``, the default: more
-sellers, workers and faults; or ``short``: the test's), ``SPAPI_CHAOS_KEEP`` (a folder
+sellers, workers and faults, the world turning through :data:`WORLDS` by seed; or
+``short``: the test's), ``SPAPI_CHAOS_KEEP`` (a folder
 to keep every campaign's logs and timeline in; default: a temporary one, kept only for
 the schedules that failed).  Prints each schedule's timeline when it fails, and at the
 end a summary: schedules, faults by kind, each invariant's result.  Exits 1 if any
@@ -25,6 +26,8 @@ import tempfile
 from collections import Counter
 from pathlib import Path
 
+import attrs
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/, for `chaos`
 
 from chaos._campaign import CampaignResult, Programs, run_campaign
@@ -37,6 +40,23 @@ SIZES = {
     "short": Settings(),
     "long": Settings(sellers=8, jobs=40, workers=4, chaos=60.0, faults=18, final_deadline=60.0),
 }
+
+#: The worlds the long run turns through, one per seed in turn: offset page tokens with
+#: the emulator's activity; the same with tokens that expire after 3 s (a sync slowed by
+#: a fault finds its next page's token refused); keyset tokens and only the campaign's
+#: own changes.
+WORLDS = (
+    {},
+    {"page_token_ttl": 3.0},
+    {"page_tokens": "keyset", "activity": None},
+)
+
+
+def settings_for(seed: int, size: str) -> Settings:
+    """The campaign's settings for ``seed``: the size's, in the seed's world of
+    :data:`WORLDS` (the short size keeps the test's own)."""
+    base = SIZES[size]
+    return base if size == "short" else attrs.evolve(base, **WORLDS[seed % len(WORLDS)])
 
 
 def summary(results: list[CampaignResult]) -> str:
@@ -57,7 +77,12 @@ def summary(results: list[CampaignResult]) -> str:
     lines += [f"  {kind:<22} {count}" for kind, count in sorted(faults.items())]
     changed = sum(r.jobs_changed for r in results)
     added = sum(r.jobs_added for r in results)
-    lines.append(f"jobs changed during the chaos: {changed}, added: {added}")
+    moved = sum(r.activity_moved for r in results)
+    created = sum(r.activity_created for r in results)
+    lines.append(
+        f"jobs changed during the chaos: {changed}, added: {added}; by the emulator's "
+        f"activity: {moved} moved, {created} created"
+    )
     finals = [r.final_round for r in results if r.final_round is not None]
     if finals:
         lines.append(f"final round: {min(finals):.1f}-{max(finals):.1f} s")
@@ -73,7 +98,7 @@ def summary(results: list[CampaignResult]) -> str:
 async def main() -> int:
     schedules = int(os.environ.get("SPAPI_CHAOS_SCHEDULES", "20"))
     first = int(os.environ.get("SPAPI_CHAOS_SEED", "1"))
-    settings = SIZES[os.environ.get("SPAPI_CHAOS_SIZE", "long")]
+    size = os.environ.get("SPAPI_CHAOS_SIZE", "long")
     keep = os.environ.get("SPAPI_CHAOS_KEEP")
     programs = Programs(
         redis=find_program(RedisServer.program, RedisServer.package),
@@ -87,6 +112,7 @@ async def main() -> int:
         folder = base / f"seed-{seed}"
         shutil.rmtree(folder, ignore_errors=True)  # a campaign starts from nothing
         folder.mkdir(parents=True)
+        settings = settings_for(seed, size)
         result = await run_campaign(seed=seed, settings=settings, folder=folder, programs=programs)
         results.append(result)
         verdict = "ok" if result.ok else f"{len(result.findings)} violations"

@@ -4,7 +4,11 @@ Five sellers (each its own usage plans, enforced), three ``spapi-services fleet
 worker`` processes each behind its own links to Redis and PostgreSQL, the schedule,
 and 30 seconds of ten faults drawn from :data:`~chaos._faults.FAULTS` with jobs changing
 in the emulator; then everything is healed, every seller syncs once more cleanly, and
-the invariants of :mod:`chaos._invariants` are checked with our own SQL.  About a minute.
+the invariants of :mod:`chaos._invariants` are checked with our own SQL.  The emulator
+pages with offset tokens (a job that leaves or enters a window while it is paged shifts
+the pages after it) and its activity creates and moves jobs in every seller's world
+while the syncs page it, besides the campaign's own changes aimed at the sellers a
+fault hurts.  About 45 seconds.
 
 A failure prints the timeline (seed, time, fault, target; each violation); replay it
 with ``SPAPI_CHAOS_SEED=<seed> SPAPI_CHAOS_SCHEDULES=1 nox -s chaos``.  Set
@@ -50,11 +54,13 @@ def programs() -> Programs:
     )
 
 
-@pytest.mark.timeout(300)
+@pytest.mark.timeout(180)
 async def test_the_fleet_keeps_every_invariant_through_a_seeded_fault_schedule(
     programs: Programs, tmp_path: Path
 ) -> None:
     settings = Settings()
+    assert settings.page_tokens == "offset"
+    assert settings.activity is not None
     result = await run_campaign(seed=SEED, settings=settings, folder=tmp_path, programs=programs)
     print(result.report())
     # The campaign did what it says: faults struck, jobs changed, the checks ran.
@@ -62,4 +68,6 @@ async def test_the_fleet_keeps_every_invariant_through_a_seeded_fault_schedule(
         assert set(result.faults) >= PROCESS_LINK_AND_SERVER_FAULTS, result.report()
     assert sum(result.faults.values()) >= settings.faults // 2, result.report()
     assert result.jobs_changed > 0, result.report()
+    assert result.activity_moved > 0, result.report()
+    assert result.activity_created > 0, result.report()
     assert result.ok, result.report()

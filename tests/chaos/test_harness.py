@@ -1,8 +1,9 @@
 """The campaign's own parts, checked on their own: a harness that cannot see a fault
 would pass every fleet.
 
-* the link proxy forwards, holds everything while frozen with its sockets open, and
-  delivers it on the thaw;
+* the link proxy (``tests/_proxy.py``) forwards, holds everything while paused with its
+  sockets open, delivers it on the resume, and closes a client's connection to a server
+  that is down;
 * the schedule is the seed's, and never puts two faults on one resource at once;
 * each invariant finds a violation planted in otherwise clean data, and none in it.
 """
@@ -15,9 +16,10 @@ import random
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from _proxy import Proxy
+
 from ._faults import FAULTS, draw_schedule
 from ._invariants import checkpoint_not_ahead, every_job_once, no_job_differs, stale_moments
-from ._proxy import LinkProxy
 from ._workload import Version, Versions
 
 T0 = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
@@ -45,31 +47,31 @@ async def echo_server() -> tuple[asyncio.Server, int]:
     return server, server.sockets[0].getsockname()[1]
 
 
-async def closed(server: asyncio.Server, link: LinkProxy, writer: asyncio.StreamWriter) -> None:
+async def closed(server: asyncio.Server, link: Proxy, writer: asyncio.StreamWriter) -> None:
     writer.close()
-    await link.close()
+    await link.aclose()
     await asyncio.sleep(0.1)  # the echo's end of the connection sees the close
     server.close()
     await server.wait_closed()
 
 
-async def test_a_frozen_link_holds_the_bytes_with_its_socket_open_and_delivers_them_on_thaw() -> (
+async def test_a_paused_link_holds_the_bytes_with_its_socket_open_and_delivers_them_on_resume() -> (
     None
 ):
     server, port = await echo_server()
-    link = await LinkProxy("test", port).start()
+    link = await Proxy(port).start()
     reader, writer = await asyncio.open_connection("127.0.0.1", link.port)
     try:
         writer.write(b"ping")
         assert await asyncio.wait_for(reader.readexactly(4), 5) == b"ping"
-        link.freeze()
+        link.pause()
         writer.write(b"held")
         await writer.drain()
         read = asyncio.ensure_future(reader.readexactly(4))
         done, _ = await asyncio.wait([read], timeout=0.5)
         assert not done  # nothing comes back, and nothing is closed
         assert not reader.at_eof()
-        link.thaw()
+        link.resume()
         assert await asyncio.wait_for(read, 5) == b"held"
     finally:
         await closed(server, link, writer)
@@ -79,13 +81,13 @@ async def test_a_link_to_a_server_that_is_down_closes_the_clients_connection() -
     server, port = await echo_server()
     server.close()
     await server.wait_closed()
-    link = await LinkProxy("test", port).start()
+    link = await Proxy(port).start()
     reader, writer = await asyncio.open_connection("127.0.0.1", link.port)
     try:
         assert await asyncio.wait_for(reader.read(10), 5) == b""
     finally:
         writer.close()
-        await link.close()
+        await link.aclose()
         await asyncio.sleep(0.1)
 
 
