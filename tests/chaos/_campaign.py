@@ -40,6 +40,7 @@ import attrs
 
 from . import _invariants as inv
 from ._faults import FaultEvent, draw_schedule
+from ._reactions import ProbeAnswer, reactions, read_logs
 from ._workload import ActivityWatch, ApiTrouble, JobChanges, Versions
 from ._world import ALL_MARKETPLACES, Settings, World
 
@@ -89,6 +90,8 @@ class CampaignResult:
     final_round: float | None
     folder: Path
     tracebacks: Counter[str] = attrs.Factory(Counter)
+    #: Each fault that struck (kind, target, start) with what the fleet did about it.
+    reactions: list[tuple[str, str, float, Counter[str]]] = attrs.Factory(list)
 
     @property
     def ok(self) -> bool:
@@ -116,6 +119,13 @@ class CampaignResult:
             lines.append(f"    {finding}")
         if len(self.findings) > 60:
             lines.append(f"    ... and {len(self.findings) - 60} more")
+        lines.append(
+            "what the fleet did about each fault (its logs, within the fault and "
+            f"{2 * self.settings.lease + self.settings.interval:g} s after):"
+        )
+        for kind, target, at, seen in self.reactions:
+            shown = "; ".join(f"{name} x{n}" for name, n in seen.most_common()) or "nothing logged"
+            lines.append(f"  t={at:7.2f}s {kind:<22} {target:<8} {shown}")
         for text, count in self.tracebacks.most_common(8):
             lines.append(f"  traceback x{count} in worker logs: {text}")
         lines.append(f"logs and timeline: {self.folder}")
@@ -138,11 +148,13 @@ class Campaign:
         self.findings: list[inv.Finding] = []
         self.schedule: list[FaultEvent] = []
         self.active: list[FaultEvent] = []
+        self.fired: list[FaultEvent] = []
         self.faults: Counter[str] = Counter()
         self.chaos_over = False
         self._hurt: set[str] = set()
         self._excused: dict[str, float] = {}
         self._stalled: set[tuple[str, datetime]] = set()
+        self.probe_answers: list[ProbeAnswer] = []
 
     @property
     def trouble(self) -> ApiTrouble:
@@ -320,6 +332,32 @@ class Campaign:
         for finding in found:
             self.violation(finding)
 
+    def reactions(self) -> list[tuple[FaultEvent, Counter[str]]]:
+        """Each fault that struck, with what the fleet did about it (see :mod:`._reactions`);
+        read once every process has ended."""
+        world = self.world
+        lines = read_logs(((life.role, life.log) for life in world.lives), world.wall_start)
+        grace = 2 * self.settings.lease + self.settings.interval
+        found = []
+        for event in sorted(self.fired, key=lambda e: e.started_at or 0.0):
+            assert event.started_at is not None
+            found.append(
+                (
+                    event,
+                    reactions(
+                        target=event.target,
+                        kind_target=event.kind.target,
+                        start=event.started_at,
+                        end=event.ended_at if event.ended_at is not None else world.elapsed(),
+                        grace=grace,
+                        lines=lines,
+                        answers=event.answers,
+                        probe=self.probe_answers,
+                    ),
+                )
+            )
+        return found
+
     # --- faults --------------------------------------------------------------------------------
 
     async def _fire(self, event: FaultEvent, began: float) -> None:
@@ -339,7 +377,10 @@ class Campaign:
             held = (await self.world.running_sellers()).get(slot.name, [])
             event.note = f"holds {','.join(held) or 'nothing'}"
         self.active.append(event)
+        self.fired.append(event)
         self.faults[event.kind.name] += 1
+        event.started_at = self.world.elapsed()
+        event.answers_before = self._answers()
         detail = await event.kind.start(self, event)
         self.note("fault", event.kind.name, event.target, f"{detail}; {event.note}".strip("; "))
         await asyncio.sleep(event.duration)
@@ -350,6 +391,8 @@ class Campaign:
             return
         event.ended = True
         detail = await event.kind.end(self, event)
+        event.ended_at = self.world.elapsed()
+        event.answers = self._answers() - event.answers_before
         self.active.remove(event)
         for slot in self.world.slots:
             if slot.name == event.target:
@@ -358,6 +401,13 @@ class Campaign:
         if event.target in ("redis", "postgres"):
             self._excused["*"] = self.world.elapsed()
         self.note("end", event.kind.name, event.target, detail)
+
+    def _answers(self) -> Counter[int]:
+        """The emulator's answers so far, by status."""
+        counts: Counter[int] = Counter()
+        for (_, status), count in self.world.emu.traffic.counts.items():
+            counts[status] += count
+        return counts
 
     def _hurt_sellers(self) -> list[str]:
         return list(self._hurt)
@@ -450,7 +500,14 @@ class Campaign:
             await asyncio.sleep(2.0)
             began = time.monotonic()
             try:
-                await asyncio.wait_for(probe.status(), self.settings.probe_deadline)
+                statuses = await asyncio.wait_for(probe.status(), self.settings.probe_deadline)
+                self.probe_answers.append(
+                    ProbeAnswer(
+                        self.world.elapsed(),
+                        time.monotonic() - began,
+                        any(s.redis_unreachable for s in statuses),
+                    )
+                )
             except TimeoutError:
                 link = self.world.probe_link
                 self.violation(
@@ -532,6 +589,10 @@ async def run_campaign(
         final_round=final,
         folder=folder,
         tracebacks=_tracebacks(campaign.world),
+        reactions=[
+            (event.kind.name, event.target, event.started_at or 0.0, seen)
+            for event, seen in campaign.reactions()
+        ],
     )
     (folder / "timeline.txt").write_text(result.report() + "\n")
     changes = sorted(

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+from collections import Counter
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
@@ -61,6 +62,12 @@ class FaultEvent:
     busiest: bool = False
     note: str = ""
     ended: bool = False
+    #: Seconds into the campaign it started and ended (once it has).
+    started_at: float | None = None
+    ended_at: float | None = None
+    #: The emulator's answers by status while it lasted (and before it started).
+    answers: Counter[int] = attrs.Factory(Counter)
+    answers_before: Counter[int] = attrs.Factory(Counter)
 
     def resource(self) -> str:
         return self.target

@@ -184,6 +184,7 @@ class World:
         self.control: Fleet | None = None
         self.seller_ids: list[str] = []
         self.started = time.monotonic()
+        self.wall_start = time.time()  # the same moment on the wall clock (logs' stamps)
         self._server_dirs: list[Path] = []
 
     # --- the parts ---------------------------------------------------------------------

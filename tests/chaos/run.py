@@ -25,6 +25,7 @@ import sys
 import tempfile
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import attrs
 
@@ -45,7 +46,7 @@ SIZES = {
 #: the emulator's activity; the same with tokens that expire after 3 s (a sync slowed by
 #: a fault finds its next page's token refused); keyset tokens and only the campaign's
 #: own changes.
-WORLDS = (
+WORLDS: tuple[dict[str, Any], ...] = (
     {},
     {"page_token_ttl": 3.0},
     {"page_tokens": "keyset", "activity": None},
@@ -86,6 +87,11 @@ def summary(results: list[CampaignResult]) -> str:
     finals = [r.final_round for r in results if r.final_round is not None]
     if finals:
         lines.append(f"final round: {min(finals):.1f}-{max(finals):.1f} s")
+    lines.append(
+        "what the fleet did, by fault (in how many of its events each reaction was logged, "
+        "and how many times):"
+    )
+    lines += [f"  {line}" for line in what_the_fleet_did(results)]
     lines.append("invariants:")
     for name in INVARIANTS:
         count = by_invariant.get(name, 0)
@@ -93,6 +99,24 @@ def summary(results: list[CampaignResult]) -> str:
         shown = "0 violations" if not count else f"{count} violations (seeds {seeds})"
         lines.append(f"  {'ok  ' if not count else 'FAIL'} {name:<22} {shown}")
     return "\n".join(lines)
+
+
+def what_the_fleet_did(results: list[CampaignResult]) -> list[str]:
+    """For each kind of fault: its events, and each reaction's share of them."""
+    events: Counter[str] = Counter()
+    seen_in: dict[str, Counter[str]] = {}
+    times: dict[str, Counter[str]] = {}
+    for result in results:
+        for kind, _target, _at, seen in result.reactions:
+            events[kind] += 1
+            seen_in.setdefault(kind, Counter()).update(seen.keys())
+            times.setdefault(kind, Counter()).update(seen)
+    lines = []
+    for kind in sorted(events):
+        lines.append(f"{kind} ({events[kind]} events)")
+        for name, count in seen_in[kind].most_common():
+            lines.append(f"    {count:3d}/{events[kind]:<3d} x{times[kind][name]:<5d} {name}")
+    return lines
 
 
 async def main() -> int:

@@ -5,7 +5,8 @@ would pass every fleet.
   sockets open, delivers it on the resume, and closes a client's connection to a server
   that is down;
 * the schedule is the seed's, and never puts two faults on one resource at once;
-* each invariant finds a violation planted in otherwise clean data, and none in it.
+* each invariant finds a violation planted in otherwise clean data, and none in it;
+* what the fleet did about a fault is read in its window, from the processes it hit.
 """
 
 from __future__ import annotations
@@ -13,13 +14,16 @@ from __future__ import annotations
 import asyncio
 import json
 import random
+from collections import Counter
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from _proxy import Proxy
 
 from ._faults import FAULTS, draw_schedule
 from ._invariants import checkpoint_not_ahead, every_job_once, no_job_differs, stale_moments
+from ._reactions import ProbeAnswer, reactions, read_logs
 from ._workload import Version, Versions
 
 T0 = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
@@ -189,3 +193,71 @@ def test_the_audit_replay_finds_a_stale_write_after_the_checkpoint_and_nothing_e
     # A checkpoint moved past A's change without A's new version stored.
     ahead = [*clean[:3], audit(5, 17, "checkpoint", "US", mark=15)]
     assert [f.subject for f in stale_moments(ahead, versions)] == ["S00/A"]
+
+
+# --- what the fleet did ---------------------------------------------------------------------
+
+
+def test_reactions_are_read_in_the_faults_window_from_the_processes_it_hit(
+    tmp_path: Path,
+) -> None:
+    start = datetime(2026, 6, 1, 12, 0, 0).timestamp()  # local time, as the logs stamp it
+
+    def log(role: str, *lines: tuple[float, str]) -> tuple[str, Path]:
+        path = tmp_path / f"{role}.log"
+        stamped = [
+            f"[{datetime.fromtimestamp(start + t):%Y-%m-%d %H:%M:%S},{int(t * 1000) % 1000:03d}]"
+            f"[spapi_services.fleet][WARNING][worker-0] {text}"
+            for t, text in lines
+        ]
+        path.write_text("\n".join(["fleet worker: a banner without a stamp", *stamped]) + "\n")
+        return role, path
+
+    lines = read_logs(
+        [
+            log(
+                "w1",
+                (
+                    10.5,
+                    "seller S01: lost its sync lock (not renewed within 2s of the last renewal)",
+                ),
+                (11.0, "seller S01: this sync holds fencing token 4, but token 5 was issued since"),
+                (40.0, "seller S02: lost its sync lock (not renewed within 2s ...)"),  # too late
+            ),
+            log(
+                "w2",
+                (9.0, "seller S03: lost its sync lock (not renewed within 2s ...)"),  # not hit
+                (14.0, "taking over task 1-0 from a worker that went quiet"),
+            ),
+        ],
+        start,
+    )
+    assert [round(line.t, 1) for line in lines] == [10.5, 11.0, 40.0, 9.0, 14.0]
+
+    def seen(target: str, kind_target: str, **more: Any) -> dict[str, int]:
+        found = reactions(
+            target=target,
+            kind_target=kind_target,
+            start=8.0,
+            end=12.0,
+            grace=7.0,
+            lines=lines,
+            answers=more.get("answers", Counter()),
+            probe=more.get("probe", []),
+        )
+        return dict(found)
+
+    assert seen("w1", "worker") == {
+        "a sync stopped itself, its lease not renewed in time": 1,
+        "a write refused by the fencing token (FencedOut), the sync stopped": 1,
+        "another worker took over the quiet worker's task": 1,
+    }
+    # A server's fault is every process's: both leases lost in its window count.
+    assert seen("redis", "redis")["a sync stopped itself, its lease not renewed in time"] == 2
+    api = seen("api", "api", answers=Counter({429: 7, 200: 3}))
+    assert (api["the API answered 429"], api["the API answered 200"]) == (7, 3)
+    probe = [ProbeAnswer(9.0, 0.2, True), ProbeAnswer(11.0, 0.1, False), ProbeAnswer(30, 0.1, True)]
+    assert seen("status", "status", probe=probe) == {
+        "status answered 'Redis unreachable' from PostgreSQL alone": 1,
+        "status answered in full": 1,
+    }
