@@ -44,8 +44,13 @@ _log = logging.getLogger("spapi_services.fleet")
 
 #: The mark of a task being sent (replaced by its queue entry's id once it is in).
 SENDING = "sending"
-#: How long a "sending" mark lives if its sender dies before the task is in the queue.
-SENDING_TTL = 60.0
+#: How long a "sending" mark lives, in the link's timeouts (and at least
+#: :data:`SENDING_FLOOR` seconds).  The send that follows the mark is bounded by the
+#: link, so an older mark is a send that failed (Redis away, a timeout, the sender
+#: gone), and must hold its seller back no longer than that: a minute's mark made the
+#: schedule skip the seller for a minute after every failed send.
+SENDING_TIMEOUTS = 5
+SENDING_FLOOR = 1.0
 #: How long a mark naming a queue entry lives at most (it is checked against the queue,
 #: so this only sweeps marks nobody will look at again).
 QUEUED_TTL = 7 * 86_400.0
@@ -275,14 +280,17 @@ class SellerLocks:
         with contextlib.suppress(RedisError):
             await self.link.call(lambda: self._release(keys=[key], args=[token]))
 
-    async def mark_queued(self, seller_id: str, ttl: float = SENDING_TTL) -> bool:
+    async def mark_queued(self, seller_id: str, ttl: float | None = None) -> bool:
         """Mark the seller queued unless it is running or queued; whether it was marked.
 
-        The mark says "being sent" for at most ``ttl`` seconds; once the task is in the
-        queue the broker replaces it with the task's entry id (see
+        The mark says "being sent" for at most ``ttl`` seconds (default: five of the
+        link's timeouts, at least a second: a send that fails leaves it behind); once the
+        task is in the queue the broker replaces it with the task's entry id (see
         :meth:`FleetBroker.kick <spapi_services.fleet.FleetBroker.kick>`), and it holds
         as long as that entry waits.
         """
+        if ttl is None:
+            ttl = max(SENDING_FLOOR, SENDING_TIMEOUTS * self.link.timeout)
         marked = await self.link.call(
             lambda: self._mark(
                 keys=[self.lock_key(seller_id), self.queued_key(seller_id), self.queue],

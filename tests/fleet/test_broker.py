@@ -9,6 +9,7 @@ Each test that restarts Redis starts its own; the others share the session's.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import uuid
 from collections.abc import AsyncIterator, Callable
@@ -19,7 +20,7 @@ from _proxy import Proxy
 from _servers import PersistentRedisServer, RedisServer, running
 from redis.asyncio import Redis
 from taskiq import AckableMessage
-from taskiq.exceptions import ScheduledTaskCancelledError
+from taskiq.exceptions import ScheduledTaskCancelledError, SendTaskError
 from taskiq.message import BrokerMessage
 
 from spapi_services.emulator import ServicesEmulator
@@ -229,6 +230,58 @@ async def test_a_seller_queued_longer_than_the_interval_is_not_sent_twice(
         assert not {s.seller_id for s in await fleet.status() if s.queued}
         await fleet.scheduler.on_ready(source, schedule)
         assert await redis.xlen(fleet.broker.queue_name) == 1
+    finally:
+        await fleet.broker.shutdown()
+        await fleet.aclose()
+        await redis.aclose()
+
+
+async def test_a_send_that_fails_holds_its_seller_back_a_few_redis_timeouts_not_a_minute(
+    emulator: ServicesEmulator,
+    fleet_options: Callable[..., dict[str, Any]],
+    redis_server: RedisServer,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from datetime import timedelta
+
+    from redis.exceptions import ConnectionError as RedisConnectionError
+
+    seller = emulator.sellers[0]
+    fleet = Fleet(
+        **fleet_options(
+            directory=MemorySellerDirectory(
+                [Seller(seller_id="S0", refresh_token=seller.refresh_token, marketplace_ids=ALL)]
+            ),
+            interval=timedelta(seconds=1),
+            lease=1.0,  # Redis calls bounded by 0.2 s
+        )
+    )
+    redis = Redis.from_url(redis_server.url)
+    mark, queue = f"{fleet.key_prefix}:fleet:queued:S0", fleet.broker.queue_name
+    try:
+        source = fleet.scheduler.sources[0]
+        (schedule,) = await source.get_schedules()
+
+        async def unreachable(message: BrokerMessage) -> None:
+            raise RedisConnectionError("Redis could not be reached")
+
+        # The mark is made, then Redis fails the send itself (a restart between the two).
+        with monkeypatch.context() as patch:
+            patch.setattr(fleet.broker, "kick", unreachable)
+            with pytest.raises(SendTaskError):
+                await fleet.scheduler.on_ready(source, schedule)
+        assert await redis.xlen(queue) == 0
+        assert await redis.get(mark) == b"sending"
+        # It lives a few of the link's timeouts (it lived a minute: so long was the
+        # seller skipped by a schedule sending it every second).
+        assert 0 < await redis.pttl(mark) <= 5 * fleet.redis_timeout * 1000
+
+        async def sent() -> bool:
+            with contextlib.suppress(ScheduledTaskCancelledError):
+                await fleet.scheduler.on_ready(source, schedule)
+            return await redis.xlen(queue) == 1
+
+        await eventually("the next round to send the seller", sent, within=5.0)
     finally:
         await fleet.broker.shutdown()
         await fleet.aclose()
