@@ -42,7 +42,7 @@ from . import _invariants as inv
 from ._faults import FaultEvent, draw_schedule
 from ._reactions import ProbeAnswer, reactions, read_logs
 from ._workload import ActivityWatch, ApiTrouble, JobChanges, Versions
-from ._world import ALL_MARKETPLACES, Settings, World
+from ._world import ALL_MARKETPLACES, Settings, World, tasks_never_ended
 
 __all__ = ["Campaign", "CampaignResult", "Moment", "Programs", "run_campaign"]
 
@@ -304,6 +304,17 @@ class Campaign:
         self._check_deaths()
         for slot in self.world.slots:
             await asyncio.to_thread(self.world.end_worker, slot, "stopped")
+        for life in self.world.lives:
+            if life.ended_by == "stopped" and (left := tasks_never_ended(life.log)):
+                self.violation(
+                    inv.Finding(
+                        "no_stall",
+                        f"{life.role} (pid {life.pid})",
+                        f"stopped after every sync had ended, its worker still waited for "
+                        f"{left} running task(s) that never ended (a task that does not "
+                        "return holds its seller's lock or queue entry for ever)",
+                    )
+                )
         for life in self.world.lives:
             text = life.log.read_text(errors="replace")
             for line in _CHILD_DEATH.findall(text):

@@ -66,7 +66,8 @@ INVARIANTS = {
     "no_worker_died": "no worker or scheduler process ended except those the campaign "
     "killed or stopped (taskiq's manager restarting its child counts as a death)",
     "no_stall": "no running seller went stall_after seconds without a write or a status "
-    "change while its worker was unhurt; the status probe always answered in time",
+    "change while its worker was unhurt; the status probe always answered in time; no "
+    "worker, stopped once every sync had ended, was left waiting for a task",
 }
 
 AUDIT_SQL = """

@@ -25,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -452,6 +453,8 @@ def _end(process: subprocess.Popen[bytes], life: Life, how: str, clock: Any) -> 
             os.killpg(group, signal.SIGKILL)
             process.wait()
             how = f"{how}, then killed after 20 s"
+        if how == "stopped" and life.role.startswith("w"):
+            _child_stopped(life.log, within=10.0)
     # The worker child of a killed manager may linger a moment: end the whole group.
     with contextlib.suppress(ProcessLookupError):
         os.killpg(group, signal.SIGKILL)
@@ -459,3 +462,29 @@ def _end(process: subprocess.Popen[bytes], life: Life, how: str, clock: Any) -> 
     if life.ended is None:
         life.ended = clock()
         life.returncode = process.returncode
+
+
+#: The last line a worker child logs as it stops, its tasks done.
+CHILD_STOPPED = "Shutting down the broker."
+#: What it logs when it still has tasks to wait for (then, once they end, "No more tasks").
+TASKS_LEFT = re.compile(r"Waiting for (\d+) running tasks to complete")
+
+
+def _child_stopped(log: Path, within: float) -> None:
+    """Wait (up to ``within`` s) for the worker child, told to stop by its manager, to
+    finish its tasks and stop; one that does not is left for the caller to kill, and
+    its log says what it was waiting for (see :func:`tasks_never_ended`)."""
+    give_up = time.monotonic() + within
+    while time.monotonic() < give_up:
+        if CHILD_STOPPED in log.read_text(errors="replace"):
+            return
+        time.sleep(0.1)
+
+
+def tasks_never_ended(log: Path) -> int:
+    """How many running tasks a stopped worker child waited for in vain (0: none)."""
+    text = log.read_text(errors="replace")
+    waiting = list(TASKS_LEFT.finditer(text))
+    if not waiting or "No more tasks to wait for" in text[waiting[-1].end() :]:
+        return 0
+    return int(waiting[-1][1])

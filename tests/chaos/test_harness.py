@@ -25,6 +25,7 @@ from ._faults import FAULTS, draw_schedule
 from ._invariants import checkpoint_not_ahead, every_job_once, no_job_differs, stale_moments
 from ._reactions import ProbeAnswer, reactions, read_logs
 from ._workload import Version, Versions
+from ._world import tasks_never_ended
 
 T0 = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
 
@@ -261,3 +262,19 @@ def test_reactions_are_read_in_the_faults_window_from_the_processes_it_hit(
         "status answered 'Redis unreachable' from PostgreSQL alone": 1,
         "status answered in full": 1,
     }
+
+
+def test_a_stopped_worker_left_waiting_for_a_task_is_found(tmp_path: Path) -> None:
+    log = tmp_path / "w1.log"
+    clean = "[...] Stopping prefetching messages...\n[...] Shutting down the broker.\n"
+    log.write_text(clean)
+    assert tasks_never_ended(log) == 0
+    log.write_text(
+        "[...] Waiting for 2 running tasks to complete...\n[...] No more tasks to wait for."
+        " Shutting down.\n"
+    )
+    assert tasks_never_ended(log) == 0
+    log.write_text(
+        "[...] Stopping prefetching messages...\n[...] Waiting for 1 running tasks to complete...\n"
+    )
+    assert tasks_never_ended(log) == 1
