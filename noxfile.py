@@ -108,13 +108,15 @@ def soak(session: nox.Session) -> None:
 @nox.session
 def chaos(session: nox.Session) -> None:
     """The long fault campaign: many seeded schedules against the whole fleet, then a
-    summary (schedules, faults by kind, each invariant's result).
+    summary (schedules, faults by kind, what the fleet did about each kind, each
+    invariant's result).
 
-    ``nox -s chaos`` runs 20 schedules (8 sellers, 4 workers, 60 s of 18 faults each;
-    about 30 minutes on 2 cores).  ``SPAPI_CHAOS_SCHEDULES``, ``SPAPI_CHAOS_SEED`` (the
-    first), ``SPAPI_CHAOS_SIZE`` (``long`` or ``short``) and ``SPAPI_CHAOS_KEEP`` (a folder
-    for every campaign's logs) change it; a failed schedule prints its timeline and is
-    replayed with its seed.  Needs redis-server and PostgreSQL (Debian's packages).
+    ``nox -s chaos`` runs 20 schedules (8 sellers, 4 workers, 60 s of 18 faults each,
+    the emulator paging with offset or keyset tokens, some expiring, its activity moving
+    jobs; about 27 minutes on 2 cores).  ``SPAPI_CHAOS_SCHEDULES``, ``SPAPI_CHAOS_SEED``
+    (the first), ``SPAPI_CHAOS_SIZE`` (``long`` or ``short``) and ``SPAPI_CHAOS_KEEP`` (a
+    folder for every campaign's logs) change it; a failed schedule prints its timeline
+    and is replayed with its seed.  Needs redis-server and PostgreSQL (Debian's packages).
     """
     session.install("-e", ".[test]")
     session.run("python", "tests/chaos/run.py", *session.posargs)
