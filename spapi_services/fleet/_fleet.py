@@ -22,7 +22,7 @@ from typing import Any
 import aiohttp
 import attrs
 from redis.exceptions import RedisError
-from taskiq import AsyncTaskiqDecoratedTask, TaskiqEvents, TaskiqScheduler
+from taskiq import AsyncTaskiqDecoratedTask, TaskiqEvents
 
 from .._auth import LwaCredentials
 from .._client import Region, ServicesClient
@@ -51,7 +51,7 @@ from ._directory import PostgresSellerDirectory, Seller, SellerDirectory
 from ._errors import describe_error, describe_refusal
 from ._locks import LeaseLost, SellerBusy, SellerLocks
 from ._relay import WebhookRelay
-from ._schedule import SellerScheduleSource
+from ._schedule import SellerScheduler, SellerScheduleSource
 from ._schema import migrate_all
 from ._secrets import DirectoryKey, token_fingerprint
 from ._status import SellerState, SellerStatus, StatusBook
@@ -347,7 +347,7 @@ class Fleet:
         )
         self.broker.add_event_handler(TaskiqEvents.WORKER_STARTUP, self._worker_startup)
         self.broker.add_event_handler(TaskiqEvents.WORKER_SHUTDOWN, self._worker_shutdown)
-        self.scheduler = TaskiqScheduler(self.broker, [SellerScheduleSource(self)])
+        self.scheduler = SellerScheduler(self.broker, [SellerScheduleSource(self)])
 
     def __repr__(self) -> str:
         return f"Fleet(schema={self.schema!r}, directory={self.directory!r})"
@@ -459,11 +459,16 @@ class Fleet:
             )
         except BaseException:
             # Not sent: the mark must not hold the seller back until it expires.
-            resources = await self._ready()
             with contextlib.suppress(RedisError):
-                await resources.locks.unmark_queued(seller_id)
+                await self.mark_unsent(seller_id)
             raise
         return True
+
+    async def mark_unsent(self, seller_id: str) -> None:
+        """Free the seller for the next send after a send that failed (its queued mark is
+        cleared if it still says "being sent"; one naming a queued task stays)."""
+        resources = await self._ready()
+        await resources.locks.unmark_unsent(seller_id)
 
     async def enqueue_all(self) -> list[str]:
         """Send the task of every due seller not running or queued; the ids sent."""

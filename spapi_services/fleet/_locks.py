@@ -95,6 +95,13 @@ if not holder then redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2]) return 2 e
 return 0
 """
 
+# KEYS[1] the seller's queued mark.  Deleted only while it still says "sending": its
+# send failed.  A mark naming a queue entry belongs to a task that is in the queue.
+_UNSENT = f"""
+if redis.call('GET', KEYS[1]) == '{SENDING}' then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
+
 # KEYS[1] the lock; ARGV[1] the holder's token.  Deleted only by its holder.
 _RELEASE = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
@@ -180,6 +187,7 @@ class SellerLocks:
         self._states = self.link.script(_STATES)
         self._renew = self.link.script(_RENEW)
         self._release = self.link.script(_RELEASE)
+        self._unsent = self.link.script(_UNSENT)
 
     def lock_key(self, seller_id: str) -> str:
         """The Redis key of the seller's sync lock (it exists while a sync holds it)."""
@@ -298,6 +306,11 @@ class SellerLocks:
             )
         )
         return bool(int(marked))
+
+    async def unmark_unsent(self, seller_id: str) -> None:
+        """Clear the seller's mark if it still says "being sent" (the send failed), so
+        the next round sends it; a mark naming a queued task is left as it is."""
+        await self.link.call(lambda: self._unsent(keys=[self.queued_key(seller_id)]))
 
     async def unmark_queued(self, seller_id: str) -> None:
         """Clear the seller's queued mark (its task has started, or was dropped)."""

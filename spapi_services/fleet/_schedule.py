@@ -7,24 +7,28 @@ seller queued in Redis, which fails, and cancels the send, while the seller is s
 running or its last task is still waiting, however long it has waited (the mark names
 the task's entry in the queue): a slow seller, or a long queue, is never piled up
 behind itself.  A task lost with Redis's data (a restart without persistence) leaves no
-mark behind, so the next round sends it again.
+mark behind, so the next round sends it again.  A send the queue refuses (Redis away
+between the mark and the send) is one line in the log, and its mark is cleared, so the
+next round sends the seller (the mark expires within a few of the link's timeouts
+should Redis not answer that either).
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 from typing import TYPE_CHECKING
 
 from redis.exceptions import RedisError
-from taskiq import ScheduleSource
-from taskiq.exceptions import ScheduledTaskCancelledError
+from taskiq import ScheduleSource, TaskiqScheduler
+from taskiq.exceptions import ScheduledTaskCancelledError, SendTaskError
 from taskiq.scheduler.scheduled_task import ScheduledTask
 
 if TYPE_CHECKING:
     from ._fleet import Fleet
 
-__all__ = ["SellerScheduleSource"]
+__all__ = ["SellerScheduleSource", "SellerScheduler"]
 
 _log = logging.getLogger("spapi_services.fleet")
 
@@ -75,3 +79,25 @@ class SellerScheduleSource(ScheduleSource):
     async def shutdown(self) -> None:
         """Close the fleet's connections when the scheduler stops."""
         await self.fleet.aclose()
+
+
+class SellerScheduler(TaskiqScheduler):
+    """taskiq's scheduler, for the fleet's schedule: a send the queue refused is logged
+    in one line (not as a task exception nobody retrieved) and frees its seller for the
+    next round."""
+
+    async def on_ready(self, source: ScheduleSource, task: ScheduledTask) -> None:
+        """Send the task (see :meth:`taskiq.TaskiqScheduler.on_ready`)."""
+        try:
+            await super().on_ready(source, task)
+        except SendTaskError as exc:
+            if not isinstance(source, SellerScheduleSource):
+                raise
+            seller_id = str(task.args[0])
+            _log.warning(
+                "seller %s: not sent this round, the queue did not take it: %s",
+                seller_id,
+                exc.__cause__ or exc,
+            )
+            with contextlib.suppress(RedisError):
+                await source.fleet.mark_unsent(seller_id)
