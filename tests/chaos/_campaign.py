@@ -90,8 +90,9 @@ class CampaignResult:
     final_round: float | None
     folder: Path
     tracebacks: Counter[str] = attrs.Factory(Counter)
-    #: Each fault that struck (kind, target, start) with what the fleet did about it.
-    reactions: list[tuple[str, str, float, Counter[str]]] = attrs.Factory(list)
+    #: Each fault that struck (kind, target, start, the sellers its worker was syncing)
+    #: with what the fleet did about it.
+    reactions: list[tuple[str, str, float, list[str], Counter[str]]] = attrs.Factory(list)
 
     @property
     def ok(self) -> bool:
@@ -123,9 +124,10 @@ class CampaignResult:
             "what the fleet did about each fault (its logs, within the fault and "
             f"{2 * self.settings.lease + self.settings.interval:g} s after):"
         )
-        for kind, target, at, seen in self.reactions:
+        for kind, target, at, held, seen in self.reactions:
             shown = "; ".join(f"{name} x{n}" for name, n in seen.most_common()) or "nothing logged"
-            lines.append(f"  t={at:7.2f}s {kind:<22} {target:<8} {shown}")
+            syncing = f" (syncing {','.join(held)})" if held else ""
+            lines.append(f"  t={at:7.2f}s {kind:<22} {target}{syncing}: {shown}")
         for text, count in self.tracebacks.most_common(8):
             lines.append(f"  traceback x{count} in worker logs: {text}")
         lines.append(f"logs and timeline: {self.folder}")
@@ -385,8 +387,8 @@ class Campaign:
         slot = next((s for s in self.world.slots if s.name == event.target), None)
         if slot is not None:
             slot.faults.add(event.kind.name)
-            held = (await self.world.running_sellers()).get(slot.name, [])
-            event.note = f"holds {','.join(held) or 'nothing'}"
+            event.held = (await self.world.running_sellers()).get(slot.name, [])
+            event.note = f"holds {','.join(event.held) or 'nothing'}"
         self.active.append(event)
         self.fired.append(event)
         self.faults[event.kind.name] += 1
@@ -601,7 +603,7 @@ async def run_campaign(
         folder=folder,
         tracebacks=_tracebacks(campaign.world),
         reactions=[
-            (event.kind.name, event.target, event.started_at or 0.0, seen)
+            (event.kind.name, event.target, event.started_at or 0.0, event.held, seen)
             for event, seen in campaign.reactions()
         ],
     )

@@ -62,6 +62,8 @@ class FaultEvent:
     busiest: bool = False
     note: str = ""
     ended: bool = False
+    #: The sellers its worker was syncing when it struck (worker faults).
+    held: list[str] = attrs.Factory(list)
     #: Seconds into the campaign it started and ended (once it has).
     started_at: float | None = None
     ended_at: float | None = None

@@ -37,10 +37,12 @@ class Reaction:
     name: str
     pattern: re.Pattern[str]
     anywhere: bool = False
+    #: Read only for faults on a worker (a line every process logs in any case).
+    worker_only: bool = False
 
 
-def _r(name: str, pattern: str, *, anywhere: bool = False) -> Reaction:
-    return Reaction(name, re.compile(pattern), anywhere)
+def _r(name: str, pattern: str, *, anywhere: bool = False, worker_only: bool = False) -> Reaction:
+    return Reaction(name, re.compile(pattern), anywhere, worker_only)
 
 
 #: What the fleet's processes say when they deal with trouble.
@@ -74,6 +76,7 @@ REACTIONS: tuple[Reaction, ...] = (
     _r("a refused page token: its window paged again", r"refused the page token"),
     _r("jobs left a window while it was paged: paged again", r"jobs left window \d+ while"),
     _r("a run resumed from its checkpoint", r"resuming an unfinished"),
+    _r("a sync of the worker finished", r"seller \S+: synced, \d+ jobs", worker_only=True),
 )  # fmt: skip
 
 #: The start of a log line of a fleet process (taskiq's format): its local time.
@@ -136,6 +139,8 @@ def reactions(
             continue  # the status probe's link is the campaign's own: no worker is hit
         own = kind_target != "worker" or line.role == target
         for reaction in REACTIONS:
+            if reaction.worker_only and kind_target != "worker":
+                continue
             if (own or (reaction.anywhere and line.role != target)) and reaction.pattern.search(
                 line.text
             ):

@@ -104,16 +104,19 @@ def summary(results: list[CampaignResult]) -> str:
 def what_the_fleet_did(results: list[CampaignResult]) -> list[str]:
     """For each kind of fault: its events, and each reaction's share of them."""
     events: Counter[str] = Counter()
+    syncing: Counter[str] = Counter()
     seen_in: dict[str, Counter[str]] = {}
     times: dict[str, Counter[str]] = {}
     for result in results:
-        for kind, _target, _at, seen in result.reactions:
+        for kind, _target, _at, held, seen in result.reactions:
             events[kind] += 1
+            syncing[kind] += bool(held)
             seen_in.setdefault(kind, Counter()).update(seen.keys())
             times.setdefault(kind, Counter()).update(seen)
     lines = []
     for kind in sorted(events):
-        lines.append(f"{kind} ({events[kind]} events)")
+        during = f", {syncing[kind]} on a worker in the middle of syncs" if syncing[kind] else ""
+        lines.append(f"{kind} ({events[kind]} events{during})")
         for name, count in seen_in[kind].most_common():
             lines.append(f"    {count:3d}/{events[kind]:<3d} x{times[kind][name]:<5d} {name}")
     return lines

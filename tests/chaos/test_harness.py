@@ -223,6 +223,7 @@ def test_reactions_are_read_in_the_faults_window_from_the_processes_it_hit(
                     "seller S01: lost its sync lock (not renewed within 2s of the last renewal)",
                 ),
                 (11.0, "seller S01: this sync holds fencing token 4, but token 5 was issued since"),
+                (12.0, "seller S04: synced, 30 jobs in 4.9 s"),
                 (40.0, "seller S02: lost its sync lock (not renewed within 2s ...)"),  # too late
             ),
             log(
@@ -233,7 +234,7 @@ def test_reactions_are_read_in_the_faults_window_from_the_processes_it_hit(
         ],
         start,
     )
-    assert [round(line.t, 1) for line in lines] == [10.5, 11.0, 40.0, 9.0, 14.0]
+    assert [round(line.t, 1) for line in lines] == [10.5, 11.0, 12.0, 40.0, 9.0, 14.0]
 
     def seen(target: str, kind_target: str, **more: Any) -> dict[str, int]:
         found = reactions(
@@ -252,9 +253,12 @@ def test_reactions_are_read_in_the_faults_window_from_the_processes_it_hit(
         "a sync stopped itself, its lease not renewed in time": 1,
         "a write refused by the fencing token (FencedOut), the sync stopped": 1,
         "another worker took over the quiet worker's task": 1,
+        "a sync of the worker finished": 1,
     }
     # A server's fault is every process's: both leases lost in its window count.
-    assert seen("redis", "redis")["a sync stopped itself, its lease not renewed in time"] == 2
+    redis = seen("redis", "redis")
+    assert redis["a sync stopped itself, its lease not renewed in time"] == 2
+    assert "a sync of the worker finished" not in redis
     api = seen("api", "api", answers=Counter({429: 7, 200: 3}))
     assert (api["the API answered 429"], api["the API answered 200"]) == (7, 3)
     probe = [ProbeAnswer(9.0, 0.2, True), ProbeAnswer(11.0, 0.1, False), ProbeAnswer(30, 0.1, True)]
