@@ -40,7 +40,7 @@ import attrs
 
 from . import _invariants as inv
 from ._faults import FaultEvent, draw_schedule
-from ._reactions import ProbeAnswer, reactions, read_logs
+from ._reactions import ProbeAnswer, reactions, read_logs, world_reactions
 from ._workload import ActivityWatch, ApiTrouble, JobChanges, Versions
 from ._world import ALL_MARKETPLACES, Settings, World, tasks_never_ended
 
@@ -93,6 +93,8 @@ class CampaignResult:
     #: Each fault that struck (kind, target, start, the sellers its worker was syncing)
     #: with what the fleet did about it.
     reactions: list[tuple[str, str, float, list[str], Counter[str]]] = attrs.Factory(list)
+    #: What the fleet did about the moving world (windows paged again, expired tokens).
+    world_reactions: Counter[str] = attrs.Factory(Counter)
 
     @property
     def ok(self) -> bool:
@@ -128,6 +130,8 @@ class CampaignResult:
             shown = "; ".join(f"{name} x{n}" for name, n in seen.most_common()) or "nothing logged"
             syncing = f" (syncing {','.join(held)})" if held else ""
             lines.append(f"  t={at:7.2f}s {kind:<22} {target}{syncing}: {shown}")
+        moving = "; ".join(f"{name} x{n}" for name, n in self.world_reactions.most_common())
+        lines.append(f"what the fleet did about the moving world: {moving or 'nothing logged'}")
         for text, count in self.tracebacks.most_common(8):
             lines.append(f"  traceback x{count} in worker logs: {text}")
         lines.append(f"logs and timeline: {self.folder}")
@@ -345,9 +349,9 @@ class Campaign:
         for finding in found:
             self.violation(finding)
 
-    def reactions(self) -> list[tuple[FaultEvent, Counter[str]]]:
-        """Each fault that struck, with what the fleet did about it (see :mod:`._reactions`);
-        read once every process has ended."""
+    def reactions(self) -> tuple[list[tuple[FaultEvent, Counter[str]]], Counter[str]]:
+        """Each fault that struck, with what the fleet did about it, and what it did about
+        the moving world (see :mod:`._reactions`); read once every process has ended."""
         world = self.world
         lines = read_logs(((life.role, life.log) for life in world.lives), world.wall_start)
         grace = 2 * self.settings.lease + self.settings.interval
@@ -369,7 +373,7 @@ class Campaign:
                     ),
                 )
             )
-        return found
+        return found, world_reactions(lines)
 
     # --- faults --------------------------------------------------------------------------------
 
@@ -588,6 +592,7 @@ async def run_campaign(
         await campaign.check(healed)
     finally:
         await campaign.world.stop()
+    by_fault, by_world = campaign.reactions()
     result = CampaignResult(
         seed=seed,
         settings=settings,
@@ -604,8 +609,9 @@ async def run_campaign(
         tracebacks=_tracebacks(campaign.world),
         reactions=[
             (event.kind.name, event.target, event.started_at or 0.0, event.held, seen)
-            for event, seen in campaign.reactions()
+            for event, seen in by_fault
         ],
+        world_reactions=by_world,
     )
     (folder / "timeline.txt").write_text(result.report() + "\n")
     changes = sorted(

@@ -5,9 +5,11 @@ task taken over, Redis waited for, a statement tried again).  :data:`REACTIONS` 
 those lines; :func:`reactions` finds them in each fault's window (from its start to
 ``grace`` seconds after its end), in the logs of the processes the fault hit (the worker
 slot's, or every process for a server or API fault), and take-overs in any worker's
-log (faults overlap: a line in two faults' windows counts for both).  A fault on the
-API is also read by what the emulator answered while it lasted, and one on the status
-probe's link by what ``Fleet.status()`` answered.
+log; a line in the windows of two faults counts for each it can answer (a lease lost
+answers a Redis fault or a worker's, never a 503).  A fault on the API is also read by
+what the emulator answered while it lasted, and one on the status probe's link by what
+``Fleet.status()`` answered.  What the moving world brings about (windows paged again,
+expired page tokens) is counted over the whole run (:func:`world_reactions`).
 
 The long run's summary (``tests/chaos/run.py``) counts, for each kind of fault, in how
 many of its events each reaction was seen: what the fleet now does about it.
@@ -30,54 +32,74 @@ __all__ = ["REACTIONS", "LogLine", "ProbeAnswer", "Reaction", "reactions", "read
 class Reaction:
     """One thing the fleet does about trouble, and the log line that says it did.
 
-    ``anywhere``: seen in any worker's log, not only the hit process's (another worker
-    taking over the hit one's task).
+    ``kinds``: what a fault must hit for the line to be its reaction (``worker``,
+    ``redis``, ``postgres``, ``api``...), so that a line in the windows of two faults
+    is counted for the one it answers; empty for what the moving world brings about,
+    whatever the faults (counted over the whole run instead).  ``anywhere``: seen in
+    any worker's log, not only the hit one's (another worker taking over its task).
     """
 
     name: str
     pattern: re.Pattern[str]
+    kinds: frozenset[str]
     anywhere: bool = False
-    #: Read only for faults on a worker (a line every process logs in any case).
-    worker_only: bool = False
 
 
-def _r(name: str, pattern: str, *, anywhere: bool = False, worker_only: bool = False) -> Reaction:
-    return Reaction(name, re.compile(pattern), anywhere, worker_only)
+_WORKER, _REDIS, _PG = "worker", "redis", "postgres"
+_API = ("api", "plan", "token")
+_ANY = (_WORKER, _REDIS, _PG, *_API)
+
+
+def _r(name: str, pattern: str, *kinds: str, anywhere: bool = False) -> Reaction:
+    return Reaction(name, re.compile(pattern), frozenset(kinds), anywhere)
 
 
 #: What the fleet's processes say when they deal with trouble.
 REACTIONS: tuple[Reaction, ...] = (
-    _r("a sync stopped itself, its lease not renewed in time", r"lost its sync lock \(not renewed"),
-    _r("a sync stopped itself, its lock held by another", r"lost its sync lock \(another worker"),
+    _r("a sync stopped itself, its lease not renewed in time", r"lost its sync lock \(not renewed",
+       _WORKER, _REDIS),
+    _r("a sync stopped itself, its lock held by another", r"lost its sync lock \(another worker",
+       _WORKER, _REDIS),
     _r("a write refused by the fencing token (FencedOut), the sync stopped",
-       r"this sync holds fencing token"),
+       r"this sync holds fencing token", _WORKER, _REDIS, _PG),
     _r("an outcome not recorded, the seller taken over meanwhile",
-       r"its outcome is not recorded"),
+       r"its outcome is not recorded", _WORKER, _REDIS, _PG),
     _r("another worker took over the quiet worker's task",
-       r"taking over task \S+ from a worker that went quiet", anywhere=True),
-    _r("the worker found its running task taken over", r"was taken over by .* still ran it"),
+       r"taking over task \S+ from a worker that went quiet", _WORKER, _REDIS, anywhere=True),
+    _r("the worker found its running task taken over", r"was taken over by .* still ran it",
+       _WORKER, _REDIS),
     _r("a task run twice left to its new holder to acknowledge",
-       r"another worker has taken it over since"),
+       r"another worker has taken it over since", _WORKER, _REDIS),
     _r("the queue's listener waited for Redis, then reconnected",
-       r"failed \(.*\): the task queue waits for it"),
-    _r("locks and marks waited for Redis", r"failed \(.*\): seller locks, queued marks"),
-    _r("usage plans fell back to the process", r"usage plans fall back to this process"),
-    _r("Redis answered again", r"Redis at \S+ answers again"),
-    _r("the queue's consumer group created again", r"had no consumer group"),
-    _r("running tasks lost with Redis, their syncs went on", r"Redis lost the queue's running"),
-    _r("a lock Redis lost taken again by its holder", r"its lock had vanished from Redis"),
+       r"failed \(.*\): the task queue waits for it", _WORKER, _REDIS),
+    _r("locks and marks waited for Redis", r"failed \(.*\): seller locks, queued marks",
+       _WORKER, _REDIS),
+    _r("usage plans fell back to the process", r"usage plans fall back to this process",
+       _WORKER, _REDIS),
+    _r("Redis answered again", r"Redis at \S+ answers again", _WORKER, _REDIS),
+    _r("the queue's consumer group created again", r"had no consumer group", _REDIS),
+    _r("running tasks lost with Redis, their syncs went on", r"Redis lost the queue's running",
+       _REDIS),
+    _r("a lock Redis lost taken again by its holder", r"its lock had vanished from Redis",
+       _REDIS),
     _r("the schedule skipped a seller's round (Redis did not answer)",
-       r"not sent this round, Redis did not answer"),
-    _r("PostgreSQL statements tried again on a new connection", r"PostgreSQL connection lost"),
-    _r("PostgreSQL answered again", r"PostgreSQL answers again"),
-    _r("a sync failed, recorded as failed", r"seller \S+: sync failed"),
-    _r("a sync could not start (PostgreSQL away too long)", r"could not start its sync"),
-    _r("a sync could not take its lock (Redis away)", r"could not take its lock"),
-    _r("a refused page token: its window paged again", r"refused the page token"),
+       r"not sent this round, Redis did not answer", _REDIS),
+    _r("a send the queue refused, its seller freed for the next round",
+       r"not sent this round, the queue did not take it", _REDIS),
+    _r("PostgreSQL statements tried again on a new connection", r"PostgreSQL connection lost",
+       _WORKER, _PG),
+    _r("PostgreSQL answered again", r"PostgreSQL answers again", _WORKER, _PG),
+    _r("a sync could not start (PostgreSQL away too long)", r"could not start its sync",
+       _WORKER, _PG),
+    _r("a sync could not take its lock (Redis away)", r"could not take its lock",
+       _WORKER, _REDIS),
+    _r("a sync failed, recorded as failed", r"seller \S+: sync failed", *_ANY),
+    _r("a run resumed from its checkpoint", r"resuming an unfinished", *_ANY),
+    _r("a sync of the worker finished", r"seller \S+: synced, \d+ jobs", _WORKER),
+    _r("a refused page token (expired): its window paged again", r"refused the page token"),
     _r("jobs left a window while it was paged: paged again", r"jobs left window \d+ while"),
-    _r("a run resumed from its checkpoint", r"resuming an unfinished"),
-    _r("a sync of the worker finished", r"seller \S+: synced, \d+ jobs", worker_only=True),
 )  # fmt: skip
+
 
 #: The start of a log line of a fleet process (taskiq's format): its local time.
 _STAMP = re.compile(r"^\[(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3})\]")
@@ -135,11 +157,11 @@ def reactions(
     found: Counter[str] = Counter()
     until = end + grace
     for line in lines:
-        if kind_target == "status" or not start <= line.t <= until:
-            continue  # the status probe's link is the campaign's own: no worker is hit
+        if not start <= line.t <= until:
+            continue
         own = kind_target != "worker" or line.role == target
         for reaction in REACTIONS:
-            if reaction.worker_only and kind_target != "worker":
+            if kind_target not in reaction.kinds:
                 continue
             if (own or (reaction.anywhere and line.role != target)) and reaction.pattern.search(
                 line.text
@@ -153,4 +175,15 @@ def reactions(
         unreachable = sum(1 for a in during if a.redis_unreachable)
         found["status answered 'Redis unreachable' from PostgreSQL alone"] += unreachable
         found["status answered in full"] += len(during) - unreachable
+    return found
+
+
+def world_reactions(lines: Sequence[LogLine]) -> Counter[str]:
+    """What the fleet did about the moving world (jobs leaving a window while it was
+    paged, page tokens expiring), over the whole run, whatever the faults."""
+    found: Counter[str] = Counter()
+    for line in lines:
+        for reaction in REACTIONS:
+            if not reaction.kinds and reaction.pattern.search(line.text):
+                found[reaction.name] += 1
     return found

@@ -92,6 +92,11 @@ def summary(results: list[CampaignResult]) -> str:
         "and how many times):"
     )
     lines += [f"  {line}" for line in what_the_fleet_did(results)]
+    moving: Counter[str] = Counter()
+    for result in results:
+        moving.update(result.world_reactions)
+    lines.append("what the fleet did about the moving world (every schedule, faults or not):")
+    lines += [f"  x{count:<5d} {name}" for name, count in moving.most_common()]
     lines.append("invariants:")
     for name in INVARIANTS:
         count = by_invariant.get(name, 0)
