@@ -161,6 +161,8 @@ class Campaign:
         self._excused: dict[str, float] = {}
         self._stalled: set[tuple[str, datetime]] = set()
         self.probe_answers: list[ProbeAnswer] = []
+        #: One per resource, held by a fault from its start until its end has finished.
+        self._resources: dict[str, asyncio.Lock] = {}
 
     @property
     def trouble(self) -> ApiTrouble:
@@ -388,6 +390,13 @@ class Campaign:
                 held = await self.world.running_sellers()
             if any(held.values()):
                 event.target = max(held, key=lambda name: (len(held[name]), name == event.target))
+        # The schedule keeps faults on one resource apart, but an end can run late (a
+        # server slow to start under load): the next fault there waits for it, or it
+        # would stop a server that is still starting.
+        async with self._resources.setdefault(event.target, asyncio.Lock()):
+            await self._strike(event)
+
+    async def _strike(self, event: FaultEvent) -> None:
         slot = next((s for s in self.world.slots if s.name == event.target), None)
         if slot is not None:
             slot.faults.add(event.kind.name)

@@ -14,18 +14,21 @@ from __future__ import annotations
 import asyncio
 import json
 import random
+import time
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import pytest
 from _proxy import Proxy
 
-from ._faults import FAULTS, draw_schedule
+from ._campaign import Campaign
+from ._faults import FAULTS, FaultEvent, FaultKind, draw_schedule
 from ._invariants import checkpoint_not_ahead, every_job_once, no_job_differs, stale_moments
 from ._reactions import ProbeAnswer, reactions, read_logs, world_reactions
 from ._workload import Version, Versions
-from ._world import tasks_never_ended
+from ._world import Settings, tasks_never_ended
 
 T0 = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
 
@@ -139,6 +142,38 @@ def world() -> Versions:
 
 def record(job_id: str, status: str) -> dict[str, Any]:
     return {"serviceJobId": job_id, "serviceJobStatus": status}
+
+
+async def test_a_fault_waits_until_the_last_one_on_its_resource_has_ended(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Seed 9 of the long run: Redis, slow to come back under load, was still starting
+    # when the next Redis fault stopped it.
+    campaign = Campaign(9, Settings(), tmp_path)
+    monkeypatch.setattr(campaign, "_answers", Counter)  # no emulator here
+    moments: list[tuple[str, float]] = []
+
+    async def start(_: Campaign, event: FaultEvent) -> str:
+        moments.append(("start", event.at))
+        return ""
+
+    async def slow_end(_: Campaign, event: FaultEvent) -> str:
+        moments.append(("ending", event.at))
+        await asyncio.sleep(0.3)
+        moments.append(("ended", event.at))
+        return ""
+
+    kind = FaultKind("slow", "redis", 1, (0.1, 0.1), False, start, slow_end, "ends late")
+    began = time.monotonic()
+    await asyncio.gather(
+        campaign._fire(FaultEvent(0.0, kind, 0.05, "redis"), began),
+        campaign._fire(FaultEvent(0.1, kind, 0.05, "redis"), began),
+    )
+    assert moments == [
+        ("start", 0.0), ("ending", 0.0), ("ended", 0.0),
+        ("start", 0.1), ("ending", 0.1), ("ended", 0.1),
+    ]  # fmt: skip
+    assert campaign.faults["slow"] == 2
 
 
 def test_the_final_state_checks_find_missing_extra_stale_and_ahead() -> None:
