@@ -84,6 +84,11 @@ class Setup:
         self.plan_cpu = 0.0
         if args.time_plan and self.plan not in (None, False):
             self._time_plan()
+        self.throttled_at: list[float] = []
+        if args.trace:
+            if self.plan is None:
+                self.plan = _rate_limits(None, None, True)  # what None means, made here
+            self._trace_429s()
         self.tokens: Any = None
         if args.tokens == "redis":
             from spapi_services.redis import RedisTokenCache
@@ -106,6 +111,16 @@ class Setup:
                 self.plan_cpu += time.process_time() - started
 
         setattr(self.plan, name, timed)
+
+    def _trace_429s(self) -> None:
+        """Note the time (``time.time()``) of every 429 the plan hears of."""
+        throttled = self.plan.throttled
+
+        async def traced(*args: Any, **kwargs: Any) -> Any:
+            self.throttled_at.append(time.time())
+            return await throttled(*args, **kwargs)
+
+        self.plan.throttled = traced
 
     def client(self, refresh_token: str | None = None) -> Any:
         from spapi_services import LwaCredentials, ServicesClient
@@ -179,11 +194,20 @@ async def _call(client: Any, i: int, tally: Tally) -> None:
 
 async def burst(setup: Setup, args: argparse.Namespace) -> dict[str, Any]:
     tally = Tally()
+    done_at: list[float] = []
+
+    async def call(i: int) -> None:
+        await _call(client, args.offset + i, tally)
+        if args.trace:
+            done_at.append(time.time())
+
     async with setup.client() as client:
         await _barrier(args)
         with Clock() as clock:
-            await asyncio.gather(*(_call(client, args.offset + i, tally) for i in range(args.n)))
-    return _outcome(tally, clock, args.n)
+            await asyncio.gather(*(call(i) for i in range(args.n)))
+    if not args.trace:
+        return _outcome(tally, clock, args.n)
+    return _outcome(tally, clock, args.n, throttled_at=setup.throttled_at, done_at=done_at)
 
 
 async def get(setup: Setup, args: argparse.Namespace) -> dict[str, Any]:
@@ -293,6 +317,7 @@ def main() -> None:
     parser.add_argument("--spacing", type=float, default=0.0)
     parser.add_argument("--sellers", type=int, default=1)
     parser.add_argument("--barrier", action="store_true")
+    parser.add_argument("--trace", action="store_true", help="note when each 429 came")
     parser.add_argument(
         "--time-plan", action="store_true", help="count the CPU inside the plan's try_acquire"
     )

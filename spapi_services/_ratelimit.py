@@ -22,12 +22,20 @@ every question is a round trip also :class:`ReservingPlan` (book a token ahead).
 per *scope*, the application and selling partner Amazon meters by, so one plan object
 can serve the clients of many sellers without mixing their budgets.
 
-Several processes spending one seller's plan each hold a full copy of it, so together
-they send several times the plan and draw 429s.  ``RateLimits(adaptive=True)`` makes
-each process find its share instead, as the AWS SDKs' adaptive retry mode does: a 429
-cuts the bucket's rate, and the rate then climbs back to the plan along a CUBIC curve
-(see :class:`AdaptiveBucket`).  The processes settle where their rates add up to the
-plan.  A store shared by the processes (Redis) meters the one budget exactly instead.
+Several processes spending one seller's plan, each with a copy of it, together send
+several times the plan.  So by default the buckets are graceful in two ways, as TCP is
+on a shared link: a bucket that has been idle (or is new) starts with an eighth of its
+burst and ramps up to the whole of it within about half a second (:data:`SLOW_START`),
+so that eight cold processes do not fire eight bursts at one bucket; and a 429 to a
+request the bucket let out, which an exact copy alone on the plan never draws, tells it
+that something else spends the same budget: it cuts its rate to its share and climbs
+back along a CUBIC curve, as the AWS SDKs' adaptive retry mode does (see
+:class:`AdaptiveBucket`).  The processes settle where their rates add up to the plan.
+A process alone on the plan never draws a 429, so it keeps the exact bucket's pace, and
+the ramp costs it nothing (it spends its burst faster than the plan refills).
+``RateLimits(adaptive=False)`` is the exact bucket with its whole burst at once, for a
+process that knows it is alone; a store shared by the processes (Redis) meters the one
+budget exactly instead.
 """
 
 from __future__ import annotations
@@ -45,6 +53,7 @@ from ._routes import ROUTES
 __all__ = [
     "AdaptiveBucket",
     "Bucket",
+    "LearningPlan",
     "RateLimits",
     "ReservingPlan",
     "TokenReservation",
@@ -116,6 +125,24 @@ class ReservingPlan(UsagePlan, Protocol):
         ...
 
 
+@runtime_checkable
+class LearningPlan(UsagePlan, Protocol):
+    """A usage plan that hears of every request that got through: an answer, not a 429.
+
+    A plan that ramps up to its burst as answers come back (a slow start, as
+    :class:`RateLimits` does) needs them: without this news it can only go by the clock.
+    The client calls :meth:`answered` once per answer of an operation whose token the
+    plan gave; a wrapper around such a plan should implement it too, delegating.
+    """
+
+    def answered(self, scope: str, operation_id: str) -> None:
+        """A request of this scope and operation got an answer that was not a 429.
+
+        Called in the request's task as the answer is read: it must return at once
+        (no I/O, no await)."""
+        ...
+
+
 def _check_plan(operation_id: str, rate: float, burst: int) -> None:
     if isinstance(rate, bool) or not isinstance(rate, int | float) or not 0 < rate < math.inf:
         raise ValueError(
@@ -139,7 +166,13 @@ class Bucket:
     """
 
     def __init__(
-        self, operation_id: str, rate: float, burst: int, headroom: int | None = None
+        self,
+        operation_id: str,
+        rate: float,
+        burst: int,
+        headroom: int | None = None,
+        *,
+        slow_start: bool = False,
     ) -> None:
         _check_plan(operation_id, rate, burst)
         self.operation_id = operation_id
@@ -149,6 +182,10 @@ class Bucket:
         self.capacity = max(1, burst - headroom)
         """How many requests go out at once from a full bucket."""
         self._limiter = AsyncLimiter(self.capacity, self.capacity / rate)
+        self.slow_start = slow_start
+        """Whether a full bucket lets its burst out gradually (see :data:`SLOW_START`)."""
+        self._ramp: _Ramp | None = None
+        """The slow start under way, if any."""
 
     def __repr__(self) -> str:
         return f"Bucket({self.operation_id!r}, rate={self.rate:g}, burst={self.burst})"
@@ -166,12 +203,44 @@ class Bucket:
         """Take a token if one is free (``0``), else the seconds until one will be."""
         limiter = self._limiter
         if limiter.has_capacity():  # also settles what has leaked out since last time
+            if self.slow_start:
+                wait = self._ramp_wait(limiter)
+                if wait > 0:
+                    return wait
             limiter._level += 1
             return 0.0
         # aiolimiter keeps its level in tokens and leaks ``_rate_per_sec`` of them a second;
         # room for one more opens when the level drops to ``max_rate - 1``.
         due = (limiter._level + 1 - limiter.max_rate) / limiter._rate_per_sec
         return max(due, 1e-3)
+
+    def answered(self) -> None:
+        """A request this bucket let out got an answer (not a 429): a slow start goes on."""
+        ramp = self._ramp
+        if ramp is not None:
+            ramp.answered += 1
+
+    @property
+    def ramping(self) -> bool:
+        """Whether a slow start is under way (the burst is not all free yet)."""
+        return self._ramp is not None
+
+    def _ramp_wait(self, limiter: AsyncLimiter) -> float:
+        """``0`` if the slow start (begun now, if the bucket is full) lets one more token
+        out, counting it; else the seconds until it will."""
+        now = limiter._last_check  # the moment has_capacity() just settled the bucket at
+        ramp = self._ramp
+        if ramp is None:
+            if limiter._level > 1e-9:
+                return 0.0  # not full: no slow start begins
+            ramp = self._ramp = _Ramp(now, limiter.max_rate)
+        wait = ramp.wait(now, limiter.max_rate, limiter._rate_per_sec)
+        if wait < 0:
+            self._ramp = None  # the ramp has caught up with the bucket: it is over
+            return 0.0
+        if wait == 0:
+            ramp.let_out += 1
+        return wait
 
     def follow_header(self, rate: float) -> None:
         """Refill at the rate the API reported in ``x-amzn-RateLimit-Limit``.
@@ -194,6 +263,7 @@ class Bucket:
         limiter = self._limiter
         limiter.has_capacity()  # brings the level up to date
         limiter._level = float(limiter.max_rate)
+        self._ramp = None
 
     generation = 0
     """How many times the bucket has lowered its rate after 429s (never, for this one)."""
@@ -207,9 +277,74 @@ class Bucket:
         self.drain()
 
 
+#: A slow start's first step: a full bucket lets this share of its burst out at once
+#: (at least one token), and the rest as the ramp allows (see :class:`_Ramp`).
+SLOW_START = 1 / 8
+"""A full bucket lets this share of its burst out at once (at least one token)."""
+#: Without news of answers (a plan wrapped by something that does not pass them on), a
+#: slow start still lets out twice as many tokens every this many seconds.
+SLOW_START_DOUBLING = 1.0
+#: How often, at most, a request held back by a slow start asks again whether answers
+#: have let it out (in refill intervals, within 5 to 100 milliseconds).
+_RAMP_POLL = (0.005, 0.1)
+
+
+class _Ramp:
+    """A slow start: how many tokens a bucket found full at ``start`` may have let out.
+
+    As TCP's slow start does with its window: ``first`` tokens at once, then two more
+    for every request that got an answer (not a 429), so that the number let out doubles
+    with every round trip, clocked by the answers themselves.  A process alone on the
+    plan therefore spends its burst within a few round trips, faster than the plan
+    refills, and loses no token to a full bucket: the ramp costs it a few round trips of
+    latency on the burst's last requests, no throughput.  Several processes that start
+    together each send a fraction of the plan at first, and learn from the first 429s
+    that they share it, one round trip later, however long round trips take.  The ramp
+    ends when it allows more than the bucket itself does.
+    """
+
+    __slots__ = ("answered", "first", "let_out", "start")
+
+    def __init__(self, start: float, capacity: float) -> None:
+        self.start = start
+        self.first = max(1, math.floor(capacity * SLOW_START))
+        self.let_out = 0
+        """Tokens let out since the slow start began."""
+        self.answered = 0
+        """Answers (not 429s) heard since the slow start began."""
+
+    def wait(self, now: float, capacity: float, rate: float) -> float:
+        """Seconds until the next token may be allowed (``0``: now; ``-1``: the ramp is over)."""
+        elapsed = now - self.start
+        # The clock's pace: a process alone spends its burst faster than the plan refills.
+        by_time = self.first * 2.0 ** min(elapsed / (math.e * self.first * math.log(2) / rate), 40.0)
+        if self.answered or elapsed < SLOW_START_DOUBLING:
+            # ... and the answers' pace: no faster than one doubling per round trip.
+            by_time = min(by_time, self.first + 2 * self.answered)
+        allowed = by_time
+        if allowed >= capacity + rate * elapsed:
+            return -1.0
+        wanted = self.let_out + 1
+        if wanted <= allowed:
+            return 0.0
+        # Answers may let it out sooner than the clock will: ask again soon.
+        low, high = _RAMP_POLL
+        poll = min(max(1 / rate, low), high)
+        clock = self.start + SLOW_START_DOUBLING * math.log2(wanted / self.first) - now
+        return max(min(poll, clock), 1e-3)
+
+    def share(self, let_out: int, at: float, capacity: float, rate: float) -> float:
+        """The share of the plan a process got, when the ``let_out``-th token of this ramp
+        (let out ``at``, loop time) was refused: the tokens let out before it, over what a
+        full bucket of ``capacity`` refilled at ``rate`` would have allowed by then."""
+        return min(1.0, max(0, let_out - 1) / (capacity + rate * max(0.0, at - self.start)))
+
+
 #: The rate after a cut, as a fraction of the rate before it: AWS's adaptive mode and
 #: CUBIC (RFC 9438) both use 0.7, a gentler cut than TCP Reno's halving.
 CUT = 0.7
+import os
+SCALE = float(os.environ.get('SPAPI_SCALE', '1'))
 #: CUBIC's C, the curve's steepness, as a fraction of the ceiling per second cubed.
 #: AWS uses C = 0.4 requests/s³ whatever the rate; scaled by the ceiling, a 20/s plan gets
 #: exactly AWS's curve and every other plan the same curve in time, so a 1/s plan
@@ -252,9 +387,15 @@ class AdaptiveBucket(Bucket):
     """
 
     def __init__(
-        self, operation_id: str, rate: float, burst: int, headroom: int | None = None
+        self,
+        operation_id: str,
+        rate: float,
+        burst: int,
+        headroom: int | None = None,
+        *,
+        slow_start: bool = False,
     ) -> None:
-        super().__init__(operation_id, rate, burst, headroom)
+        super().__init__(operation_id, rate, burst, headroom, slow_start=slow_start)
         self._ceiling = float(rate)
         self.generation = 0
         self._cut_at: float | None = None
@@ -263,6 +404,7 @@ class AdaptiveBucket(Bucket):
         self._w_max = self._ceiling
         self._k = 0.0
         self._c = 0.0
+        self._c_up = 0.0
 
     def __repr__(self) -> str:
         return (
@@ -302,33 +444,64 @@ class AdaptiveBucket(Bucket):
         else:
             self._climb(asyncio.get_running_loop().time())
 
-    def throttled(self, sent_in: int | None = None) -> None:
+    def throttled(self, sent_in: int | None = None, let_out: LetOut | None = None) -> None:
         """A 429: cut the rate unless a cut has already answered the same burst; empty the bucket.
 
         ``sent_in`` is the generation the request was let out in.  Unknown (``None``), a
         429 within one refill interval plus :data:`ROUND_TRIP_ALLOWANCE` of the last cut
-        is taken for an answer to a request sent before it.
+        is taken for an answer to a request sent before it.  ``let_out`` (the request's
+        token, when known) tells where in a slow start it went out: a 429 during the ramp
+        cuts the rate to the share of the plan the bucket had got until then (see
+        :meth:`_Ramp.share`), not only by :data:`CUT`, since a process that shares the plan
+        from its start has no earlier rate to go by.
         """
         now = asyncio.get_running_loop().time()
+        if let_out is not None:
+            sent_in = let_out.generation
         if sent_in is not None:
             fresh = sent_in >= self.generation
         else:
             fresh = now - self._last_cut >= 1 / self.rate + ROUND_TRIP_ALLOWANCE
         if fresh:
-            self._cut(now)
+            self._cut(now, self._share(let_out, now))
         self.drain()
 
-    def _cut(self, now: float) -> None:
+    def _share(self, let_out: LetOut | None, now: float) -> float:
+        """The share of the plan a 429 during a slow start says this bucket had (else 1)."""
+        ramp = self._ramp
+        if ramp is None:
+            return 1.0
+        if let_out is not None and let_out.ramp is ramp:
+            count, at = let_out.place, let_out.at
+        else:  # not matched to its token: count what the ramp has let out so far
+            count, at = ramp.let_out, now
+        return ramp.share(count, at, self._limiter.max_rate, self.rate)
+
+    def _cut(self, now: float, share: float = 1.0) -> None:
         if self._cut_at is not None:
             self._climb(now)
         rate = self.rate
-        lowered = max(rate * CUT, self._ceiling * FLOOR)
+        if share < 1.0:
+            # Refused in a slow start: the share it had got is the most it can count on.
+            rate = min(rate, max(share * self._ceiling, self._ceiling * FLOOR))
+            self._w_max = rate
         # Cut again below the last plateau: others want more of the plan than before, so
         # aim the climb lower and leave them room (CUBIC's "fast convergence").
-        self._w_max = rate * (1 + CUT) / 2 if rate < self._w_max else rate
-        self._c = STEEPNESS * self._ceiling
+        elif rate < self._w_max:
+            self._w_max = rate * (1 + CUT) / 2
+        else:
+            self._w_max = rate
+        lowered = max(rate * CUT, self._ceiling * FLOOR)
+        self._w_max = max(lowered, self._w_max * float(os.environ.get('SPAPI_PLATEAU', '1')))
+        # The curve's steepness in proportion to the plateau: a bucket that found it has a
+        # tenth of the plan probes past it a tenth as fast, so that ten sharing the plan
+        # overshoot it together no faster than one alone would.
+        self._c = STEEPNESS * SCALE * self._ceiling
+        self._c_up = self._c
+        if os.environ.get('SPAPI_CMODE') == 'hybrid':
+            self._c_up = STEEPNESS * self._w_max
         # Where the curve starts: at the lowered rate when t = 0.
-        self._k = math.cbrt(max(self._w_max - lowered, 0.0) / self._c)
+        self._k = math.cbrt(max(self._w_max - lowered, 0.0) / self._c_up)
         self._cut_at = self._last_cut = now
         self.generation += 1
         self._retime(lowered)
@@ -338,7 +511,7 @@ class AdaptiveBucket(Bucket):
         if self._cut_at is None:
             return
         t = now - self._cut_at - self._k
-        rate = self._w_max + self._c * t * t * t
+        rate = self._w_max + (self._c if t > 0 else self._c_up) * t * t * t
         if rate >= self._ceiling:
             self._cut_at = None
             self._w_max = rate = self._ceiling
@@ -369,10 +542,21 @@ class RateLimits:
     each burst are held back against network jitter (default: 2 of a burst of 20 or more,
     none of smaller ones; 0 turns it off).
 
-    ``adaptive=True`` is for several processes that spend one seller's plan without a
-    shared store: each bucket lowers its rate when the API throttles a request it let out,
-    and climbs back to the plan's rate along a CUBIC curve (:class:`AdaptiveBucket`).  The
-    default is the exact bucket, right when this plan is the only one spending the budget.
+    By default the buckets are graceful towards other processes spending the same
+    seller's plan without a shared store (see the module's docstring):
+
+    * ``adaptive`` (default ``True``): a 429 to a request a bucket let out lowers its
+      rate to its share of the plan, and it climbs back to the plan's rate along a CUBIC
+      curve (:class:`AdaptiveBucket`).  Alone on the plan, a bucket never draws a 429
+      and never changes its rate.
+    * ``slow_start`` (default: as ``adaptive``): a bucket that is new or has been idle
+      long enough to fill lets an eighth of its burst out at once and ramps up to the
+      whole of it within about half a second (:data:`SLOW_START`), instead of firing the
+      whole burst into a budget other processes may be spending too.
+
+    ``adaptive=False`` is the exact bucket with its whole burst at once: right when this
+    plan object is the only one spending the budget (one process, or a plan shared by
+    every client of the seller).
     """
 
     def __init__(
@@ -380,7 +564,8 @@ class RateLimits:
         overrides: Mapping[str, tuple[float, int]] | None = None,
         *,
         headroom: int | None = None,
-        adaptive: bool = False,
+        adaptive: bool = True,
+        slow_start: bool | None = None,
     ) -> None:
         self._plans = plans_with(overrides)
         if headroom is not None and (
@@ -389,19 +574,33 @@ class RateLimits:
             raise ValueError(f"rate_limits: headroom must be an integer >= 0, got {headroom!r}")
         if not isinstance(adaptive, bool):
             raise TypeError(f"rate_limits: adaptive must be True or False, got {adaptive!r}")
+        if slow_start is None:
+            slow_start = adaptive
+        elif not isinstance(slow_start, bool):
+            raise TypeError(
+                f"rate_limits: slow_start must be True, False or None, got {slow_start!r}"
+            )
         self._headroom = headroom
         self._adaptive = adaptive
+        self._slow_start = slow_start
         self._kind: type[Bucket] = AdaptiveBucket if adaptive else Bucket
         self._buckets: dict[tuple[str, str], Bucket] = {}
 
     def __repr__(self) -> str:
-        mode = ", adaptive" if self._adaptive else ""
-        return f"RateLimits({len(self._buckets)} buckets in use{mode})"
+        mode = "adaptive" if self._adaptive else "exact"
+        if self._slow_start:
+            mode += ", slow start"
+        return f"RateLimits({len(self._buckets)} buckets in use, {mode})"
 
     @property
     def adaptive(self) -> bool:
         """Whether the buckets adapt their rate to 429s (see :class:`AdaptiveBucket`)."""
         return self._adaptive
+
+    @property
+    def slow_start(self) -> bool:
+        """Whether a full bucket ramps up to its burst (see :data:`SLOW_START`)."""
+        return self._slow_start
 
     @property
     def headroom(self) -> int | None:
@@ -418,18 +617,35 @@ class RateLimits:
         bucket = self._buckets.get(key)
         if bucket is None:
             rate, burst = self._plans[operation_id]
-            bucket = self._buckets[key] = self._kind(operation_id, rate, burst, self._headroom)
+            bucket = self._buckets[key] = self._kind(
+                operation_id, rate, burst, self._headroom, slow_start=self._slow_start
+            )
         return bucket
 
     async def try_acquire(self, scope: str, operation_id: str) -> float:
         """See :meth:`UsagePlan.try_acquire`."""
-        bucket = self.bucket(operation_id, scope)
+        bucket = self._buckets.get((scope, operation_id)) or self.bucket(operation_id, scope)
         due = bucket.try_take()
         if due == 0 and self._adaptive:
             # The task that sends the request is the one that reads its answer: a 429 to
-            # it finds here the generation the request went out in.
-            _LET_OUT.set((bucket, bucket.generation))
+            # it finds here the generation (and the place in a slow start) it went out in.
+            ramp = bucket._ramp
+            _LET_OUT.set(
+                LetOut(
+                    bucket,
+                    bucket.generation,
+                    ramp,
+                    0 if ramp is None else ramp.let_out,
+                    bucket._limiter._last_check,
+                )
+            )
         return due
+
+    def answered(self, scope: str, operation_id: str) -> None:
+        """See :meth:`LearningPlan.answered`: a slow start under way goes on."""
+        bucket = self._buckets.get((scope, operation_id))
+        if bucket is not None and bucket._ramp is not None:
+            bucket._ramp.answered += 1
 
     async def update_rate(self, scope: str, operation_id: str, rate: float) -> None:
         """See :meth:`UsagePlan.update_rate`."""
@@ -438,18 +654,34 @@ class RateLimits:
     async def throttled(self, scope: str, operation_id: str) -> None:
         """See :meth:`UsagePlan.throttled`."""
         bucket = self.bucket(operation_id, scope)
-        sent_in = None
-        if self._adaptive:
-            let_out = _LET_OUT.get()
-            if let_out is not None and let_out[0] is bucket:
-                sent_in = let_out[1]
-                _LET_OUT.set(None)
-        bucket.throttled(sent_in)
+        if not isinstance(bucket, AdaptiveBucket):
+            bucket.throttled()
+            return
+        let_out = _LET_OUT.get()
+        if let_out is not None and let_out.bucket is bucket:
+            _LET_OUT.set(None)
+            bucket.throttled(let_out=let_out)
+        else:
+            bucket.throttled()
 
 
-#: The bucket and generation of the last token this task took (adaptive plans only): the
-#: UsagePlan protocol does not pass it from the request's token to the request's 429.
-_LET_OUT: ContextVar[tuple[Bucket, int] | None] = ContextVar("spapi_services_let_out", default=None)
+class LetOut(NamedTuple):
+    """Where a request's token came from, for the 429 it may draw (adaptive plans)."""
+
+    bucket: Bucket
+    generation: int
+    """The bucket's :attr:`~AdaptiveBucket.generation` when the token was taken."""
+    ramp: _Ramp | None
+    """The slow start under way then, if any."""
+    place: int
+    """The token's place in that slow start (1 for its first token)."""
+    at: float
+    """Loop time the token was taken."""
+
+
+#: The last token this task took (adaptive plans only): the UsagePlan protocol does not
+#: pass it from the request's token to the request's 429.
+_LET_OUT: ContextVar[LetOut | None] = ContextVar("spapi_services_let_out", default=None)
 
 
 def plans_with(overrides: Mapping[str, tuple[float, int]] | None) -> dict[str, tuple[float, int]]:

@@ -54,7 +54,7 @@ from . import _serde
 from ._auth import TokenSource
 from ._otel import Instrumentation
 from ._queue import Place, RequestQueue
-from ._ratelimit import ReservingPlan, UsagePlan
+from ._ratelimit import LearningPlan, ReservingPlan, UsagePlan
 from ._retry import (
     AttemptFailed,
     Deadline,
@@ -245,6 +245,8 @@ class Transport:
         # A plan out of process reserves (one round trip per request); one in memory is
         # asked, and waited for, by one request of each operation at a time.
         self._reserving = plan if isinstance(plan, ReservingPlan) else None
+        # A plan that ramps up as answers come back hears of each one (a slow start).
+        self._learning = plan if isinstance(plan, LearningPlan) else None
         self._scope = scope
         self._sender = sender
         self._timer = timer
@@ -616,6 +618,8 @@ class Transport:
         ):
             await self._follow_rate(self._plan, operation, rate_limit)
         self._log_attempt(call, str(status), request_id, started, waited)
+        if self._learning is not None and status != 429:
+            self._learning.answered(self._scope, operation)
         if 200 <= status < 300:
             return _success(call.route, raw, request_id, rate_limit, call.url.host)
 

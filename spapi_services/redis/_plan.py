@@ -17,6 +17,9 @@ given a slot already promised to a sleeping one, and the two would reach Amazon 
 
 from __future__ import annotations
 
+import asyncio
+import bisect
+import collections
 import contextlib
 import math
 import time
@@ -27,7 +30,7 @@ from redis.asyncio import Redis
 
 from .._ratelimit import RateLimits, TokenReservation, default_headroom
 from ._cancel import run_cancellable
-from ._link import RedisLink, Unavailable, check_prefix, check_seconds
+from ._link import RedisLink, Unavailable, check_prefix, check_seconds, text
 
 __all__ = ["RedisRateLimits"]
 
@@ -81,6 +84,28 @@ return {1, math.ceil(due)}
 """
 )
 
+# Lease slots: ARGV[5] µs the first may be due in at most (-1: no limit; beyond it nothing
+# is booked), ARGV[6] slots wanted by callers waiting now, ARGV[7] more slots to book ahead
+# for callers to come, but only those due within ARGV[8] µs.  Returns {slots booked, µs
+# until the first is due (may be negative: due already), µs between slots (text)}; or
+# {0, µs until the first would be due, 0} when it is due too late.
+_LEASE = (
+    _PRELUDE
+    + """
+local interval = 1000000 / rate
+local tat = math.max(tonumber(state[1]) or now, now)
+local first = tat - now - (capacity - 1) * interval
+local limit = tonumber(ARGV[5])
+if limit >= 0 and first > limit then return {0, math.ceil(first), '0'} end
+local booked = tonumber(ARGV[6])
+local most = booked + tonumber(ARGV[7])
+local horizon = tonumber(ARGV[8])
+while booked < most and first + booked * interval <= horizon do booked = booked + 1 end
+keep(tat + booked * interval)
+return {booked, math.ceil(first), string.format('%.17g', interval)}
+"""
+)
+
 # The API reported a rate (ARGV[5]): store it, and keep the tokens owed as they are by
 # stretching or shrinking what is left of the refill to the new rate; but never pull the
 # next free slot before the tokens already promised.  When the rate rises, the shrunk
@@ -117,6 +142,69 @@ keep(math.max(tonumber(state[1]) or now, now + capacity * 1000000 / rate))
 return 0
 """
 )
+
+
+#: Slots a process books ahead, at most, beyond the calls already waiting for one.
+DEFAULT_LEASE = 8
+#: ... and only slots due within this many seconds.
+DEFAULT_LEASE_HORIZON = 0.5
+
+
+class _Lease:
+    """The slots of one bucket this process has booked, and the calls waiting for them.
+
+    ``slots`` are due times on the event loop's clock, in order.  Each is promised to
+    this process alone, so handing one to a call asks Redis nothing.  While one call
+    books more (``fetching``), the calls that come meanwhile wait in ``line`` and are
+    handed the slots it brings, first come, first served.
+    """
+
+    __slots__ = ("ahead", "fetching", "line", "paced", "slots", "wasted")
+
+    def __init__(self) -> None:
+        self.slots: collections.deque[float] = collections.deque()
+        self.line: collections.deque[asyncio.Future[float | None]] = collections.deque()
+        self.fetching = False
+        self.ahead = 0
+        """Slots to book ahead next time: grows while the lease is used up, halves when a
+        slot went unused."""
+        self.wasted = False
+        """Whether a slot went unused since the last booking."""
+        self.paced = False
+        """Whether a call had to wait for its slot since the last booking (calls come at
+        least as fast as the plan lets them: booking ahead will be used)."""
+
+    def prune(self, now: float, late: float) -> int:
+        """Drop the slots no call took within ``late`` seconds of their time; how many.
+
+        A slot sent long after its time would reach Amazon on top of slots booked after
+        it, which the bucket did not allow for: it is given up, never sent late.
+        """
+        slots = self.slots
+        dropped = 0
+        while slots and slots[0] < now - late:
+            slots.popleft()
+            dropped += 1
+        if dropped:
+            self.wasted = True
+            self.ahead //= 2
+        return dropped
+
+    def put_back(self, due: float) -> None:
+        """A slot handed to a call that did not take it goes back, in its place."""
+        bisect.insort(self.slots, due)
+
+    def hand_on(self) -> None:
+        """Give the slots to the calls in line, in order; wake those left over to book."""
+        line = self.line
+        while line:
+            waiter = line.popleft()
+            if waiter.done():  # cancelled meanwhile
+                continue
+            if self.slots:
+                waiter.set_result(self.slots.popleft())
+            else:
+                waiter.set_result(None)  # ask again: the first to do so books for the rest
 
 
 class RedisRateLimits:
@@ -163,9 +251,15 @@ class RedisRateLimits:
         timeout: float | None = None,
         retry_interval: float = 5.0,
         key_ttl: float = 3600.0,
+        lease: int = DEFAULT_LEASE,
+        lease_horizon: float = DEFAULT_LEASE_HORIZON,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         owner = "RedisRateLimits"
+        if isinstance(lease, bool) or not isinstance(lease, int) or lease < 0:
+            raise ValueError(f"{owner}: lease must be an integer >= 0, got {lease!r}")
+        self._lease_size = lease
+        self._horizon_us = math.floor(check_seconds(owner, "lease_horizon", lease_horizon) * 1e6)
         # Checks overrides and headroom as the in-process plan does, and stands in for Redis:
         # adaptive, since the other processes are then on buckets of their own too, and
         # together they would send several times the plan.
@@ -184,7 +278,10 @@ class RedisRateLimits:
         self._reserve = self._link.script(_RESERVE)
         self._update_rate = self._link.script(_UPDATE_RATE)
         self._drain = self._link.script(_DRAIN)
+        self._lease = self._link.script(_LEASE)
         self._reported: dict[tuple[str, str], float] = {}
+        self._leases: dict[tuple[str, str], _Lease] = {}
+        self._counts = {"round_trips": 0, "booked": 0, "unused": 0}
 
     def __repr__(self) -> str:
         state = "shared" if self._link.answering else "in-process until Redis answers"
@@ -209,6 +306,13 @@ class RedisRateLimits:
     def fallback(self) -> RateLimits:
         """The in-process, adaptive buckets used while Redis does not answer."""
         return self._local
+
+    @property
+    def counts(self) -> dict[str, int]:
+        """What the reservations have cost so far: ``round_trips`` (scripts run to book
+        slots), ``booked`` (slots booked) and ``unused`` (booked slots given up because no
+        call took them in time: plan capacity lost to booking ahead)."""
+        return dict(self._counts)
 
     def plan(self, operation_id: str) -> tuple[float, int]:
         """``(rate, burst)`` configured for an operation."""
@@ -235,19 +339,104 @@ class RedisRateLimits:
     async def reserve(
         self, scope: str, operation_id: str, *, max_wait: float | None
     ) -> TokenReservation:
-        """See :meth:`ReservingPlan.reserve`: the next token, due now or later, in one round
-        trip; a waiter then sleeps until its own token is due instead of asking again.
+        """See :meth:`ReservingPlan.reserve`: the next token, due now or later; a waiter
+        then sleeps until its own token is due instead of asking again.
+
+        The process books slots for every call of the operation waiting at the time in
+        one round trip, and up to ``lease`` more for the calls to come (see the class's
+        docstring); a call finds its slot among those already booked without asking Redis.
 
         While Redis does not answer, nothing can be reserved: the in-process fallback's
         answer is passed on unreserved (the caller waits and asks again).
         """
+        key = (scope, operation_id)
+        lease = self._leases.get(key)
+        if lease is None:
+            lease = self._leases[key] = _Lease()
+        loop = asyncio.get_running_loop()
+        while True:
+            now = loop.time()
+            if lease.slots:
+                self._counts["unused"] += lease.prune(now, self._late(scope, operation_id))
+            if lease.slots and not lease.line:
+                return self._hand_out(lease, lease.slots.popleft(), now, max_wait)
+            if not lease.fetching:
+                return await self._book(lease, scope, operation_id, max_wait)
+            # Another call is booking: wait in line for a slot it brings back.
+            waiter: asyncio.Future[float | None] = loop.create_future()
+            lease.line.append(waiter)
+            try:
+                due = await waiter
+            except BaseException:
+                handed = waiter.result() if waiter.done() and not waiter.cancelled() else None
+                if handed is not None:
+                    lease.put_back(handed)  # handed a slot as it was cancelled: the next's
+                    lease.hand_on()
+                elif waiter in lease.line:
+                    lease.line.remove(waiter)
+                raise
+            if due is not None:
+                return self._hand_out(lease, due, loop.time(), max_wait)
+
+    def _hand_out(
+        self, lease: _Lease, due: float, now: float, max_wait: float | None
+    ) -> TokenReservation:
+        """A booked slot for a call, or back into the lease if it is due too late for it."""
+        wait = max(0.0, due - now)
+        if max_wait is not None and wait > max_wait:
+            lease.put_back(due)
+            lease.hand_on()
+            return TokenReservation(False, wait)
+        if wait > 0:
+            lease.paced = True
+        return TokenReservation(True, wait)
+
+    async def _book(
+        self, lease: _Lease, scope: str, operation_id: str, max_wait: float | None
+    ) -> TokenReservation:
+        """Book slots for this call, the calls in line and the lease's ahead; hand them out."""
         limit = -1 if max_wait is None else max(0, math.floor(max_wait * 1e6))
+        if lease.paced and not lease.wasted:
+            # Calls waited for their slots and none went unused: book further ahead.
+            lease.ahead = min(self._lease_size, max(1, lease.ahead * 2))
+        lease.paced = lease.wasted = False
+        wanted = 1 + len(lease.line)
+        extra = (str(limit), str(wanted), str(lease.ahead), str(self._horizon_us))
+        lease.fetching = True
         try:
-            reserved, due = await self._run(self._reserve, scope, operation_id, str(limit))
-        except Unavailable:
+            booked, first, interval = await self._run(self._lease, scope, operation_id, *extra)
+        except BaseException as exc:
+            lease.fetching = False
+            lease.hand_on()  # nothing booked (or lost with a cancellation): they ask again
+            if not isinstance(exc, Unavailable):
+                raise
             wait = await self._local.try_acquire(scope, operation_id)
             return TokenReservation(wait == 0, wait)
-        return TokenReservation(bool(int(reserved)), int(due) / 1e6)
+        lease.fetching = False
+        received = asyncio.get_running_loop().time()
+        booked, first = int(booked), int(first)
+        self._counts["round_trips"] += 1
+        self._counts["booked"] += booked
+        if not booked:
+            lease.hand_on()
+            return TokenReservation(False, first / 1e6)
+        # On this process's clock, from when the answer came: later than on Redis's, by
+        # the way back, so no slot is ever sent before its time.
+        step = float(text(interval))
+        lease.slots.extend(received + max(0.0, first + i * step) / 1e6 for i in range(booked))
+        mine = lease.slots.popleft()
+        lease.hand_on()
+        return self._hand_out(lease, mine, received, None)
+
+    def _late(self, scope: str, operation_id: str) -> float:
+        """How late a booked slot may still be sent: half a refill interval, at most 25 ms."""
+        rate = self._reported.get((scope, operation_id)) or self.plan(operation_id)[0]
+        return min(0.5 / rate, 0.025)
+
+    def answered(self, scope: str, operation_id: str) -> None:
+        """See :meth:`~spapi_services.LearningPlan.answered`: told to the in-process
+        fallback, whose slow start goes by the answers while Redis is away."""
+        self._local.answered(scope, operation_id)
 
     async def update_rate(self, scope: str, operation_id: str, rate: float) -> None:
         """See :meth:`UsagePlan.update_rate`: stored in Redis for every process."""

@@ -83,7 +83,10 @@ async def test_calls_cancelled_in_their_reservation_leave_the_request_queue_whol
         own_server.pause()
         try:
             calls = [asyncio.create_task(client.service_jobs.get(job)) for _ in range(2)]
-            await ReadingConnection.until_reading(2)  # both wait for Redis's reservation
+            # Both wait for Redis's reservation: the first books for both, in one round trip.
+            await ReadingConnection.until_reading(1)
+            for _ in range(20):
+                await asyncio.sleep(0)
             assert queue.in_flight == 2  # each holding its place meanwhile
             for call in calls:
                 call.cancel()

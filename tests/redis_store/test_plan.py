@@ -249,12 +249,14 @@ async def test_redis_killed_and_restarted_costs_one_warning_and_no_call(
         assert await plan.try_acquire(SELLER, OP) == 0
         assert plan.shared
         own_server.kill()
-        # The process's own bucket, full, takes over: 9 at once, then waits.
-        waits = await take(plan, 12)
-        assert waits[:9] == [0.0] * 9
-        assert all(0 < wait <= INTERVAL for wait in waits[9:])
+        # The process's own bucket, full, takes over: as every process falls back at once,
+        # it starts slowly (one token of its 9, then more as answers come back).
+        waits = await take(plan, 3)
+        assert waits[0] == 0.0
+        assert all(0 < wait <= INTERVAL for wait in waits[1:])
         assert not plan.shared
         assert plan.fallback.adaptive  # each process finds its share of the plan
+        assert plan.fallback.slow_start
         assert "in-process until Redis answers" in repr(plan)
         clock.advance(5.1)  # time to try Redis again: still dead
         assert await plan.try_acquire(SELLER, OP) > 0
@@ -297,7 +299,7 @@ async def test_a_frozen_redis_is_left_within_the_timeout(
     finally:
         await plan.aclose()
     assert first == 0
-    assert second == 0
+    assert 0 <= second <= INTERVAL  # the fallback's slow start, not Redis, decides
     assert 0.2 < took < 2.0  # the timeout, not the pause
     assert took_then < 0.2  # no second wait on Redis (0.25 s) during the outage
     assert len(records(redis_logs, logging.WARNING)) == 1

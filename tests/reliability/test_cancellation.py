@@ -536,9 +536,9 @@ def _cases() -> list[Any]:
 
 def _plan(kind: str, gate: Gate, request: pytest.FixtureRequest) -> GatedPlan:
     if kind == "exact":
-        return GatedPlan(RateLimits(CANCEL_PLAN, headroom=0), gate)
+        return GatedPlan(RateLimits(CANCEL_PLAN, headroom=0, adaptive=False), gate)
     if kind == "adaptive":
-        return GatedPlan(RateLimits(CANCEL_PLAN, headroom=0, adaptive=True), gate)
+        return GatedPlan(RateLimits(CANCEL_PLAN, headroom=0, slow_start=False), gate)
     if kind == "reserving":
         return GatedReservingPlan(MemoryReservingPlan(*CANCEL_PLAN[CANCEL_OP]), gate)
     server: RedisServer = request.getfixturevalue("cancel_redis")
