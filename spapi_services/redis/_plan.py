@@ -195,7 +195,8 @@ class _Lease:
         bisect.insort(self.slots, due)
 
     def hand_on(self) -> None:
-        """Give the slots to the calls in line, in order; wake those left over to book."""
+        """Give the slots to the calls in line, in order; if calls are left without one,
+        wake the first of them to book for itself and the rest (who stay in line)."""
         line = self.line
         while line:
             waiter = line.popleft()
@@ -204,7 +205,8 @@ class _Lease:
             if self.slots:
                 waiter.set_result(self.slots.popleft())
             else:
-                waiter.set_result(None)  # ask again: the first to do so books for the rest
+                waiter.set_result(None)
+                return
 
 
 class RedisRateLimits:
