@@ -233,7 +233,7 @@ class Bucket:
         if ramp is None:
             if limiter._level > 1e-9:
                 return 0.0  # not full: no slow start begins
-            ramp = self._ramp = _Ramp(now, limiter.max_rate)
+            ramp = self._ramp = _Ramp(now, limiter.max_rate, limiter._rate_per_sec)
         wait = ramp.wait(now, limiter.max_rate, limiter._rate_per_sec)
         if wait < 0:
             self._ramp = None  # the ramp has caught up with the bucket: it is over
@@ -281,33 +281,41 @@ class Bucket:
 #: (at least one token), and the rest as the ramp allows (see :class:`_Ramp`).
 SLOW_START = 1 / 8
 """A full bucket lets this share of its burst out at once (at least one token)."""
-#: Without news of answers (a plan wrapped by something that does not pass them on), a
-#: slow start still lets out twice as many tokens every this many seconds.
-SLOW_START_DOUBLING = 1.0
-#: How often, at most, a request held back by a slow start asks again whether answers
-#: have let it out (in refill intervals, within 5 to 100 milliseconds).
+#: A slow start that has heard of no answer for this many seconds takes it that nobody
+#: passes them on (a wrapper around the plan that is not a :class:`LearningPlan`), and
+#: ramps up by the clock alone.
+DEAF_AFTER = 1.0
+#: How often, at most, a request held back by a slow start for want of answers asks
+#: again: one refill interval, within these bounds in seconds.
 _RAMP_POLL = (0.005, 0.1)
 
 
 class _Ramp:
     """A slow start: how many tokens a bucket found full at ``start`` may have let out.
 
-    As TCP's slow start does with its window: ``first`` tokens at once, then two more
-    for every request that got an answer (not a 429), so that the number let out doubles
-    with every round trip, clocked by the answers themselves.  A process alone on the
-    plan therefore spends its burst within a few round trips, faster than the plan
-    refills, and loses no token to a full bucket: the ramp costs it a few round trips of
-    latency on the burst's last requests, no throughput.  Several processes that start
-    together each send a fraction of the plan at first, and learn from the first 429s
-    that they share it, one round trip later, however long round trips take.  The ramp
-    ends when it allows more than the bucket itself does.
+    ``first`` tokens at once (:data:`SLOW_START` of the burst), then as many as two
+    paces allow, whichever is slower:
+
+    * the answers': two more tokens for every request that got an answer (not a 429), so
+      that what goes out doubles with every round trip, as TCP's window does in its slow
+      start, however long round trips take;
+    * the clock's: ``first · 2^(t / step)`` with ``step = e · ln 2 · first / rate``, the
+      slowest exponential that still lets out at least ``rate · t`` by every ``t``.
+
+    So a process alone on the plan spends its burst within a few round trips and always
+    faster than the plan refills: Amazon's bucket never fills up again and no token is
+    lost (the ramp costs some latency on the burst's last requests, no throughput).
+    Several processes that start together each send a fraction of the plan at first,
+    and learn from the first 429s that they share it.  The ramp ends when it allows at
+    least what the bucket itself does.
     """
 
-    __slots__ = ("answered", "first", "let_out", "start")
+    __slots__ = ("answered", "first", "let_out", "start", "step")
 
-    def __init__(self, start: float, capacity: float) -> None:
+    def __init__(self, start: float, capacity: float, rate: float) -> None:
         self.start = start
         self.first = max(1, math.floor(capacity * SLOW_START))
+        self.step = math.e * math.log(2) * self.first / rate
         self.let_out = 0
         """Tokens let out since the slow start began."""
         self.answered = 0
@@ -316,22 +324,18 @@ class _Ramp:
     def wait(self, now: float, capacity: float, rate: float) -> float:
         """Seconds until the next token may be allowed (``0``: now; ``-1``: the ramp is over)."""
         elapsed = now - self.start
-        # The clock's pace: a process alone spends its burst faster than the plan refills.
-        by_time = self.first * 2.0 ** min(elapsed / (math.e * self.first * math.log(2) / rate), 40.0)
-        if self.answered or elapsed < SLOW_START_DOUBLING:
-            # ... and the answers' pace: no faster than one doubling per round trip.
-            by_time = min(by_time, self.first + 2 * self.answered)
-        allowed = by_time
-        if allowed >= capacity + rate * elapsed:
+        by_clock = self.first * 2.0 ** min(elapsed / self.step, 40.0)
+        deaf = not self.answered and elapsed >= DEAF_AFTER
+        by_answers = math.inf if deaf else self.first + 2 * self.answered
+        if min(by_clock, by_answers) >= capacity + rate * elapsed:
             return -1.0
         wanted = self.let_out + 1
-        if wanted <= allowed:
-            return 0.0
-        # Answers may let it out sooner than the clock will: ask again soon.
+        clock_wait = self.start + self.step * math.log2(wanted / self.first) - now
+        if wanted <= by_answers:
+            return 0.0 if clock_wait <= 0 else max(clock_wait, 1e-3)
+        # Held back for want of answers, which come in their own time: ask again soon.
         low, high = _RAMP_POLL
-        poll = min(max(1 / rate, low), high)
-        clock = self.start + SLOW_START_DOUBLING * math.log2(wanted / self.first) - now
-        return max(min(poll, clock), 1e-3)
+        return max(clock_wait, min(max(1 / rate, low), high))
 
     def share(self, let_out: int, at: float, capacity: float, rate: float) -> float:
         """The share of the plan a process got, when the ``let_out``-th token of this ramp
@@ -343,8 +347,6 @@ class _Ramp:
 #: The rate after a cut, as a fraction of the rate before it: AWS's adaptive mode and
 #: CUBIC (RFC 9438) both use 0.7, a gentler cut than TCP Reno's halving.
 CUT = 0.7
-import os
-SCALE = float(os.environ.get('SPAPI_SCALE', '1'))
 #: CUBIC's C, the curve's steepness, as a fraction of the ceiling per second cubed.
 #: AWS uses C = 0.4 requests/s³ whatever the rate; scaled by the ceiling, a 20/s plan gets
 #: exactly AWS's curve and every other plan the same curve in time, so a 1/s plan
@@ -404,7 +406,6 @@ class AdaptiveBucket(Bucket):
         self._w_max = self._ceiling
         self._k = 0.0
         self._c = 0.0
-        self._c_up = 0.0
 
     def __repr__(self) -> str:
         return (
@@ -492,16 +493,9 @@ class AdaptiveBucket(Bucket):
         else:
             self._w_max = rate
         lowered = max(rate * CUT, self._ceiling * FLOOR)
-        self._w_max = max(lowered, self._w_max * float(os.environ.get('SPAPI_PLATEAU', '1')))
-        # The curve's steepness in proportion to the plateau: a bucket that found it has a
-        # tenth of the plan probes past it a tenth as fast, so that ten sharing the plan
-        # overshoot it together no faster than one alone would.
-        self._c = STEEPNESS * SCALE * self._ceiling
-        self._c_up = self._c
-        if os.environ.get('SPAPI_CMODE') == 'hybrid':
-            self._c_up = STEEPNESS * self._w_max
+        self._c = STEEPNESS * self._ceiling
         # Where the curve starts: at the lowered rate when t = 0.
-        self._k = math.cbrt(max(self._w_max - lowered, 0.0) / self._c_up)
+        self._k = math.cbrt(max(self._w_max - lowered, 0.0) / self._c)
         self._cut_at = self._last_cut = now
         self.generation += 1
         self._retime(lowered)
@@ -511,7 +505,7 @@ class AdaptiveBucket(Bucket):
         if self._cut_at is None:
             return
         t = now - self._cut_at - self._k
-        rate = self._w_max + (self._c if t > 0 else self._c_up) * t * t * t
+        rate = self._w_max + self._c * t * t * t
         if rate >= self._ceiling:
             self._cut_at = None
             self._w_max = rate = self._ceiling

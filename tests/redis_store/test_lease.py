@@ -33,7 +33,7 @@ async def due_times(plan: RedisRateLimits, n: int) -> list[float]:
     return list(await asyncio.gather(*(one() for _ in range(n))))
 
 
-def assert_spaced(slots: list[float], burst: int, slack: float = 1e-3) -> None:
+def assert_spaced(slots: list[float], burst: int, slack: float = SLACK) -> None:
     """The slots as Amazon's bucket would take them: any ``n`` of them span at least
     ``n - burst`` intervals (less ``slack``), so no slot was given twice.
 
@@ -163,9 +163,7 @@ async def test_without_redis_nothing_is_booked_and_the_fallback_answers(
 ) -> None:
     plan = RedisRateLimits("redis://127.0.0.1:1/0", overrides=PLAN, timeout=0.1)
     try:
-        answers = await asyncio.gather(
-            *(plan.reserve(SELLER, OP, max_wait=None) for _ in range(3))
-        )
+        answers = await asyncio.gather(*(plan.reserve(SELLER, OP, max_wait=None) for _ in range(3)))
     finally:
         await plan.aclose()
     assert not plan.shared
