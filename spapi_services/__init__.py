@@ -36,7 +36,13 @@ if TYPE_CHECKING:
     )
     from ._client import Region, ServicesClient
     from ._pagination import PageIterator
-    from ._ratelimit import RateLimits, ReservingPlan, TokenReservation, UsagePlan
+    from ._ratelimit import (
+        LearningPlan,
+        RateLimits,
+        ReservingPlan,
+        TokenReservation,
+        UsagePlan,
+    )
     from ._retry import RetryPolicy
     from ._sender import RawResponse, Sender
     from ._timing import Timer, WallClockTimer
@@ -88,6 +94,7 @@ _HOMES = {
     "PaginationError": ".errors",
     "PayloadTooLargeError": ".errors",
     "RateLimitError": ".errors",
+    "LearningPlan": "._ratelimit",
     "RateLimits": "._ratelimit",
     "RawResponse": "._sender",
     "Region": "._client",
@@ -131,6 +138,7 @@ __all__ = [
     "PageIterator",
     "PaginationError",
     "PayloadTooLargeError",
+    "LearningPlan",
     "RateLimitError",
     "RateLimits",
     "RawResponse",
