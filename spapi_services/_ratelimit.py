@@ -300,7 +300,8 @@ class _Ramp:
       that what goes out doubles with every round trip, as TCP's window does in its slow
       start, however long round trips take;
     * the clock's: ``first · 2^(t / step)`` with ``step = e · ln 2 · first / rate``, the
-      slowest exponential that still lets out at least ``rate · t`` by every ``t``.
+      slowest exponential that still lets out at least ``rate · t`` by every ``t``; it
+      holds only while requests are in flight (one at a time is no burst).
 
     So a process alone on the plan spends its burst within a few round trips and always
     faster than the plan refills: Amazon's bucket never fills up again and no token is
@@ -330,12 +331,15 @@ class _Ramp:
         if min(by_clock, by_answers) >= capacity + rate * elapsed:
             return -1.0
         wanted = self.let_out + 1
+        if self.let_out <= self.answered:
+            return 0.0  # nothing in flight: one request at a time is no burst
         clock_wait = self.start + self.step * math.log2(wanted / self.first) - now
-        if wanted <= by_answers:
-            return 0.0 if clock_wait <= 0 else max(clock_wait, 1e-3)
-        # Held back for want of answers, which come in their own time: ask again soon.
+        if wanted <= by_answers and clock_wait <= 0:
+            return 0.0
+        # Held back: answers, which come in their own time, may let it out before the
+        # clock does, so ask again within a refill interval at most.
         low, high = _RAMP_POLL
-        return max(clock_wait, min(max(1 / rate, low), high))
+        return min(max(clock_wait, 1e-3), min(max(1 / rate, low), high))
 
     def share(self, let_out: int, at: float, capacity: float, rate: float) -> float:
         """The share of the plan a process got, when the ``let_out``-th token of this ramp

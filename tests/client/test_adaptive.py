@@ -77,7 +77,7 @@ async def test_a_burst_of_429s_is_one_cut(loop_clock: LoopClock) -> None:
 async def test_through_the_plan_each_task_s_429_is_matched_to_its_token(
     loop_clock: LoopClock,
 ) -> None:
-    limits = RateLimits({GET: (10, 10)}, headroom=0, adaptive=True)
+    limits = RateLimits({GET: (10, 10)}, headroom=0, slow_start=False)
     answered = asyncio.Event()
 
     async def request() -> None:
@@ -101,7 +101,7 @@ async def test_through_the_plan_each_task_s_429_is_matched_to_its_token(
 
 
 async def test_other_scopes_keep_their_rate(loop_clock: LoopClock) -> None:
-    limits = RateLimits(adaptive=True)
+    limits = RateLimits(slow_start=False)
 
     async def request(scope: str) -> None:
         assert await limits.try_acquire(scope, GET) == 0
@@ -259,11 +259,11 @@ async def test_the_header_at_the_ceiling_moves_the_rate(loop_clock: LoopClock) -
     assert bucket.current_rate() == pytest.approx(2.0)
 
 
-# --- the default stays exact ------------------------------------------------------------
+# --- the exact plan stays exact -----------------------------------------------------------
 
 
-async def test_the_default_plan_never_changes_its_rate_on_429s(loop_clock: LoopClock) -> None:
-    limits = RateLimits()
+async def test_the_exact_plan_never_changes_its_rate_on_429s(loop_clock: LoopClock) -> None:
+    limits = RateLimits(adaptive=False)
     assert not limits.adaptive
     bucket = limits.bucket(GET, SCOPE)
     assert type(bucket) is Bucket
@@ -280,11 +280,12 @@ async def test_the_default_plan_never_changes_its_rate_on_429s(loop_clock: LoopC
     assert bucket.try_take() == pytest.approx(1 / 20)
 
 
-def test_adaptive_is_checked() -> None:
+def test_adaptive_is_checked_and_the_default() -> None:
     with pytest.raises(TypeError, match="adaptive"):
         RateLimits(adaptive="yes")  # type: ignore[arg-type]
-    assert "adaptive" in repr(RateLimits(adaptive=True))
-    assert "adaptive" not in repr(RateLimits())
+    assert RateLimits().adaptive
+    assert "adaptive" in repr(RateLimits())
+    assert "adaptive" not in repr(RateLimits(adaptive=False))
 
 
 # --- through the client -------------------------------------------------------------------
@@ -306,7 +307,7 @@ async def test_a_client_s_burst_of_429s_makes_one_cut_and_every_call_succeeds(
         return CallbackResult(payload=JOB, headers={"x-amzn-RateLimit-Limit": "5.0"})
 
     mock_api.add(API_PATTERN, method="GET", callback=callback, repeat=True)
-    limits = RateLimits({GET: (5, 5)}, headroom=0, adaptive=True)
+    limits = RateLimits({GET: (5, 5)}, headroom=0, slow_start=False)
     client = make_client(rate_limits=limits, retry=RetryPolicy(base_delay=0))
     calls = [asyncio.create_task(client.service_jobs.get("job-1")) for _ in range(5)]
     await settle()

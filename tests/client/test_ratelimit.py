@@ -184,7 +184,9 @@ async def test_client_paces_an_operation(
 ) -> None:
     lwa_ok(mock_api)
     sent = expect(mock_api, "PUT", payload={}, repeat=True)
-    client = make_client(rate_limits=None)  # the published plans: assign is 1/s, burst 2
+    # The published plans, exact: assign is 1/s, burst 2 (the default's slow start is
+    # tested in test_slow_start.py).
+    client = make_client(rate_limits=RateLimits(adaptive=False))
     tasks = spawn(*(client.appointments.assign_resources("j", "a", ["t"]) for _ in range(4)))
     await settle()
     assert len(sent) == 2
@@ -206,7 +208,7 @@ async def test_operations_have_separate_buckets(
     lwa_ok(mock_api)
     puts = expect(mock_api, "PUT", payload={}, repeat=True)
     gets = expect(mock_api, "GET", payload=JOB, repeat=True)
-    client = make_client(rate_limits=None)
+    client = make_client(rate_limits=RateLimits(adaptive=False))
     tasks = spawn(
         *(client.appointments.assign_resources("j", "a", ["t"]) for _ in range(3)),
         *(client.service_jobs.get("j") for _ in range(40)),
@@ -242,7 +244,7 @@ async def test_429_drains_the_bucket_before_the_retry(
         return queue.pop(0)
 
     mock_api.add(API_PATTERN, method="GET", callback=callback, repeat=True)
-    limits = RateLimits({GET: (5, 20)})
+    limits = RateLimits({GET: (5, 20)}, adaptive=False)
     # No back-off of its own (base_delay 0), so what the retry waits for is the bucket.
     client = make_client(rate_limits=limits, retry=RetryPolicy(max_retries=1, base_delay=0))
     task = spawn(client.service_jobs.get("job-1"))[0]
@@ -275,7 +277,7 @@ async def test_rate_limits_override_through_the_client(
 ) -> None:
     lwa_ok(mock_api)
     sent = expect(mock_api, "PUT", payload={}, repeat=True)
-    client = make_client(rate_limits=RateLimits({ASSIGN: (10, 5)}))
+    client = make_client(rate_limits=RateLimits({ASSIGN: (10, 5)}, adaptive=False))
     tasks = spawn(*(client.appointments.assign_resources("j", "a", ["t"]) for _ in range(7)))
     await settle()
     assert len(sent) == 5
@@ -290,7 +292,7 @@ async def test_one_rate_limits_shared_by_two_clients(
 ) -> None:
     lwa_ok(mock_api)
     sent = expect(mock_api, "PUT", payload={}, repeat=True)
-    shared = RateLimits()
+    shared = RateLimits(adaptive=False)
     first = make_client(rate_limits=shared)
     second = make_client(rate_limits=shared)
     await first.appointments.assign_resources("j", "a", ["t"])
@@ -309,8 +311,8 @@ async def test_separate_clients_have_separate_buckets(
 ) -> None:
     lwa_ok(mock_api)
     sent = expect(mock_api, "PUT", payload={}, repeat=True)
-    first = make_client(rate_limits=None)
-    second = make_client(rate_limits=None)
+    first = make_client(rate_limits=RateLimits(adaptive=False))
+    second = make_client(rate_limits=RateLimits(adaptive=False))
     tasks = spawn(
         *(first.appointments.assign_resources("j", "a", ["t"]) for _ in range(2)),
         *(second.appointments.assign_resources("j", "a", ["t"]) for _ in range(2)),

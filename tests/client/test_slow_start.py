@@ -11,14 +11,15 @@ from __future__ import annotations
 
 import asyncio
 import math
+from typing import Any
 
 import pytest
-from aioresponses import aioresponses
+from aioresponses import CallbackResult, aioresponses
 
 from spapi_services import LearningPlan, RateLimits
 from spapi_services._ratelimit import CUT, DEAF_AFTER, SLOW_START, AdaptiveBucket, Bucket
 
-from ._helpers import ClientFactory, LoopClock, expect, lwa_ok
+from ._helpers import API_PATTERN, ClientFactory, LoopClock, lwa_ok
 
 GET = "getServiceJobByServiceJobId"
 #: The clock's doubling time for a burst of 40 at 20/s: 4 tokens first (e·ln 2·4/20).
@@ -76,11 +77,16 @@ async def test_what_goes_out_doubles_with_each_round_of_answers(loop_clock: Loop
 async def test_answers_alone_do_not_outrun_the_clock(loop_clock: LoopClock) -> None:
     bucket = ramping_bucket()
     assert take_all(bucket) == 4
-    for _ in range(100):  # a flood of answers at once: the clock still paces the ramp
+    for _ in range(4):  # every request answered at once
         bucket.answered()
+    # Nothing in flight: one more may go (a caller alone, one request at a time) ...
+    assert take_all(bucket) == 1
+    bucket.answered()
+    assert take_all(bucket) == 1
+    # ... but two in flight at once only as the clock allows: 4 by now, 8 a step later.
     assert take_all(bucket) == 0
-    loop_clock.now = STEP  # one doubling of the clock's pace
-    assert take_all(bucket) == 4
+    loop_clock.now = STEP
+    assert take_all(bucket) == 2
 
 
 async def test_the_clock_alone_does_not_outrun_the_answers(loop_clock: LoopClock) -> None:
@@ -212,22 +218,40 @@ async def test_the_client_tells_the_plan_of_each_answer(
     mock_api: aioresponses, make_client: ClientFactory, loop_clock: LoopClock
 ) -> None:
     lwa_ok(mock_api)
-    sent = expect(mock_api, "GET", payload=JOB, repeat=True)
+    answer = asyncio.Event()  # answers are held (the requests in flight) until set
+    sent: list[float] = []
+
+    async def callback(url: Any, **kwargs: Any) -> CallbackResult:
+        sent.append(loop_clock.now)
+        await answer.wait()
+        return CallbackResult(payload=JOB)
+
+    mock_api.add(API_PATTERN, method="GET", callback=callback, repeat=True)
     limits = RateLimits({GET: (20, 40)})
     client = make_client(rate_limits=limits)
     calls = [asyncio.create_task(client.service_jobs.get("job-1")) for _ in range(38)]
     await settle()
-    assert len(sent) == 4  # the first step of the ramp
-    # The answers came back at once and the client passed each on: the clock's pace
-    # then lets the rest of the burst out, doubling about every STEP seconds.
-    rounds = [len(sent)]
-    for _ in range(4):
+    assert len(sent) == 4  # the first step of the ramp, in flight
+    bucket = limits.bucket(GET, client.plan_scope)
+    assert bucket._ramp is not None and bucket._ramp.answered == 0
+    answer.set()
+    await settle()
+    assert bucket._ramp.answered == 4  # the four answers reached the plan
+    # The request next in line asks again within a refill interval: with nothing in
+    # flight, it goes (answered at once too, the next goes, one at a time).
+    loop_clock.now += 1 / 20
+    await settle()
+    assert len(sent) > 4
+    answer.clear()
+    for _ in range(10):
         loop_clock.now += STEP
         await settle()
-        rounds.append(len(sent))
-    assert rounds == [4, 8, 16, 32, 38]
-    assert limits.bucket(GET, client.plan_scope)._ramp is None or len(sent) == 38
+        answer.set()
+        await settle()
+        answer.clear()
+    answer.set()
     await asyncio.gather(*calls)
+    assert len(sent) == 38
 
 
 # --- processes sharing a plan, against a model of Amazon's bucket -----------------------------
