@@ -4,8 +4,12 @@
 
 Modes (what ``rate_limits=`` gets; one plan object for every client of the process):
 
-* ``default``: ``None``, the published plans in this process (``RateLimits()``);
-* ``adaptive``: ``RateLimits(adaptive=True)``;
+* ``default``: ``None``, the published plans in this process (``RateLimits()``: slow
+  start, and adaptive after a 429);
+* ``exact``: ``RateLimits(adaptive=False)``, the exact bucket (the default before the
+  slow start);
+* ``adaptive``: ``RateLimits(slow_start=False)``, adaptive without the slow start (what
+  ``adaptive=True`` was before it);
 * ``redis``: ``RedisRateLimits(--redis-url)``;
 * ``off``: ``False``, no plan at all.
 
@@ -69,8 +73,10 @@ class Setup:
         elif args.mode == "default":
             custom = overrides is not None or args.headroom is not None
             self.plan = _rate_limits(overrides, args.headroom, False) if custom else None
+        elif args.mode == "exact":
+            self.plan = _rate_limits(overrides, args.headroom, False)
         elif args.mode == "adaptive":
-            self.plan = _rate_limits(overrides, args.headroom, True)
+            self.plan = _rate_limits(overrides, args.headroom, True, slow_start=False)
         else:
             from spapi_services.redis import RedisRateLimits
 
@@ -143,10 +149,12 @@ class Setup:
             await close()
 
 
-def _rate_limits(overrides: Any, headroom: int | None, adaptive: bool) -> Any:
+def _rate_limits(
+    overrides: Any, headroom: int | None, adaptive: bool, slow_start: bool | None = None
+) -> Any:
     from spapi_services import RateLimits
 
-    return RateLimits(overrides, headroom=headroom, adaptive=adaptive)
+    return RateLimits(overrides, headroom=headroom, adaptive=adaptive, slow_start=slow_start)
 
 
 async def _barrier(args: argparse.Namespace) -> None:
@@ -247,18 +255,23 @@ async def sequential(setup: Setup, args: argparse.Namespace) -> dict[str, Any]:
         await client.service_jobs.get(job_id(0))  # the token, a connection, the burst spent
         await _barrier(args)
         setup.plan_cpu = 0.0
+        before = dict(getattr(setup.plan, "counts", None) or {})
         with Clock() as clock:
             first = loop.time()
             for i in range(args.n):
                 if args.spacing:
                     await asyncio.sleep(max(0.0, first + i * args.spacing - loop.time()))
                 await _call(client, i + 1, tally)
+    # RedisRateLimits: round trips made and slots booked (and given up) in the timed part.
+    after = getattr(setup.plan, "counts", None)
+    counts = None if after is None else {k: v - before.get(k, 0) for k, v in after.items()}
     return _outcome(
         tally,
         clock,
         args.n,
         interval_ms=(clock.end - clock.start) / args.n * 1e3,
         plan_cpu_ms_per_call=setup.plan_cpu / args.n * 1e3,
+        plan_counts=counts,
     )
 
 
@@ -304,7 +317,9 @@ def main() -> None:
     parser.add_argument("--base-url", required=True)
     parser.add_argument("--creds", required=True, help="JSON: client_id, client_secret, ...")
     parser.add_argument("--ids-url", help="a URL answering a JSON list of job ids to get")
-    parser.add_argument("--mode", choices=["default", "adaptive", "redis", "off"], required=True)
+    parser.add_argument(
+        "--mode", choices=["default", "exact", "adaptive", "redis", "off"], required=True
+    )
     parser.add_argument("--plan", help="RATE,BURST for getServiceJobByServiceJobId")
     parser.add_argument("--headroom", type=int)
     parser.add_argument("--redis-url")

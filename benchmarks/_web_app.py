@@ -43,6 +43,8 @@ STATE: dict[str, Any] = {}
 def _plan_and_tokens(mode: str) -> tuple[Any, Any, list[Any]]:
     if mode == "default":
         return None, None, []
+    if mode == "exact":
+        return RateLimits(adaptive=False), None, []
     if mode == "adaptive":
         return RateLimits(adaptive=True), None, []
     from spapi_services.redis import RedisRateLimits, RedisTokenCache

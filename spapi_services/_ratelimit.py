@@ -480,6 +480,10 @@ class AdaptiveBucket(Bucket):
             count, at = let_out.place, let_out.at
         else:  # not matched to its token: count what the ramp has let out so far
             count, at = ramp.let_out, now
+        if count <= ramp.first:
+            # Refused in the first step, sent all at once: the bucket had fewer tokens than
+            # that, which says little of a share (another process, or a fault): the usual cut.
+            return 1.0
         return ramp.share(count, at, self._limiter.max_rate, self.rate)
 
     def _cut(self, now: float, share: float = 1.0) -> None:
