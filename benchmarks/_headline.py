@@ -82,21 +82,50 @@ MISSES: dict[str, Miss] = {
     "pacing": Miss(
         heading="Why the pacing target is missed",
         limit=(
-            "Through Redis, every paced call makes one round trip to Redis (the "
-            "bucket's script): redis-py builds the command, the event loop sends it and "
-            "parses the answer. At 20 calls a second that client-side work is a large "
-            "share of a call that otherwise costs about a millisecond; the in-process "
-            "bucket does the same arithmetic without leaving the process. "
-            "[Section 9](#9-what-pacing-costs-bench_pacingpy) measures both."
+            "Through Redis a paced call's token costs a round trip to Redis (the bucket's "
+            "script): redis-py builds the command, and the kernel's loopback send and "
+            "receive, charged to the client process, are most of it. A process books "
+            "slots for all its waiting calls in one round trip and, while its calls keep "
+            "up with the plan, up to 8 ahead, so a steady stream of calls asks Redis once "
+            "every few calls; a process whose calls come slower than the plan gains "
+            "nothing from booking ahead (the slots would go unused) and still asks once a "
+            "call. [Section 9](#9-what-pacing-costs-bench_pacingpy) measures both buckets."
         ),
         next=(
-            "One round trip for many calls: the call at the head of an operation's "
-            "queue in a process reserves slots for every call waiting behind it (or the "
-            "process leases a few future slots at once), so the cost of a round trip is "
-            "shared; the reservations stay exact (zero 429s at 1 to 8 processes)."
+            "A cheaper round trip (the hiredis parser, a connection kept out of the "
+            "pool), measured by this benchmark before it is kept."
         ),
     ),
+    "default": Miss(
+        heading="Why the default plan's target is missed",
+        limit=(
+            "Without a shared store, processes of one seller find their shares of the plan "
+            "from the 429s they draw: each process's bucket cuts its rate on a 429 it did "
+            "not expect and then probes for more along a CUBIC curve, so each process draws "
+            "a 429 every couple of seconds in steady state, and more processes draw more "
+            "(the slow start keeps the first burst to a few tens of 429s). On 2 shared "
+            "cores with 8 client processes and the emulator, the figure also moves with "
+            "the machine's load; "
+            "[section 8](#8-one-sellers-plan-several-processes-bench_processespy) gives "
+            "each run's range."
+        ),
+        next=(
+            "Gentler probing once a bucket knows it shares the plan, without slowing the "
+            "climb back when the others stop; for no 429 at all, Redis "
+            "(`RedisRateLimits`) meters the one budget exactly."
+        ),
+    ),
+    "alone": Miss(
+        heading="Why the single-process target is missed",
+        limit=(
+            "The slow start holds part of the burst back while it ramps up; it is paced to "
+            "lose no token to a full bucket, so a miss here is the machine's load on one "
+            "run ([section 8](#8-one-sellers-plan-several-processes-bench_processespy))."
+        ),
+        next="Re-run when the machine is quiet; the ramp's pace is tested on a fake clock.",
+    ),
 }
+
 
 #: What a missed row without a written explanation says (its key names it: plain words).
 NOT_YET = (

@@ -213,9 +213,10 @@ async def burst(setup: Setup, args: argparse.Namespace) -> dict[str, Any]:
         await _barrier(args)
         with Clock() as clock:
             await asyncio.gather(*(call(i) for i in range(args.n)))
-    if not args.trace:
-        return _outcome(tally, clock, args.n)
-    return _outcome(tally, clock, args.n, throttled_at=setup.throttled_at, done_at=done_at)
+    extra: dict[str, Any] = {"plan_counts": getattr(setup.plan, "counts", None)}
+    if args.trace:
+        extra |= {"throttled_at": setup.throttled_at, "done_at": done_at}
+    return _outcome(tally, clock, args.n, **extra)
 
 
 async def get(setup: Setup, args: argparse.Namespace) -> dict[str, Any]:

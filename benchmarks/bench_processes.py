@@ -171,18 +171,32 @@ def _fleet_run(
         "lost": n - sum(o["ok"] for o in outcomes),
         "errors": errors,
         "exchanges": log["tokens_issued"],
+        **_plan_counts(outcomes),
         "process_ends_s": [
             round(o["end"] - min(x["start"] for x in outcomes), 2) for o in outcomes
         ],
     }
 
 
+def _plan_counts(outcomes: list[dict[str, Any]]) -> dict[str, int]:
+    """Round trips to Redis, slots booked and slots given up, over every process."""
+    counts = [o["plan_counts"] for o in outcomes if o.get("plan_counts")]
+    if not counts:
+        return {}
+    return {f"redis_{k}": sum(c.get(k, 0) for c in counts) for k in counts[0]}
+
+
 def _brief(r: dict[str, Any]) -> str:
     if "failed" in r:
         return "failed: " + r["failed"][:200]
+    trips = (
+        f", {r['redis_round_trips']} round trips, {r['redis_unused']} slots unused"
+        if "redis_round_trips" in r
+        else ""
+    )
     return (
         f"{r['elapsed_over_bound']:.3f}x, {r['throttled']} × 429, {r['lost']} lost, "
-        f"{r['exchanges']} exchanges"
+        f"{r['exchanges']} exchanges{trips}"
     )
 
 

@@ -32,7 +32,7 @@ from .._ratelimit import RateLimits, TokenReservation, default_headroom
 from ._cancel import run_cancellable
 from ._link import RedisLink, Unavailable, check_prefix, check_seconds, text
 
-__all__ = ["RedisRateLimits"]
+__all__ = ["RedisRateLimits", "shared_headroom"]
 
 # Every script starts the same way: Redis's time in microseconds, the bucket's state, and
 # its rate (the one the API reported, stored by any process; else the caller's).
@@ -144,6 +144,22 @@ return 0
 )
 
 
+def shared_headroom(burst: int) -> int:
+    """Tokens a bucket in Redis holds back by default: a fifth of its burst (8 of 40, 4 of
+    20), at least what an in-process bucket holds back.
+
+    Redis books a full bucket's slots from the moment of the booking, but the requests
+    reach Amazon later: after the answer's way back, a connection to open, and a process
+    that may be waiting for a core among others.  Amazon's bucket, full until then,
+    refills nothing meanwhile, so the first burst after an idle spell finds fewer tokens
+    than Redis counted, one for every refill interval of delay.  Eight processes on two
+    busy cores were measured to take up to 0.4 s to send their first requests; the cost
+    is ``headroom / rate`` seconds once per burst after an idle spell (0.3 s more than
+    an in-process bucket at 20/s).
+    """
+    return max(default_headroom(burst), burst // 5)
+
+
 #: Slots a process books ahead, at most, beyond the calls already waiting for one.
 DEFAULT_LEASE = 8
 #: ... and only slots due within this many seconds.
@@ -218,8 +234,18 @@ class RedisRateLimits:
 
     ``redis`` is a URL (``redis://host:6379/0``; the plan makes the client and
     :meth:`aclose` closes it) or a :class:`redis.asyncio.Redis` of yours.  ``overrides``
-    and ``headroom`` mean what they mean for :class:`~spapi_services.RateLimits`; every
-    process sharing a bucket must be given the same.  Keys are
+    and ``headroom`` mean what they mean for :class:`~spapi_services.RateLimits`, but
+    the default headroom is a fifth of the burst (see :func:`shared_headroom`); every
+    process sharing a bucket must be given the same.
+
+    A process books the slots of every call of an operation waiting at the time in one
+    round trip, and up to ``lease`` more ahead (default 8, only slots due within
+    ``lease_horizon`` seconds, default 0.5) while its calls keep up with the plan, so
+    that a steady stream of calls asks Redis once every few calls.  A booked slot no
+    call takes within half a refill interval of its time is given up (never sent late)
+    and the process books fewer ahead: plan capacity lost to booking ahead is at most
+    ``lease`` slots whenever a process's calls stop.  :attr:`counts` says what it cost.
+    ``lease=0`` books only for waiting calls.  Keys are
     ``{key_prefix}:plan:{scope}:{operationId}`` and expire after ``key_ttl`` seconds unused
     (never while tokens are still owed).
 
@@ -324,7 +350,7 @@ class RedisRateLimits:
         """How many requests a full bucket lets out at once (its burst less the headroom)."""
         burst = self.plan(operation_id)[1]
         headroom = self._local.headroom
-        return max(1, burst - (default_headroom(burst) if headroom is None else headroom))
+        return max(1, burst - (shared_headroom(burst) if headroom is None else headroom))
 
     def key(self, scope: str, operation_id: str) -> str:
         """The Redis key of a bucket."""

@@ -41,6 +41,7 @@ INTERVAL = 1 / 5.0
 
 
 def plans(url: str, n: int = 2, **options: object) -> list[RedisRateLimits]:
+    options.setdefault("headroom", 1)  # the in-process plan's: 9 of 10 at once
     return [RedisRateLimits(url, overrides=PLAN, **options) for _ in range(n)]  # type: ignore[arg-type]
 
 
@@ -63,9 +64,16 @@ async def test_it_is_a_usage_plan_with_the_in_process_plans_capacity(redis_url: 
             "cancelServiceJobByServiceJobId",
         ):
             assert plan.plan(op) == local.plan(op)
-            assert plan.capacity(op) == local.bucket(op).capacity
+        # Redis holds a fifth of a burst back (the slots' requests reach Amazon later
+        # than Redis booked them), at least what the in-process bucket holds back.
+        assert plan.capacity("getServiceJobByServiceJobId") == 32  # 40 less 8
+        assert plan.capacity("cancelServiceJobByServiceJobId") == 16  # 20 less 4
+        assert plan.capacity("assignAppointmentResources") == 2
+        assert local.bucket("getServiceJobByServiceJobId").capacity == 38
     async with RedisRateLimits(redis_url, headroom=0) as plan:
         assert plan.capacity("getServiceJobByServiceJobId") == 40
+    async with RedisRateLimits(redis_url, headroom=2) as plan:
+        assert plan.capacity("getServiceJobByServiceJobId") == 38
 
 
 async def test_a_full_bucket_lets_out_its_capacity_then_gives_the_wait_for_one_token(
@@ -89,7 +97,7 @@ async def test_it_refills_at_the_rate_when_callers_sleep_the_waits_it_gives(
     redis_url: str,
 ) -> None:
     rate = 50.0
-    plan = RedisRateLimits(redis_url, overrides={OP: (rate, 10)})
+    plan = RedisRateLimits(redis_url, overrides={OP: (rate, 10)}, headroom=1)
     loop = asyncio.get_running_loop()
     answers: list[float] = []
     try:
@@ -166,7 +174,9 @@ async def test_a_429_seen_by_one_process_empties_the_bucket_for_all(redis_url: s
 async def test_sellers_and_operations_have_buckets_of_their_own(
     redis_url: str, inspect: redis.asyncio.Redis
 ) -> None:
-    async with RedisRateLimits(redis_url, overrides=PLAN, key_prefix="shop1", key_ttl=600) as plan:
+    async with RedisRateLimits(
+        redis_url, overrides=PLAN, headroom=1, key_prefix="shop1", key_ttl=600
+    ) as plan:
         await plan.throttled(SELLER, OP)
         assert await plan.try_acquire(SELLER, OP) > 0
         assert await plan.try_acquire(OTHER_SELLER, OP) == 0
@@ -202,7 +212,9 @@ async def test_a_reported_rate_lost_with_an_expired_key_is_stored_again(
 async def test_a_key_stays_while_tokens_are_owed_beyond_its_idle_lifetime(
     redis_url: str, inspect: redis.asyncio.Redis
 ) -> None:
-    async with RedisRateLimits(redis_url, overrides={OP: (0.01, 10)}, key_ttl=1) as plan:
+    async with RedisRateLimits(
+        redis_url, overrides={OP: (0.01, 10)}, headroom=1, key_ttl=1
+    ) as plan:
         await plan.throttled(SELLER, OP)  # 9 tokens at 1 per 100 s
         assert await inspect.pttl(plan.key(SELLER, OP)) > 800_000
 
@@ -244,7 +256,7 @@ async def test_the_password_of_the_url_is_never_shown(redis_logs: pytest.LogCapt
 async def test_redis_killed_and_restarted_costs_one_warning_and_no_call(
     own_server: RedisServer, clock: Clock, redis_logs: pytest.LogCaptureFixture
 ) -> None:
-    plan = RedisRateLimits(own_server.url, overrides=PLAN, clock=clock)
+    plan = RedisRateLimits(own_server.url, overrides=PLAN, headroom=1, clock=clock)
     try:
         assert await plan.try_acquire(SELLER, OP) == 0
         assert plan.shared
@@ -282,7 +294,7 @@ async def test_redis_killed_and_restarted_costs_one_warning_and_no_call(
 async def test_a_frozen_redis_is_left_within_the_timeout(
     own_server: RedisServer, redis_logs: pytest.LogCaptureFixture
 ) -> None:
-    plan = RedisRateLimits(own_server.url, overrides=PLAN, timeout=0.25)
+    plan = RedisRateLimits(own_server.url, overrides=PLAN, headroom=1, timeout=0.25)
     loop = asyncio.get_running_loop()
     try:
         await plan.throttled(SELLER, OP)  # the shared bucket is empty...
