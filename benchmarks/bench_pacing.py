@@ -9,7 +9,8 @@ one.  Two parts tell the bucket's cost from the cost of the pace itself:
    and in Redis, against *unpaced* calls the benchmark itself starts every 50 ms (no
    plan).  The bucket's share is measured two ways: the CPU spent inside the plan's
    ``try_acquire`` or ``reserve`` (timed in the paced process) over the call's CPU, and (paced −
-   unpaced) / paced.  For scale, the same calls unpaced and back to back, 50 in flight
+   unpaced) / paced.  For Redis, also the round trips per call and the booked slots left
+   unused when the calls stop.  For scale, the same calls unpaced and back to back, 50 in flight
    (the loop never idle).
 2. **Many sellers.**  One process, S sellers (each its own client, refresh token and
    bucket: the published 20/s with a burst of 1, so every call waits for its token),
@@ -104,6 +105,14 @@ def same_spacing(redis_url: str | None, quick: bool) -> dict[str, Any]:
         if not name.startswith("paced") or not mine:
             continue
         row["plan_cpu_ms_per_call"] = spread([r["plan_cpu_ms_per_call"] for r in mine])
+        counted = [r for r in mine if r.get("plan_counts")]
+        if counted:  # Redis: round trips per call, and booked slots no call used
+            row["round_trips_per_call"] = spread(
+                [r["plan_counts"]["round_trips"] / r["n"] for r in counted]
+            )
+            row["unused_slots"] = spread(
+                [float(r["plan_counts"]["booked"] - r["ok"]) for r in counted]
+            )
         row["bucket_share"] = spread(
             [r["plan_cpu_ms_per_call"] / r["cpu_ms_per_call"] for r in mine]
         )
@@ -201,6 +210,15 @@ def markdown(r: dict[str, Any]) -> str:
         )
     header = ["calls", "CPU / call", "interval", "inside the plan / call", "bucket's share"]
     lines.append(table([*header, "(paced − unpaced) / paced", "failed calls"], rows))
+    trips = {k: v for k, v in s["rows"].items() if "round_trips_per_call" in v}
+    for name, row in trips.items():
+        lines += [
+            "",
+            f"{name[0].upper()}{name[1:]}: {fmt_spread(row['round_trips_per_call'], 2)} round "
+            "trips to Redis per call (the process books slots ahead while its calls keep up "
+            f"with the plan); {fmt_spread(row['unused_slots'], 0)} booked slots left unused "
+            "when the calls stopped (plan capacity given up, at most the lease of 8).",
+        ]
     shares = {k: v["bucket_share"] for k, v in s["rows"].items() if "bucket_share" in v}
     if shares:
         verdicts = [
