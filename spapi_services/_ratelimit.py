@@ -18,21 +18,22 @@ The request pipeline talks to a plan through the :class:`UsagePlan` protocol: ta
 token now or say how long until one is due, follow the rate the API reports, empty a
 bucket after a 429.  :class:`RateLimits` is the in-process plan; other stores (Redis,
 for processes that share a seller) implement the same three methods, and a store where
-every question is a round trip also :class:`ReservingPlan` (book a token ahead).  Buckets are kept
+every question is a round trip also :class:`ReservingPlan` (book a token ahead); a plan
+that learns from answers is a :class:`LearningPlan` (told of every answer).  Buckets are kept
 per *scope*, the application and selling partner Amazon meters by, so one plan object
 can serve the clients of many sellers without mixing their budgets.
 
 Several processes spending one seller's plan, each with a copy of it, together send
 several times the plan.  So by default the buckets are graceful in two ways, as TCP is
 on a shared link: a bucket that has been idle (or is new) starts with an eighth of its
-burst and ramps up to the whole of it within about half a second (:data:`SLOW_START`),
-so that eight cold processes do not fire eight bursts at one bucket; and a 429 to a
-request the bucket let out, which an exact copy alone on the plan never draws, tells it
-that something else spends the same budget: it cuts its rate to its share and climbs
-back along a CUBIC curve, as the AWS SDKs' adaptive retry mode does (see
-:class:`AdaptiveBucket`).  The processes settle where their rates add up to the plan.
+burst and ramps up to the whole of it as answers come back, never slower than the plan
+refills (:data:`SLOW_START`), so that eight cold processes do not fire eight bursts at
+one bucket; and a 429 to a request the bucket let out, which an exact copy alone on the
+plan never draws, tells it that something else spends the same budget: it cuts its rate
+to the share of the plan it had got (or by :data:`CUT`) and climbs back along a CUBIC
+curve, as the AWS SDKs' adaptive retry mode does (see :class:`AdaptiveBucket`).  The processes settle where their rates add up to the plan.
 A process alone on the plan never draws a 429, so it keeps the exact bucket's pace, and
-the ramp costs it nothing (it spends its burst faster than the plan refills).
+the ramp costs it no throughput (it spends its burst faster than the plan refills).
 ``RateLimits(adaptive=False)`` is the exact bucket with its whole burst at once, for a
 process that knows it is alone; a store shared by the processes (Redis) meters the one
 budget exactly instead.
@@ -377,7 +378,10 @@ class AdaptiveBucket(Bucket):
 
     from the cut: quickly up at first, flat near ``w_max`` (the rate that drew the 429,
     where the trouble started), then probing faster past it, until it meets the ceiling,
-    which it never passes.  ``C`` is :data:`STEEPNESS` of the ceiling.  A cut that comes
+    which it never passes.  ``C`` is :data:`STEEPNESS` of the ceiling.  During a slow
+    start (``slow_start=True``) the bucket has no rate of its own yet to cut from: a 429
+    past the ramp's first step sets ``w_max`` to the share of the plan it had got so far.
+    A cut that comes
     before the rate is back at the last ``w_max`` means the others want more of the plan
     than before: ``w_max`` is then set lower, halfway between the rate and the cut rate
     (CUBIC's fast convergence), so the processes even out their shares sooner.
@@ -455,10 +459,10 @@ class AdaptiveBucket(Bucket):
         ``sent_in`` is the generation the request was let out in.  Unknown (``None``), a
         429 within one refill interval plus :data:`ROUND_TRIP_ALLOWANCE` of the last cut
         is taken for an answer to a request sent before it.  ``let_out`` (the request's
-        token, when known) tells where in a slow start it went out: a 429 during the ramp
-        cuts the rate to the share of the plan the bucket had got until then (see
-        :meth:`_Ramp.share`), not only by :data:`CUT`, since a process that shares the plan
-        from its start has no earlier rate to go by.
+        token, when known) tells where in a slow start it went out: a 429 during the ramp,
+        past its first step, cuts the rate to the share of the plan the bucket had got
+        until then (see :meth:`_Ramp.share`), not only by :data:`CUT`, since a process
+        that shares the plan from its start has no earlier rate to go by.
         """
         now = asyncio.get_running_loop().time()
         if let_out is not None:

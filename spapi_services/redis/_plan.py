@@ -235,7 +235,8 @@ class RedisRateLimits:
     ``redis`` is a URL (``redis://host:6379/0``; the plan makes the client and
     :meth:`aclose` closes it) or a :class:`redis.asyncio.Redis` of yours.  ``overrides``
     and ``headroom`` mean what they mean for :class:`~spapi_services.RateLimits`, but
-    the default headroom is a fifth of the burst (see :func:`shared_headroom`); every
+    the default headroom is a fifth of the burst (``shared_headroom``: the slots' requests
+    reach Amazon later than Redis books them); every
     process sharing a bucket must be given the same.
 
     A process books the slots of every call of an operation waiting at the time in one
