@@ -31,9 +31,10 @@ refills (:data:`SLOW_START`), so that eight cold processes do not fire eight bur
 one bucket; and a 429 to a request the bucket let out, which an exact copy alone on the
 plan never draws, tells it that something else spends the same budget: it cuts its rate
 to the share of the plan it had got (or by :data:`CUT`) and climbs back along a CUBIC
-curve, as the AWS SDKs' adaptive retry mode does (see :class:`AdaptiveBucket`).  The processes settle where their rates add up to the plan.
-A process alone on the plan never draws a 429, so it keeps the exact bucket's pace, and
-the ramp costs it no throughput (it spends its burst faster than the plan refills).
+curve, as the AWS SDKs' adaptive retry mode does (see :class:`AdaptiveBucket`).  The
+processes settle where their rates add up to the plan.  A process alone on the plan
+never draws a 429, so it keeps the exact bucket's pace, and the ramp costs it no
+throughput (it spends its burst faster than the plan refills).
 ``RateLimits(adaptive=False)`` is the exact bucket with its whole burst at once, for a
 process that knows it is alone; a store shared by the processes (Redis) meters the one
 budget exactly instead.
