@@ -79,19 +79,25 @@ def _key_prefix() -> str:
     return f"bench{os.getpid()}-{next(_prefixes)}"
 
 
-def run(quick: bool = False, parts: tuple[str, ...] = PARTS) -> dict[str, Any]:
-    """Every part; returns the figures (see :func:`markdown`)."""
+def run(
+    quick: bool = False,
+    parts: tuple[str, ...] = PARTS,
+    counts: tuple[int, ...] | None = None,
+    modes: tuple[str, ...] = MODES,
+) -> dict[str, Any]:
+    """Every part (or ``parts``; the processes part at ``counts`` processes, for
+    ``modes``); returns the figures (see :func:`markdown`)."""
     note = _redis_proc.missing()
-    modes = [m for m in MODES if m != "redis" or note is None]
-    results: dict[str, Any] = {"redis_note": note, "modes": modes, "quick": quick}
+    modes = tuple(m for m in modes if m != "redis" or note is None)
+    results: dict[str, Any] = {"redis_note": note, "modes": list(modes), "quick": quick}
     with contextlib.ExitStack() as stack:
         redis_url = stack.enter_context(_redis_proc.start()) if note is None else None
         if "processes" in parts or "web" in parts:
             server = stack.enter_context(emulator_server(enforce=True))
             if "processes" in parts:
-                results["processes"] = processes(server, modes, redis_url, quick)
+                results["processes"] = processes(server, list(modes), redis_url, quick, counts)
             if "web" in parts:
-                results["web"] = web(server, modes, redis_url, quick)
+                results["web"] = web(server, list(modes), redis_url, quick)
         if "cost" in parts:
             results["cost"] = cost(redis_url, quick)
     return results
@@ -101,10 +107,15 @@ def run(quick: bool = False, parts: tuple[str, ...] = PARTS) -> dict[str, Any]:
 
 
 def processes(
-    server: Server, modes: list[str], redis_url: str | None, quick: bool
+    server: Server,
+    modes: list[str],
+    redis_url: str | None,
+    quick: bool,
+    counts: tuple[int, ...] | None = None,
 ) -> dict[str, Any]:
     n, reps = (100, 1) if quick else (N, 3)
-    counts = (1, 4) if quick else PROCESSES
+    if counts is None:
+        counts = (1, 4) if quick else PROCESSES
     bound = (n - BURST) / RATE
     runs: list[dict[str, Any]] = []
     for rep in range(reps):  # the modes and process counts alternate within each repetition
@@ -522,12 +533,20 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--only", help=f"comma-separated parts of: {', '.join(PARTS)}")
+    parser.add_argument("--counts", help="comma-separated process counts (default 1,2,4,8)")
+    parser.add_argument("--modes", help=f"comma-separated plans of: {', '.join(MODE_NAMES)}")
     args = parser.parse_args()
     parts = tuple(s.strip() for s in args.only.split(",")) if args.only else PARTS
     unknown = set(parts) - set(PARTS)
     if unknown:
         raise SystemExit(f"unknown parts: {', '.join(sorted(unknown))}")
-    print(markdown(run(args.quick, parts)))
+    counts = tuple(int(c) for c in args.counts.split(",")) if args.counts else None
+    modes = tuple(m.strip() for m in args.modes.split(",")) if args.modes else MODES
+    if set(modes) - set(MODE_NAMES):
+        raise SystemExit(
+            f"--modes: unknown plans {', '.join(sorted(set(modes) - set(MODE_NAMES)))}"
+        )
+    print(markdown(run(args.quick, parts, counts, modes)))
 
 
 if __name__ == "__main__":
