@@ -40,6 +40,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import logging
 import statistics
 import sys
 import time
@@ -312,6 +313,18 @@ async def _main(args: argparse.Namespace) -> dict[str, Any]:
         await setup.close()
 
 
+class _OutageCount(logging.Handler):
+    """Counts the warnings of ``spapi_services.redis``: each is Redis failing or not
+    answering in time, so that the plan or token cache went on without it for a while."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.count = 0
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.count += 1
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("scenario", choices=sorted(SCENARIOS))
@@ -350,8 +363,12 @@ def main() -> None:
 
         with urllib.request.urlopen(_guard.check_url(args.ids_url), timeout=30) as resp:
             JOB_IDS.extend(json.loads(resp.read()))
+    outages = _OutageCount()
+    logging.getLogger("spapi_services.redis").addHandler(outages)
     outcome = asyncio.run(_main(args))
-    outcome.update(scenario=args.scenario, mode=args.mode, tokens=args.tokens)
+    outcome.update(
+        scenario=args.scenario, mode=args.mode, tokens=args.tokens, redis_outages=outages.count
+    )
     print("RESULT " + json.dumps(outcome), flush=True)
 
 

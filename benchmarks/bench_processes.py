@@ -182,6 +182,7 @@ def _fleet_run(
         "lost": n - sum(o["ok"] for o in outcomes),
         "errors": errors,
         "exchanges": log["tokens_issued"],
+        "redis_outages": sum(o.get("redis_outages", 0) for o in outcomes),
         **_plan_counts(outcomes),
         "process_ends_s": [
             round(o["end"] - min(x["start"] for x in outcomes), 2) for o in outcomes
@@ -201,7 +202,8 @@ def _brief(r: dict[str, Any]) -> str:
     if "failed" in r:
         return "failed: " + r["failed"][:200]
     trips = (
-        f", {r['redis_round_trips']} round trips, {r['redis_unused']} slots unused"
+        f", {r['redis_round_trips']} round trips, {r['redis_unused']} slots unused, "
+        f"{r.get('redis_outages', 0)} Redis outages (a process went on without it)"
         if "redis_round_trips" in r
         else ""
     )

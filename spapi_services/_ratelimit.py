@@ -354,10 +354,12 @@ class _Ramp:
 #: CUBIC (RFC 9438) both use 0.7, a gentler cut than TCP Reno's halving.
 CUT = 0.7
 #: CUBIC's C, the curve's steepness, as a fraction of the ceiling per second cubed.
-#: AWS uses C = 0.4 requests/s³ whatever the rate; scaled by the ceiling, a 20/s plan gets
-#: exactly AWS's curve and every other plan the same curve in time, so a 1/s plan
-#: recovers as many seconds after a cut as a 20/s one does (2.5 s back to the old rate).
-STEEPNESS = 0.02
+#: Scaled by the ceiling, every plan gets the same curve in time, so a 1/s plan recovers
+#: as many seconds after a cut as a 20/s one does (3.1 s back to the old rate).  AWS uses
+#: C = 0.4 requests/s³ whatever the rate (0.02 of a 20/s plan); half of that was measured
+#: to draw a third fewer 429s from 8 processes sharing a plan, for the same throughput
+#: (bench_processes; see RESULTS.md).
+STEEPNESS = 0.01
 #: The lowest rate a cut goes to, as a fraction of the ceiling: a rate of nothing would
 #: never refill.  A fiftieth still lets fifty processes share one seller's plan.
 FLOOR = 0.02

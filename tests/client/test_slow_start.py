@@ -334,10 +334,11 @@ async def test_a_process_alone_pays_nothing_for_the_slow_start(loop_clock: LoopC
 async def test_cold_processes_sharing_a_plan_draw_a_fraction_of_the_429s(
     loop_clock: LoopClock,
 ) -> None:
-    exact, _ = await run(loop_clock, [RateLimits(adaptive=False) for _ in range(4)], 30)
+    # bench_processes's case: 440 calls split among 4 cold processes.
+    exact, _ = await run(loop_clock, [RateLimits(adaptive=False) for _ in range(4)], 110)
     loop_clock.now = 0.0
-    graceful, took = await run(loop_clock, [RateLimits() for _ in range(4)], 30)
+    graceful, took = await run(loop_clock, [RateLimits() for _ in range(4)], 110)
     # Four exact buckets fire four bursts of 38 at a bucket of 40 and keep 20/s each.
     assert exact >= 100
     assert graceful <= exact / 4
-    assert took <= 1.3 * (4 * 30 - 40) / 20
+    assert took <= 1.3 * (4 * 110 - 40) / 20
