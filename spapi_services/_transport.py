@@ -463,6 +463,9 @@ class Transport:
                     operation=call.route.operation_id,
                 ) from None
         rate_limit = self._note_answer(call, raw)
+        if self._learning is not None and raw.status != 429:
+            # Every answer but a 429, the fast path's successes too: a slow start goes by them.
+            self._learning.answered(self._scope, call.route.operation_id)
         if 200 <= raw.status < 300 and (
             rate_limit is None
             or self._plan is None
@@ -618,8 +621,6 @@ class Transport:
         ):
             await self._follow_rate(self._plan, operation, rate_limit)
         self._log_attempt(call, str(status), request_id, started, waited)
-        if self._learning is not None and status != 429:
-            self._learning.answered(self._scope, operation)
         if 200 <= status < 300:
             return _success(call.route, raw, request_id, rate_limit, call.url.host)
 
