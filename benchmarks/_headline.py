@@ -105,7 +105,7 @@ MISSES: dict[str, Miss] = {
             "a 429 every couple of seconds in steady state, and more processes draw more. "
             "The curve's steepness trades 429s against time: at AWS's (0.02 of the "
             "ceiling per s³) 8 processes drew 117–174 × 429 in 5 runs, at 1.04–1.09x the "
-            "bound; at half that (0.01, the default) 83–105 × 429, at 1.02–1.13x; at a "
+            "bound; at half that (0.01, the default) 80–119 × 429 in 9 runs, at 1.02–1.13x; at a "
             "quarter 70–105 × 429, but 4 processes took 1.12–1.16x. The elapsed time "
             "includes each process's cold start (its token exchange and connection) on 2 "
             "cores shared by 8 client processes, the emulator and other work, and moves "
