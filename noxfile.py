@@ -117,6 +117,8 @@ def chaos(session: nox.Session) -> None:
     (the first), ``SPAPI_CHAOS_SIZE`` (``long`` or ``short``) and ``SPAPI_CHAOS_KEEP`` (a
     folder for every campaign's logs) change it; a failed schedule prints its timeline
     and is replayed with its seed.  Needs redis-server and PostgreSQL (Debian's packages).
+    The summary of a full run goes into benchmarks/CHAOS.md, which every RESULTS.md
+    (``nox -s bench``) carries as its last section.
     """
     session.install("-e", ".[test]")
     session.run("python", "tests/chaos/run.py", *session.posargs)

@@ -479,6 +479,12 @@ ORDER = (
 )
 
 
+#: The fault campaign's results (``python tests/chaos/run.py``, what ``nox -s chaos``
+#: runs): it checks invariants, not speed, and takes about half an hour, so it is kept in
+#: a file of its own and carried into every RESULTS.md as its last section.
+CHAOS = HERE / "CHAOS.md"
+
+
 def report(sections: dict[str, Any], quick: bool, chart: Path | None, wall: float) -> str:
     """RESULTS.md."""
     verdict = _headline.Verdicts()
@@ -518,6 +524,8 @@ def report(sections: dict[str, Any], quick: bool, chart: Path | None, wall: floa
             lines += ["Failed:", "", "```", section.get("error", "?").strip(), "```"]
         if name == "bound" and chart is not None:
             lines += ["", f"![accepted requests over time against the bound]({chart.name})"]
+    if CHAOS.exists() and not quick:
+        lines += ["", CHAOS.read_text(encoding="utf-8").rstrip("\n")]
     return "\n".join(lines) + "\n"
 
 
