@@ -71,14 +71,17 @@ def bench(session: nox.Session) -> None:
     run writing RESULTS.quick.md).  Other arguments go to benchmarks/run_all.py.
     """
     # Ours with the redis and speedups extras (the overhead benchmark then measures it both
-    # with orjson and with the standard library's JSON), and what the web-backend and
+    # with orjson and with the standard library's JSON), the fleet with the command line
+    # its worker processes run (bench_fleet, bench_webhooks), and what the web-backend and
     # tracing benchmarks serve and export with.
     session.install(
         "-e",
-        ".[redis,speedups,otel,fleet]",
+        ".[redis,speedups,otel,fleet,cli]",
         "opentelemetry-sdk",
         "fastapi",
         "uvicorn",
+        # bench_webhooks' receiver checks signatures with the reference library.
+        "standardwebhooks",
         "matplotlib>=3.8",
         # bench_plugin_startup times pytest with and without our plugin.
         "pytest",

@@ -234,31 +234,30 @@ def markdown(results: dict[str, Any]) -> str:
                     r["looked_back"],
                     r["repeated"],
                     _pct(r["extra_share"]),
-                    r["missed"],
-                    r["stale"],
-                    r["throttled"],
+                    f"{r['missed']}, {r['stale']}, {r['throttled']}",
                 ]
             )
     header = [
         "tokens",
-        "changes a request",
+        "churn",
         "run",
         "requests",
-        "changes during it",
-        "checks (share)",
+        "moved",
+        "checks",
         "look-backs",
-        "pages paged again",
-        "extra in all",
-        "missed",
-        "stale",
-        "429s",
+        "re-paged",
+        "extra",
+        "missed, stale, 429s",
     ]
     return "\n".join(
         [
             f"{results['jobs']:,} jobs in five marketplaces, `sync_jobs` with its defaults "
             "(8 windows) into SQLite, the emulator's world moving with the requests "
             f"({results['step']:g} s of its clock each: Amazon's plan). Targets: 0 missed, "
-            "0 stale, checks ≤ 5 % of the requests.",
+            "0 stale, checks ≤ 5 % of the requests. Churn: how fast the world moves, in "
+            "changes a request; moved: the changes made during the run; checks: the "
+            "verification's requests (their share of the run's); re-paged: pages paged again "
+            "after a look-back; extra: requests beyond a still world's, in all.",
             "",
             table(header, rows),
         ]
