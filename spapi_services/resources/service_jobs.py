@@ -427,20 +427,35 @@ class JobFilters(TypedDict, total=False):
     Give exactly one of ``created_after`` and ``last_updated_after``.
     """
 
+    #: Only the jobs of these service orders (up to 20).
     service_order_ids: Iterable[str] | None
+    #: Only the jobs bought with these product orders (up to 20).
     product_order_ids: Iterable[str] | None
+    #: Only the jobs that ship with these tracking ids (up to 20).
     tracking_ids: Iterable[str] | None
+    #: Only jobs in these statuses (the enum or its names).
     statuses: Iterable[ServiceJobStatus | str] | None
+    #: Jobs created at or after this time (aware datetime).
     created_after: datetime | None
+    #: Jobs created before this time (an upper bound for ``created_after``).
     created_before: datetime | None
+    #: Jobs changed at or after this time (aware datetime).
     last_updated_after: datetime | None
+    #: Jobs changed before this time (an upper bound for ``last_updated_after``).
     last_updated_before: datetime | None
+    #: The start of the range of appointment times to search.
     schedule_start_date: datetime | None
+    #: The end of the range of appointment times to search.
     schedule_end_date: datetime | None
+    #: Only jobs for these products, by ASIN (up to 20).
     asins: Iterable[str] | None
+    #: Only jobs that need these skills (up to 20).
     required_skills: Iterable[str] | None
+    #: Only the jobs of these stores (up to 50).
     store_ids: Iterable[str] | None
+    #: What the results are ordered by: ``JOB_DATE`` or ``JOB_STATUS``.
     sort_field: SortField | str | None
+    #: The direction of that order: ``ASC`` or ``DESC``.
     sort_order: SortOrder | str | None
 
 
