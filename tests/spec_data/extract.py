@@ -13,7 +13,10 @@ Every piece of documentation (descriptions, summaries, titles, examples, tags, t
 nothing written by Amazon's technical writers ends up in this repository.  A keyword this
 script does not know stops it, so a new kind of constraint is never dropped unnoticed.
 
-Standard library only: it runs before the project is installed.
+Standard library only: it runs before the project is installed.  It is a maintenance
+script, run by hand: the suite imports only its pure functions and paths, and the one test
+that reads the official model (the freshness check in ``test_model.py``) skips when it is
+not beside the checkout.
 """
 
 from __future__ import annotations
