@@ -29,7 +29,6 @@ from typing import Any
 from redis.asyncio import Redis
 
 from .._ratelimit import RateLimits, TokenReservation, default_headroom
-from ._cancel import run_cancellable
 from ._link import RedisLink, Unavailable, check_prefix, check_seconds, text
 
 __all__ = ["RedisRateLimits", "shared_headroom"]
@@ -494,4 +493,4 @@ class RedisRateLimits:
             *extra,
         ]
         key = self.key(scope, operation_id)
-        return await run_cancellable(self._link, lambda: script(keys=[key], args=args))
+        return await self._link.run(lambda: script(keys=[key], args=args))

@@ -34,7 +34,6 @@ from typing import TYPE_CHECKING
 from redis.asyncio import Redis
 
 from .._auth import AccessToken, MemoryTokenCache
-from ._cancel import run_cancellable
 from ._link import RedisLink, Unavailable, check_prefix, check_seconds, text
 
 if TYPE_CHECKING:
@@ -171,11 +170,9 @@ class RedisTokenCache:
         await self._local.invalidate(key, token)
         name = self.key(key)
         with contextlib.suppress(Unavailable):
-            stored = await run_cancellable(self._link, lambda: self._link.client.get(name))
+            stored = await self._link.run(lambda: self._link.client.get(name))
             if stored is not None and self._open(name, text(stored)) == token:
-                await run_cancellable(
-                    self._link, lambda: self._delete_if(keys=[name], args=[stored])
-                )
+                await self._link.run(lambda: self._delete_if(keys=[name], args=[stored]))
 
     async def _shared(
         self, key: str, exchange: Callable[[], Awaitable[AccessToken]]
@@ -189,7 +186,7 @@ class RedisTokenCache:
         while True:
             claim = partial(self._claim, keys=[name, lock], args=[me, lease_ms, unreadable])
             try:
-                answer = await run_cancellable(self._link, claim)
+                answer = await self._link.run(claim)
             except Unavailable:
                 return await exchange()
             outcome = int(answer[0])
@@ -217,15 +214,15 @@ class RedisTokenCache:
             await _stopped(renewing)
             # Let the next process try at once rather than after the lease.
             with contextlib.suppress(Unavailable):
-                await run_cancellable(self._link, lambda: self._delete_if(keys=[lock], args=[me]))
+                await self._link.run(lambda: self._delete_if(keys=[lock], args=[me]))
             raise
         await _stopped(renewing)
         ttl_ms = math.floor(token.expires_in * 1000)
         if ttl_ms > 0:
             value = self._seal(name, token.value)
             with contextlib.suppress(Unavailable):
-                await run_cancellable(
-                    self._link, lambda: self._store(keys=[name, lock], args=[value, ttl_ms, me])
+                await self._link.run(
+                    lambda: self._store(keys=[name, lock], args=[value, ttl_ms, me])
                 )
         return token
 
@@ -234,9 +231,7 @@ class RedisTokenCache:
         while True:
             await asyncio.sleep(self._lease / 3)
             try:
-                held = await run_cancellable(
-                    self._link, lambda: self._renew(keys=[lock], args=[me, lease_ms])
-                )
+                held = await self._link.run(lambda: self._renew(keys=[lock], args=[me, lease_ms]))
             except Unavailable:
                 continue
             if not int(held):

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import inspect
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -18,7 +17,8 @@ from _servers import RedisServer
 
 from spapi_services import ServicesClient
 from spapi_services._queue import queue_for
-from spapi_services.redis import RedisRateLimits, RedisTokenCache, _plan, _tokens
+from spapi_services.redis import RedisRateLimits, RedisTokenCache
+from spapi_services.redis._link import RedisLink
 
 GET_JOB = "getServiceJobByServiceJobId"
 SELLER = "amzn1.application-oa2-client.test/seller:A1SELLER"
@@ -174,7 +174,30 @@ async def test_a_cancellation_redis_py_loses_still_ends_the_token_lookup(
     assert exchanged == []
 
 
-def test_every_command_of_the_plan_and_the_cache_is_guarded() -> None:
-    """A bare ``link.run`` in the plan or the cache would lose the guard above."""
-    for module in (_plan, _tokens):
-        assert "_link.run(" not in inspect.getsource(module), module.__name__
+async def test_the_link_itself_raises_a_cancellation_its_command_swallowed(
+    redis_url: str,
+) -> None:
+    """The guard the plan and the cache rely on is the link's own (``run`` and ``call``):
+    a command that takes a cancellation in and returns anyway, as redis-py's ``wait_for``
+    does on 3.11, still ends in ``CancelledError``, without marking the link down."""
+    link = RedisLink(redis_url, owner="test", what="a test", timeout=5.0, retry_interval=1.0)
+    arrived = asyncio.Event()
+
+    async def swallowing() -> str:
+        arrived.set()
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.Event().wait()
+        return "answered"
+
+    try:
+        for method in (link.run, link.call):
+            arrived.clear()
+            running = asyncio.create_task(method(swallowing))
+            await arrived.wait()
+            running.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await running
+            assert link.answering
+        assert await link.run(lambda: link.client.ping())
+    finally:
+        await link.aclose()
